@@ -1,0 +1,1 @@
+"""Command groups of the ``bazaar`` CLI, one module each, registered in ``bazaar.cli``."""

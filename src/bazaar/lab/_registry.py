@@ -1,0 +1,6 @@
+"""Experiment name → module holding its ``EXPERIMENT``, imported lazily on use."""
+
+REGISTRY: dict[str, str] = {
+    # one line per experiment, e.g.
+    # "race-conditions": "bazaar.lab.race_conditions",
+}
