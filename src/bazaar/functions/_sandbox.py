@@ -1,0 +1,299 @@
+"""A sandbox as its worker host sees it: one OS process running the runtime bootstrap.
+
+``process`` isolation is a bare child process; ``namespace`` runs the same bootstrap under
+bubblewrap (own mount, pid, ipc, uts and — unless allowed — network namespaces, read-only root,
+private /tmp). In both, the bootstrap caps memory (RLIMIT_AS), processes (RLIMIT_NPROC under a
+sandbox-private uid, since the kernel does not apply it to root) and file size, and the host
+caps wall-clock time by killing the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import stat
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bazaar.functions._model import ErrorInfo
+
+_HEADER = struct.Struct(">I")
+BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What a host needs to start one sandbox (sent by the worker manager)."""
+
+    function: str
+    version: str
+    digest: str
+    handler: str
+    memory_mb: int
+    timeout_s: float
+    init_timeout_s: float
+    isolation: str = "process"
+    allow_network: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Host-wide limits applied to every sandbox."""
+
+    max_processes: int = 32
+    max_file_mb: int = 64
+    log_cap_bytes: int = 64 * 1024
+
+
+class SandboxFailed(Exception):
+    """The sandbox failed to init or died during an invoke; it is gone."""
+
+    def __init__(self, error: ErrorInfo, logs: str = "", logs_truncated: bool = False) -> None:
+        super().__init__(f"{error.type}: {error.message}")
+        self.error = error
+        self.logs = logs
+        self.logs_truncated = logs_truncated
+
+
+def _closed_to_others(path: Path) -> list[Path]:
+    """Ancestors of ``path`` (and itself) that other users cannot traverse."""
+    locked = []
+    for parent in [*reversed(path.parents), path]:
+        try:
+            mode = parent.stat().st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            locked.append(parent)
+    return locked
+
+
+def runtime_paths() -> list[Path]:
+    """Files the bootstrap needs: the interpreter, its standard library, the bootstrap."""
+    return [Path(os.path.realpath(sys.executable)), Path(sys.base_prefix).resolve(),
+            BOOTSTRAP.resolve()]
+
+
+def needs_read_search(extra: list[Path]) -> bool:
+    """True when a sandbox uid could not reach the runtime without CAP_DAC_READ_SEARCH."""
+    return any(_closed_to_others(p.parent if p.is_file() else p)
+               for p in [*runtime_paths(), *extra])
+
+
+def bwrap_args(*, allow_network: bool, visible: list[Path]) -> list[str]:
+    """bubblewrap arguments: read-only root, private /tmp, /dev, /proc, own namespaces, and
+    directories closed to other users replaced by an empty tmpfs with only ``visible`` shown."""
+    args = [BWRAP, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp"]
+    if not allow_network:
+        args.append("--unshare-net")
+    ops: dict[str, tuple[int, int, str]] = {}
+    for path in visible:
+        for locked in _closed_to_others(path.parent if path.is_file() else path):
+            rel = path.relative_to(locked)
+            child = locked / rel.parts[0] if rel.parts else locked
+            ops[f"tmpfs:{locked}"] = (len(locked.parts), 0, str(locked))
+            if child != locked:
+                ops[f"bind:{child}"] = (len(child.parts), 1, str(child))
+    for path in visible:
+        if Path("/tmp") in path.parents:  # under the private /tmp: show it again
+            ops[f"bind:{path}"] = (len(path.parts), 1, str(path))
+    for key, (_, _, target) in sorted(ops.items(), key=lambda kv: kv[1]):
+        if key.startswith("tmpfs:"):
+            args += ["--tmpfs", target]
+        else:
+            args += ["--ro-bind", target, target]
+    return args
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    message: dict[str, Any] = json.loads(await reader.readexactly(size))
+    return message
+
+
+class Sandbox:
+    """One running bootstrap: ``start`` (Init), then ``invoke`` many times (warm), ``kill``."""
+
+    def __init__(self, sandbox_id: str, spec: SandboxSpec, limits: SandboxLimits) -> None:
+        self.id = sandbox_id
+        self.spec = spec
+        self.limits = limits
+        self.uid = 0
+        self.alive = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._responses: asyncio.StreamReader | None = None
+        self._requests: asyncio.StreamWriter | None = None
+        self._stray = bytearray()
+        self._stray_dropped = 0
+        self._drain: asyncio.Task[None] | None = None
+        self._work: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self, package: Path, work_root: Path, uid: int) -> dict[str, Any]:
+        """Spawn and Init; return the bootstrap's ``ready`` message (init_ms, logs, max_rss_kb).
+        Raises SandboxFailed with the init error (the sandbox is then gone)."""
+        loop = asyncio.get_running_loop()
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        namespace = self.spec.isolation == "namespace"
+        if namespace:
+            work = Path("/tmp/sandbox")
+        else:
+            work = work_root / self.id
+            work.mkdir(parents=True, exist_ok=True)
+            self._work = work
+        self.uid = uid
+        config = {
+            "request_fd": req_r, "response_fd": res_w, "package": str(package),
+            "digest": self.spec.digest, "handler": self.spec.handler,
+            "function_name": self.spec.function, "function_version": self.spec.version,
+            "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
+            "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
+            "work_dir": str(work), "uid": uid,
+            "keep_read_search": bool(uid) and not namespace and needs_read_search(
+                [package, work_root]),
+        }
+        command = [sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(config)]
+        if namespace:
+            visible = [*runtime_paths(), package.resolve()]
+            command = [*bwrap_args(allow_network=self.spec.allow_network, visible=visible),
+                       *command]
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, pass_fds=(req_r, res_w),
+                start_new_session=True)
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        self.alive = True
+        reader = asyncio.StreamReader(limit=2**26)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                     os.fdopen(res_r, "rb", buffering=0))
+        self._responses = reader
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(req_w, "wb", buffering=0))
+        self._requests = asyncio.StreamWriter(transport, protocol, None, loop)
+        self._drain = asyncio.create_task(self._drain_output())
+        try:
+            ready = await asyncio.wait_for(_read_frame(reader), self.spec.init_timeout_s)
+        except TimeoutError:
+            await self.kill()
+            raise SandboxFailed(ErrorInfo(
+                "Runtime.InitTimeout",
+                f"Init timed out after {self.spec.init_timeout_s:.2f} seconds")) from None
+        except (asyncio.IncompleteReadError, ConnectionError):
+            raise SandboxFailed(await self._death("during init")) from None
+        if ready["type"] == "init_error":
+            await self.kill()
+            error = ready["error"]
+            raise SandboxFailed(ErrorInfo(error["type"], error["message"],
+                                          tuple(error["trace"])),
+                                ready.get("logs", ""), ready.get("logs_truncated", False))
+        return ready
+
+    async def invoke(self, request_id: str, payload: bytes, timeout_s: float) -> dict[str, Any]:
+        """Send one event; return the bootstrap's answer (payload or error, logs, memory).
+        Raises SandboxFailed on timeout or when the runtime dies (the sandbox is then gone)."""
+        assert self._requests is not None and self._responses is not None
+        self._stray.clear()
+        self._stray_dropped = 0
+        body = json.dumps({"id": request_id, "payload": payload.decode("utf-8", "replace"),
+                           "timeout_ms": int(timeout_s * 1000)}).encode()
+        try:
+            self._requests.write(_HEADER.pack(len(body)) + body)
+            answer = await asyncio.wait_for(_read_frame(self._responses), timeout_s)
+        except TimeoutError:
+            await self.kill()
+            raise SandboxFailed(ErrorInfo("Sandbox.Timedout",
+                                          f"Task timed out after {timeout_s:.2f} seconds"),
+                                *self._stray_logs()) from None
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
+            error = await self._death("during invoke")
+            raise SandboxFailed(error, *self._stray_logs()) from None
+        logs, truncated = self._stray_logs()
+        answer["logs"] = answer.get("logs", "") + logs
+        answer["logs_truncated"] = answer.get("logs_truncated", False) or truncated
+        if answer.get("recycle"):
+            await self.kill()
+        return answer
+
+    def _stray_logs(self) -> tuple[str, bool]:
+        """Output written straight to fd 1/2 (not through sys.stdout) since the invoke began."""
+        return self._stray.decode("utf-8", "replace"), self._stray_dropped > 0
+
+    async def _drain_output(self) -> None:
+        # Always read the output pipe so a handler printing megabytes never blocks on it.
+        assert self._proc is not None and self._proc.stdout is not None
+        cap = self.limits.log_cap_bytes
+        while chunk := await self._proc.stdout.read(65536):
+            room = cap - len(self._stray)
+            if room > 0:
+                self._stray += chunk[:room]
+            self._stray_dropped += max(0, len(chunk) - max(room, 0))
+
+    async def _death(self, when: str) -> ErrorInfo:
+        assert self._proc is not None
+        try:
+            code = await asyncio.wait_for(self._proc.wait(), 2.0)
+        except TimeoutError:
+            code = None
+        await self.kill()
+        if code is None:
+            status = "closed its pipe"
+        elif code < 0:
+            status = f"signal: {signal.Signals(-code).name}"
+        else:
+            status = f"exit status {code}"
+        return ErrorInfo("Runtime.ExitError", f"Runtime exited {when} with error: {status}")
+
+    async def kill(self) -> None:
+        """Kill the sandbox, every process it forked, and remove its files. Idempotent."""
+        self.alive = False
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self.uid:
+            kill_uid(self.uid)
+        if proc is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+        if self._requests is not None:
+            self._requests.close()
+        if self._drain is not None:
+            self._drain.cancel()
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
+
+
+def kill_uid(uid: int) -> int:
+    """SIGKILL every process owned by ``uid`` (a sandbox-private uid); return how many.
+    Children that escaped the process group with setsid are found this way."""
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                owner = next((line.split()[1] for line in f if line.startswith("Uid:")), "")
+            if owner == str(uid):
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return killed
