@@ -1,0 +1,90 @@
+"""The broker's one typed configuration object, with units in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bazaar.broker._errors import ConfigError
+
+FlushPolicy = Literal["batch", "interval", "os"]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """How each partition's log is laid out on disk and when it is flushed and trimmed.
+
+    ``flush``: ``"batch"`` fsyncs every produce request before it is acknowledged,
+    ``"interval"`` every ``flush_interval_ms``, ``"os"`` leaves it to the page cache.
+    Retention limits of ``None`` keep everything.
+    """
+
+    segment_bytes: int = 256 * 1024 * 1024
+    segment_ms: int | None = 7 * 24 * 3600 * 1000
+    index_interval_bytes: int = 4096
+    retention_bytes: int | None = None
+    retention_ms: int | None = 7 * 24 * 3600 * 1000
+    flush: FlushPolicy = "os"
+    flush_interval_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.segment_bytes < 1024:
+            raise ConfigError(f"segment_bytes must be >= 1024, got {self.segment_bytes}")
+        if self.index_interval_bytes < 0:
+            raise ConfigError("index_interval_bytes must be >= 0")
+        if self.flush not in ("batch", "interval", "os"):
+            raise ConfigError(f"flush must be batch, interval or os, got {self.flush!r}")
+        if self.flush_interval_ms < 1:
+            raise ConfigError("flush_interval_ms must be >= 1")
+        for name in ("segment_ms", "retention_bytes", "retention_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1 or None, got {value}")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Everything one broker process needs: where it keeps data, where it listens, limits.
+
+    ``advertised_host`` is what Metadata tells clients to connect to (default: ``host``).
+    ``zero_copy`` serves Fetch with ``sendfile``; off, it reads record bytes into Python and
+    writes them (the copying path, kept for the zero-copy experiment).
+    """
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9092
+    advertised_host: str | None = None
+    node_id: int = 0
+    auto_create_topics: bool = True
+    default_partitions: int = 1
+    max_partitions: int = 10_000
+    log: LogConfig = field(default_factory=LogConfig)
+    zero_copy: bool = True
+    max_request_bytes: int = 100 * 1024 * 1024
+    group_initial_rebalance_delay_ms: int = 300
+    group_min_session_timeout_ms: int = 1000
+    group_max_session_timeout_ms: int = 300_000
+    offsets_flush: bool = True
+    retention_check_interval_ms: int = 30_000
+    metrics_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if not 1 <= self.default_partitions <= self.max_partitions:
+            raise ConfigError("default_partitions must be between 1 and max_partitions")
+        if self.max_request_bytes < 1024:
+            raise ConfigError("max_request_bytes must be >= 1024")
+        if self.group_initial_rebalance_delay_ms < 0:
+            raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
+            raise ConfigError("group_min_session_timeout_ms exceeds the maximum")
+
+    @property
+    def advertised(self) -> str:
+        """The host clients are told to connect to."""
+        if self.advertised_host:
+            return self.advertised_host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host

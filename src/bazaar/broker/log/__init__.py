@@ -1,0 +1,17 @@
+"""Storage: store → index → segment → log → topics, each usable and tested alone."""
+
+from bazaar.broker.log.log import EARLIEST, LATEST, AppendResult, Log
+from bazaar.broker.log.segment import Corruption, FileRange, Segment
+from bazaar.broker.log.topics import TopicLogs, check_topic_name
+
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "AppendResult",
+    "Corruption",
+    "FileRange",
+    "Log",
+    "Segment",
+    "TopicLogs",
+    "check_topic_name",
+]

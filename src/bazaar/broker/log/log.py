@@ -1,0 +1,236 @@
+"""A partition's log: an ordered list of segments, the last one active.
+
+Appends go to the active segment, which rolls over by size or age; retention drops whole
+old segments by total size or age; a restart validates the active segment's tail (length
+and CRC32C of each batch), truncates a torn or corrupt tail and rebuilds its indexes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bazaar.broker._config import LogConfig
+from bazaar.broker._errors import OffsetOutOfRangeError
+from bazaar.broker.log import batch
+from bazaar.broker.log.producers import ProducerTable
+from bazaar.broker.log.segment import Corruption, FileRange, Segment
+
+EARLIEST = -2
+LATEST = -1
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append landed; ``duplicate`` when an idempotent retry was recognised."""
+
+    base_offset: int
+    next_offset: int
+    duplicate: bool = False
+
+
+class Log:
+    """One partition's append-only log in ``directory``."""
+
+    def __init__(self, directory: Path, config: LogConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.producers = ProducerTable()
+        self.recovery: list[Corruption] = []
+        self._segments: list[Segment] = []
+        self._bases: list[int] = []
+        self._retired: list[Segment] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    def _open(self) -> None:
+        bases = sorted(int(p.stem) for p in self.directory.glob("*.log") if p.stem.isdigit())
+        if not bases:
+            bases = [0]
+        for i, base in enumerate(bases):
+            segment = Segment(self.directory, base, self.config.index_interval_bytes)
+            if i == len(bases) - 1:
+                self.recovery = segment.recover()
+            else:
+                segment.open_sealed()
+            self._segments.append(segment)
+            self._bases.append(base)
+        self._rebuild_producers()
+
+    def _rebuild_producers(self) -> None:
+        """Producer sequence state from the batch headers of the active segment."""
+        active = self.active
+        pos = 0
+        while pos < active.size:
+            header = batch.parse_header(active.store.read(pos, batch.HEADER_SIZE))
+            self.producers.record(header, header.base_offset)
+            pos += header.length
+
+    # --- state -------------------------------------------------------------------------
+    @property
+    def active(self) -> Segment:
+        return self._segments[-1]
+
+    @property
+    def segments(self) -> list[Segment]:
+        return list(self._segments)
+
+    @property
+    def start_offset(self) -> int:
+        """The first offset still in the log."""
+        return self._segments[0].base_offset
+
+    @property
+    def end_offset(self) -> int:
+        """The next offset to be assigned (the high watermark on a single node)."""
+        return self.active.next_offset
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    # --- writing -----------------------------------------------------------------------
+    def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
+        """Validate ``records`` (RecordBatch v2, one or more batches) and append them.
+
+        Offsets are assigned in place; the record bytes are written exactly as given.
+        Raises :class:`CorruptRecordError`, :class:`UnsupportedFormatError`,
+        :class:`SequenceError` or :class:`ProducerFencedError`; nothing is written then.
+        """
+        view = memoryview(records)
+        headers = batch.validate(view)
+        idempotent = any(h.producer_id != batch.NO_PRODUCER_ID for h in headers)
+        if not idempotent:
+            return self._write(view, headers)
+        first: AppendResult | None = None
+        cursor = 0
+        for header in headers:
+            piece = view[cursor:cursor + header.length]
+            cursor += header.length
+            duplicate_at = self.producers.check(header)
+            if duplicate_at is not None:
+                result = AppendResult(duplicate_at, duplicate_at + header.last_offset_delta + 1,
+                                      duplicate=True)
+            else:
+                result = self._write(piece, [header])
+                self.producers.record(header, result.base_offset)
+            first = first or result
+        assert first is not None
+        return first
+
+    def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:
+        total = len(view)
+        self._maybe_roll(total)
+        base = self.active.next_offset
+        self.active.append(view, headers, base)
+        return AppendResult(base, self.active.next_offset)
+
+    def _maybe_roll(self, incoming: int) -> None:
+        active = self.active
+        if active.size == 0:
+            return
+        too_big = active.size + incoming > self.config.segment_bytes
+        too_old = (self.config.segment_ms is not None
+                   and time.time() * 1000 - active.created_ms >= self.config.segment_ms)
+        if too_big or too_old:
+            self.roll()
+
+    def roll(self) -> None:
+        """Seal the active segment and start a new one at the end offset."""
+        self.active.flush()
+        self.active.index.flush()
+        self.active.time_index.flush()
+        segment = Segment(self.directory, self.end_offset, self.config.index_interval_bytes)
+        segment.recover()
+        self._segments.append(segment)
+        self._bases.append(segment.base_offset)
+
+    def flush(self) -> None:
+        """fdatasync the active segment (sealed ones were flushed when they rolled)."""
+        self.active.flush()
+
+    # --- reading -----------------------------------------------------------------------
+    def read(self, offset: int, max_bytes: int) -> FileRange | None:
+        """Whole batches starting with the one that holds ``offset``; None at the end.
+
+        The first batch may begin before ``offset`` (clients skip the records they did not
+        ask for) and is returned whole even when larger than ``max_bytes``.
+        """
+        if offset < self.start_offset or offset > self.end_offset:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} outside [{self.start_offset}, {self.end_offset}]")
+        i = bisect.bisect_right(self._bases, offset) - 1
+        while i < len(self._segments):
+            segment = self._segments[i]
+            found = segment.find_batch(offset)
+            if found is not None:
+                return segment.range_from(found[0], max(max_bytes, 1))
+            i += 1
+        return None
+
+    def read_bytes(self, offset: int, max_bytes: int) -> bytes:
+        """The bytes :meth:`read` would send (the copying path, and tests)."""
+        found = self.read(offset, max_bytes)
+        if found is None:
+            return b""
+        segment = self._segment_by_fd(found.fd)
+        return segment.store.read(found.position, found.size)
+
+    def _segment_by_fd(self, fd: int) -> Segment:
+        for segment in self._segments:
+            if segment.store.fileno() == fd:
+                return segment
+        raise OffsetOutOfRangeError("segment was deleted by retention")
+
+    def offset_for(self, timestamp: int) -> int:
+        """ListOffsets: EARLIEST, LATEST, or the first batch with max timestamp >= it."""
+        if timestamp == EARLIEST:
+            return self.start_offset
+        if timestamp == LATEST:
+            return self.end_offset
+        for segment in self._segments:
+            found = segment.offset_for_timestamp(timestamp)
+            if found is not None:
+                return max(found, self.start_offset)
+        return self.end_offset
+
+    # --- housekeeping ------------------------------------------------------------------
+    def enforce_retention(self, now_ms: int | None = None) -> int:
+        """Delete sealed segments beyond the size or age limits; return how many went."""
+        for old in self._retired:  # closed one pass later: a sendfile may still use them
+            old.close()
+        self._retired = []
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        removed = 0
+        total = self.size
+        while len(self._segments) > 1:
+            oldest = self._segments[0]
+            over_size = (self.config.retention_bytes is not None
+                         and total - oldest.size >= self.config.retention_bytes)
+            stamp = oldest.max_timestamp if oldest.max_timestamp >= 0 else oldest.created_ms
+            over_age = (self.config.retention_ms is not None
+                        and now_ms - stamp > self.config.retention_ms)
+            if not (over_size or over_age):
+                break
+            total -= oldest.size
+            for path in (oldest.store.path, oldest.index.path, oldest.time_index.path):
+                path.unlink(missing_ok=True)
+            self._retired.append(oldest)
+            del self._segments[0]
+            del self._bases[0]
+            removed += 1
+        return removed
+
+    def verify(self) -> list[Corruption]:
+        """Every batch in every segment checked (length, CRC32C); nothing is changed."""
+        problems: list[Corruption] = []
+        for segment in self._segments:
+            problems.extend(segment.verify())
+        return problems
+
+    def close(self) -> None:
+        for segment in self._retired + self._segments:
+            segment.close()
+        self._retired = []

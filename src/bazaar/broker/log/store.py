@@ -1,0 +1,61 @@
+"""The bottom layer: one append-only file, written sequentially, read by position."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+
+class Store:
+    """An append-only file. ``append`` writes at the end; ``size`` only counts whole appends.
+
+    A second, read-only file object (``reader``) serves ``sendfile`` so reads never move the
+    writer's position.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        self.reader: BinaryIO = open(path, "rb")  # noqa: SIM115 - lives as long as the store
+        self._dirty = False
+
+    def append(self, parts: Sequence[bytes | bytearray | memoryview]) -> int:
+        """Write ``parts`` back to back at the end; return the position of the first byte."""
+        position = self.size
+        total = sum(len(p) for p in parts)
+        written = os.writev(self._fd, parts)
+        while written < total:  # short writes are rare but legal
+            flat = b"".join(bytes(p) for p in parts)[written:]
+            written += os.write(self._fd, flat)
+        self.size += total
+        self._dirty = True
+        return position
+
+    def read(self, position: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``position`` (fewer at the end of the file)."""
+        return os.pread(self._fd, size, position)
+
+    def flush(self) -> None:
+        """fdatasync, if anything was written since the last flush."""
+        if self._dirty:
+            os.fdatasync(self._fd)
+            self._dirty = False
+
+    def truncate(self, size: int) -> None:
+        """Cut the file to ``size`` bytes (recovery drops a torn or corrupt tail)."""
+        os.ftruncate(self._fd, size)
+        os.fsync(self._fd)
+        self.size = size
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.flush()
+            os.close(self._fd)
+            self._fd = -1
+            self.reader.close()

@@ -1,0 +1,109 @@
+"""All partitions' logs under one directory: ``<data_dir>/logs/<topic>-<partition>/``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from bazaar.broker._config import LogConfig
+from bazaar.broker._errors import (
+    InvalidPartitionsError,
+    InvalidTopicError,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from bazaar.broker.log.log import Log
+from bazaar.broker.log.segment import Corruption
+
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+def check_topic_name(name: str) -> None:
+    """Raise :class:`InvalidTopicError` unless Kafka would accept ``name``."""
+    if not _LEGAL.match(name) or name in (".", ".."):
+        raise InvalidTopicError(f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
+
+
+class TopicLogs:
+    """Creates, finds and deletes topics; each topic is a list of partition logs."""
+
+    def __init__(self, root: Path, config: LogConfig, max_partitions: int = 10_000) -> None:
+        self.root = root
+        self.config = config
+        self.max_partitions = max_partitions
+        self._topics: dict[str, list[Log]] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        self._load()
+
+    def _load(self) -> None:
+        found: dict[str, dict[int, Path]] = {}
+        for path in self.root.iterdir():
+            if not path.is_dir() or path.name.endswith(".deleted"):
+                continue
+            topic, _, part = path.name.rpartition("-")
+            if topic and part.isdigit():
+                found.setdefault(topic, {})[int(part)] = path
+        for topic, parts in found.items():
+            count = max(parts) + 1
+            self._topics[topic] = [Log(self.root / f"{topic}-{i}", self.config)
+                                   for i in range(count)]
+        for leftover in self.root.glob("*.deleted"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    @property
+    def recovery(self) -> dict[tuple[str, int], list[Corruption]]:
+        """What each partition's recovery truncated at start-up (empty entries omitted)."""
+        return {(t, i): log.recovery for t, logs in self._topics.items()
+                for i, log in enumerate(logs) if log.recovery}
+
+    def names(self) -> list[str]:
+        return sorted(self._topics)
+
+    def __contains__(self, topic: str) -> bool:
+        return topic in self._topics
+
+    def partitions(self, topic: str) -> list[Log]:
+        try:
+            return self._topics[topic]
+        except KeyError:
+            raise UnknownTopicError(f"unknown topic {topic!r}") from None
+
+    def get(self, topic: str, partition: int) -> Log:
+        """The log of one partition; :class:`UnknownTopicError` if there is none."""
+        logs = self._topics.get(topic)
+        if logs is None or not 0 <= partition < len(logs):
+            raise UnknownTopicError(f"unknown topic-partition {topic}-{partition}")
+        return logs[partition]
+
+    def create(self, topic: str, partitions: int) -> list[Log]:
+        """A new topic of ``partitions`` empty logs."""
+        check_topic_name(topic)
+        if topic in self._topics:
+            raise TopicExistsError(f"topic {topic!r} already exists")
+        if not 1 <= partitions <= self.max_partitions:
+            raise InvalidPartitionsError(
+                f"partitions must be 1..{self.max_partitions}, got {partitions}")
+        logs = [Log(self.root / f"{topic}-{i}", self.config) for i in range(partitions)]
+        self._topics[topic] = logs
+        return logs
+
+    def delete(self, topic: str) -> None:
+        """Close and remove a topic's logs (renamed first, so a crash cannot half-revive it)."""
+        logs = self._topics.pop(topic, None)
+        if logs is None:
+            raise UnknownTopicError(f"unknown topic {topic!r}")
+        for i, log in enumerate(logs):
+            log.close()
+            src = self.root / f"{topic}-{i}"
+            dst = self.root / f"{topic}-{i}.deleted"
+            if src.exists():
+                src.rename(dst)
+                shutil.rmtree(dst, ignore_errors=True)
+
+    def all_logs(self) -> list[Log]:
+        return [log for logs in self._topics.values() for log in logs]
+
+    def close(self) -> None:
+        for log in self.all_logs():
+            log.close()

@@ -1,0 +1,281 @@
+"""The log, layer by layer, with tiny limits so every test crosses segment roll-overs."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bazaar.broker import LogConfig
+from bazaar.broker._errors import (
+    CorruptRecordError,
+    OffsetOutOfRangeError,
+    ProducerFencedError,
+    SequenceError,
+    UnsupportedFormatError,
+)
+from bazaar.broker.log import EARLIEST, LATEST, Log, TopicLogs
+from bazaar.broker.log import batch as rb
+from bazaar.broker.log.index import OffsetIndex
+from bazaar.broker.log.store import Store
+
+TINY = LogConfig(segment_bytes=1024, index_interval_bytes=100, segment_ms=None,
+                 retention_ms=None)
+
+
+def make_batch(values: list[bytes], ts: int = 1000, **kw: int) -> bytes:
+    return rb.build([(None, v) for v in values], timestamp_ms=ts, **kw)
+
+
+def read_all(log: Log, start: int = 0) -> list[tuple[int, bytes | None]]:
+    out: list[tuple[int, bytes | None]] = []
+    offset = start
+    while offset < log.end_offset:
+        data = log.read_bytes(offset, 300)
+        assert data, f"no data at {offset} < {log.end_offset}"
+        records = [(o, v) for o, _k, v in rb.read_records(data) if o >= offset]
+        out.extend(records)
+        offset = records[-1][0] + 1
+    return out
+
+
+def test_batch_layout_matches_kafka_header_fields() -> None:
+    data = make_batch([b"a", b"bc"], ts=42, producer_id=7, producer_epoch=1, base_sequence=3)
+    assert len(data) >= rb.HEADER_SIZE
+    header = rb.parse_header(data)
+    assert header.length == len(data)
+    assert (header.last_offset_delta, header.records_count) == (1, 2)
+    assert (header.producer_id, header.producer_epoch, header.base_sequence) == (7, 1, 3)
+    assert header.max_timestamp == 42
+    assert data[16] == 2  # magic
+    assert rb.validate(data) == [header]
+
+
+def test_base_offset_lies_outside_the_crc() -> None:
+    data = bytearray(make_batch([b"x"]))
+    data[0:8] = struct.pack(">q", 12345)
+    data[12:16] = struct.pack(">i", 9)  # partitionLeaderEpoch: also outside
+    assert rb.check_crc(data)
+    data[-1] ^= 0x01
+    assert not rb.check_crc(data)
+    with pytest.raises(CorruptRecordError):
+        rb.validate(data)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00" * 10, b"\xff" * 70])
+def test_garbage_records_are_refused(bad: bytes) -> None:
+    with pytest.raises(CorruptRecordError):
+        rb.validate(bad)
+
+
+def test_old_message_format_is_refused() -> None:
+    old = bytearray(make_batch([b"x"]))
+    old[16] = 1
+    with pytest.raises(UnsupportedFormatError):
+        rb.validate(old)
+
+
+def test_store_appends_and_reads_by_position(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.log")
+    assert store.append([b"abc", memoryview(b"defg")]) == 0
+    assert store.append([b"hi"]) == 7
+    assert store.read(2, 4) == b"cdef"
+    store.close()
+    again = Store(tmp_path / "s.log")
+    assert again.size == 9
+    again.close()
+
+
+def test_offset_index_floor_lookup_and_reload(tmp_path: Path) -> None:
+    index = OffsetIndex(tmp_path / "i.index", 100)
+    for rel, pos in [(0, 0), (5, 400), (9, 900)]:
+        index.append(100 + rel, pos)
+    assert index.lookup(99) == (100, 0)
+    assert index.lookup(104) == (100, 0)
+    assert index.lookup(105) == (105, 400)
+    assert index.lookup(10**9) == (109, 900)
+    index.close()
+    loaded = OffsetIndex(tmp_path / "i.index", 100)
+    assert loaded.load(segment_size=1000)
+    assert loaded.lookup(106) == (105, 400)
+    loaded.close()
+    broken = OffsetIndex(tmp_path / "i.index", 100)
+    assert not broken.load(segment_size=500)  # points past the segment: rebuilt instead
+    broken.close()
+
+
+def test_log_rolls_segments_and_reads_across_them(tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    for i in range(40):
+        result = log.append(make_batch([f"m{i}".encode() * 10]))
+        assert result.base_offset == i
+    assert len(log.segments) > 3
+    assert [v for _o, v in read_all(log)] == [f"m{i}".encode() * 10 for i in range(40)]
+    assert log.read(log.end_offset, 100) is None
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(41, 100)
+    log.close()
+
+
+def test_read_from_the_middle_of_a_batch_returns_that_batch(tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    log.append(make_batch([b"a", b"b", b"c"]))
+    log.append(make_batch([b"d"]))
+    data = log.read_bytes(1, 10)  # smaller than one batch: still one whole batch
+    assert [o for o, _k, _v in rb.read_records(data)] == [0, 1, 2]
+    log.close()
+
+
+def test_torn_tail_is_truncated_on_restart(tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    for i in range(5):
+        log.append(make_batch([bytes([i]) * 50]))
+    path = log.active.store.path
+    good = log.active.size
+    log.close()
+    with path.open("ab") as f:
+        f.write(make_batch([b"torn" * 20])[:40])
+    again = Log(tmp_path / "p", TINY)
+    assert again.active.size == good
+    assert [c.reason for c in again.recovery] == ["torn batch header"]
+    assert again.end_offset == 5
+    assert again.append(make_batch([b"next"])).base_offset == 5
+    again.close()
+
+
+def test_flipped_byte_is_detected_truncated_in_active_and_reported_in_sealed(
+        tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    for i in range(30):
+        log.append(make_batch([bytes([65 + i % 26]) * 60]))
+    sealed = log.segments[0].store.path
+    active = log.active.store.path
+    end = log.end_offset
+    log.close()
+    for path in (sealed, active):
+        with path.open("r+b") as f:
+            f.seek(rb.HEADER_SIZE + 20)
+            byte = f.read(1)
+            f.seek(rb.HEADER_SIZE + 20)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    again = Log(tmp_path / "p", TINY)
+    assert [c.reason for c in again.recovery] == ["CRC32C mismatch"]
+    assert again.end_offset < end  # the active segment was cut at the bad batch
+    assert again.active.size == 0
+    problems = again.verify()
+    assert [(p.path, p.reason) for p in problems] == [(sealed, "CRC32C mismatch")]
+    again.close()
+
+
+def test_retention_by_size_drops_oldest_segments(tmp_path: Path) -> None:
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=100, segment_ms=None,
+                       retention_ms=None, retention_bytes=2048)
+    log = Log(tmp_path / "p", config)
+    for i in range(60):
+        log.append(make_batch([bytes([i]) * 80]))
+    assert log.enforce_retention() > 0
+    assert log.size - log.segments[0].size < 2048
+    assert log.start_offset > 0
+    assert read_all(log, log.start_offset)[0][0] == log.start_offset
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(0, 100)
+    log.close()
+
+
+def test_retention_by_age_and_offsets_by_time(tmp_path: Path) -> None:
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=100, segment_ms=None,
+                       retention_ms=10_000)
+    log = Log(tmp_path / "p", config)
+    for i in range(30):
+        log.append(make_batch([bytes([i]) * 80], ts=1_000 * (i + 1)))
+    assert log.offset_for(EARLIEST) == 0
+    assert log.offset_for(LATEST) == 30
+    assert log.offset_for(15_000) == 14
+    assert log.offset_for(10**12) == 30
+    log.enforce_retention(now_ms=31_000)
+    assert log.start_offset > 0
+    assert log.start_offset <= 20
+    log.close()
+
+
+def test_idempotent_retry_is_not_written_twice(tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    first = make_batch([b"a", b"b"], producer_id=1, producer_epoch=0, base_sequence=0)
+    second = make_batch([b"c"], producer_id=1, producer_epoch=0, base_sequence=2)
+    assert log.append(first).base_offset == 0
+    assert log.append(second).base_offset == 2
+    retry = log.append(first)
+    assert (retry.base_offset, retry.duplicate) == (0, True)
+    assert log.end_offset == 3
+    with pytest.raises(SequenceError):
+        log.append(make_batch([b"gap"], producer_id=1, producer_epoch=0, base_sequence=9))
+    assert log.end_offset == 3  # the refused batch left no trace
+    log.close()
+    again = Log(tmp_path / "p", TINY)  # sequence state rebuilt from the batch headers
+    assert again.append(second).duplicate
+    assert again.append(make_batch([b"d"], producer_id=1, producer_epoch=1,
+                                   base_sequence=0)).base_offset == 3
+    with pytest.raises(ProducerFencedError):
+        again.append(make_batch([b"old"], producer_id=1, producer_epoch=0, base_sequence=3))
+    assert again.end_offset == 4
+    again.close()
+
+
+def test_topics_create_reopen_delete(tmp_path: Path) -> None:
+    topics = TopicLogs(tmp_path, TINY)
+    topics.create("orders", 3)
+    topics.get("orders", 2).append(make_batch([b"x"]))
+    topics.close()
+    again = TopicLogs(tmp_path, TINY)
+    assert again.names() == ["orders"]
+    assert len(again.partitions("orders")) == 3
+    assert again.get("orders", 2).end_offset == 1
+    again.delete("orders")
+    assert again.names() == []
+    assert not any(tmp_path.iterdir())
+    again.close()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "x" * 250, "sp ace"])
+def test_bad_topic_names_are_refused_and_nothing_is_created(tmp_path: Path, name: str) -> None:
+    from bazaar.broker._errors import InvalidTopicError
+
+    topics = TopicLogs(tmp_path, TINY)
+    with pytest.raises(InvalidTopicError):
+        topics.create(name, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+values = st.lists(st.lists(st.binary(min_size=0, max_size=120), min_size=1, max_size=5),
+                  min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=values, restart_every=st.integers(min_value=1, max_value=10))
+def test_offsets_dense_and_reads_exact_across_rolls_and_restarts(
+        tmp_path_factory: pytest.TempPathFactory, batches: list[list[bytes]],
+        restart_every: int) -> None:
+    directory = tmp_path_factory.mktemp("prop")
+    log = Log(directory, TINY)
+    expected: list[bytes] = []
+    for i, values_ in enumerate(batches):
+        result = log.append(make_batch(values_))
+        assert result.base_offset == len(expected)  # dense, increasing
+        expected.extend(values_)
+        assert log.end_offset == len(expected)
+        if (i + 1) % restart_every == 0:
+            log.close()
+            log = Log(directory, TINY)
+            assert log.recovery == []
+    got = read_all(log)
+    assert [o for o, _v in got] == list(range(len(expected)))
+    assert [v for _o, v in got] == expected
+    for start in {0, len(expected) // 2, len(expected) - 1}:
+        assert read_all(log, start)[0][0] == start
+    log.close()
+    assert not [p for p in os.listdir(directory) if p.endswith(".tmp")]
