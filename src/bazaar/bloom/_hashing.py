@@ -1,0 +1,118 @@
+"""Keys → k bit positions: one 128-bit hash per key, Kirsch-Mitzenmacher double hashing.
+
+The layout is part of the file and Redis formats, so it is fixed here once:
+
+* a key is bytes; ``str`` is UTF-8 encoded and ``int`` hashed as its decimal text (so ``42``
+  and ``"42"`` are the same key);
+* ``xxh3_128`` (default): h1 = low 64 bits, h2 = high 64 bits of XXH3-128 with seed 0;
+  ``murmur3_128``: h1, h2 = the two 64-bit halves of MurmurHash3_x64_128 with seed 0;
+* probe i (0 <= i < k) is g_i = h1 + i * h2 mod 2^64 and its bit is ((g_i >> 32) * m) >> 32
+  (Lemire's fast range on the high half: no division, uniform over [0, m)).
+
+Hashing costs one C call per key (the bindings have no batch entry point); everything after
+that is numpy over the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+import mmh3
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from bazaar.bloom._errors import BloomConfigError, InvalidKeyError
+
+HashName = Literal["xxh3_128", "murmur3_128"]
+Key = str | bytes | bytearray | memoryview | int
+U64 = npt.NDArray[np.uint64]
+
+HASH_IDS: dict[str, int] = {"xxh3_128": 1, "murmur3_128": 2}
+_DIGEST: dict[str, Callable[[bytes], bytes]] = {
+    "xxh3_128": xxhash.xxh3_128_digest,
+    # hash_bytes == mmh3_x64_128_digest, but also takes str without an encode call.
+    "murmur3_128": mmh3.hash_bytes,
+}
+_SHIFT = np.uint64(32)
+_CHUNK = 16384
+
+
+def check_hash(name: str) -> HashName:
+    """Return ``name`` if it is a known hash, else raise :class:`BloomConfigError`."""
+    if name not in _DIGEST:
+        raise BloomConfigError(f"unknown hash {name!r}; choose one of {sorted(_DIGEST)}")
+    return name  # type: ignore[return-value]
+
+
+def hash_name_of(hash_id: int) -> HashName:
+    for name, ident in HASH_IDS.items():
+        if ident == hash_id:
+            return name  # type: ignore[return-value]
+    raise BloomConfigError(f"unknown hash id {hash_id}")
+
+
+def key_bytes(key: Key) -> bytes:
+    """The bytes a key is hashed as; :class:`InvalidKeyError` for anything else."""
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, bytearray | memoryview):
+        return bytes(key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key).encode()
+    raise InvalidKeyError(f"Bloom filter keys are str, bytes or int, not {type(key).__name__}")
+
+
+def _digests(batch: list[Key], digest: Callable[[bytes], bytes]) -> bytes:
+    # Fast paths for homogeneous batches (the common case); anything else, or a mixed batch,
+    # raises TypeError inside the C loop and takes the per-key converter instead.
+    try:
+        if isinstance(batch[0], str) and digest is not mmh3.hash_bytes:
+            return b"".join(map(digest, map(str.encode, batch)))  # type: ignore[arg-type]
+        if not isinstance(batch[0], int):
+            # Buffers (and str, for murmur3, which encodes UTF-8 itself).
+            return b"".join(map(digest, batch))  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    return b"".join(map(digest, map(key_bytes, batch)))
+
+
+def hash_pairs(keys: Iterable[Key], hash_name: HashName) -> tuple[U64, U64]:
+    """(h1, h2) for every key, as two uint64 arrays."""
+    batch = keys if isinstance(keys, list) else list(keys)
+    if not batch:
+        empty = np.empty(0, dtype=np.uint64)
+        return empty, empty
+    raw = _digests(batch, _DIGEST[hash_name])
+    if hash_name == "xxh3_128":
+        # Canonical XXH128 digest: high 64 bits then low 64 bits, big-endian.
+        halves = np.frombuffer(raw, dtype=">u8").reshape(-1, 2)
+        return halves[:, 1].astype(np.uint64), halves[:, 0].astype(np.uint64)
+    halves = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
+    return halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+def probe_bits(h1: U64, h2: U64, hashes: int, bits: int) -> U64:
+    """The bit positions, shape (k, n): row i holds probe i of every key."""
+    out = np.empty((hashes, len(h1)), dtype=np.uint64)
+    steps = np.arange(hashes, dtype=np.uint64)[:, None]
+    m = np.uint64(bits)
+    # Chunks small enough to stay in cache: about twice as fast as one pass over 7M values.
+    with np.errstate(over="ignore"):
+        for start in range(0, len(h1), _CHUNK):
+            block = out[:, start:start + _CHUNK]
+            np.multiply(steps, h2[None, start:start + _CHUNK], out=block)
+            block += h1[None, start:start + _CHUNK]
+            block >>= _SHIFT
+            block *= m
+            block >>= _SHIFT
+    return out
+
+
+def positions(keys: Iterable[Key], hashes: int, bits: int, hash_name: HashName) -> U64:
+    """Keys → bit positions, shape (k, n)."""
+    h1, h2 = hash_pairs(keys, hash_name)
+    return probe_bits(h1, h2, hashes, bits)
