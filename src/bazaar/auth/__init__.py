@@ -1,0 +1,125 @@
+"""``bazaar.auth``: secure web API access, two ways.
+
+- **Tokens**: an authentication server (argon2id passwords → short-lived EdDSA JWT access
+  tokens + rotating refresh tokens with reuse detection, revocation, JWKS with ``kid`` rotation).
+- **HMAC**: RFC 9421 HTTP Message Signatures with ``hmac-sha256`` over method, authority, path,
+  query, content-type and an RFC 9530 ``Content-Digest``, with ``created`` + ``nonce`` against
+  replay; apps with encrypted, rotating keys.
+
+Usable alone: :class:`AuthMiddleware` guards any ASGI app, :class:`HttpxSigner` /
+:class:`RequestsSigner` sign from any client, :func:`sign_request` / :func:`verify` are pure.
+The host plugs its users in through :class:`CredentialStore`.
+"""
+
+from bazaar.auth._apps import MAX_ACTIVE_KEYS, AppInfo, AppRegistry, IssuedKey
+from bazaar.auth._asgi import SCOPE_KEY, AuthMiddleware, exempt_paths, send_problem
+from bazaar.auth._authenticator import Audit, Authenticator, StaticAppKeys, structlog_audit
+from bazaar.auth._client import BearerAuth, HttpxSigner, RequestsSigner
+from bazaar.auth._crypto import MasterKey
+from bazaar.auth._digest import content_digest, verify_content_digest
+from bazaar.auth._endpoints import auth_app, auth_routes
+from bazaar.auth._errors import (
+    AppKeyLimit,
+    AppNotFound,
+    AuthenticationFailed,
+    AuthError,
+    ConfigError,
+    InvalidCredentials,
+    RateLimited,
+    SignatureError,
+    TokenError,
+)
+from bazaar.auth._keyring import SigningKeys
+from bazaar.auth._passwords import Argon2Params, Passwords
+from bazaar.auth._ports import Credential, CredentialStore, Principal
+from bazaar.auth._ratelimit import (
+    Decision,
+    MemoryRateLimiter,
+    RateLimit,
+    RateLimiter,
+    RedisRateLimiter,
+)
+from bazaar.auth._refresh import RefreshTokens
+from bazaar.auth._replay import MemoryNonceStore, NonceStore, RedisNonceStore
+from bazaar.auth._revocations import MemoryRevocations, RedisRevocations, Revocations
+from bazaar.auth._secret import Secret
+from bazaar.auth._server import TokenPair, TokenServer
+from bazaar.auth._signatures import (
+    SignaturePolicy,
+    SignedRequest,
+    VerifiedSignature,
+    sign,
+    sign_request,
+    signature_base,
+    verify,
+)
+from bazaar.auth._system import AuthConfig, AuthSystem, build_auth
+from bazaar.auth._tables import install, metadata
+from bazaar.auth._tokens import AccessClaims, AccessTokens
+
+__all__ = [
+    "MAX_ACTIVE_KEYS",
+    "SCOPE_KEY",
+    "AccessClaims",
+    "AccessTokens",
+    "AppInfo",
+    "AppKeyLimit",
+    "AppNotFound",
+    "AppRegistry",
+    "Argon2Params",
+    "Audit",
+    "AuthConfig",
+    "AuthError",
+    "AuthMiddleware",
+    "AuthSystem",
+    "AuthenticationFailed",
+    "Authenticator",
+    "BearerAuth",
+    "ConfigError",
+    "Credential",
+    "CredentialStore",
+    "Decision",
+    "HttpxSigner",
+    "InvalidCredentials",
+    "IssuedKey",
+    "MasterKey",
+    "MemoryNonceStore",
+    "MemoryRateLimiter",
+    "MemoryRevocations",
+    "NonceStore",
+    "Passwords",
+    "Principal",
+    "RateLimit",
+    "RateLimited",
+    "RateLimiter",
+    "RedisNonceStore",
+    "RedisRateLimiter",
+    "RedisRevocations",
+    "RefreshTokens",
+    "RequestsSigner",
+    "Revocations",
+    "Secret",
+    "SignatureError",
+    "SignaturePolicy",
+    "SignedRequest",
+    "SigningKeys",
+    "StaticAppKeys",
+    "TokenError",
+    "TokenPair",
+    "TokenServer",
+    "VerifiedSignature",
+    "auth_app",
+    "auth_routes",
+    "build_auth",
+    "content_digest",
+    "exempt_paths",
+    "install",
+    "metadata",
+    "send_problem",
+    "sign",
+    "sign_request",
+    "signature_base",
+    "structlog_audit",
+    "verify",
+    "verify_content_digest",
+]

@@ -1,0 +1,135 @@
+"""ASGI shells: the middleware that guards any ASGI app, and problem+json responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from bazaar.auth._authenticator import Authenticator
+from bazaar.auth._errors import AuthenticationFailed, RateLimited
+from bazaar.auth._ratelimit import retry_after_header
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where the middleware puts the :class:`Principal` in the ASGI scope.
+SCOPE_KEY = "bazaar.principal"
+
+_TITLES = {401: "Unauthorized", 413: "Content Too Large", 429: "Too Many Requests"}
+
+
+async def send_problem(send: Send, status: int, reason: str, detail: str,
+                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """An RFC 9457 problem+json response carrying a stable ``reason``."""
+    body = json.dumps({"type": f"https://bazaar.dev/problems/auth/{reason}",
+                       "title": _TITLES.get(status, "Error"), "status": status,
+                       "reason": reason, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def exempt_paths(*rules: tuple[str, str]) -> Callable[[Scope], bool]:
+    """A predicate for routes that need no authentication: ``(METHOD or "*", path)``; a path
+    ending in ``*`` is a prefix."""
+    exact = {(m, p) for m, p in rules if not p.endswith("*")}
+    prefixes = [(m, p[:-1]) for m, p in rules if p.endswith("*")]
+
+    def exempt(scope: Scope) -> bool:
+        method, path = scope.get("method", "GET"), scope.get("path", "")
+        if (method, path) in exact or ("*", path) in exact:
+            return True
+        return any((m in ("*", method)) and path.startswith(p) for m, p in prefixes)
+
+    return exempt
+
+
+class AuthMiddleware:
+    """Require a Bearer token or an RFC 9421 signature on every HTTP request not exempted.
+
+    On success the :class:`Principal` is put in ``scope[scope_key]``; on failure the app is
+    never called and the client gets 401 (or 429 with ``Retry-After``) as problem+json.
+    Signed requests have their body read (up to ``max_body`` bytes) to check the digest, and
+    replayed to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator,
+                 exempt: Callable[[Scope], bool] = lambda scope: False,
+                 scope_key: str = SCOPE_KEY, max_body: int = 1 << 20) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.exempt = exempt
+        self.scope_key = scope_key
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.pop(self.scope_key, None)
+        if self.exempt(scope):
+            await self.app(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1").strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").partition("?")[0]
+        query = scope.get("query_string", b"").decode("latin-1")
+        client = scope.get("client")
+        client_id = client[0] if client else "-"
+        body: bytes | None = None
+        if "signature-input" in headers or "signature" in headers:
+            body = await self._read_body(receive)
+            if body is None:
+                await send_problem(send, 413, "body-too-large",
+                                   f"signed bodies are limited to {self.max_body} bytes")
+                return
+        try:
+            principal = await self.authenticator.authenticate(
+                scope["method"], path, query, headers, body, client_id)
+        except RateLimited as exc:
+            await send_problem(send, 429, exc.reason, "slow down",
+                               [(b"retry-after", retry_after_header(exc.retry_after).encode())])
+            return
+        except AuthenticationFailed as exc:
+            await send_problem(send, 401, exc.reason, exc.detail,
+                               [(b"www-authenticate", b'Bearer realm="bazaar"')])
+            return
+        scope[self.scope_key] = principal
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)

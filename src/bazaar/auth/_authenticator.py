@@ -1,0 +1,164 @@
+"""Deciding who a request is from: a Bearer token or an RFC 9421 signature, then rate limits.
+
+Transport-free: takes the method, raw path, query, headers and body, returns a
+:class:`Principal` or raises. The ASGI middleware is a thin shell around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import structlog
+
+from bazaar.auth._errors import (
+    AuthenticationFailed,
+    ConfigError,
+    RateLimited,
+    SignatureError,
+    TokenError,
+)
+from bazaar.auth._ports import Principal
+from bazaar.auth._ratelimit import RateLimiter
+from bazaar.auth._replay import NonceStore
+from bazaar.auth._revocations import Revocations
+from bazaar.auth._signatures import SignaturePolicy, SignedRequest, authority_of, verify
+from bazaar.auth._tokens import AccessTokens
+
+
+class AppKeys(Protocol):
+    """Where app secrets come from (the :class:`AppRegistry`, or a fixed map in tests)."""
+
+    def secrets(self, app_id: str) -> tuple[bytes, ...] | None: ...
+
+    def scopes(self, app_id: str) -> frozenset[str]: ...
+
+    def touch(self, app_id: str) -> None: ...
+
+
+class StaticAppKeys:
+    """A fixed ``{app_id: (secrets, scopes)}`` map: for embedding, benchmarks and tests."""
+
+    def __init__(self, apps: Mapping[str, tuple[tuple[bytes, ...], frozenset[str]]]) -> None:
+        self._apps = dict(apps)
+
+    def secrets(self, app_id: str) -> tuple[bytes, ...] | None:
+        entry = self._apps.get(app_id)
+        return entry[0] if entry else None
+
+    def scopes(self, app_id: str) -> frozenset[str]:
+        entry = self._apps.get(app_id)
+        return entry[1] if entry else frozenset()
+
+    def touch(self, app_id: str) -> None:
+        return None
+
+
+class Audit(Protocol):
+    def __call__(self, outcome: str, **fields: object) -> None: ...
+
+
+def structlog_audit(logger_name: str = "bazaar.auth.audit") -> Audit:
+    """One structured line per decision: outcome, scheme, principal, reason — never a secret."""
+    log = structlog.get_logger(logger_name)
+
+    def audit(outcome: str, **fields: object) -> None:
+        log.info("auth.decision", outcome=outcome, **fields)
+
+    return audit
+
+
+def parse_origin(origin: str) -> tuple[str, str]:
+    """``scheme://host[:port]`` → (scheme, ``@authority``)."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"public origin must be scheme://host[:port], not {origin!r}")
+    return parts.scheme, authority_of(parts.scheme, parts.hostname, parts.port)
+
+
+class Authenticator:
+    """Authenticate one request with either scheme, then apply the per-principal rate limit."""
+
+    def __init__(self, *, public_origin: str, apps: AppKeys, tokens: AccessTokens | None,
+                 revocations: Revocations, nonces: NonceStore, limiter: RateLimiter,
+                 failed_limiter: RateLimiter, policy: SignaturePolicy = SignaturePolicy(),
+                 audit: Audit | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.scheme, self.authority = parse_origin(public_origin)
+        self._apps = apps
+        self._tokens = tokens
+        self._revocations = revocations
+        self._nonces = nonces
+        self._limiter = limiter
+        self._failed = failed_limiter
+        self.policy = policy
+        self._audit = audit or structlog_audit()
+        self._clock = clock
+
+    async def check_failures(self, client: str) -> None:
+        """Refuse early a client that has failed too often (without spending a token)."""
+        decision = await self._failed.take("fail:" + client, 0)
+        if not decision.allowed:
+            raise RateLimited("too-many-failures", decision.retry_after)
+
+    async def authenticate(self, method: str, path: str, query: str,
+                           headers: Mapping[str, str], body: bytes | None,
+                           client: str = "-") -> Principal:
+        """The principal of a request; :class:`AuthenticationFailed` or :class:`RateLimited`."""
+        scheme = "-"
+        try:
+            await self.check_failures(client)
+            authorization = headers.get("authorization")
+            if authorization is not None and authorization[:7].lower() == "bearer ":
+                scheme = "bearer"
+                principal = await self._bearer(authorization[7:].strip())
+            elif "signature-input" in headers or "signature" in headers:
+                scheme = "signature"
+                principal = await self._signature(method, path, query, headers, body)
+            else:
+                raise AuthenticationFailed("missing-credentials",
+                                           "send Authorization: Bearer or an RFC 9421 signature")
+        except AuthenticationFailed as exc:
+            self._audit("deny", scheme=scheme, reason=exc.reason, method=method, path=path,
+                        client=client)
+            failed = await self._failed.take("fail:" + client)
+            if not failed.allowed:
+                raise RateLimited("too-many-failures", failed.retry_after) from exc
+            raise
+        except RateLimited as exc:
+            self._audit("limited", scheme=scheme, reason=exc.reason, method=method, path=path,
+                        client=client)
+            raise
+        decision = await self._limiter.take(f"{principal.kind}:{principal.id}")
+        if not decision.allowed:
+            self._audit("limited", scheme=scheme, reason="rate-limited", principal=principal.id,
+                        method=method, path=path, client=client)
+            raise RateLimited("rate-limited", decision.retry_after)
+        self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
+                    method=method, path=path, client=client)
+        return principal
+
+    async def _bearer(self, token: str) -> Principal:
+        if self._tokens is None:
+            raise TokenError("unsupported-scheme", "bearer tokens are not accepted here")
+        claims = self._tokens.verify(token)
+        if await self._revocations.any_revoked(claims.jti, claims.fid):
+            raise TokenError("revoked", "the token has been revoked")
+        return Principal(kind="user", id=claims.sub, scopes=claims.scopes, scheme="bearer",
+                         credential_id=claims.jti)
+
+    async def _signature(self, method: str, path: str, query: str,
+                         headers: Mapping[str, str], body: bytes | None) -> Principal:
+        req = SignedRequest(method=method, scheme=self.scheme, authority=self.authority,
+                            path=path, query=query, headers=headers)
+        now = self._clock()
+        verified = verify(req, body if body is not None else b"", self._apps.secrets,
+                          policy=self.policy, now=now)
+        if verified.nonce is not None:
+            ttl = self.policy.max_age + self.policy.future_skew
+            if not await self._nonces.remember(f"{verified.keyid}:{verified.nonce}", ttl):
+                raise SignatureError("replayed", "this nonce was already used")
+        self._apps.touch(verified.keyid)
+        return Principal(kind="app", id=verified.keyid, scopes=self._apps.scopes(verified.keyid),
+                         scheme="signature", credential_id=f"key{verified.key_index}")

@@ -1,0 +1,108 @@
+"""``POST /auth/token``, ``/auth/refresh``, ``/auth/revoke`` and ``GET /.well-known/jwks.json``
+as Starlette routes: mount them in any Starlette app, or serve :func:`auth_app` alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bazaar.auth._errors import AuthenticationFailed, TokenError
+from bazaar.auth._keyring import SigningKeys
+from bazaar.auth._ratelimit import RateLimiter, retry_after_header
+from bazaar.auth._server import TokenServer
+from bazaar.auth._tokens import AccessClaims
+
+
+def _problem(status: int, reason: str, detail: str,
+             headers: dict[str, str] | None = None) -> Response:
+    titles = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+    return JSONResponse({"type": f"https://bazaar.dev/problems/auth/{reason}",
+                         "title": titles.get(status, "Error"), "status": status,
+                         "reason": reason, "detail": detail},
+                        status_code=status, headers=headers, media_type="application/problem+json")
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """JSON object or form fields (OAuth 2 clients send forms)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        data: Any = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter
+                ) -> list[Route]:
+    """The authentication server's routes."""
+
+    async def token(request: Request) -> Response:
+        fields = await _fields(request)
+        username, password = fields.get("username"), fields.get("password")
+        grant = fields.get("grant_type", "password")
+        if grant != "password" or not username or not password:
+            return _problem(400, "invalid-request", "send username and password")
+        client = request.client.host if request.client else "-"
+        bucket = f"login:{client}"
+        decision = await failed_limiter.take(bucket, 0)
+        if not decision.allowed:
+            return _problem(429, "too-many-failures", "too many failed logins",
+                            {"retry-after": retry_after_header(decision.retry_after)})
+        try:
+            pair = await server.login(username, password)
+        except AuthenticationFailed as exc:
+            await failed_limiter.take(bucket)
+            return _problem(401, exc.reason, exc.detail)
+        return JSONResponse(pair.as_json(), headers={"cache-control": "no-store"})
+
+    async def refresh(request: Request) -> Response:
+        fields = await _fields(request)
+        token = fields.get("refresh_token")
+        if not token:
+            return _problem(400, "invalid-request", "send refresh_token")
+        try:
+            pair = await server.refresh(token)
+        except TokenError as exc:
+            return _problem(401, exc.reason, exc.detail)
+        return JSONResponse(pair.as_json(), headers={"cache-control": "no-store"})
+
+    async def revoke(request: Request) -> Response:
+        fields = await _fields(request)
+        access: AccessClaims | None = None
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            try:
+                access = server.access.verify(authorization[7:].strip())
+            except TokenError:
+                access = None
+        # RFC 7009: answer 200 whether or not the token was valid.
+        revoked = await server.revoke(refresh_token=fields.get("refresh_token") or None,
+                                      access=access)
+        return JSONResponse({"revoked": revoked})
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(keys.jwks(), headers={"cache-control": "public, max-age=60"})
+
+    return [
+        Route("/auth/token", token, methods=["POST"]),
+        Route("/auth/refresh", refresh, methods=["POST"]),
+        Route("/auth/revoke", revoke, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    ]
+
+
+def auth_app(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter) -> Starlette:
+    """The authentication server on its own."""
+    return Starlette(routes=auth_routes(server, keys, failed_limiter))
+
+

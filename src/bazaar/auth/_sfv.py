@@ -1,0 +1,120 @@
+"""The narrow subset of RFC 8941 structured fields that RFC 9421 hmac-sha256 needs, parsed fast.
+
+We accept exactly what compliant signers emit: one dictionary member per field, an inner list
+of plain strings (no component parameters), parameters that are integers or strings, canonical
+spacing. Anything else is refused as malformed — a 401, never an exception that escapes. The
+whole field is matched by one compiled regular expression (C speed), so a typical
+``Signature-Input`` parses in a few microseconds instead of the reference library's hundreds.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+
+from bazaar.auth._errors import SignatureError
+
+# RFC 8941: key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )
+_KEY = r"[a-z*][a-z0-9_\-.*]{0,63}"
+# sf-string without escapes: printable ASCII except DQUOTE and backslash.
+_STR = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+# sf-integer in canonical form (no leading zeros), at most 15 digits.
+_INT = r"-?(?:0|[1-9][0-9]{0,14})"
+_PARAMS = rf"(?:;{_KEY}=(?:{_INT}|{_STR}))*"
+_SIGNATURE_INPUT = re.compile(
+    rf"({_KEY})=(\(((?:{_STR}(?: {_STR})*)?)\)({_PARAMS}))"
+)
+_PARAM = re.compile(rf";({_KEY})=(?:({_INT})|\"([\x20\x21\x23-\x5b\x5d-\x7e]*)\")")
+_B64 = r"[A-Za-z0-9+/]*={0,2}"
+_SIGNATURE = re.compile(rf"({_KEY})=:({_B64}):")
+_DIGEST_MEMBER = re.compile(rf"({_KEY})=:({_B64}):")
+_DIGEST_SPLIT = re.compile(r"[ \t]*,[ \t]*")
+
+_KNOWN_PARAMS = frozenset({"created", "expires", "keyid", "nonce", "alg", "tag"})
+_INT_PARAMS = frozenset({"created", "expires"})
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureInput:
+    """One parsed ``Signature-Input`` member.
+
+    ``params_text`` is the inner list with its parameters exactly as received; because we
+    only accept canonical serialisation it is also the ``@signature-params`` value.
+    """
+
+    label: str
+    components: tuple[str, ...]
+    params_text: str
+    created: int | None
+    expires: int | None
+    keyid: str | None
+    nonce: str | None
+    alg: str | None
+    tag: str | None
+
+
+def parse_signature_input(value: str) -> SignatureInput:
+    """Parse a one-member ``Signature-Input`` field; raise :class:`SignatureError` if malformed."""
+    m = _SIGNATURE_INPUT.fullmatch(value.strip(" "))
+    if m is None:
+        raise SignatureError("malformed-signature-input",
+                             "Signature-Input must be one label=(\"component\" …);param=… member")
+    label, params_text, inner, params = m.groups()
+    components = tuple(inner[1:-1].split('" "')) if inner else ()
+    if len(set(components)) != len(components):
+        raise SignatureError("malformed-signature-input", "a component is covered twice")
+    found: dict[str, int | str] = {}
+    for pm in _PARAM.finditer(params):
+        name, number, text = pm.groups()
+        if name in found:
+            raise SignatureError("malformed-signature-input", f"parameter {name!r} repeated")
+        if name not in _KNOWN_PARAMS:
+            raise SignatureError("unsupported-parameter", f"unknown signature parameter {name!r}")
+        if (number is not None) != (name in _INT_PARAMS):
+            raise SignatureError("malformed-signature-input",
+                                 f"parameter {name!r} has the wrong type")
+        found[name] = int(number) if number is not None else text
+    return SignatureInput(
+        label=label, components=components, params_text=params_text,
+        created=found.get("created"), expires=found.get("expires"),  # type: ignore[arg-type]
+        keyid=found.get("keyid"), nonce=found.get("nonce"),  # type: ignore[arg-type]
+        alg=found.get("alg"), tag=found.get("tag"),  # type: ignore[arg-type]
+    )
+
+
+def parse_signature(value: str, label: str) -> bytes:
+    """Parse a one-member ``Signature`` field carrying ``label``; return the signature bytes."""
+    m = _SIGNATURE.fullmatch(value.strip(" "))
+    if m is None:
+        raise SignatureError("malformed-signature", "Signature must be one label=:base64: member")
+    if m.group(1) != label:
+        raise SignatureError("malformed-signature", "Signature and Signature-Input labels differ")
+    return b64decode(m.group(2), "malformed-signature")
+
+
+def parse_content_digest(value: str) -> dict[str, bytes]:
+    """Parse an RFC 9530 ``Content-Digest`` dictionary of ``alg=:base64:`` members."""
+    out: dict[str, bytes] = {}
+    for member in _DIGEST_SPLIT.split(value.strip(" \t")):
+        m = _DIGEST_MEMBER.fullmatch(member)
+        if m is None:
+            raise SignatureError("malformed-digest", "Content-Digest must be alg=:base64: members")
+        if m.group(1) in out:
+            raise SignatureError("malformed-digest", "a digest algorithm is repeated")
+        out[m.group(1)] = b64decode(m.group(2), "malformed-digest")
+    return out
+
+
+def b64decode(text: str, reason: str) -> bytes:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError(reason, "invalid base64") from exc
+
+
+def serialize_string(value: str) -> str:
+    """An sf-string for values we produce (keyids, nonces): no quotes or backslashes allowed."""
+    if not re.fullmatch(r"[\x20\x21\x23-\x5b\x5d-\x7e]*", value):
+        raise ValueError("signature parameter strings must be printable ASCII without \" or \\")
+    return f'"{value}"'
