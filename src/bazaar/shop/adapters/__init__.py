@@ -1,0 +1,19 @@
+"""SQLAlchemy implementations of the shop's ports: unit of work, repositories, the three
+reservation strategies, read queries; and argon2id password hashing."""
+
+from bazaar.shop.adapters.orm import start_mappers
+from bazaar.shop.adapters.passwords import Argon2Hasher
+from bazaar.shop.adapters.queries import SqlCatalogQueries
+from bazaar.shop.adapters.reservations import STRATEGIES, Strategy
+from bazaar.shop.adapters.uow import SqlUnitOfWork, SqlUnitsOfWork, shop_error
+
+__all__ = [
+    "STRATEGIES",
+    "Argon2Hasher",
+    "SqlCatalogQueries",
+    "SqlUnitOfWork",
+    "SqlUnitsOfWork",
+    "Strategy",
+    "shop_error",
+    "start_mappers",
+]

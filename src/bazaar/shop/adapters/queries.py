@@ -1,0 +1,73 @@
+"""The read side: Core queries straight to views, no domain objects, no unit of work."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+
+from bazaar.shop.domain import stay_nights
+from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
+from bazaar.storage import schema
+
+_p, _r, _n = schema.products, schema.rooms, schema.room_nights
+_PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
+_ROOM_COLUMNS = (_r.c.id, _r.c.code, _r.c.name, _r.c.price_cents, _r.c.count)
+
+
+def _product(row: Any) -> ProductView:
+    return ProductView(row[0], row[1], row[2], row[3], row[4])
+
+
+def _room(row: Any) -> RoomView:
+    return RoomView(row[0], row[1], row[2], row[3], row[4])
+
+
+class SqlCatalogQueries:
+    """Implements ``CatalogQueries``; each call is its own short read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def product(self, product_id: int) -> ProductView | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(*_PRODUCT_COLUMNS).where(_p.c.id == product_id)).first()
+        return None if row is None else _product(row)
+
+    def products(self, flt: ProductFilter, after: int, limit: int) -> list[ProductView]:
+        query = select(*_PRODUCT_COLUMNS).where(_p.c.id > after)
+        if flt.q:
+            escaped = flt.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(_p.c.name).like(f"%{escaped}%", escape="\\"))
+        if flt.min_price_cents is not None:
+            query = query.where(_p.c.price_cents >= flt.min_price_cents)
+        if flt.max_price_cents is not None:
+            query = query.where(_p.c.price_cents <= flt.max_price_cents)
+        if flt.in_stock is True:
+            query = query.where(_p.c.stock > 0)
+        elif flt.in_stock is False:
+            query = query.where(_p.c.stock == 0)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(_p.c.id).limit(limit)).all()
+        return [_product(row) for row in rows]
+
+    def room(self, room_id: int) -> RoomView | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(*_ROOM_COLUMNS).where(_r.c.id == room_id)).first()
+        return None if row is None else _room(row)
+
+    def rooms_available(self, check_in: date, check_out: date,
+                        rooms: int) -> list[RoomAvailability]:
+        nights = stay_nights(check_in, check_out)
+        free = func.min(_n.c.total - _n.c.reserved).label("free")
+        query = (select(*_ROOM_COLUMNS, free)
+                 .join(_n, _n.c.room_id == _r.c.id)
+                 .where(and_(_n.c.night >= check_in, _n.c.night < check_out))
+                 .group_by(*_ROOM_COLUMNS)
+                 .having(and_(func.count() == len(nights), free >= rooms))
+                 .order_by(_r.c.price_cents, _r.c.id))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [RoomAvailability(RoomView(*row[:5]), int(row[5]), len(nights),
+                                 row[3] * len(nights) * rooms) for row in rows]

@@ -1,0 +1,67 @@
+"""The shop's domain: plain Python, no I/O, no framework."""
+
+from bazaar.shop.domain.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    RetryableConflict,
+    ShopError,
+    SoldOut,
+    StateConflict,
+    Unavailable,
+)
+from bazaar.shop.domain.orders import (
+    LineRequest,
+    Order,
+    OrderLine,
+    OrderStatus,
+    normalise_lines,
+)
+from bazaar.shop.domain.products import Product, check_quantity, new_product
+from bazaar.shop.domain.rooms import (
+    Reservation,
+    ReservationStatus,
+    Room,
+    RoomNight,
+    check_rooms,
+    new_room,
+    stay_nights,
+)
+from bazaar.shop.domain.users import (
+    ADMIN_SCOPE,
+    CUSTOMER_SCOPES,
+    NewUser,
+    validate_registration,
+)
+
+__all__ = [
+    "ADMIN_SCOPE",
+    "CUSTOMER_SCOPES",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "InvalidInput",
+    "LineRequest",
+    "NewUser",
+    "NotFound",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "Reservation",
+    "ReservationStatus",
+    "RetryableConflict",
+    "Room",
+    "RoomNight",
+    "ShopError",
+    "SoldOut",
+    "StateConflict",
+    "Unavailable",
+    "check_quantity",
+    "check_rooms",
+    "new_product",
+    "new_room",
+    "normalise_lines",
+    "stay_nights",
+    "validate_registration",
+]

@@ -1,0 +1,74 @@
+"""The shop's one exception tree. The API maps each class to an HTTP problem, once."""
+
+from __future__ import annotations
+
+
+class ShopError(Exception):
+    """Base of every error the shop raises on purpose."""
+
+    #: Whether the same request may succeed if the client simply tries again.
+    retryable = False
+
+
+class InvalidInput(ShopError):
+    """A value broke a rule; ``field`` names it (dotted path, e.g. ``lines.0.quantity``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(ShopError):
+    """No such thing (or not visible to the caller)."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class SoldOut(ShopError):
+    """Not enough stock or room nights left for the request. Final: retrying will not help."""
+
+    def __init__(self, kind: str, key: object, requested: int, available: int) -> None:
+        super().__init__(
+            f"{kind} {key} is sold out: requested {requested}, available {available}")
+        self.kind = kind
+        self.key = key
+        self.requested = requested
+        self.available = available
+
+
+class RetryableConflict(ShopError):
+    """A concurrent writer won this round (version check, lock timeout, deadlock): retry."""
+
+    retryable = True
+
+
+class StateConflict(ShopError):
+    """The request conflicts with the current state (already cancelled, name taken)."""
+
+
+class IdempotencyKeyReused(ShopError):
+    """The same ``Idempotency-Key`` was sent before with a different request body."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request; "
+            "use a new key for a new order")
+        self.key = key
+
+
+class Forbidden(ShopError):
+    """The caller is known but lacks the scope for this operation."""
+
+
+class Unavailable(ShopError):
+    """The database cannot be reached right now; nothing was written."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,132 @@
+"""The ports the use cases need. ``bazaar.shop.adapters`` implements them on SQLAlchemy;
+tests may implement them in memory. Nothing here knows about SQL or HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from types import TracebackType
+from typing import Protocol, Self
+
+from bazaar.shop.domain import Order, Product, Reservation, Room, RoomNight
+from bazaar.shop.services.views import (
+    Credentials,
+    ProductFilter,
+    ProductView,
+    RoomAvailability,
+    RoomView,
+    UserView,
+)
+
+
+class KeyAlreadyClaimed(Exception):
+    """Another (committed) transaction already holds this idempotency key."""
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    request_hash: str
+    order_id: int | None
+
+
+class ProductRepository(Protocol):
+    def add(self, product: Product) -> None: ...
+    def get(self, product_id: int) -> Product | None: ...
+    def by_sku(self, sku: str) -> Product | None: ...
+
+
+class RoomRepository(Protocol):
+    def add(self, room: Room) -> None: ...
+    def get(self, room_id: int) -> Room | None: ...
+    def by_code(self, code: str) -> Room | None: ...
+    def add_nights(self, nights: Sequence[RoomNight]) -> None: ...
+
+
+class OrderRepository(Protocol):
+    def add(self, order: Order) -> None: ...
+    def get(self, order_id: int) -> Order | None: ...
+    def for_user(self, user_id: int, after: int, limit: int) -> list[Order]: ...
+
+
+class ReservationRepository(Protocol):
+    def add(self, reservation: Reservation) -> None: ...
+    def get(self, reservation_id: int) -> Reservation | None: ...
+
+
+class UserRepository(Protocol):
+    def add(self, username: str, display_name: str, password_hash: str,
+            scopes: Sequence[str]) -> int:
+        """Store a new user; raise ``StateConflict`` if the username is taken."""
+        ...
+
+    def get(self, user_id: int) -> UserView | None: ...
+    def by_username(self, username: str) -> Credentials | None: ...
+    def set_password_hash(self, user_id: int, password_hash: str) -> bool: ...
+
+
+class IdempotencyKeys(Protocol):
+    def find(self, user_id: int, key: str) -> IdempotencyRecord | None: ...
+
+    def claim(self, user_id: int, key: str, request_hash: str) -> None:
+        """Insert the key; raise :class:`KeyAlreadyClaimed` if it exists (after waiting for
+        a concurrent holder to finish, on databases that do)."""
+        ...
+
+    def attach(self, user_id: int, key: str, order_id: int) -> None: ...
+
+
+class Reservations(Protocol):
+    """Takes and returns stock and room nights under one race-condition strategy."""
+
+    strategy: str
+
+    def take_stock(self, product_id: int, quantity: int) -> int:
+        """Reserve units; return the unit price. Raise ``NotFound``/``SoldOut``."""
+        ...
+
+    def put_stock(self, product_id: int, quantity: int) -> None:
+        """Add units (a restock, or a cancelled order's lines). Raise ``NotFound``."""
+        ...
+
+    def take_nights(self, room_id: int, nights: Sequence[date], rooms: int) -> None:
+        """Reserve ``rooms`` rooms on every night, or raise ``SoldOut``."""
+        ...
+
+    def return_nights(self, room_id: int, nights: Sequence[date], rooms: int) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; leaving the ``with`` block without ``commit`` rolls back."""
+
+    products: ProductRepository
+    rooms: RoomRepository
+    orders: OrderRepository
+    reservations: ReservationRepository
+    users: UserRepository
+    idempotency: IdempotencyKeys
+    stock: Reservations
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class CatalogQueries(Protocol):
+    """Read-only queries that bypass the domain model (the read side)."""
+
+    def product(self, product_id: int) -> ProductView | None: ...
+    def products(self, flt: ProductFilter, after: int, limit: int) -> list[ProductView]: ...
+    def room(self, room_id: int) -> RoomView | None: ...
+    def rooms_available(self, check_in: date, check_out: date,
+                        rooms: int) -> list[RoomAvailability]: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...

@@ -1,0 +1,62 @@
+"""The read path, behind a port so a cache can drop in at the composition root.
+
+``CatalogReader`` is async: the API awaits it on the event loop, so a cache hit costs no
+thread hop. The default, :class:`DirectReader`, runs the SQL query in a worker thread.
+Writers tell a :class:`ReadInvalidation` what changed after they commit.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import anyio.to_thread
+
+from bazaar.shop.domain import NotFound
+from bazaar.shop.services.ports import CatalogQueries
+from bazaar.shop.services.views import ProductView, RoomView
+
+
+class CatalogReader(Protocol):
+    async def product(self, product_id: int) -> ProductView:
+        """The product, or raise ``NotFound``."""
+        ...
+
+    async def room(self, room_id: int) -> RoomView:
+        """The room type, or raise ``NotFound``."""
+        ...
+
+
+class ReadInvalidation(Protocol):
+    """Called after a commit that changed what a reader may have cached."""
+
+    def product_changed(self, product_id: int) -> None: ...
+    def room_changed(self, room_id: int) -> None: ...
+
+
+class DirectReader:
+    """No cache: every read is a query, run in a worker thread."""
+
+    def __init__(self, queries: CatalogQueries) -> None:
+        self._queries = queries
+
+    async def product(self, product_id: int) -> ProductView:
+        view = await anyio.to_thread.run_sync(self._queries.product, product_id)
+        if view is None:
+            raise NotFound("product", product_id)
+        return view
+
+    async def room(self, room_id: int) -> RoomView:
+        view = await anyio.to_thread.run_sync(self._queries.room, room_id)
+        if view is None:
+            raise NotFound("room", room_id)
+        return view
+
+
+class NoInvalidation:
+    """Nothing is cached, so nothing needs dropping."""
+
+    def product_changed(self, product_id: int) -> None:
+        return None
+
+    def room_changed(self, room_id: int) -> None:
+        return None
