@@ -1,1 +1,95 @@
-"""Bazaar Functions: a serverless platform built the way AWS Lambda works behind the scenes."""
+"""Bazaar Functions: a serverless platform built the way AWS Lambda works behind the scenes.
+
+A frontend (HTTP API) in front of a worker manager that keeps warm sandboxes per function
+version, asks Placement for a worker host when it needs a new one, and hands Event invocations
+to a durable queue drained by pollers, with retries and a dead-letter store. Worker hosts are
+separate processes; each sandbox is a process running the runtime bootstrap, bare or under
+bubblewrap.
+"""
+
+from bazaar.functions._async import AsyncInvoker, AsyncPolicy
+from bazaar.functions._client import FunctionsClient, InvokeResponse
+from bazaar.functions._entry import run_serve, run_worker
+from bazaar.functions._errors import (
+    Conflict,
+    FunctionsError,
+    HostLost,
+    InvalidPackage,
+    InvalidRequest,
+    NoCapacity,
+    NotFound,
+    QueueError,
+    TooManyRequests,
+)
+from bazaar.functions._frontend import build_app
+from bazaar.functions._host import HostConfig, WorkerHost, run_host
+from bazaar.functions._manager import WorkerManager
+from bazaar.functions._model import (
+    LATEST,
+    DeadLetter,
+    ErrorInfo,
+    FunctionSpec,
+    InvocationResult,
+    Isolation,
+    VersionRef,
+)
+from bazaar.functions._packages import PackageStore, check_package, digest_of, zip_directory
+from bazaar.functions._placement import Placement
+from bazaar.functions._platform import Platform, PlatformConfig, read_address_file
+from bazaar.functions._queue import DurableQueue
+from bazaar.functions._sandbox import Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
+from bazaar.functions._server import (
+    ServerProcess,
+    WorkerSettings,
+    serve,
+    spawn_worker_host,
+    start_server_process,
+)
+
+__all__ = [
+    "LATEST",
+    "AsyncInvoker",
+    "AsyncPolicy",
+    "Conflict",
+    "DeadLetter",
+    "DurableQueue",
+    "ErrorInfo",
+    "FunctionSpec",
+    "FunctionsClient",
+    "FunctionsError",
+    "HostConfig",
+    "HostLost",
+    "InvalidPackage",
+    "InvalidRequest",
+    "InvocationResult",
+    "InvokeResponse",
+    "Isolation",
+    "NoCapacity",
+    "NotFound",
+    "PackageStore",
+    "Placement",
+    "Platform",
+    "PlatformConfig",
+    "QueueError",
+    "Sandbox",
+    "SandboxFailed",
+    "SandboxLimits",
+    "SandboxSpec",
+    "ServerProcess",
+    "TooManyRequests",
+    "VersionRef",
+    "WorkerHost",
+    "WorkerManager",
+    "WorkerSettings",
+    "build_app",
+    "check_package",
+    "digest_of",
+    "read_address_file",
+    "run_host",
+    "run_serve",
+    "run_worker",
+    "serve",
+    "spawn_worker_host",
+    "start_server_process",
+    "zip_directory",
+]

@@ -1,0 +1,5 @@
+"""``python -m bazaar.functions serve|worker``."""
+
+from bazaar.functions._entry import main
+
+main()

@@ -1,0 +1,193 @@
+"""The frontend: the platform's HTTP API (Starlette), shaped after Lambda's.
+
+Errors are RFC 9457 problem details whose ``title`` is the Lambda-style error code. A sync
+invoke answers 200 with the handler's JSON, or 200 with ``X-Function-Error: Unhandled`` and
+``{errorType, errorMessage, stackTrace}``; an Event invoke answers 202 once queued durably.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bazaar.functions._errors import FunctionsError, InvalidRequest
+from bazaar.functions._model import FunctionSpec, InvocationResult
+from bazaar.functions._platform import Platform
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(exc: FunctionsError) -> Response:
+    body = {"type": "about:blank", "title": exc.code, "status": exc.status, "detail": str(exc)}
+    return Response(json.dumps(body), status_code=exc.status, media_type=PROBLEM)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise InvalidRequest(f"request body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return data
+
+
+def _code(data: dict[str, Any]) -> bytes:
+    code = data.get("code")
+    if not isinstance(code, str):
+        raise InvalidRequest("'code' (the base64 zip) is required")
+    try:
+        return base64.b64decode(code, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequest(f"'code' is not base64: {exc}") from exc
+
+
+def _result_headers(result: InvocationResult) -> dict[str, str]:
+    headers = {"x-request-id": result.request_id, "x-executed-version": result.version,
+               "x-duration-ms": f"{result.duration_ms:.3f}",
+               "x-max-memory-mb": f"{result.max_memory_mb:.1f}"}
+    if result.init_duration_ms is not None:
+        headers["x-init-duration-ms"] = f"{result.init_duration_ms:.3f}"
+    if result.error is not None:
+        headers["x-function-error"] = "Unhandled"
+    return headers
+
+
+def build_app(platform: Platform) -> Starlette:
+    """The frontend's ASGI app over ``platform``."""
+
+    async def create(request: Request) -> Response:
+        data = await _json(request)
+        spec = data.get("spec")
+        if not isinstance(spec, dict):
+            raise InvalidRequest("'spec' (the function settings) is required")
+        return JSONResponse(await platform.create_function(FunctionSpec.from_dict(spec),
+                                                           _code(data)), status_code=201)
+
+    async def list_functions(request: Request) -> Response:
+        return JSONResponse([platform.registry.describe(n) for n in platform.registry.names()])
+
+    async def describe(request: Request) -> Response:
+        return JSONResponse(platform.registry.describe(request.path_params["name"]))
+
+    async def delete(request: Request) -> Response:
+        await platform.delete_function(request.path_params["name"])
+        return Response(status_code=204)
+
+    async def put_code(request: Request) -> Response:
+        data = await _json(request)
+        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data)))
+
+    async def put_config(request: Request) -> Response:
+        data = await _json(request)
+        return JSONResponse(await platform.update_config(request.path_params["name"], data))
+
+    async def publish(request: Request) -> Response:
+        version = await platform.publish(request.path_params["name"])
+        return JSONResponse({"version": version}, status_code=201)
+
+    async def put_alias(request: Request) -> Response:
+        data = await _json(request)
+        version = data.get("version")
+        if not isinstance(version, str):
+            raise InvalidRequest("'version' (a string) is required")
+        platform.registry.set_alias(request.path_params["name"], request.path_params["alias"],
+                                    version)
+        return JSONResponse({"alias": request.path_params["alias"], "version": version})
+
+    async def invoke(request: Request) -> Response:
+        name = request.path_params["name"]
+        qualifier = request.query_params.get("qualifier")
+        payload = await request.body() or b"{}"
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise InvalidRequest(f"the event is not JSON: {exc}") from exc
+        kind = request.headers.get("x-invocation-type", "RequestResponse")
+        if kind == "Event":
+            request_id = await platform.invoke_async(name, payload, qualifier)
+            return JSONResponse({"requestId": request_id}, status_code=202,
+                                headers={"x-request-id": request_id})
+        if kind != "RequestResponse":
+            raise InvalidRequest(f"unknown invocation type {kind!r}")
+        result = await platform.invoke(name, payload, qualifier)
+        headers = _result_headers(result)
+        if request.headers.get("x-log-type") == "Tail":
+            headers["x-log-result"] = base64.b64encode(
+                result.logs[-4096:].encode()).decode()
+        body = result.payload if result.error is None else json.dumps(
+            result.error.to_dict()).encode()
+        return Response(body, headers=headers, media_type="application/json")
+
+    async def logs(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            limit = int(request.query_params.get("limit", "20"))
+        except ValueError as exc:
+            raise InvalidRequest("limit must be an integer") from exc
+        if name not in platform.registry.names():
+            platform.registry.get(name)
+        return JSONResponse(platform.logs.tail(name, limit))
+
+    async def dead_letters(request: Request) -> Response:
+        letters = await platform.dead_letters(request.query_params.get("function"))
+        return JSONResponse([{
+            "id": d.id, "function": d.function, "qualifier": d.qualifier,
+            "payload": d.payload.decode("utf-8", "replace"), "enqueuedAt": d.enqueued_at,
+            "attempts": d.attempts, "reason": d.reason, "error": d.error,
+            "failedAt": d.failed_at} for d in letters])
+
+    async def redrive(request: Request) -> Response:
+        data = await _json(request)
+        ids = data.get("ids")
+        if ids is not None and (not isinstance(ids, list)
+                                or not all(isinstance(i, int) for i in ids)):
+            raise InvalidRequest("'ids' must be a list of integers")
+        function = data.get("function")
+        if function is not None and not isinstance(function, str):
+            raise InvalidRequest("'function' must be a string")
+        return JSONResponse({"redriven": await platform.redrive(ids, function)})
+
+    async def delete_letter(request: Request) -> Response:
+        try:
+            letter_id = int(request.path_params["id"])
+        except ValueError as exc:
+            raise InvalidRequest("a dead letter id is an integer") from exc
+        await platform.delete_dead_letter(letter_id)
+        return Response(status_code=204)
+
+    async def hosts(request: Request) -> Response:
+        return JSONResponse(platform.manager.hosts())
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(platform.stats())
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FunctionsError)
+        return _problem(exc)
+
+    routes = [
+        Route("/functions", create, methods=["POST"]),
+        Route("/functions", list_functions, methods=["GET"]),
+        Route("/functions/{name}", describe, methods=["GET"]),
+        Route("/functions/{name}", delete, methods=["DELETE"]),
+        Route("/functions/{name}/code", put_code, methods=["PUT"]),
+        Route("/functions/{name}/config", put_config, methods=["PUT"]),
+        Route("/functions/{name}/versions", publish, methods=["POST"]),
+        Route("/functions/{name}/aliases/{alias}", put_alias, methods=["PUT"]),
+        Route("/functions/{name}/invocations", invoke, methods=["POST"]),
+        Route("/functions/{name}/logs", logs, methods=["GET"]),
+        Route("/dead-letters", dead_letters, methods=["GET"]),
+        Route("/dead-letters/redrive", redrive, methods=["POST"]),
+        Route("/dead-letters/{id}", delete_letter, methods=["DELETE"]),
+        Route("/hosts", hosts, methods=["GET"]),
+        Route("/stats", stats, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={FunctionsError: on_error})

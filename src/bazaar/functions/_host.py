@@ -1,0 +1,174 @@
+"""A worker host: a separate process that runs sandboxes for the worker manager.
+
+It dials the control plane, registers its capacity, heartbeats, and answers ``spawn``,
+``invoke`` and ``kill``. Packages are fetched from the control plane once per digest, checked
+against the digest, and cached on the host. When the control channel drops, the host kills its
+sandboxes and exits: a host without a manager serves nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bazaar.functions._packages import digest_of
+from bazaar.functions._sandbox import Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
+from bazaar.functions._wire import Peer
+
+UID_BASE = 1_000_000
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """A worker host's settings: where the control plane is and what the host offers."""
+
+    control_host: str
+    control_port: int
+    work_dir: Path
+    memory_mb: int = 2048
+    slots: int = 64
+    heartbeat_s: float = 1.0
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    host_id: str = ""
+
+
+class WorkerHost:
+    """Runs sandboxes on this machine for one control plane."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._uids: set[int] = set()
+        self._peer: Peer | None = None
+        self._fetching: dict[str, asyncio.Task[Path]] = {}
+        self._packages = config.work_dir / "packages"
+        self._work = config.work_dir / "sandboxes"
+
+    async def run(self) -> None:
+        """Connect, register, heartbeat and serve until the control channel drops."""
+        self._packages.mkdir(parents=True, exist_ok=True)
+        self._work.mkdir(parents=True, exist_ok=True)
+        reader, writer = await asyncio.open_connection(self.config.control_host,
+                                                       self.config.control_port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._peer = peer = Peer(reader, writer, self._handle)
+        serving = asyncio.create_task(peer.serve())
+        beating: asyncio.Task[None] | None = None
+        try:
+            await peer.call("register", {
+                "host_id": self.host_id, "memory_mb": self.config.memory_mb,
+                "slots": self.config.slots, "pid": os.getpid()}, timeout=10)
+            beating = asyncio.create_task(self._heartbeat(peer))
+            await serving
+        finally:
+            if beating is not None:
+                beating.cancel()
+            peer.close()
+            await asyncio.gather(*(s.kill() for s in list(self._sandboxes.values())))
+
+    async def _heartbeat(self, peer: Peer) -> None:
+        while not peer.closed:
+            peer.notify("heartbeat", {"host_id": self.host_id,
+                                      "sandboxes": len(self._sandboxes)})
+            await asyncio.sleep(self.config.heartbeat_s)
+
+    async def _handle(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        if op == "invoke":
+            return await self._invoke(body)
+        if op == "spawn":
+            return await self._spawn(body)
+        if op == "kill":
+            sandbox = self._sandboxes.pop(body["sandbox_id"], None)
+            if sandbox is not None:
+                await self._discard(sandbox)
+            return {}
+        if op == "stats":
+            return {"sandboxes": len(self._sandboxes), "pid": os.getpid()}
+        raise ValueError(f"unknown op {op!r}")
+
+    async def _package(self, digest: str) -> Path:
+        path = self._packages / f"{digest}.zip"
+        if path.exists():
+            return path
+        task = self._fetching.get(digest)
+        if task is None:
+            task = self._fetching[digest] = asyncio.create_task(self._fetch(digest, path))
+            task.add_done_callback(lambda _: self._fetching.pop(digest, None))
+        return await task
+
+    async def _fetch(self, digest: str, path: Path) -> Path:
+        assert self._peer is not None
+        reply = await self._peer.call("package", {"digest": digest}, timeout=60)
+        blob: bytes = reply["blob"]
+        if digest_of(blob) != digest:
+            raise ValueError(f"package {digest} failed its hash check")
+        tmp = path.with_suffix(f".tmp{uuid.uuid4().hex}")
+        tmp.write_bytes(blob)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        return path
+
+    def _uid(self) -> int:
+        if os.geteuid() != 0:
+            return 0  # not root: cannot switch uid; RLIMIT_NPROC applies to our own uid
+        base = UID_BASE + (os.getpid() % 100_000) * 1000
+        uid = next(base + i for i in range(1000) if base + i not in self._uids)
+        self._uids.add(uid)
+        return uid
+
+    async def _spawn(self, body: dict[str, Any]) -> dict[str, Any]:
+        spec = SandboxSpec(**body["spec"])
+        sandbox = Sandbox(body["sandbox_id"], spec, self.config.limits)
+        package = await self._package(spec.digest)
+        try:
+            ready = await sandbox.start(package, self._work, self._uid())
+        except SandboxFailed as failed:
+            self._uids.discard(sandbox.uid)
+            return {"error": _error(failed), "logs": failed.logs,
+                    "logs_truncated": failed.logs_truncated}
+        self._sandboxes[sandbox.id] = sandbox
+        return {"init_ms": ready["init_ms"], "logs": ready["logs"],
+                "logs_truncated": ready["logs_truncated"], "max_rss_kb": ready["max_rss_kb"],
+                "pid": sandbox.pid}
+
+    async def _invoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        sandbox = self._sandboxes.get(body["sandbox_id"])
+        if sandbox is None or not sandbox.alive:
+            return {"gone": True, "error": {"type": "Sandbox.Gone",
+                                            "message": "sandbox no longer exists"}}
+        try:
+            answer = await sandbox.invoke(body["request_id"], body["payload"], body["timeout_s"])
+        except SandboxFailed as failed:
+            self._sandboxes.pop(sandbox.id, None)
+            await self._discard(sandbox)
+            return {"gone": True, "error": _error(failed), "logs": failed.logs,
+                    "logs_truncated": failed.logs_truncated}
+        if not sandbox.alive:
+            self._sandboxes.pop(sandbox.id, None)
+            await self._discard(sandbox)
+            answer["gone"] = True
+        return answer
+
+    async def _discard(self, sandbox: Sandbox) -> None:
+        await sandbox.kill()
+        self._uids.discard(sandbox.uid)
+
+
+def _error(failed: SandboxFailed) -> dict[str, Any]:
+    return {"type": failed.error.type, "message": failed.error.message,
+            "trace": list(failed.error.trace)}
+
+
+def run_host(config: HostConfig) -> None:
+    """Run a worker host in this process until its control plane goes away."""
+    with contextlib.suppress(KeyboardInterrupt, ConnectionError):
+        asyncio.run(WorkerHost(config).run())

@@ -1,0 +1,164 @@
+"""Function metadata in SQLite (WAL, synchronous=FULL): functions, versions, aliases.
+
+``$LATEST`` is the function's mutable head; ``publish`` freezes it as version 1, 2, … (a
+version never changes: its package digest and settings are fixed). Aliases name a version.
+Resolution is cached in memory: the control plane is the only writer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bazaar.functions._errors import Conflict, InvalidRequest, NotFound
+from bazaar.functions._model import LATEST, FunctionSpec, VersionRef, check_name
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+  name TEXT PRIMARY KEY, spec TEXT NOT NULL, digest TEXT NOT NULL,
+  created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  name TEXT NOT NULL, version INTEGER NOT NULL, spec TEXT NOT NULL, digest TEXT NOT NULL,
+  created REAL NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS aliases (
+  name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+  PRIMARY KEY (name, alias));
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A SQLite connection in WAL mode with fsync on every commit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class FunctionRegistry:
+    """Functions, their immutable versions and aliases."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], VersionRef] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        return self._db.execute(sql, args)
+
+    def create(self, spec: FunctionSpec, digest: str) -> VersionRef:
+        now = time.time()
+        with self._lock:
+            try:
+                self._write("INSERT INTO functions VALUES (?, ?, ?, ?, ?)",
+                            spec.name, json.dumps(spec.to_dict()), digest, now, now)
+            except sqlite3.IntegrityError:
+                raise Conflict(f"function {spec.name} already exists") from None
+            self._cache.clear()
+        return VersionRef(spec, LATEST, digest)
+
+    def get(self, name: str) -> tuple[FunctionSpec, str]:
+        """The function's $LATEST settings and package digest."""
+        row = self._db.execute("SELECT spec, digest FROM functions WHERE name = ?",
+                               (check_name(name),)).fetchone()
+        if row is None:
+            raise NotFound(f"function {name} not found")
+        return FunctionSpec(**json.loads(row[0])), row[1]
+
+    def update(self, name: str, *, spec: FunctionSpec | None = None,
+               digest: str | None = None) -> VersionRef:
+        """Replace $LATEST's settings and/or code."""
+        with self._lock:
+            old_spec, old_digest = self.get(name)
+            spec = spec or old_spec
+            if spec.name != name:
+                raise InvalidRequest("a function cannot be renamed")
+            digest = digest or old_digest
+            self._write("UPDATE functions SET spec = ?, digest = ?, updated = ? WHERE name = ?",
+                        json.dumps(spec.to_dict()), digest, time.time(), name)
+            self._cache.clear()
+        return VersionRef(spec, LATEST, digest)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self.get(name)
+            self._write("BEGIN")
+            for table in ("functions", "versions", "aliases"):
+                self._write(f"DELETE FROM {table} WHERE name = ?", name)
+            self._write("COMMIT")
+            self._cache.clear()
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM functions ORDER BY name")]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        spec, digest = self.get(name)
+        versions = [{"version": str(v), "digest": d, "created": c} for v, d, c in
+                    self._db.execute("SELECT version, digest, created FROM versions "
+                                     "WHERE name = ? ORDER BY version", (name,))]
+        aliases = {a: str(v) for a, v in self._db.execute(
+            "SELECT alias, version FROM aliases WHERE name = ? ORDER BY alias", (name,))}
+        return {**spec.to_dict(), "digest": digest, "versions": versions, "aliases": aliases}
+
+    def publish(self, name: str) -> VersionRef:
+        """Freeze $LATEST as the next version number. Publishing an unchanged $LATEST again
+        returns the existing latest version, as Lambda does."""
+        with self._lock:
+            spec, digest = self.get(name)
+            row = self._db.execute("SELECT version, spec, digest FROM versions WHERE name = ? "
+                                   "ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+            encoded = json.dumps(spec.to_dict())
+            if row is not None and row[1] == encoded and row[2] == digest:
+                return VersionRef(spec, str(row[0]), digest)
+            version = 1 if row is None else row[0] + 1
+            self._write("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
+                        name, version, encoded, digest, time.time())
+        return VersionRef(spec, str(version), digest)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        check_name(alias, "alias")
+        if alias.isdigit() or alias == LATEST:
+            raise InvalidRequest(f"alias {alias!r} would shadow a version")
+        with self._lock:
+            self.resolve(name, version)
+            if version == LATEST:
+                raise InvalidRequest("an alias must point at a published version")
+            self._write("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", name, alias,
+                        int(version))
+            self._cache.clear()
+
+    def resolve(self, name: str, qualifier: str | None = None) -> VersionRef:
+        """The version a (name, qualifier) invokes: $LATEST, a version number, or an alias."""
+        key = (name, qualifier or LATEST)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        qualifier = key[1]
+        if qualifier == LATEST:
+            spec, digest = self.get(name)
+            ref = VersionRef(spec, LATEST, digest)
+        else:
+            self.get(name)
+            version = qualifier
+            if not qualifier.isdigit():
+                row = self._db.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+                                       (name, qualifier)).fetchone()
+                if row is None:
+                    raise NotFound(f"function {name} has no alias or version {qualifier!r}")
+                version = str(row[0])
+            row = self._db.execute("SELECT spec, digest FROM versions WHERE name = ? AND "
+                                   "version = ?", (name, int(version))).fetchone()
+            if row is None:
+                raise NotFound(f"function {name} has no version {version}")
+            ref = VersionRef(FunctionSpec(**json.loads(row[0])), version, row[1])
+        self._cache[key] = ref
+        return ref
