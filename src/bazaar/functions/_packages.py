@@ -19,6 +19,7 @@ MAX_UNPACKED_BYTES = 250 * 1024 * 1024  # Lambda's unzipped limit
 
 
 def digest_of(blob: bytes) -> str:
+    """A package's address: the hex SHA-256 of its bytes."""
     return hashlib.sha256(blob).hexdigest()
 
 
