@@ -22,6 +22,8 @@ app = typer.Typer(
 # One line per command group; keep the list sorted by group name.
 _GROUPS: list[tuple[str, str]] = [
     ("lab", "lab"),
+    ("shop", "shop"),
+    ("up", ""),
 ]
 
 

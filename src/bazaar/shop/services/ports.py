@@ -79,7 +79,8 @@ class IdempotencyKeys(Protocol):
 class Reservations(Protocol):
     """Takes and returns stock and room nights under one race-condition strategy."""
 
-    strategy: str
+    @property
+    def strategy(self) -> str: ...
 
     def take_stock(self, product_id: int, quantity: int) -> int:
         """Reserve units; return the unit price. Raise ``NotFound``/``SoldOut``."""
@@ -99,13 +100,20 @@ class Reservations(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction; leaving the ``with`` block without ``commit`` rolls back."""
 
-    products: ProductRepository
-    rooms: RoomRepository
-    orders: OrderRepository
-    reservations: ReservationRepository
-    users: UserRepository
-    idempotency: IdempotencyKeys
-    stock: Reservations
+    @property
+    def products(self) -> ProductRepository: ...
+    @property
+    def rooms(self) -> RoomRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def reservations(self) -> ReservationRepository: ...
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
+    @property
+    def stock(self) -> Reservations: ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,61 @@
+"""The app factory: routes from the operations table, problem+json errors, an identity
+middleware passed in by the composition root (dev header now, ``bazaar.auth`` later)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from bazaar.api import openapi
+from bazaar.api.problems import Unauthenticated, handle
+from bazaar.api.routes import ShopRoutes
+from bazaar.shop.domain import ShopError
+from bazaar.shop.services import Shop
+
+Identity = Callable[[ASGIApp], ASGIApp]
+
+
+class _Identity:
+    """Adapts an ``app → app`` callable to Starlette's middleware factory shape."""
+
+    def __init__(self, app: ASGIApp, wrap: Identity) -> None:
+        self._app = wrap(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+
+
+def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
+               title: str = "Bazaar", version: str = "0.1.0") -> Starlette:
+    """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
+    ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached."""
+    handlers = ShopRoutes(shop, health)
+    operations = handlers.operations()
+    document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
+    page = openapi.docs_page(operations, title)
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in operations]
+    routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
+               Route("/docs", docs, methods=["GET"])]
+    middleware = [Middleware(_Identity, wrap=identity)] if identity is not None else []
+    exception_handlers: dict[Any, Any] = {
+        kind: handle for kind in (ShopError, Unauthenticated, msgspec.ValidationError,
+                                  msgspec.DecodeError, HTTPException, Exception)}
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers)
+    app.state.operations = operations
+    return app

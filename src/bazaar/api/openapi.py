@@ -1,0 +1,109 @@
+"""OpenAPI 3.1 from the operations table and the msgspec/dataclass types it names."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from bazaar.api.params import Param
+from bazaar.api.problems import PROBLEM_JSON, Problem
+from bazaar.api.routes import Operation
+
+_CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
+_STATUS_TEXT = {200: "OK", 201: "Created", 401: "No identity", 403: "Missing scope",
+                404: "Not found", 409: "Conflict (sold out, or retry)",
+                422: "Invalid input (field named)", 503: "Database unavailable (Retry-After)"}
+DEV_HEADER = "X-Bazaar-Dev-User"
+
+
+def openapi_path(path: str) -> str:
+    """``/products/{product_id:int}`` → ``/products/{product_id}``."""
+    return _CONVERTER.sub(r"{\1}", path)
+
+
+def _param(p: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "in": p.where, "required": p.required,
+                           "schema": p.schema}
+    if p.description:
+        out["description"] = p.description
+    return out
+
+
+def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[str, Any]:
+    """The whole document, as plain JSON values."""
+    kinds: list[Any] = [Problem]
+    for op in operations:
+        for kind in (op.body, op.response):
+            if kind is not None and kind not in kinds:
+                kinds.append(kind)
+    schemas, components = msgspec.json.schema_components(
+        kinds, ref_template="#/components/schemas/{name}")
+    schema_of = dict(zip(map(repr, kinds), schemas, strict=True))
+    problem_ref = {"content": {PROBLEM_JSON: {"schema": schema_of[repr(Problem)]}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        item: dict[str, Any] = {"summary": op.summary, "operationId": op.endpoint.__name__,
+                                "parameters": [_param(p) for p in op.params]}
+        for name in _CONVERTER.findall(op.path):
+            item["parameters"].insert(0, {"name": name, "in": "path", "required": True,
+                                          "schema": {"type": "integer", "minimum": 1}})
+        if op.body is not None:
+            item["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": schema_of[repr(op.body)]}}}
+        ok: dict[str, Any] = {"description": _STATUS_TEXT.get(op.status, "OK")}
+        if op.response is not None:
+            ok["content"] = {"application/json": {"schema": schema_of[repr(op.response)]}}
+        responses: dict[str, Any] = {str(op.status): ok}
+        errors = set(op.errors) | {503}
+        if op.scope is not None:
+            item["security"] = [{"devUser": []}]
+            item["description"] = f"Needs an identity with scope `{op.scope}`."
+            errors |= {401, 403}
+        for status in sorted(errors):
+            responses[str(status)] = {"description": _STATUS_TEXT[status], **problem_ref}
+        item["responses"] = responses
+        paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Bazaar's shop. Errors are RFC 9457 problem+json. "
+                                f"Development identity: send `{DEV_HEADER}: <user id>`."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"devUser": {
+                "type": "apiKey", "in": "header", "name": DEV_HEADER,
+                "description": "DEVELOPMENT ONLY: the caller's user id, trusted as given."}},
+        },
+    }
+
+
+def docs_page(operations: Sequence[Operation], title: str) -> str:
+    """Swagger UI (from a CDN) above a plain list of operations that works offline."""
+    rows = "\n".join(
+        f"<tr><td><code>{op.method}</code></td><td><code>{html.escape(openapi_path(op.path))}"
+        f"</code></td><td>{html.escape(op.summary)}</td><td>{html.escape(op.scope or '-')}"
+        f"</td></tr>" for op in operations)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<style>body{{font-family:sans-serif;margin:0}} section{{padding:1em 2em}}
+table{{border-collapse:collapse}} td{{padding:.2em .8em;border-bottom:1px solid #ddd}}</style>
+</head><body>
+<section><h1>{html.escape(title)} API</h1>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Errors are
+<code>application/problem+json</code>. Development identity: header
+<code>{DEV_HEADER}: &lt;user id&gt;</code>.</p>
+<table><tr><th>method</th><th>path</th><th>what</th><th>scope</th></tr>
+{rows}
+</table></section>
+<div id="swagger"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>if (window.SwaggerUIBundle) SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger"}});
+</script>
+</body></html>
+"""

@@ -1,0 +1,48 @@
+"""Who is calling: read from the ASGI scope, where an identity middleware put it.
+
+The identity middleware is swappable (``devauth`` now, ``bazaar.auth`` later); both put an
+object with ``kind``, ``id`` and ``scopes`` under :data:`SCOPE_KEY`. Nothing else in the API
+knows how the caller was identified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from typing import Protocol
+
+from starlette.requests import Request
+
+from bazaar.api.problems import Unauthenticated
+from bazaar.shop.domain import Forbidden
+
+SCOPE_KEY = "bazaar.principal"
+
+
+class Principal(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def scopes(self) -> Set[str]: ...
+
+
+def principal(request: Request, scope: str | None = None) -> Principal:
+    """The caller, holding ``scope`` if given; else 401/403."""
+    found: Principal | None = request.scope.get(SCOPE_KEY)
+    if found is None:
+        raise Unauthenticated("this operation needs an identity")
+    if scope is not None and scope not in found.scopes:
+        raise Forbidden(f"this operation needs the scope {scope!r}")
+    return found
+
+
+def user_id(request: Request, scope: str | None = None) -> int:
+    """The calling user's id (apps cannot place orders or book rooms)."""
+    found = principal(request, scope)
+    if found.kind != "user":
+        raise Forbidden("only a user can do this")
+    try:
+        return int(found.id)
+    except ValueError as exc:
+        raise Forbidden("this identity is not a shop user") from exc

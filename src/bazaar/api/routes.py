@@ -1,0 +1,223 @@
+"""The endpoints, and the one table that both routes them and documents them (OpenAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bazaar.api import schemas as s
+from bazaar.api.params import PAGE, Param, bool_param, date_param, int_or, int_param
+from bazaar.api.principal import principal, user_id
+from bazaar.api.responses import body, json
+from bazaar.shop.domain import ADMIN_SCOPE, LineRequest
+from bazaar.shop.services import (
+    OrderView,
+    ProductFilter,
+    ProductView,
+    ReservationView,
+    RoomAvailability,
+    RoomView,
+    Shop,
+    UserView,
+    bookings,
+    catalog,
+    orders,
+    users,
+)
+
+READ, WRITE = "shop:read", "shop:write"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A route plus what OpenAPI says about it. ``scope`` None means no identity needed."""
+
+    method: str
+    path: str
+    endpoint: Endpoint
+    summary: str
+    body: type[Any] | None = None
+    response: Any = None
+    status: int = 200
+    params: tuple[Param, ...] = ()
+    scope: str | None = READ
+    errors: tuple[int, ...] = ()
+
+
+IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
+                        "Send the same key when retrying: the order is placed at most once "
+                        "and the retry gets the first answer (header Idempotent-Replayed).",
+                        where="header")
+
+
+class ShopRoutes:
+    """Thin handlers: parse, call one use case (in a worker thread), encode."""
+
+    def __init__(self, shop: Shop, health: Callable[[], None]) -> None:
+        self.shop = shop
+        self._health = health
+
+    async def health(self, request: Request) -> Response:
+        await run_in_threadpool(self._health)
+        return json(s.Health(status="ok", database="ok"))
+
+    # --- users --------------------------------------------------------------------------
+    async def register(self, request: Request) -> Response:
+        data = await body(request, s.RegisterIn)
+        user = await run_in_threadpool(users.register, self.shop, data.username,
+                                       data.display_name, data.password)
+        return json(user, 201, {"Location": "/users/me"})
+
+    async def me(self, request: Request) -> Response:
+        uid = user_id(request)
+        return json(await run_in_threadpool(users.profile, self.shop, uid))
+
+    # --- products -----------------------------------------------------------------------
+    async def list_products(self, request: Request) -> Response:
+        principal(request, READ)
+        flt = ProductFilter(q=request.query_params.get("q") or None,
+                            min_price_cents=int_param(request, "min_price_cents"),
+                            max_price_cents=int_param(request, "max_price_cents"),
+                            in_stock=bool_param(request, "in_stock"))
+        page = await run_in_threadpool(catalog.list_products, self.shop, flt,
+                                       int_or(request, "after", 0),
+                                       int_or(request, "limit", 20))
+        return json(s.ProductPage(list(page.items), page.next_after))
+
+    async def get_product(self, request: Request) -> Response:
+        # The hot path: no thread hop when the reader answers from a cache.
+        principal(request, READ)
+        return json(await self.shop.catalog_reader.product(request.path_params["product_id"]))
+
+    async def create_product(self, request: Request) -> Response:
+        principal(request, ADMIN_SCOPE)
+        data = await body(request, s.ProductIn)
+        view = await run_in_threadpool(catalog.create_product, self.shop, data.sku, data.name,
+                                       data.price_cents, data.stock)
+        return json(view, 201, {"Location": f"/products/{view.id}"})
+
+    async def restock(self, request: Request) -> Response:
+        principal(request, ADMIN_SCOPE)
+        data = await body(request, s.RestockIn)
+        return json(await run_in_threadpool(catalog.restock, self.shop,
+                                            request.path_params["product_id"], data.quantity))
+
+    # --- rooms --------------------------------------------------------------------------
+    async def search_rooms(self, request: Request) -> Response:
+        principal(request, READ)
+        found = await run_in_threadpool(catalog.search_rooms, self.shop,
+                                        date_param(request, "check_in"),
+                                        date_param(request, "check_out"),
+                                        int_or(request, "rooms", 1))
+        return json(found)
+
+    async def get_room(self, request: Request) -> Response:
+        principal(request, READ)
+        return json(await self.shop.catalog_reader.room(request.path_params["room_id"]))
+
+    async def create_room(self, request: Request) -> Response:
+        principal(request, ADMIN_SCOPE)
+        data = await body(request, s.RoomIn)
+        view = await run_in_threadpool(catalog.create_room, self.shop, data.code, data.name,
+                                       data.price_cents, data.count)
+        return json(view, 201, {"Location": f"/rooms/{view.id}"})
+
+    async def reserve(self, request: Request) -> Response:
+        uid = user_id(request, WRITE)
+        data = await body(request, s.ReservationIn)
+        view = await run_in_threadpool(bookings.reserve_room, self.shop, uid, data.room_id,
+                                       data.check_in, data.check_out, data.rooms)
+        return json(view, 201, {"Location": f"/reservations/{view.id}"})
+
+    async def get_reservation(self, request: Request) -> Response:
+        uid = user_id(request, READ)
+        return json(await run_in_threadpool(bookings.get_reservation, self.shop, uid,
+                                            request.path_params["reservation_id"]))
+
+    async def cancel_reservation(self, request: Request) -> Response:
+        uid = user_id(request, WRITE)
+        return json(await run_in_threadpool(bookings.cancel_reservation, self.shop, uid,
+                                            request.path_params["reservation_id"]))
+
+    # --- orders -------------------------------------------------------------------------
+    async def place_order(self, request: Request) -> Response:
+        uid = user_id(request, WRITE)
+        data = await body(request, s.OrderIn)
+        key = request.headers.get("idempotency-key")
+        lines = [LineRequest(ln.product_id, ln.quantity) for ln in data.lines]
+        placed = await run_in_threadpool(orders.place_order, self.shop, uid, lines, key)
+        headers = {"Location": f"/orders/{placed.order.id}"}
+        if placed.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return json(placed.order, 201, headers)
+
+    async def list_orders(self, request: Request) -> Response:
+        uid = user_id(request, READ)
+        page = await run_in_threadpool(orders.list_orders, self.shop, uid,
+                                       int_or(request, "after", 0),
+                                       int_or(request, "limit", 20))
+        return json(s.OrderPage(list(page.items), page.next_after))
+
+    async def get_order(self, request: Request) -> Response:
+        uid = user_id(request, READ)
+        return json(await run_in_threadpool(orders.get_order, self.shop, uid,
+                                            request.path_params["order_id"]))
+
+    async def cancel_order(self, request: Request) -> Response:
+        uid = user_id(request, WRITE)
+        return json(await run_in_threadpool(orders.cancel_order, self.shop, uid,
+                                            request.path_params["order_id"]))
+
+    def operations(self) -> list[Operation]:
+        o = Operation
+        filters = (Param("q", {"type": "string", "maxLength": 100}, "Name contains."),
+                   Param("min_price_cents", {"type": "integer", "minimum": 0}),
+                   Param("max_price_cents", {"type": "integer", "minimum": 0}),
+                   Param("in_stock", {"type": "boolean"}))
+        stay = (Param("check_in", {"type": "string", "format": "date"}, required=True),
+                Param("check_out", {"type": "string", "format": "date"}, required=True),
+                Param("rooms", {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}))
+        return [
+            o("GET", "/health", self.health, "Liveness and database check", response=s.Health,
+              scope=None, errors=(503,)),
+            o("POST", "/users", self.register, "Register a user", s.RegisterIn, UserView, 201,
+              scope=None, errors=(409, 422)),
+            o("GET", "/users/me", self.me, "The caller's profile", response=UserView),
+            o("GET", "/products", self.list_products, "List products (filters, pages)",
+              response=s.ProductPage, params=(*filters, *PAGE), errors=(422,)),
+            o("POST", "/products", self.create_product, "Create a product (admin)",
+              s.ProductIn, ProductView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
+            o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
+              response=ProductView, errors=(404,)),
+            o("POST", "/products/{product_id:int}/restock", self.restock,
+              "Add stock (admin)", s.RestockIn, ProductView, scope=ADMIN_SCOPE,
+              errors=(404, 409, 422)),
+            o("GET", "/rooms", self.search_rooms, "Room types free for a stay",
+              response=list[RoomAvailability], params=stay, errors=(422,)),
+            o("POST", "/rooms", self.create_room, "Create a room type (admin)", s.RoomIn,
+              RoomView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
+            o("GET", "/rooms/{room_id:int}", self.get_room, "Read a room type",
+              response=RoomView, errors=(404,)),
+            o("POST", "/reservations", self.reserve, "Reserve rooms for a stay",
+              s.ReservationIn, ReservationView, 201, scope=WRITE, errors=(404, 409, 422)),
+            o("GET", "/reservations/{reservation_id:int}", self.get_reservation,
+              "Read one of your reservations", response=ReservationView, errors=(404,)),
+            o("POST", "/reservations/{reservation_id:int}/cancel", self.cancel_reservation,
+              "Cancel a reservation (frees its nights)", response=ReservationView,
+              scope=WRITE, errors=(404, 409)),
+            o("POST", "/orders", self.place_order, "Place an order (all lines or none)",
+              s.OrderIn, OrderView, 201, (IDEMPOTENCY_KEY,), WRITE, (404, 409, 422)),
+            o("GET", "/orders", self.list_orders, "Your orders", response=s.OrderPage,
+              params=PAGE, errors=(422,)),
+            o("GET", "/orders/{order_id:int}", self.get_order, "Read one of your orders",
+              response=OrderView, errors=(404,)),
+            o("POST", "/orders/{order_id:int}/cancel", self.cancel_order,
+              "Cancel an order (returns its stock)", response=OrderView, scope=WRITE,
+              errors=(404, 409)),
+        ]

@@ -1,0 +1,152 @@
+"""The composition root: settings in, a running shop out. The only module that builds
+adapters, and only when called (never at import time).
+
+Drop-in points for other components: ``identity`` (``bazaar.auth`` replaces the dev header
+in :func:`build_app`), ``reader``/``invalidation`` (``bazaar.cache`` wraps the catalogue
+reads in :func:`build_shop`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+from sqlalchemy import Engine, text
+from starlette.applications import Starlette
+
+from bazaar.config import Settings
+from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, shop_error
+from bazaar.shop.domain import NotFound
+from bazaar.shop.services import RetryPolicy, Shop, users
+from bazaar.shop.services.seed import SeedResult, seed_demo
+from bazaar.storage import EngineOptions, make_engine, migrate
+
+
+@dataclass
+class Runtime:
+    """What :func:`build` wires: close it when done."""
+
+    settings: Settings
+    engine: Engine
+    shop: Shop
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_engine(settings: Settings, options: EngineOptions | None = None) -> Engine:
+    return make_engine(settings.effective_database_url, options)
+
+
+def build_shop(settings: Settings, engine: Engine, retry: RetryPolicy | None = None) -> Shop:
+    """The shop's ports on ``engine``, under the configured reservation strategy."""
+    queries = SqlCatalogQueries(engine)
+    return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
+                hasher=Argon2Hasher(), retry=retry or RetryPolicy())
+    # bazaar.cache plugs in here: reader=CachedReader(DirectReader(queries)), invalidation=…
+
+
+def build(settings: Settings, options: EngineOptions | None = None) -> Runtime:
+    engine = build_engine(settings, options)
+    return Runtime(settings, engine, build_shop(settings, engine))
+
+
+def health_check(engine: Engine) -> Callable[[], None]:
+    """``SELECT 1``; raises the shop's ``Unavailable`` if the database is unreachable."""
+    def check() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            translated = shop_error(exc)
+            if translated is not None:
+                raise translated from exc
+            raise
+    return check
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    from bazaar.api import create_app, dev_identity
+
+    shop = runtime.shop
+
+    async def scopes_of(user_id: int) -> Iterable[str] | None:
+        try:
+            user = await anyio.to_thread.run_sync(users.profile, shop, user_id)
+        except NotFound:
+            return None
+        return user.scopes
+
+    # One line to swap for real authentication (bazaar.auth's middleware).
+    identity = dev_identity(scopes_of)
+    return create_app(shop, identity=identity, health=health_check(runtime.engine))
+
+
+def migrate_database(runtime: Runtime) -> str:
+    return migrate.upgrade(runtime.engine)
+
+
+def seed(runtime: Runtime) -> SeedResult:
+    """Seed the demo catalogue; a newly made demo password goes to a 0600 file, not a log."""
+    result = seed_demo(runtime.shop)
+    if result.demo_password is not None:
+        path = demo_password_file(runtime.settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(result.demo_password + "\n")
+    return result
+
+
+def demo_password_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo-password"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    """``bazaar up``: migrate, seed the demo, serve until Ctrl-C."""
+    import uvicorn
+
+    runtime = build(settings)
+    try:
+        revision = migrate_database(runtime)
+        echo(f"database: {_redacted(settings.effective_database_url)} (schema {revision}, "
+             f"reservations: {settings.reservation_strategy})")
+        if settings.seed_demo:
+            result = seed(runtime)
+            echo(f"demo data: {result.products_added} products and {result.rooms_added} room "
+                 f"types added; demo admin user id {result.demo_user_id} "
+                 f"(password in {demo_password_file(settings)})")
+        app = build_app(runtime)
+        sock = _listen(settings.host, settings.port)
+        port = sock.getsockname()[1]
+        shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+        base = f"http://{shown}:{port}"
+        echo(f"API:  {base}/\ndocs: {base}/docs   (OpenAPI: {base}/openapi.json)")
+        echo("identity (development only): header 'X-Bazaar-Dev-User: <user id>'. "
+             "Ctrl-C stops.")
+        config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
+                                log_level=settings.log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+        echo("stopped.")
+    finally:
+        runtime.close()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,57 @@
+"""``bazaar shop``: migrate the database, seed the demo catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from bazaar.config import Settings
+
+app = typer.Typer(help="The shop's database: migrations and demo data.", no_args_is_help=True)
+
+DataDir = typer.Option(None, "--data-dir", help="Where local state lives.")
+DatabaseUrl = typer.Option(None, "--database-url", help="SQLAlchemy URL.")
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Settings from the environment, with the options the user gave on top."""
+    from pydantic import ValidationError
+
+    from bazaar.config import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command("migrate")
+def migrate(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
+    """Bring the database schema up to date (``bazaar up`` does this too)."""
+    from bazaar import bootstrap
+
+    runtime = bootstrap.build(settings_from(data_dir=data_dir, database_url=database_url))
+    try:
+        typer.echo(f"schema at revision {bootstrap.migrate_database(runtime)}")
+    finally:
+        runtime.close()
+
+
+@app.command("seed")
+def seed(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
+    """Add the demo products, room types and the demo admin user (idempotent)."""
+    from bazaar import bootstrap
+
+    settings = settings_from(data_dir=data_dir, database_url=database_url)
+    runtime = bootstrap.build(settings)
+    try:
+        bootstrap.migrate_database(runtime)
+        result = bootstrap.seed(runtime)
+        typer.echo(f"added {result.products_added} products, {result.rooms_added} room types; "
+                   f"demo admin user id {result.demo_user_id}")
+    finally:
+        runtime.close()
