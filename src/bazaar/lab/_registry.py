@@ -1,6 +1,7 @@
 """Experiment name → module holding its ``EXPERIMENT``, imported lazily on use."""
 
 REGISTRY: dict[str, str] = {
+    "bloom-sizing": "bazaar.lab.bloom_sizing",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
