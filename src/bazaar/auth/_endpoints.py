@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,11 +31,14 @@ def _problem(status: int, reason: str, detail: str,
 async def _fields(request: Request) -> dict[str, str]:
     """JSON object or form fields (OAuth 2 clients send forms)."""
     ctype = request.headers.get("content-type", "")
+    raw = await request.body()
     if ctype.startswith("application/x-www-form-urlencoded"):
-        form = await request.form()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), max_num_fields=16))
+        except ValueError:
+            return {}
     try:
-        data: Any = json.loads(await request.body() or b"{}")
+        data: Any = json.loads(raw or b"{}")
     except ValueError:
         return {}
     if not isinstance(data, dict):

@@ -43,6 +43,8 @@ class AuthConfig:
     data_dir: Path
     master_key: Secret[str] | None = None
     redis_url: str | None = None
+    #: Prefix of every Redis key auth writes (several deployments can share one Redis).
+    redis_prefix: str = "bazaar:auth:"
     issuer: str = "bazaar"
     access_token_ttl_s: float = 15 * 60.0
     refresh_token_ttl_s: float = 14 * 86400.0
@@ -101,10 +103,11 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
     limiter: RateLimiter
     failed: RateLimiter
     if redis is not None:
-        revocations = RedisRevocations(redis, clock=clock)
-        nonces = RedisNonceStore(redis)
-        limiter = RedisRateLimiter(redis, config.rate_limit)
-        failed = RedisRateLimiter(redis, config.failed_auth_limit, prefix="bazaar:auth:fail:")
+        p = config.redis_prefix
+        revocations = RedisRevocations(redis, prefix=p + "revoked:", clock=clock)
+        nonces = RedisNonceStore(redis, prefix=p + "nonce:")
+        limiter = RedisRateLimiter(redis, config.rate_limit, prefix=p + "bucket:")
+        failed = RedisRateLimiter(redis, config.failed_auth_limit, prefix=p + "fail:")
     else:
         revocations = MemoryRevocations(clock=clock)
         nonces = MemoryNonceStore()
