@@ -1,0 +1,194 @@
+"""``bazaar flow``: run the orchestrator and inspect, steer and explain executions."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+app = typer.Typer(help="The saga orchestrator: serve it, register workflows, inspect and steer "
+                       "executions.", no_args_is_help=True)
+T = TypeVar("T")
+URL = typer.Option(None, "--url", help="Orchestrator URL (default: BAZAAR_FLOW_URL).")
+
+
+def _url(url: str | None) -> str:
+    if url:
+        return url
+    from bazaar.config import Settings
+
+    return Settings().flow_url
+
+
+def _call(url: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run one client call; print a clean message for flow errors."""
+    from bazaar.flow import FlowError
+    from bazaar.flow.orchestrator import FlowClient
+
+    async def run() -> T:
+        async with FlowClient(_url(url)) as client:
+            return await fn(client)
+
+    try:
+        return asyncio.run(run())
+    except FlowError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(stamp)) + f".{int(stamp * 1000) % 1000:03d}"
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(None, help="Port (default: BAZAAR_FLOW_PORT, 8300)."),
+    db: str = typer.Option(None, "--db", help="SQLAlchemy URL (default: data_dir/flow.db)."),
+    limit: list[str] = typer.Option([], "--limit", help="QUEUE=N: at most N in progress."),
+    register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
+    threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
+    sync: str = typer.Option("NORMAL", help="SQLite synchronous: NORMAL or FULL."),
+) -> None:
+    """Run the orchestrator: HTTP API, long-polling workers, sweeper, system workers."""
+    from bazaar.config import Settings
+    from bazaar.flow.orchestrator import ServerConfig
+    from bazaar.flow.orchestrator import serve as run_server
+
+    settings = Settings()
+    url = db or settings.flow_database_url
+    if url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(settings.data_dir / 'flow.db').resolve()}"
+    limits: dict[str, int] = {}
+    for item in limit:
+        queue, _, n = item.partition("=")
+        if not n.isdigit():
+            raise typer.BadParameter(f"--limit wants QUEUE=N, got {item!r}")
+        limits[queue] = int(n)
+    config = ServerConfig(database_url=url, host=host, port=port or settings.flow_port,
+                          concurrency_limits=limits, db_threads=threads,
+                          sqlite_synchronous=sync, definitions=tuple(register))
+    typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
+    run_server(config)
+
+
+async def _register_one(client: Any, body: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = await client.register(body)
+    return result
+
+
+@app.command("register")
+def register_(files: list[Path] = typer.Argument(..., help="JSON or YAML definitions."),
+              url: str = URL) -> None:
+    """Validate and register workflow definitions (a new version for every change)."""
+    for path in files:
+        done = _call(url, functools.partial(_register_one, body=path.read_bytes()))
+        typer.echo(f"registered {done['name']} version {done['version']}")
+
+
+@app.command()
+def start(name: str, input: str = typer.Option("{}", "--input", help="JSON input."),
+          key: str = typer.Option(None, "--key", help="Idempotency key."),
+          url: str = URL) -> None:
+    """Start an execution."""
+    result = _call(url, lambda c: c.start(name, json.loads(input), idempotency_key=key))
+    typer.echo(f"{result['id']} {'started' if result['created'] else 'already exists'}")
+
+
+@app.command("ls")
+def list_(status: str = typer.Option(None, help="RUNNING, COMPLETED, FAILED, …"),
+          name: str = typer.Option(None, help="Workflow name."),
+          limit: int = typer.Option(30), url: str = URL) -> None:
+    """List recent executions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _call(url, lambda c: c.executions(status=status, name=name, limit=limit))
+    table = Table("workflow", "status", "started", "ended", "reason")
+    table.add_column("id", no_wrap=True, min_width=32)
+    for r in rows:
+        table.add_row(f"{r['name']} v{r['version']}", r["status"], _when(r["created_at"]),
+                      _when(r["ended_at"]), (r["reason"] or "")[:60], r["id"])
+    Console().print(table)
+
+
+@app.command()
+def show(execution_id: str, as_json: bool = typer.Option(False, "--json"),
+         url: str = URL) -> None:
+    """One execution: status, why it is where it is, and every attempt of every task."""
+    from rich.console import Console
+    from rich.table import Table
+
+    data = _call(url, lambda c: c.execution(execution_id))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = Console()
+    console.print(f"[bold]{data['id']}[/bold] {data['name']} v{data['version']} "
+                  f"[bold]{data['status']}[/bold]")
+    if data["reason"]:
+        console.print(f"reason: {data['reason']}")
+    for line in data["why"]:
+        console.print(f"[yellow]why:[/yellow] {line}")
+    table = Table("step", "try", "status", "worker", "ran", "n", "error / output")
+    for t in data["tasks"]:
+        step = t["ref"] + (" (undo)" if t["kind"] == "compensation" else "")
+        ran = (f"{t['ended_at'] - t['started_at']:.2f}s"
+               if t["ended_at"] and t["started_at"] else _when(t["started_at"]))
+        detail = t["error"] or (json.dumps(t["output"]) if t["output"] is not None else "")
+        table.add_row(step, str(t["attempt"]), t["status"], t["worker_id"] or "", ran,
+                      str(t["deliveries"]), detail[:80])
+    console.print(table)
+    for note in data["notes"]:
+        console.print(f"[dim]· {note}[/dim]")
+
+
+def _control(action: str) -> Callable[..., None]:
+    def command(execution_id: str, url: str = URL,
+                reason: str = typer.Option(None, help="Why (terminate only).")) -> None:
+        result = _call(url, lambda c: c.control(execution_id, action, reason))
+        typer.echo(f"{result['id']} {result['status']}")
+
+    command.__doc__ = {
+        "terminate": "Stop an execution now (queued and running tasks are canceled).",
+        "retry": "Resume a FAILED or TERMINATED execution from where it stopped.",
+        "pause": "Hold an execution: nothing new is dispatched.",
+        "resume": "Release a paused execution.",
+    }[action]
+    return command
+
+
+for _action in ("terminate", "retry", "pause", "resume"):
+    app.command(_action)(_control(_action))
+
+
+@app.command()
+def signal(execution_id: str, ref: str,
+           output: str = typer.Option("{}", "--output", help="JSON output for the task."),
+           url: str = URL) -> None:
+    """Complete a WAIT task from outside."""
+    _call(url, lambda c: c.signal(execution_id, ref, json.loads(output)))
+    typer.echo("ok")
+
+
+@app.command()
+def queues(url: str = URL) -> None:
+    """Task queues: depth, in progress, concurrency limit, last poll."""
+    from rich.console import Console
+    from rich.table import Table
+
+    data = _call(url, lambda c: c.queues())
+    table = Table("queue", "scheduled", "in progress", "limit", "last poll", "by")
+    for name, q in data.items():
+        table.add_row(name, str(q["scheduled"]), str(q["in_progress"]), str(q["limit"] or "-"),
+                      _when(q["last_poll"]), q["last_worker"] or "-")
+    Console().print(table)

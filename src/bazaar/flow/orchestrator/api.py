@@ -1,0 +1,164 @@
+"""The orchestrator's HTTP API (Starlette): definitions, executions, long-polling workers.
+
+Errors are RFC 9457 problem details. The engine is synchronous; :class:`Service` runs it on
+the event loop (SQLite: one writer, no thread hops) or on a small thread pool (PostgreSQL),
+wakes long-polls when tasks become ready, and runs the sweeper and the system workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bazaar.flow.errors import (
+    DefinitionError,
+    FlowError,
+    InvalidState,
+    LeaseLost,
+    NotFound,
+    StartConflict,
+    StoreError,
+)
+from bazaar.flow.orchestrator.engine import Orchestrator
+
+if TYPE_CHECKING:
+    from bazaar.flow.orchestrator.system import EventSink
+
+log = logging.getLogger("bazaar.flow")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """How the service runs the engine. ``db_threads`` 0 runs it on the event loop."""
+
+    db_threads: int = 0
+    sweep_interval_s: float = 0.5
+    max_poll_wait_s: float = 30.0
+    recheck_s: float = 0.25
+    system_workers: bool = True
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status,
+                    media_type="application/problem+json")
+
+
+def _error_response(exc: Exception) -> Response:
+    if isinstance(exc, DefinitionError):
+        return problem(422, "invalid definition", str(exc), problems=exc.problems)
+    if isinstance(exc, StartConflict):
+        return problem(409, "start conflict", str(exc), existing_id=exc.existing_id)
+    if isinstance(exc, NotFound):
+        return problem(404, "not found", str(exc))
+    if isinstance(exc, LeaseLost):
+        return problem(409, "lease lost", str(exc))
+    if isinstance(exc, InvalidState):
+        return problem(409, "invalid state", str(exc))
+    if isinstance(exc, StoreError):
+        return problem(503, "store unavailable", str(exc))
+    if isinstance(exc, ValueError | KeyError | TypeError):
+        return problem(400, "bad request", str(exc))
+    return problem(500, "flow error", str(exc))
+
+
+class Service:
+    """The engine plus what an HTTP front needs: long-poll wake-ups and background loops."""
+
+    def __init__(self, engine: Orchestrator, config: ApiConfig | None = None, *,
+                 event_sink: EventSink | None = None) -> None:
+        self.engine = engine
+        self.event_sink = event_sink
+        self.config = config or ApiConfig()
+        self._events: dict[str, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limiter = (anyio.CapacityLimiter(self.config.db_threads)
+                         if self.config.db_threads else None)
+        engine.on_ready = self._ready_threadsafe
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an engine method: inline on the loop, or on the DB thread pool."""
+        if self._limiter is None:
+            return fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+                                              limiter=self._limiter)
+
+    def _ready_threadsafe(self, queue: str) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._wake, queue)
+
+    def _wake(self, queue: str) -> None:
+        event = self._events.pop(queue, None)
+        if event is not None:
+            event.set()
+
+    async def poll(self, queue: str, worker: str, count: int, wait_s: float) -> list[Any]:
+        """Long-poll: return as soon as a task is leased, or empty after ``wait_s``."""
+        deadline = time.monotonic() + min(max(wait_s, 0.0), self.config.max_poll_wait_s)
+        while True:
+            event = self._events.setdefault(queue, asyncio.Event())
+            leased = await self.call(self.engine.poll, queue, worker, count)
+            remaining = deadline - time.monotonic()
+            if leased or remaining <= 0:
+                return leased
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), min(remaining, self.config.recheck_s))
+
+    async def sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await self.call(self.engine.sweep)
+            except FlowError as exc:
+                log.warning("sweep failed: %s", exc)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Background loops for the lifetime of the app."""
+        from bazaar.flow.orchestrator.system import SystemWorkers
+
+        self._loop = asyncio.get_running_loop()
+        loops = [asyncio.create_task(self.sweeper())]
+        system = SystemWorkers(self) if self.config.system_workers else None
+        if system is not None:
+            loops += system.start()
+        try:
+            yield
+        finally:
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if system is not None:
+                await system.close()
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data

@@ -1,0 +1,174 @@
+"""Routes of the orchestrator's HTTP API; ``create_app`` builds the Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bazaar.flow.errors import FlowError
+from bazaar.flow.orchestrator.api import Service, _body, _error_response, _json
+from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
+from bazaar.flow.orchestrator.views import execution_json, explain, task_json
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(service: Service) -> Starlette:
+    """The HTTP API over ``service`` (see docs/flow.md for every route)."""
+    engine = service.engine
+    call = service.call
+
+    def guard(fn: Callable[[Request], Awaitable[Any]]) -> Handler:
+        async def handler(request: Request) -> Response:
+            try:
+                result = await fn(request)
+            except (FlowError, ValueError, KeyError, TypeError) as exc:
+                return _error_response(exc)
+            return result if isinstance(result, Response) else _json(result)
+
+        return handler
+
+    async def health(_: Request) -> Any:
+        return {"status": "ok", "executions": await call(engine.counts)}
+
+    async def register(request: Request) -> Any:
+        raw = await request.body()
+        defn = await call(engine.register, raw)
+        return _json({"name": defn.name, "version": defn.version}, 201)
+
+    async def list_definitions(_: Request) -> Any:
+        return [{"name": n, "version": v, "description": d}
+                for n, v, d in await call(engine.definitions)]
+
+    async def get_definition(request: Request) -> Any:
+        version = request.query_params.get("version")
+        defn = await call(engine.definition, request.path_params["name"],
+                          int(version) if version else None)
+        return defn.to_dict()
+
+    async def start(request: Request) -> Any:
+        body = await _body(request)
+        result = await call(engine.start, request.path_params["name"], body.get("input") or {},
+                            version=body.get("version"),
+                            idempotency_key=body.get("idempotency_key"),
+                            on_conflict=body.get("on_conflict", "return_existing"))
+        return _json({"id": result.id, "created": result.created, "status": result.status},
+                     201 if result.created else 200)
+
+    async def list_executions(request: Request) -> Any:
+        q = request.query_params
+        rows = await call(engine.executions, status=q.get("status"), name=q.get("name"),
+                          limit=int(q.get("limit", "50")))
+        return [execution_json(r) for r in rows]
+
+    async def show(request: Request) -> Any:
+        execution_id = request.path_params["id"]
+        execution = await call(engine.get, execution_id)
+        rows = await call(engine.tasks, execution_id)
+        out = execution_json(execution, definition="definition" in request.query_params)
+        out["tasks"] = [task_json(r) for r in rows]
+        out["why"] = explain(execution, rows, engine.last_poll,
+                             dict(engine.config.concurrency_limits))
+        return out
+
+    def control(action: str) -> Callable[[Request], Awaitable[Any]]:
+        async def run(request: Request) -> Any:
+            execution_id = request.path_params["id"]
+            if action == "terminate":
+                body = await _body(request)
+                await call(engine.terminate, execution_id,
+                           str(body.get("reason") or "terminated by operator"))
+            else:
+                await call(getattr(engine, action), execution_id)
+            return {"id": execution_id, "status": (await call(engine.get, execution_id)).status}
+
+        return run
+
+    async def signal(request: Request) -> Any:
+        body = await _body(request)
+        await call(engine.signal, request.path_params["id"], request.path_params["ref"],
+                   body.get("output") or {})
+        return {"ok": True}
+
+    async def poll(request: Request) -> Any:
+        q = request.query_params
+        worker = q.get("worker")
+        if not worker:
+            raise ValueError("worker is required")
+        leased = await service.poll(request.path_params["queue"], worker,
+                                    int(q.get("count", "1")), float(q.get("wait_s", "0")))
+        return [task_json(r) for r in leased]
+
+    async def heartbeat(request: Request) -> Any:
+        body = await _body(request)
+        until = await call(engine.heartbeat, request.path_params["id"], str(body["worker"]),
+                           body.get("extend_s"))
+        return {"lease_until": until}
+
+    async def report(request: Request) -> Any:
+        body = await _body(request)
+        return {"accepted": await _report(request.path_params["id"], body)}
+
+    async def _report(task_id: str, body: dict[str, Any]) -> bool:
+        worker = body.get("worker")
+        if body.get("status", "COMPLETED") == "COMPLETED":
+            output = body.get("output") or {}
+            if not isinstance(output, dict):
+                raise ValueError("output must be a JSON object")
+            return await call(engine.complete, task_id, output, worker_id=worker)
+        return await call(engine.fail, task_id, str(body.get("error") or "failed"),
+                          retryable=bool(body.get("retryable", True)), worker_id=worker)
+
+    async def report_many(request: Request) -> Any:
+        body = await _body(request)
+        results = body.get("results")
+        if not isinstance(results, list):
+            raise ValueError("results must be a list")
+        accepted: list[bool | str] = []
+        for item in results:
+            try:
+                accepted.append(await _report(str(item["task_id"]), item))
+            except FlowError as exc:
+                accepted.append(str(exc))
+        return {"accepted": accepted}
+
+    async def queues(_: Request) -> Any:
+        depth = await call(engine.queue_depths)
+        names = set(depth) | set(engine.last_poll)
+        return {name: {"scheduled": depth.get(name, {}).get(SCHEDULED, 0),
+                       "in_progress": depth.get(name, {}).get(IN_PROGRESS, 0),
+                       "last_poll": engine.last_poll.get(name, (None, None))[0],
+                       "last_worker": engine.last_poll.get(name, (None, None))[1],
+                       "limit": engine.config.concurrency_limits.get(name)}
+                for name in sorted(names)}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with service.running():
+            yield
+
+    routes = [
+        Route("/api/health", guard(health)),
+        Route("/api/definitions", guard(list_definitions)),
+        Route("/api/definitions", guard(register), methods=["POST"]),
+        Route("/api/definitions/{name}", guard(get_definition)),
+        Route("/api/workflows/{name}/start", guard(start), methods=["POST"]),
+        Route("/api/executions", guard(list_executions)),
+        Route("/api/executions/{id}", guard(show)),
+        Route("/api/executions/{id}/signal/{ref}", guard(signal), methods=["POST"]),
+        Route("/api/tasks/poll/{queue}", guard(poll)),
+        Route("/api/tasks/results", guard(report_many), methods=["POST"]),
+        Route("/api/tasks/{id}/heartbeat", guard(heartbeat), methods=["POST"]),
+        Route("/api/tasks/{id}/result", guard(report), methods=["POST"]),
+        Route("/api/queues", guard(queues)),
+    ]
+    for action in ("terminate", "pause", "resume", "retry"):
+        routes.append(Route(f"/api/executions/{{id}}/{action}", guard(control(action)),
+                            methods=["POST"]))
+    return Starlette(routes=routes, lifespan=lifespan)

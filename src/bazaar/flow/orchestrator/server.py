@@ -1,0 +1,57 @@
+"""Build and run the orchestrator service: store → engine → service → HTTP (uvicorn)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from bazaar.flow.orchestrator.api import ApiConfig, Service
+from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
+from bazaar.flow.orchestrator.routes import create_app
+from bazaar.flow.orchestrator.store import Store
+from bazaar.flow.orchestrator.system import EventSink
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``bazaar flow serve`` needs. ``db_threads`` None: 0 for SQLite (the loop
+    is the single writer), 4 for PostgreSQL."""
+
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8300
+    concurrency_limits: Mapping[str, int] = field(default_factory=dict)
+    db_threads: int | None = None
+    sqlite_synchronous: str = "NORMAL"
+    definitions: tuple[Path, ...] = ()
+    log_level: str = "warning"
+    sweep_interval_s: float = 0.5
+
+
+def build(config: ServerConfig, *, event_sink: EventSink | None = None
+          ) -> tuple[Service, Starlette]:
+    """The service and its app, with the schema created and ``definitions`` registered."""
+    store = Store(config.database_url, sqlite_synchronous=config.sqlite_synchronous)
+    store.create_schema()
+    engine = Orchestrator(store, OrchestratorConfig(
+        concurrency_limits=dict(config.concurrency_limits)))
+    for path in config.definitions:
+        engine.register(path.read_bytes())
+    threads = config.db_threads if config.db_threads is not None else (
+        0 if store.is_sqlite else 4)
+    service = Service(engine, ApiConfig(db_threads=threads,
+                                        sweep_interval_s=config.sweep_interval_s),
+                      event_sink=event_sink)
+    return service, create_app(service)
+
+
+def serve(config: ServerConfig, *, event_sink: EventSink | None = None) -> None:
+    """Run the orchestrator until interrupted."""
+    import uvicorn
+
+    _, app = build(config, event_sink=event_sink)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
+                access_log=False, lifespan="on")
