@@ -54,11 +54,42 @@ class Settings(BaseSettings):
     )
     broker_port: int = Field(default=9092, ge=0, le=65535)
 
+    # --- broker --------------------------------------------------------------------------
+    broker_host: str = Field(default="127.0.0.1", description="Interface the broker binds.")
+    broker_flush: Literal["batch", "interval", "os"] = Field(
+        default="os", description="fsync per produce (batch), every second, or leave to the OS.")
+    broker_segment_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    broker_auto_create_topics: bool = True
+    broker_default_partitions: int = Field(default=1, ge=1, le=10_000)
+    broker_zero_copy: bool = Field(default=True, description="sendfile for Fetch responses.")
+
+    # --- flow (orchestrator) -------------------------------------------------------------
+    flow_url: str = Field(default="http://127.0.0.1:8300",
+                          description="Where `bazaar flow` commands and workers reach the "
+                                      "orchestrator.")
+    flow_port: int = Field(default=8300, ge=0, le=65535)
+    flow_database_url: str | None = Field(
+        default=None, description="The orchestrator's store; default: data_dir/flow.db.")
+
     # --- auth ----------------------------------------------------------------------------
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 AES-256 key for app keys at rest; default: a file under data_dir.",
     )
+    access_token_ttl_s: float = Field(default=900.0, gt=0, description="Access token lifetime.")
+    refresh_token_ttl_s: float = Field(default=14 * 86400.0, gt=0,
+                                       description="Refresh token lifetime.")
+    signature_window_s: float = Field(default=300.0, gt=0,
+                                      description="How old a signed request's `created` may be.")
+    clock_skew_s: float = Field(default=5.0, ge=0,
+                                description="Future `created`/`iat` tolerated (clock drift).")
+    rate_limit_per_s: float = Field(default=100.0, gt=0, description="Per principal, sustained.")
+    rate_limit_burst: float = Field(default=200.0, ge=1, description="Per principal, burst.")
+    failed_auth_per_s: float = Field(default=0.5, gt=0,
+                                     description="Failed authentications per client, sustained.")
+    failed_auth_burst: float = Field(default=20.0, ge=1,
+                                     description="Failed authentications per client, burst.")
+    jwt_issuer: str = Field(default="bazaar", min_length=1, description="`iss` of access tokens.")
 
     @field_validator("data_dir")
     @classmethod
