@@ -1,0 +1,146 @@
+"""The broker as a whole: storage opened, server listening, background tasks running."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from types import TracebackType
+
+from bazaar.broker._config import BrokerConfig
+from bazaar.broker._errors import BrokerError
+from bazaar.broker._state import BrokerState
+from bazaar.broker.log import Log
+from bazaar.broker.server import Connection
+
+log = logging.getLogger("bazaar.broker")
+
+
+class Broker:
+    """A running broker: ``await start()``, use ``bootstrap``, ``await stop()``.
+
+    Also an async context manager. Everything it keeps lives under ``config.data_dir``.
+    """
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.state: BrokerState | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_server: object | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        if self.state is None:
+            raise BrokerError("broker not started")
+        return self.state.port
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for a Kafka client's ``bootstrap.servers``."""
+        return f"{self.config.advertised}:{self.port}"
+
+    async def start(self) -> None:
+        state = BrokerState.open(self.config)
+        self.state = state
+        for (topic, partition), problems in state.topics.recovery.items():
+            for p in problems:
+                log.warning("recovery truncated %s-%d at %s byte %d: %s", topic, partition,
+                            p.path.name, p.position, p.reason)
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: Connection(state), self.config.host, self.config.port,
+                reuse_address=True, backlog=512)
+        except OSError as exc:
+            state.close()
+            raise BrokerError(f"cannot listen on {self.config.host}:{self.config.port}: "
+                              f"{exc}") from exc
+        state.port = self._server.sockets[0].getsockname()[1]
+        self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
+        self._tasks.append(loop.create_task(self._housekeeping()))
+        if self.config.metrics_port is not None:
+            self._start_metrics(state)
+        log.info("bazaar broker listening on %s (data in %s)", self.bootstrap,
+                 self.config.data_dir)
+
+    def _start_metrics(self, state: BrokerState) -> None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from bazaar.broker.metrics import BrokerCollector
+
+        registry = CollectorRegistry()
+        registry.register(BrokerCollector(state.metrics, state.lag))
+        assert self.config.metrics_port is not None
+        self._metrics_server = start_http_server(self.config.metrics_port,
+                                                 addr=self.config.host, registry=registry)
+
+    async def _housekeeping(self) -> None:
+        assert self.state is not None
+        state = self.state
+        cfg = self.config
+        interval = cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0
+        next_retention = 0.0
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(interval)
+                if cfg.log.flush == "interval":
+                    await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                if loop.time() >= next_retention:
+                    next_retention = loop.time() + cfg.retention_check_interval_ms / 1000
+                    for lg in state.topics.all_logs():
+                        lg.enforce_retention()
+
+    async def stop(self) -> None:
+        """Stop listening, finish background work, flush and close every file."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
+            self._server = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._metrics_server is not None:
+            server = self._metrics_server[0]  # type: ignore[index]
+            server.shutdown()
+            self._metrics_server = None
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+    async def __aenter__(self) -> Broker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+
+def _flush_all(logs: list[Log]) -> None:
+    for lg in logs:
+        lg.flush()
+
+
+async def serve(config: BrokerConfig, *, ready: asyncio.Event | None = None) -> None:
+    """Run a broker until SIGINT/SIGTERM (or cancellation), then stop it cleanly."""
+    broker = Broker(config)
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()

@@ -1,0 +1,77 @@
+"""Everything a request handler may touch, built once when the broker starts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bazaar.broker._config import BrokerConfig
+from bazaar.broker._producer_ids import ProducerIds
+from bazaar.broker.groups import GroupCoordinator, OffsetStore
+from bazaar.broker.log import TopicLogs
+from bazaar.broker.metrics import Metrics
+
+
+@dataclass
+class Client:
+    """Who sent a request: for member ids and ``groups describe``."""
+
+    client_id: str
+    host: str
+
+
+@dataclass
+class BrokerState:
+    config: BrokerConfig
+    topics: TopicLogs
+    coordinator: GroupCoordinator
+    offsets: OffsetStore
+    producer_ids: ProducerIds
+    metrics: Metrics = field(default_factory=Metrics)
+    port: int = 0
+    _appended: asyncio.Event | None = None
+
+    @classmethod
+    def open(cls, config: BrokerConfig) -> BrokerState:
+        root = config.data_dir
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(
+            config=config,
+            topics=TopicLogs(root / "logs", config.log, config.max_partitions),
+            coordinator=GroupCoordinator(
+                initial_delay_ms=config.group_initial_rebalance_delay_ms,
+                min_session_ms=config.group_min_session_timeout_ms,
+                max_session_ms=config.group_max_session_timeout_ms),
+            offsets=OffsetStore(root / "groups" / "offsets.jsonl", fsync=config.offsets_flush),
+            producer_ids=ProducerIds(root / "producer_ids"),
+            port=config.port,
+        )
+
+    # --- long-poll fetches wait here for produce ----------------------------------------
+    def notify_appended(self) -> None:
+        if self._appended is not None:
+            self._appended.set()
+            self._appended = None
+
+    async def wait_appended(self, timeout: float) -> None:
+        if self._appended is None:
+            self._appended = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), timeout)
+
+    def lag(self) -> Iterator[tuple[str, str, int, int]]:
+        """(group, topic, partition, lag) for every committed offset."""
+        for group in sorted(self.offsets.groups()):
+            for (topic, partition), committed in sorted(self.offsets.for_group(group).items()):
+                if topic in self.topics:
+                    logs = self.topics.partitions(topic)
+                    if partition < len(logs):
+                        yield group, topic, partition, max(
+                            logs[partition].end_offset - committed.offset, 0)
+
+    def close(self) -> None:
+        self.coordinator.close()
+        self.topics.close()
+        self.offsets.close()

@@ -1,0 +1,97 @@
+"""ApiVersions, Metadata, CreateTopics, DeleteTopics, InitProducerId."""
+
+from __future__ import annotations
+
+import logging
+
+from bazaar.broker._errors import BrokerError, ErrorCode
+from bazaar.broker._state import BrokerState, Client
+from bazaar.broker.log import check_topic_name
+from bazaar.broker.protocol import UnsupportedApiVersions, supported_versions
+from bazaar.broker.protocol.apis import api_versions as av
+from bazaar.broker.protocol.apis import create_topics as ct
+from bazaar.broker.protocol.apis import delete_topics as dt
+from bazaar.broker.protocol.apis import init_producer_id as ip
+from bazaar.broker.protocol.apis import metadata as md
+
+log = logging.getLogger("bazaar.broker")
+CLUSTER_ID = "bazaar-log"
+
+
+async def api_versions(state: BrokerState, req: av.ApiVersionsRequest | UnsupportedApiVersions,
+                       client: Client, version: int) -> av.ApiVersionsResponse:
+    code = ErrorCode.UNSUPPORTED_VERSION if isinstance(req, UnsupportedApiVersions) else 0
+    return av.ApiVersionsResponse(code, supported_versions())
+
+
+def _topic_metadata(state: BrokerState, name: str) -> md.TopicMetadata:
+    node = state.config.node_id
+    logs = state.topics.partitions(name)
+    return md.TopicMetadata(0, name, [md.PartitionMetadata(0, i, node, 0, [node], [node])
+                                      for i in range(len(logs))])
+
+
+async def metadata(state: BrokerState, req: md.MetadataRequest, client: Client,
+                   version: int) -> md.MetadataResponse:
+    cfg = state.config
+    names = state.topics.names() if req.topics is None else req.topics
+    topics: list[md.TopicMetadata] = []
+    for name in names:
+        if name not in state.topics:
+            if not (cfg.auto_create_topics and req.allow_auto_topic_creation):
+                topics.append(md.TopicMetadata(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name))
+                continue
+            try:
+                state.topics.create(name, cfg.default_partitions)
+                log.info("auto-created topic %s (%d partitions)", name, cfg.default_partitions)
+            except BrokerError as exc:
+                topics.append(md.TopicMetadata(exc.code, name))
+                continue
+        topics.append(_topic_metadata(state, name))
+    broker = md.Broker(cfg.node_id, cfg.advertised, state.port)
+    return md.MetadataResponse([broker], CLUSTER_ID, cfg.node_id, topics)
+
+
+async def create_topics(state: BrokerState, req: ct.CreateTopicsRequest, client: Client,
+                        version: int) -> ct.CreateTopicsResponse:
+    out: list[tuple[str, int, str | None]] = []
+    for topic in req.topics:
+        count = topic.num_partitions
+        if count == -1:
+            count = len(topic.assignments) or state.config.default_partitions
+        try:
+            if topic.replication_factor not in (-1, 1):
+                out.append((topic.name, ErrorCode.INVALID_REPLICATION_FACTOR,
+                            "a single broker holds one replica"))
+                continue
+            if req.validate_only:
+                check_topic_name(topic.name)
+                if topic.name in state.topics:
+                    out.append((topic.name, ErrorCode.TOPIC_ALREADY_EXISTS, "exists"))
+                    continue
+            else:
+                state.topics.create(topic.name, count)
+                log.info("created topic %s (%d partitions)", topic.name, count)
+            out.append((topic.name, 0, None))
+        except BrokerError as exc:
+            out.append((topic.name, exc.code, str(exc)))
+    return ct.CreateTopicsResponse(out)
+
+
+async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client: Client,
+                        version: int) -> dt.DeleteTopicsResponse:
+    out: list[tuple[str, int]] = []
+    for name in req.names:
+        try:
+            state.topics.delete(name)
+            state.offsets.forget_topic(name)
+            log.info("deleted topic %s", name)
+            out.append((name, 0))
+        except BrokerError as exc:
+            out.append((name, exc.code))
+    return dt.DeleteTopicsResponse(out)
+
+
+async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,
+                           version: int) -> ip.InitProducerIdResponse:
+    return ip.InitProducerIdResponse(0, state.producer_ids.allocate(), 0)

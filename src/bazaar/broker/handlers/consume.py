@@ -1,0 +1,79 @@
+"""Fetch (long-poll, zero-copy file ranges) and ListOffsets."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from bazaar.broker._errors import BrokerError, ErrorCode
+from bazaar.broker._state import BrokerState, Client
+from bazaar.broker.log import FileRange
+from bazaar.broker.protocol.apis import fetch as api
+from bazaar.broker.protocol.apis import list_offsets as lo
+
+
+def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse, int, bool]:
+    """One pass over the requested partitions: (response, record bytes, any error)."""
+    remaining = req.max_bytes if req.max_bytes > 0 else 2**31 - 1
+    total = 0
+    failed = False
+    topics: list[api.FetchTopicResponse] = []
+    for topic in req.topics:
+        out = api.FetchTopicResponse(topic.name)
+        topics.append(out)
+        for p in topic.partitions:
+            try:
+                log = state.topics.get(topic.name, p.index)
+            except BrokerError as exc:
+                out.partitions.append(api.FetchPartitionResponse(p.index, exc.code, -1, -1))
+                failed = True
+                continue
+            hw, start = log.end_offset, log.start_offset
+            if not start <= p.fetch_offset <= hw:
+                out.partitions.append(api.FetchPartitionResponse(
+                    p.index, ErrorCode.OFFSET_OUT_OF_RANGE, hw, start))
+                failed = True
+                continue
+            records: FileRange | bytes = b""
+            if p.fetch_offset < hw and remaining > 0:
+                found = log.read(p.fetch_offset, min(p.max_bytes, remaining))
+                if found is not None:
+                    records = found
+                    if not state.config.zero_copy:  # the copying path, for the experiment
+                        records = os.pread(found.fd, found.size, found.position)
+                    size = found.size
+                    total += size
+                    remaining -= size
+            out.partitions.append(api.FetchPartitionResponse(p.index, 0, hw, start, records))
+    return api.FetchResponse(topics), total, failed
+
+
+async def fetch(state: BrokerState, req: api.FetchRequest, client: Client,
+                version: int) -> api.FetchResponse:
+    started = time.perf_counter()
+    deadline = time.monotonic() + max(req.max_wait_ms, 0) / 1000
+    while True:
+        response, total, failed = _build(state, req)
+        left = deadline - time.monotonic()
+        if total >= max(req.min_bytes, 1) or failed or left <= 0:
+            break
+        await state.wait_appended(left)
+    state.metrics.fetch_latency.observe(time.perf_counter() - started)
+    return response
+
+
+async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: Client,
+                       version: int) -> lo.ListOffsetsResponse:
+    topics: list[tuple[str, list[lo.ListOffsetsPartitionResponse]]] = []
+    for name, partitions in req.topics:
+        out: list[lo.ListOffsetsPartitionResponse] = []
+        for p in partitions:
+            try:
+                log = state.topics.get(name, p.index)
+            except BrokerError as exc:
+                out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
+                continue
+            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1,
+                                                       log.offset_for(p.timestamp)))
+        topics.append((name, out))
+    return lo.ListOffsetsResponse(topics)

@@ -1,0 +1,113 @@
+"""FindCoordinator, Join/Sync/Heartbeat/LeaveGroup, OffsetCommit/Fetch, List/DescribeGroups."""
+
+from __future__ import annotations
+
+from bazaar.broker._errors import ErrorCode
+from bazaar.broker._state import BrokerState, Client
+from bazaar.broker.groups import GroupState
+from bazaar.broker.protocol.apis import describe_groups as dg
+from bazaar.broker.protocol.apis import find_coordinator as fc
+from bazaar.broker.protocol.apis import heartbeat as hb
+from bazaar.broker.protocol.apis import join_group as jg
+from bazaar.broker.protocol.apis import leave_group as lg
+from bazaar.broker.protocol.apis import list_groups as lgs
+from bazaar.broker.protocol.apis import offset_commit as oc
+from bazaar.broker.protocol.apis import offset_fetch as of
+from bazaar.broker.protocol.apis import sync_group as sg
+
+
+async def find_coordinator(state: BrokerState, req: fc.FindCoordinatorRequest, client: Client,
+                           version: int) -> fc.FindCoordinatorResponse:
+    return fc.FindCoordinatorResponse(0, state.config.node_id, state.config.advertised,
+                                      state.port)
+
+
+async def join_group(state: BrokerState, req: jg.JoinGroupRequest, client: Client,
+                     version: int) -> jg.JoinGroupResponse:
+    return await state.coordinator.join(req, client.client_id, client.host)
+
+
+async def sync_group(state: BrokerState, req: sg.SyncGroupRequest, client: Client,
+                     version: int) -> sg.SyncGroupResponse:
+    return await state.coordinator.sync(req)
+
+
+async def heartbeat(state: BrokerState, req: hb.HeartbeatRequest, client: Client,
+                    version: int) -> hb.HeartbeatResponse:
+    return hb.HeartbeatResponse(state.coordinator.heartbeat(req.group_id, req.member_id,
+                                                            req.generation_id))
+
+
+async def leave_group(state: BrokerState, req: lg.LeaveGroupRequest, client: Client,
+                      version: int) -> lg.LeaveGroupResponse:
+    results = state.coordinator.leave(req.group_id, req.member_ids)
+    top = results[0][1] if version < 3 and results else ErrorCode.NONE
+    return lg.LeaveGroupResponse(top, [(m, int(c)) for m, c in results])
+
+
+async def offset_commit(state: BrokerState, req: oc.OffsetCommitRequest, client: Client,
+                        version: int) -> oc.OffsetCommitResponse:
+    gate = state.coordinator.may_commit(req.group_id, req.member_id, req.generation_id)
+    if not req.group_id:
+        gate = ErrorCode.INVALID_GROUP_ID
+    entries: list[tuple[str, int, int, str | None]] = []
+    topics: list[tuple[str, list[tuple[int, int]]]] = []
+    for name, partitions in req.topics:
+        codes: list[tuple[int, int]] = []
+        count = len(state.topics.partitions(name)) if name in state.topics else 0
+        for p in partitions:
+            if gate:
+                codes.append((p.index, gate))
+            elif not 0 <= p.index < count:
+                codes.append((p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            else:
+                entries.append((name, p.index, p.offset, p.metadata))
+                codes.append((p.index, 0))
+        topics.append((name, codes))
+    if entries:
+        state.offsets.commit(req.group_id, entries)
+    return oc.OffsetCommitResponse(topics)
+
+
+async def offset_fetch(state: BrokerState, req: of.OffsetFetchRequest, client: Client,
+                       version: int) -> of.OffsetFetchResponse:
+    if req.topics is None:
+        by_topic: dict[str, list[of.FetchedOffset]] = {}
+        for (topic, partition), c in sorted(state.offsets.for_group(req.group_id).items()):
+            by_topic.setdefault(topic, []).append(of.FetchedOffset(partition, c.offset,
+                                                                   c.metadata))
+        return of.OffsetFetchResponse(list(by_topic.items()))
+    topics: list[tuple[str, list[of.FetchedOffset]]] = []
+    for name, partitions in req.topics:
+        out: list[of.FetchedOffset] = []
+        for index in partitions:
+            got = state.offsets.get(req.group_id, name, index)
+            out.append(of.FetchedOffset(index, got.offset, got.metadata) if got
+                       else of.FetchedOffset(index, -1, ""))
+        topics.append((name, out))
+    return of.OffsetFetchResponse(topics)
+
+
+async def list_groups(state: BrokerState, req: lgs.ListGroupsRequest, client: Client,
+                      version: int) -> lgs.ListGroupsResponse:
+    known = {g.group_id: g.protocol_type for g in state.coordinator.groups.values()}
+    for group in state.offsets.groups():
+        known.setdefault(group, "consumer")
+    return lgs.ListGroupsResponse(0, sorted(known.items()))
+
+
+async def describe_groups(state: BrokerState, req: dg.DescribeGroupsRequest, client: Client,
+                          version: int) -> dg.DescribeGroupsResponse:
+    out: list[dg.DescribedGroup] = []
+    for group_id in req.groups:
+        group = state.coordinator.groups.get(group_id)
+        if group is None:
+            state_name = "Empty" if group_id in state.offsets.groups() else "Dead"
+            out.append(dg.DescribedGroup(0, group_id, state_name, "", ""))
+            continue
+        members = [dg.DescribedMember(m.member_id, m.client_id, m.client_host,
+                                      m.metadata_for(group.protocol), m.assignment)
+                   for m in group.members.values()]
+        out.append(dg.DescribedGroup(0, group_id, str(GroupState(group.state)),
+                                     group.protocol_type, group.protocol, members))
+    return dg.DescribeGroupsResponse(out)

@@ -1,0 +1,1 @@
+"""One codec module per Kafka API key: request decoder, response encoder, versions."""

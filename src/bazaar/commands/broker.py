@@ -1,0 +1,210 @@
+"""``bazaar broker``: serve the Kafka-compatible log, manage topics, inspect groups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+app = typer.Typer(help="Bazaar Log: a Kafka-protocol-compatible broker (serve, topics, groups).",
+                  no_args_is_help=True)
+topics_app = typer.Typer(help="Create, list, describe and delete topics.", no_args_is_help=True)
+groups_app = typer.Typer(help="Consumer groups: members and lag.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(groups_app, name="groups")
+
+T = TypeVar("T")
+BOOTSTRAP = typer.Option(None, "--bootstrap", "-b",
+                         help="host:port (default: BAZAAR_KAFKA_BOOTSTRAP, else the local "
+                              "broker on BAZAAR_BROKER_PORT).")
+
+
+def _bootstrap(value: str | None) -> str:
+    if value:
+        return value
+    from bazaar.config import Settings
+
+    settings = Settings()
+    return settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+
+
+def _run(coro: Awaitable[T]) -> T:
+    from bazaar.broker import BrokerError
+
+    async def wrapped() -> T:
+        return await coro
+
+    try:
+        return asyncio.run(wrapped())
+    except BrokerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Default: BAZAAR_DATA_DIR/broker."),
+    host: str = typer.Option(None, help="Interface (default: BAZAAR_BROKER_HOST)."),
+    port: int = typer.Option(None, help="Port (default: BAZAAR_BROKER_PORT, 9092)."),
+    advertised_host: str = typer.Option(None, help="Host told to clients (default: --host)."),
+    partitions: int = typer.Option(None, help="Partitions of auto-created topics."),
+    auto_create: bool = typer.Option(None, "--auto-create/--no-auto-create",
+                                     help="Create topics on first Metadata request."),
+    flush: str = typer.Option(None, help="batch (fsync per produce), interval, or os."),
+    flush_interval_ms: int = typer.Option(1000, help="With --flush interval."),
+    segment_bytes: int = typer.Option(None, help="Roll segments at this size."),
+    retention_bytes: int = typer.Option(None, help="Per partition; default: unlimited."),
+    retention_ms: int = typer.Option(None, help="Default: 7 days."),
+    zero_copy: bool = typer.Option(None, "--zero-copy/--copy",
+                                   help="sendfile for Fetch, or read+write (the experiment)."),
+    max_request_bytes: int = typer.Option(100 * 1024 * 1024, help="Larger frames: closed."),
+    rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
+    metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on this port."),
+    log_level: str = typer.Option("info", help="debug, info, warning, error."),
+) -> None:
+    """Run the broker until Ctrl-C / SIGTERM."""
+    from bazaar.broker import BrokerConfig, ConfigError, LogConfig
+    from bazaar.broker import serve as serve_broker
+    from bazaar.config import Settings
+
+    settings = Settings()
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    defaults = LogConfig()
+    try:
+        log = LogConfig(
+            segment_bytes=segment_bytes or settings.broker_segment_bytes,
+            retention_bytes=retention_bytes,
+            retention_ms=retention_ms or defaults.retention_ms,
+            flush=(flush or settings.broker_flush),  # type: ignore[arg-type]
+            flush_interval_ms=flush_interval_ms,
+        )
+        config = BrokerConfig(
+            data_dir=data_dir or settings.data_dir / "broker",
+            host=host or settings.broker_host,
+            port=settings.broker_port if port is None else port,
+            advertised_host=advertised_host,
+            auto_create_topics=(settings.broker_auto_create_topics if auto_create is None
+                                else auto_create),
+            default_partitions=partitions or settings.broker_default_partitions,
+            log=log,
+            zero_copy=settings.broker_zero_copy if zero_copy is None else zero_copy,
+            max_request_bytes=max_request_bytes,
+            group_initial_rebalance_delay_ms=rebalance_delay_ms,
+            metrics_port=metrics_port,
+        )
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _run(serve_broker(config))
+
+
+@app.command()
+def verify(data_dir: Path = typer.Option(..., "--data-dir", help="The broker's data dir "
+                                                                   "(broker stopped).")) -> None:
+    """Check every record batch's length and CRC32C; exit 1 if any is corrupt."""
+    from bazaar.broker import LogConfig
+    from bazaar.broker.log import TopicLogs
+
+    topics = TopicLogs(data_dir / "logs", LogConfig(retention_ms=None))
+    bad = 0
+    try:
+        for (topic, part), problems in topics.recovery.items():
+            for p in problems:
+                typer.echo(f"{topic}-{part}: truncated {p.path.name} at byte {p.position}: "
+                           f"{p.reason}")
+        for name in topics.names():
+            for i, log in enumerate(topics.partitions(name)):
+                for p in log.verify():
+                    bad += 1
+                    typer.echo(f"{name}-{i}: {p.path.name} byte {p.position}: {p.reason}")
+    finally:
+        topics.close()
+    typer.echo(f"{bad} corrupt batch(es)" if bad else "all batches intact")
+    if bad:
+        raise typer.Exit(1)
+
+
+@topics_app.command("create")
+def topics_create(name: str, partitions: int = typer.Option(1, "--partitions", "-p"),
+                  bootstrap: str = BOOTSTRAP) -> None:
+    """Create a topic."""
+    from bazaar.broker import admin
+
+    _run(admin.create_topic(_bootstrap(bootstrap), name, partitions))
+    typer.echo(f"created {name} ({partitions} partitions)")
+
+
+@topics_app.command("rm")
+def topics_rm(name: str, bootstrap: str = BOOTSTRAP) -> None:
+    """Delete a topic and its data."""
+    from bazaar.broker import admin
+
+    _run(admin.delete_topic(_bootstrap(bootstrap), name))
+    typer.echo(f"deleted {name}")
+
+
+@topics_app.command("ls")
+def topics_ls(bootstrap: str = BOOTSTRAP) -> None:
+    """List topics: partitions and messages."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bazaar.broker import admin
+
+    table = Table("topic", "partitions", "messages")
+    for t in _run(admin.list_topics(_bootstrap(bootstrap))):
+        table.add_row(t.name, str(len(t.partitions)), str(t.messages))
+    Console().print(table)
+
+
+@topics_app.command("describe")
+def topics_describe(name: str, bootstrap: str = BOOTSTRAP) -> None:
+    """Each partition's first and next offset."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bazaar.broker import admin
+
+    table = Table("partition", "start offset", "end offset", "messages", title=name)
+    for t in _run(admin.list_topics(_bootstrap(bootstrap), [name])):
+        for p in t.partitions:
+            table.add_row(str(p.partition), str(p.start_offset), str(p.end_offset),
+                          str(p.end_offset - p.start_offset))
+    Console().print(table)
+
+
+@groups_app.command("ls")
+def groups_ls(bootstrap: str = BOOTSTRAP) -> None:
+    """List consumer groups."""
+    from bazaar.broker import admin
+
+    for group in _run(admin.list_groups(_bootstrap(bootstrap))):
+        typer.echo(group)
+
+
+@groups_app.command("describe")
+def groups_describe(group: str, bootstrap: str = BOOTSTRAP) -> None:
+    """A group's state, members and lag per partition."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bazaar.broker import admin
+
+    info = _run(admin.describe_group(_bootstrap(bootstrap), group))
+    console = Console()
+    console.print(f"group {info.group_id}: {info.state}, protocol {info.protocol or '-'}, "
+                  f"total lag {info.lag}")
+    members = Table("member", "client", "host", "partitions")
+    for m in info.members:
+        members.add_row(m.member_id, m.client_id, m.host,
+                        ", ".join(f"{t}-{p}" for t, p in m.assignment))
+    console.print(members)
+    lag = Table("topic", "partition", "committed", "end offset", "lag")
+    for o in info.offsets:
+        lag.add_row(o.topic, str(o.partition), str(o.committed), str(o.end_offset), str(o.lag))
+    console.print(lag)
