@@ -1,0 +1,67 @@
+"""``bazaar auth`` as a user runs it: real processes, a real data directory."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import create_engine
+
+from bazaar.auth import AppRegistry, MasterKey, SignedRequest, verify
+
+
+def _bazaar(data_dir: Path, *args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bazaar.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=120,
+                          cwd=data_dir)
+
+
+def test_create_list_rotate_revoke_and_sign(tmp_path: Path) -> None:
+    dd = ["--data-dir", str(tmp_path)]
+    created = _bazaar(tmp_path, "auth", "apps", "create", "cli-app", "--scopes",
+                      "shop:read", *dd)
+    assert created.returncode == 0, created.stderr
+    app_id = created.stdout.split("APP ID")[1].split()[0]
+    api_key = created.stdout.split("API KEY")[1].split()[0]
+    assert app_id.startswith("app_") and api_key.startswith("bzk_")
+    assert (tmp_path / "auth" / "master.key").stat().st_mode & 0o777 == 0o600
+
+    duplicate = _bazaar(tmp_path, "auth", "apps", "create", "cli-app", *dd)
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+
+    url = "http://127.0.0.1:8000/products?limit=5"
+    signed = _bazaar(tmp_path, "auth", "sign", "POST", url, "--app-id", app_id,
+                     "--data", '{"q": 1}', "--content-type", "application/json",
+                     env={"BAZAAR_API_KEY": api_key})
+    assert signed.returncode == 0, signed.stderr
+    argv = shlex.split(signed.stdout)
+    assert argv[:4] == ["curl", "-X", "POST", url]
+    headers = {}
+    for flag, value in zip(argv[4::2], argv[5::2], strict=False):
+        if flag == "-H":
+            name, _, v = value.partition(": ")
+            headers[name.lower()] = v
+    assert api_key not in signed.stdout
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'bazaar.db'}")
+    master = MasterKey.load_or_create(tmp_path / "auth" / "master.key")
+    registry = AppRegistry(engine, master)
+    parts = urlsplit(url)
+    req = SignedRequest(method="POST", scheme="http", authority="127.0.0.1:8000",
+                        path=parts.path, query=parts.query, headers=headers)
+    assert verify(req, b'{"q": 1}', registry.secrets).keyid == app_id
+
+    rotated = _bazaar(tmp_path, "auth", "apps", "rotate", app_id, *dd)
+    assert rotated.returncode == 0 and "k2" in rotated.stdout
+    third = _bazaar(tmp_path, "auth", "apps", "rotate", app_id, *dd)
+    assert third.returncode == 2 and "revoke" in third.stderr
+    revoked = _bazaar(tmp_path, "auth", "apps", "revoke", app_id, "--key", "k1", *dd)
+    assert revoked.returncode == 0
+    listing = _bazaar(tmp_path, "auth", "apps", "ls", *dd)
+    assert "cli-app" in listing.stdout and "k2" in listing.stdout
+    assert _bazaar(tmp_path, "auth", "keys", "rotate", *dd).returncode == 0
