@@ -21,6 +21,7 @@ app = typer.Typer(
 # (module under bazaar.commands, group name or "" to add its commands at top level)
 # One line per command group; keep the list sorted by group name.
 _GROUPS: list[tuple[str, str]] = [
+    ("auth", "auth"),
     ("broker", "broker"),
     ("flow", "flow"),
     ("lab", "lab"),
