@@ -1,0 +1,64 @@
+"""A worker process for the crash tests: runs the saga's steps and logs every run and ack.
+
+    python flow_crash_worker.py URL LOGFILE WORKER_ID [SLOW_S]
+
+Each handler logs ``run`` (with the attempt's idempotency key) before returning; the client
+logs ``ack`` once the orchestrator has accepted the result. Orders divisible by 5 are
+declined at ``charge`` (non-retryable), so those sagas compensate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+from typing import Any
+
+from bazaar.flow import NonRetryableError
+from bazaar.flow.orchestrator import FlowClient, Task, Worker
+
+URL, LOG, WORKER = sys.argv[1], sys.argv[2], sys.argv[3]
+SLOW = float(sys.argv[4]) if len(sys.argv) > 4 else 0.03
+
+
+def log(event: str, task: Task, **extra: Any) -> None:
+    line = {"event": event, "key": task.idempotency_key, "exec": task.execution_id,
+            "ref": task.ref, "kind": task.kind, "worker": WORKER, **extra}
+    with open(LOG, "a") as f:
+        f.write(json.dumps(line) + "\n")
+        f.flush()
+
+
+class LoggingClient(FlowClient):
+    tasks: dict[str, Task] = {}
+
+    async def complete(self, task_id: str, worker: str,
+                       output: Any = None) -> bool:
+        accepted = await super().complete(task_id, worker, output)
+        log("ack", self.tasks[task_id], accepted=accepted)
+        return accepted
+
+
+async def main() -> None:
+    client = LoggingClient(URL)
+    worker = Worker(client, worker_id=WORKER, poll_wait_s=1.0, report_retry_max_s=0.5)
+
+    def step(name: str) -> Any:
+        async def handler(task: Task) -> dict[str, Any]:
+            LoggingClient.tasks[task.id] = task
+            await asyncio.sleep(random.uniform(0, SLOW))
+            if name == "charge" and int(task.input["order"]) % 5 == 0:
+                log("run", task, declined=True)
+                raise NonRetryableError("card declined")
+            log("run", task)
+            return {"id": f"{name}-{task.input.get('order')}"}
+
+        return handler
+
+    for name in ("reserve", "charge", "ship", "notify", "release", "refund"):
+        worker.add(name, step(name), concurrency=4)
+    await worker.run()
+
+
+asyncio.run(main())
