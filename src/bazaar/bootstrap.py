@@ -8,6 +8,7 @@ reads in :func:`build_shop`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 
 from bazaar.config import Settings
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, shop_error
+from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.domain import NotFound
 from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -58,14 +59,8 @@ def build(settings: Settings, options: EngineOptions | None = None) -> Runtime:
 def health_check(engine: Engine) -> Callable[[], None]:
     """``SELECT 1``; raises the shop's ``Unavailable`` if the database is unreachable."""
     def check() -> None:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            translated = shop_error(exc)
-            if translated is not None:
-                raise translated from exc
-            raise
+        with translated(), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
     return check
 
 
@@ -140,7 +135,9 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
              "Ctrl-C stops.")
         config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
                                 log_level=settings.log_level, access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run(sockets=[sock])
         echo("stopped.")
     finally:
         runtime.close()

@@ -1,11 +1,12 @@
 """SQLAlchemy implementations of the shop's ports: unit of work, repositories, the three
 reservation strategies, read queries; and argon2id password hashing."""
 
+from bazaar.shop.adapters.errors import shop_error, translated
 from bazaar.shop.adapters.orm import start_mappers
 from bazaar.shop.adapters.passwords import Argon2Hasher
 from bazaar.shop.adapters.queries import SqlCatalogQueries
 from bazaar.shop.adapters.reservations import STRATEGIES, Strategy
-from bazaar.shop.adapters.uow import SqlUnitOfWork, SqlUnitsOfWork, shop_error
+from bazaar.shop.adapters.uow import SqlUnitOfWork, SqlUnitsOfWork
 
 __all__ = [
     "STRATEGIES",
@@ -16,4 +17,5 @@ __all__ = [
     "Strategy",
     "shop_error",
     "start_mappers",
+    "translated",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
 from bazaar.storage import schema
@@ -31,7 +32,7 @@ class SqlCatalogQueries:
         self._engine = engine
 
     def product(self, product_id: int) -> ProductView | None:
-        with self._engine.connect() as conn:
+        with translated(), self._engine.connect() as conn:
             row = conn.execute(select(*_PRODUCT_COLUMNS).where(_p.c.id == product_id)).first()
         return None if row is None else _product(row)
 
@@ -48,12 +49,12 @@ class SqlCatalogQueries:
             query = query.where(_p.c.stock > 0)
         elif flt.in_stock is False:
             query = query.where(_p.c.stock == 0)
-        with self._engine.connect() as conn:
+        with translated(), self._engine.connect() as conn:
             rows = conn.execute(query.order_by(_p.c.id).limit(limit)).all()
         return [_product(row) for row in rows]
 
     def room(self, room_id: int) -> RoomView | None:
-        with self._engine.connect() as conn:
+        with translated(), self._engine.connect() as conn:
             row = conn.execute(select(*_ROOM_COLUMNS).where(_r.c.id == room_id)).first()
         return None if row is None else _room(row)
 
@@ -67,7 +68,7 @@ class SqlCatalogQueries:
                  .group_by(*_ROOM_COLUMNS)
                  .having(and_(func.count() == len(nights), free >= rooms))
                  .order_by(_r.c.price_cents, _r.c.id))
-        with self._engine.connect() as conn:
+        with translated(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [RoomAvailability(RoomView(*row[:5]), int(row[5]), len(nights),
                                  row[3] * len(nights) * rooms) for row in rows]

@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bazaar.shop.adapters.errors import shop_error
 from bazaar.shop.adapters.orm import start_mappers
 from bazaar.shop.adapters.repositories import (
     SqlIdempotencyKeys,
@@ -25,26 +26,10 @@ from bazaar.shop.adapters.reservations import (
     Strategy,
     reservations_for,
 )
-from bazaar.shop.domain import RetryableConflict, ShopError, Unavailable
-from bazaar.storage import (
-    SQLITE_IMMEDIATE,
-    StorageConflict,
-    StorageUnavailable,
-    backend,
-    classify,
-)
+from bazaar.shop.domain import ShopError
+from bazaar.storage import SQLITE_IMMEDIATE, backend
 
 log = logging.getLogger(__name__)
-
-
-def shop_error(exc: BaseException) -> ShopError | None:
-    """The shop error a storage failure means to a caller, or ``None``."""
-    error = classify(exc)
-    if isinstance(error, StorageConflict):
-        return RetryableConflict(f"a concurrent update won; try again ({error})")
-    if isinstance(error, StorageUnavailable):
-        return Unavailable("the database is unavailable; nothing was written")
-    return None
 
 
 class SqlUnitOfWork:
