@@ -144,6 +144,17 @@ def _confine(config: dict[str, Any], work: str) -> None:
         os.setuid(uid)
         if keep:
             _keep_read_search()
+    _die_with_host(config["host_pid"])
+
+
+def _die_with_host(host_pid: int) -> None:
+    """SIGKILL this sandbox when its worker host dies (set after the uid change, which
+    clears it), so a kill -9 of a host leaves no orphaned sandboxes behind."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if host_pid and os.getppid() != host_pid:
+        os._exit(1)
 
 
 def _init(config: dict[str, Any]) -> Any:

@@ -50,11 +50,14 @@ class WorkerHost:
         self._fetching: dict[str, asyncio.Task[Path]] = {}
         self._packages = config.work_dir / "packages"
         self._work = config.work_dir / "sandboxes"
+        self._next_uid = 0
 
     async def run(self) -> None:
         """Connect, register, heartbeat and serve until the control channel drops."""
         self._packages.mkdir(parents=True, exist_ok=True)
         self._work.mkdir(parents=True, exist_ok=True)
+        _become_subreaper()
+        reaping = asyncio.create_task(self._reap_orphans())
         reader, writer = await asyncio.open_connection(self.config.control_host,
                                                        self.config.control_port)
         sock = writer.get_extra_info("socket")
@@ -70,6 +73,7 @@ class WorkerHost:
             beating = asyncio.create_task(self._heartbeat(peer))
             await serving
         finally:
+            reaping.cancel()
             if beating is not None:
                 beating.cancel()
             peer.close()
@@ -118,12 +122,30 @@ class WorkerHost:
         return path
 
     def _uid(self) -> int:
+        """A uid no live sandbox of this host uses, rotating so a uid whose last processes
+        are still being reaped is not handed out again at once (they count for NPROC)."""
         if os.geteuid() != 0:
             return 0  # not root: cannot switch uid; RLIMIT_NPROC applies to our own uid
         base = UID_BASE + (os.getpid() % 100_000) * 1000
-        uid = next(base + i for i in range(1000) if base + i not in self._uids)
+        for _ in range(1000):
+            self._next_uid = (self._next_uid + 1) % 1000
+            if base + self._next_uid not in self._uids:
+                break
+        uid = base + self._next_uid
         self._uids.add(uid)
         return uid
+
+    async def _reap_orphans(self) -> None:
+        # We are a child subreaper: processes a handler forked and left behind are
+        # re-parented to us when their sandbox dies. Reap them, or their zombies would keep
+        # counting against their uid's RLIMIT_NPROC. Sandboxes themselves are asyncio's.
+        me = os.getpid()
+        while True:
+            await asyncio.sleep(1.0)
+            ours = {s.pid for s in self._sandboxes.values()}
+            for pid in _zombie_children(me) - ours:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
 
     async def _spawn(self, body: dict[str, Any]) -> dict[str, Any]:
         spec = SandboxSpec(**body["spec"])
@@ -161,6 +183,27 @@ class WorkerHost:
     async def _discard(self, sandbox: Sandbox) -> None:
         await sandbox.kill()
         self._uids.discard(sandbox.uid)
+
+
+def _become_subreaper() -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _zombie_children(parent: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and fields[1] == str(parent):
+            found.add(int(entry))
+    return found
 
 
 def _error(failed: SandboxFailed) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class SandboxLimits:
 
     max_processes: int = 32
     max_file_mb: int = 64
+    tmp_mb: int = 64
     log_cap_bytes: int = 64 * 1024
 
 
@@ -88,12 +89,13 @@ def needs_read_search(extra: list[Path]) -> bool:
                for p in [*runtime_paths(), *extra])
 
 
-def bwrap_args(*, allow_network: bool, visible: list[Path]) -> list[str]:
-    """bubblewrap arguments: read-only root, private /tmp, /dev, /proc, own namespaces, and
-    directories closed to other users replaced by an empty tmpfs with only ``visible`` shown."""
+def bwrap_args(*, allow_network: bool, visible: list[Path], tmp_mb: int = 64) -> list[str]:
+    """bubblewrap arguments: read-only root, a private writable /tmp of ``tmp_mb``, /dev,
+    /proc, own namespaces, and directories closed to other users replaced by an empty tmpfs
+    with only ``visible`` shown."""
     args = [BWRAP, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp"]
+            "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     if not allow_network:
         args.append("--unshare-net")
     ops: dict[str, tuple[int, int, str]] = {}
@@ -162,15 +164,15 @@ class Sandbox:
             "function_name": self.spec.function, "function_version": self.spec.version,
             "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
             "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
-            "work_dir": str(work), "uid": uid,
+            "work_dir": str(work), "uid": uid, "host_pid": 0 if namespace else os.getpid(),
             "keep_read_search": bool(uid) and not namespace and needs_read_search(
                 [package, work_root]),
         }
         command = [sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(config)]
         if namespace:
             visible = [*runtime_paths(), package.resolve()]
-            command = [*bwrap_args(allow_network=self.spec.allow_network, visible=visible),
-                       *command]
+            command = [*bwrap_args(allow_network=self.spec.allow_network, visible=visible,
+                                   tmp_mb=self.limits.tmp_mb), *command]
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
