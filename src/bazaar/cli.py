@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("auth", "auth"),
     ("broker", "broker"),
     ("flow", "flow"),
+    ("functions", "functions"),
     ("lab", "lab"),
     ("shop", "shop"),
     ("up", ""),

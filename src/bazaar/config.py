@@ -45,6 +45,12 @@ class Settings(BaseSettings):
 
     # --- cache and guards ----------------------------------------------------------------
     cache_url: str = Field(default="memory://", description="memory://, redis://…, memcached://…")
+    # bazaar.cache: product/room read cache and its cache-miss-attack defences
+    cache_ttl_s: float = Field(default=300.0, gt=0, description="TTL of cached reads (±10%).")
+    cache_nulls: bool = Field(default=True, description="Cache 'not found' answers briefly.")
+    cache_null_ttl_s: float = Field(default=60.0, gt=0, description="TTL of a cached 'not found'.")
+    cache_bloom_guard: bool = Field(
+        default=True, description="Bloom guard of existing ids: unknown ids skip cache and DB.")
     redis_url: str | None = Field(default=None, description="Shared state: nonces, rate limits.")
 
     # --- log -----------------------------------------------------------------------------
@@ -70,6 +76,22 @@ class Settings(BaseSettings):
     flow_port: int = Field(default=8300, ge=0, le=65535)
     flow_database_url: str | None = Field(
         default=None, description="The orchestrator's store; default: data_dir/flow.db.")
+
+    # --- functions -----------------------------------------------------------------------
+    functions_url: str | None = Field(
+        default=None, description="Where `bazaar functions` commands reach the frontend; "
+                                  "default: the platform serving data_dir, else functions_port.")
+    functions_port: int = Field(default=8090, ge=0, le=65535)
+    functions_workers: int = Field(default=1, ge=0, le=64,
+                                   description="Local worker host processes `serve` keeps up.")
+    functions_worker_memory_mb: int = Field(default=2048, ge=64)
+    functions_worker_slots: int = Field(default=64, ge=1)
+    functions_idle_timeout_s: float = Field(default=300.0, gt=0,
+                                            description="Reap a warm sandbox idle this long.")
+    functions_heartbeat_s: float = Field(default=1.0, gt=0)
+    functions_retry_backoff_s: float = Field(default=1.0, ge=0,
+                                             description="First async retry delay (doubles).")
+    functions_max_event_age_s: float = Field(default=21600.0, gt=0)
 
     # --- auth ----------------------------------------------------------------------------
     master_key: SecretStr | None = Field(

@@ -1,0 +1,253 @@
+"""``bazaar functions``: serve the function platform, run worker hosts, deploy and invoke."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from bazaar.config import Settings
+    from bazaar.functions import FunctionsClient
+
+app = typer.Typer(help="Serverless functions: a frontend, worker hosts, sandboxes, async "
+                       "invocations with retries and dead letters.", no_args_is_help=True)
+dlq = typer.Typer(help="The dead-letter store of failed async invocations.",
+                  no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+T = TypeVar("T")
+URL = typer.Option(None, "--url", help="Frontend URL (default: BAZAAR_FUNCTIONS_URL, or the "
+                                       "platform serving the data dir).")
+
+
+def _settings() -> Settings:
+    from bazaar.config import Settings
+
+    return Settings()
+
+
+def _url(url: str | None) -> str:
+    if url:
+        return url
+    settings = _settings()
+    if settings.functions_url:
+        return settings.functions_url
+    from bazaar.functions import FunctionsError, read_address_file
+
+    try:
+        info = read_address_file(settings.data_dir)
+        return f"http://{info['host']}:{info['port']}"
+    except FunctionsError:
+        return f"http://{settings.host}:{settings.functions_port}"
+
+
+def _call(url: str | None, fn: Callable[[FunctionsClient], T]) -> T:
+    """Run one client call; platform errors become a message and exit status 2."""
+    from bazaar.functions import FunctionsClient, FunctionsError
+
+    try:
+        with FunctionsClient(_url(url)) as client:
+            return fn(client)
+    except FunctionsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(None, help="Frontend port (default: BAZAAR_FUNCTIONS_PORT, 8090)."),
+    workers: int = typer.Option(None, help="Local worker hosts to keep running (default: "
+                                           "BAZAAR_FUNCTIONS_WORKERS, 1)."),
+) -> None:
+    """Run the frontend and control plane, with local worker hosts, until Ctrl-C."""
+    from bazaar.functions import run_serve
+
+    s = _settings()
+    typer.echo(f"functions: serving on http://{s.host}:{port or s.functions_port} "
+               f"(data in {s.data_dir / 'functions'})")
+    run_serve(s.data_dir, host=s.host, port=s.functions_port if port is None else port,
+              workers=s.functions_workers if workers is None else workers,
+              idle_timeout_s=s.functions_idle_timeout_s,
+              retry_backoff_s=s.functions_retry_backoff_s,
+              max_event_age_s=s.functions_max_event_age_s,
+              worker_memory_mb=s.functions_worker_memory_mb,
+              worker_slots=s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s)
+
+
+@app.command()
+def worker(
+    control: str = typer.Option(None, help="host:port of the control plane (default: the "
+                                           "platform serving the data dir)."),
+    memory_mb: int = typer.Option(None, help="Memory this host offers to sandboxes."),
+    slots: int = typer.Option(None, help="Sandboxes this host runs at most."),
+    work_dir: Path = typer.Option(None, help="Package cache and sandbox files."),
+) -> None:
+    """Run one worker host: register with the control plane, heartbeat, run sandboxes."""
+    import os
+
+    from bazaar.functions import FunctionsError, read_address_file, run_worker
+
+    s = _settings()
+    if control is None:
+        try:
+            info = read_address_file(s.data_dir)
+        except FunctionsError as exc:
+            typer.echo(f"error: {exc}; pass --control HOST:PORT", err=True)
+            raise typer.Exit(2) from exc
+        control = f"{info['host']}:{info['control_port']}"
+    run_worker(control, work_dir or s.data_dir / "functions" / "hosts" / f"cli-{os.getpid()}",
+               memory_mb=memory_mb or s.functions_worker_memory_mb,
+               slots=slots or s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s)
+
+
+@app.command()
+def deploy(
+    directory: Path = typer.Argument(..., help="The function's source directory."),
+    name: str = typer.Option(None, help="Function name (default: the directory's name)."),
+    handler: str = typer.Option("app.handler", help="module.function to call."),
+    memory_mb: int = typer.Option(128, help="Memory limit (MB)."),
+    timeout_s: float = typer.Option(3.0, help="Wall-clock limit per invoke (s)."),
+    isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
+    allow_network: bool = typer.Option(False, help="Network inside a namespace sandbox."),
+    concurrency: int = typer.Option(None, help="Reserved concurrency (429 beyond it)."),
+    url: str = URL,
+) -> None:
+    """Zip DIR and create the function, or update its code and settings."""
+    from bazaar.functions import FunctionsError, FunctionSpec
+
+    try:
+        spec = FunctionSpec(name or directory.resolve().name, handler=handler,
+                            memory_mb=memory_mb, timeout_s=timeout_s,
+                            isolation=isolation,  # type: ignore[arg-type]
+                            allow_network=allow_network, concurrency=concurrency)
+    except FunctionsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    described = _call(url, lambda c: c.deploy(directory, spec))
+    typer.echo(f"deployed {spec.name} (package {described['digest'][:12]}…)")
+
+
+@app.command()
+def invoke(
+    name: str = typer.Argument(...),
+    event: str = typer.Option("{}", help="The event, as JSON ('-' reads stdin)."),
+    async_: bool = typer.Option(False, "--async", help="Queue it (Event invocation)."),
+    qualifier: str = typer.Option(None, help="Version number or alias."),
+    url: str = URL,
+) -> None:
+    """Invoke NAME; print its result (exit 1 on a function error) or the queued request id."""
+    raw = sys.stdin.read() if event == "-" else event
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        typer.echo(f"error: the event is not JSON: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if async_:
+        request_id = _call(url, lambda c: c.invoke_async(name, payload, qualifier=qualifier))
+        typer.echo(f"queued {request_id}")
+        return
+    response = _call(url, lambda c: c.invoke(name, payload, qualifier=qualifier, tail=True))
+    if response.logs:
+        typer.echo(response.logs.rstrip("\n"), err=True)
+    init = response.init_duration_ms
+    typer.echo(f"REPORT {response.request_id} duration {response.duration_ms:.2f} ms"
+               + (f" init {init:.2f} ms" if init is not None else "")
+               + f" max memory {response.headers.get('x-max-memory-mb', '?')} MB", err=True)
+    if response.error is not None:
+        typer.echo(json.dumps(response.error, indent=2))
+        raise typer.Exit(1)
+    typer.echo(json.dumps(response.payload))
+
+
+@app.command()
+def logs(name: str = typer.Argument(...),
+         limit: int = typer.Option(20, help="How many invocations."),
+         url: str = URL) -> None:
+    """The last invocations of NAME: their REPORT and captured output."""
+    for report in _call(url, lambda c: c.logs(name, limit)):
+        init = report["initDurationMs"]
+        status = "ok" if report["error"] is None else report["error"]["errorType"]
+        typer.echo(f"{_when(report['timestamp'])} {report['requestId']} "
+                   f"{report['invocationType']} {status} duration {report['durationMs']} ms"
+                   + (f" init {init} ms" if init is not None else "")
+                   + f" max memory {report['maxMemoryMB']} MB")
+        for line in report["logs"].splitlines():
+            typer.echo(f"    {line}")
+        if report["logsTruncated"]:
+            typer.echo("    … (output truncated)")
+
+
+@app.command("ls")
+def ls(url: str = URL) -> None:
+    """List functions."""
+    for f in _call(url, lambda c: c.list_functions()):
+        versions = ",".join(v["version"] for v in f["versions"]) or "-"
+        typer.echo(f"{f['name']:24} {f['handler']:20} {f['memory_mb']:>5} MB "
+                   f"{f['timeout_s']:>6} s {f['isolation']:9} versions {versions}")
+
+
+@app.command("rm")
+def rm(name: str = typer.Argument(...), url: str = URL) -> None:
+    """Delete a function, its versions and aliases."""
+    _call(url, lambda c: c.delete(name))
+    typer.echo(f"deleted {name}")
+
+
+@app.command()
+def publish(name: str = typer.Argument(...), url: str = URL) -> None:
+    """Freeze $LATEST as a new immutable version."""
+    typer.echo(f"published {name} version {_call(url, lambda c: c.publish(name))}")
+
+
+@app.command()
+def alias(name: str = typer.Argument(...), alias_name: str = typer.Argument(...),
+          version: str = typer.Argument(...), url: str = URL) -> None:
+    """Point ALIAS_NAME of NAME at VERSION."""
+    _call(url, lambda c: c.set_alias(name, alias_name, version))
+    typer.echo(f"{name}:{alias_name} -> {version}")
+
+
+@app.command()
+def hosts(url: str = URL) -> None:
+    """Worker hosts and their capacity."""
+    for h in _call(url, lambda c: c.hosts()):
+        typer.echo(f"{h['host_id']:24} pid {h['pid']:>7} sandboxes {h['sandboxes']:>3} "
+                   f"memory {h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)} MB "
+                   f"slots {h.get('used_slots', 0)}/{h.get('slots', 0)}")
+
+
+@dlq.command("ls")
+def dlq_ls(function: str = typer.Option(None, help="Only this function's."),
+           url: str = URL) -> None:
+    """List dead letters."""
+    for d in _call(url, lambda c: c.dead_letters(function)):
+        error = (d["error"] or {}).get("errorType", "-")
+        typer.echo(f"{d['id']:>6} {d['function']}:{d['qualifier']} {d['reason']} {error} "
+                   f"attempts {d['attempts']} failed {_when(d['failedAt'])} {d['payload'][:60]}")
+
+
+@dlq.command("redrive")
+def dlq_redrive(ids: list[int] = typer.Argument(None, help="Dead letter ids (default: all)."),
+                function: str = typer.Option(None, help="Only this function's."),
+                url: str = URL) -> None:
+    """Put dead letters back on the queue."""
+    moved = _call(url, lambda c: c.redrive(ids or None, function))
+    typer.echo(f"redriven {moved}")
+
+
+@dlq.command("rm")
+def dlq_rm(letter_id: int = typer.Argument(...), url: str = URL) -> None:
+    """Delete one dead letter."""
+    _call(url, lambda c: c.delete_dead_letter(letter_id))
+    typer.echo(f"deleted {letter_id}")
+
+
+def _when(stamp: Any) -> str:
+    if not stamp:
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(float(stamp)))

@@ -1,0 +1,187 @@
+"""The platform end to end over HTTP: deploy, versions, sync and async invokes, faults, 429s."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bazaar.functions import (
+    FunctionsClient,
+    FunctionSpec,
+    InvalidPackage,
+    InvalidRequest,
+    NotFound,
+    ServerProcess,
+    TooManyRequests,
+)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_deploy_invoke_warm_and_logs(client: FunctionsClient, faulty_dir: Path) -> None:
+    client.deploy(faulty_dir, FunctionSpec("hello"))
+    cold = client.invoke("hello", {"kind": "ok", "n": 1}, tail=True)
+    warm = client.invoke("hello", {"kind": "ok", "n": 2})
+    assert cold.payload == {"echo": {"kind": "ok", "n": 1}, "version": "$LATEST"}
+    assert cold.init_duration_ms is not None and warm.init_duration_ms is None
+    assert "init ran" in cold.logs and "event ok" in cold.logs
+    reports = client.logs("hello", limit=2)
+    assert [r["requestId"] for r in reports] == [cold.request_id, warm.request_id]
+    assert reports[0]["initDurationMs"] is not None and reports[0]["maxMemoryMB"] > 0
+    assert "init ran" not in reports[1]["logs"] and reports[1]["durationMs"] >= 0
+    assert "hello" in [f["name"] for f in client.list_functions()]
+
+
+def test_bad_input_changes_nothing(client: FunctionsClient, faulty: bytes,
+                                   make_zip: Callable[[dict[str, str]], bytes]) -> None:
+    with pytest.raises(InvalidPackage, match="no handler module"):
+        client.create(FunctionSpec("nohandler"), make_zip({"other.py": "x = 1"}))
+    with pytest.raises(NotFound):
+        client.get("nohandler")
+    with pytest.raises(NotFound):
+        client.invoke("nope", {})
+    client.create(FunctionSpec("strict"), faulty)
+    raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json")
+    assert raw.status_code == 400
+    assert raw.headers["content-type"] == "application/problem+json"
+    assert raw.json()["title"] == "InvalidParameterValueException"
+    bad = httpx.post(f"{client.url}/functions", json={"spec": {"name": "x", "memory_mb": 1},
+                                                      "code": base64.b64encode(faulty).decode()})
+    assert bad.status_code == 400
+    with pytest.raises(InvalidRequest):
+        client.update_config("strict", {"timeout_s": -1})
+    with pytest.raises(InvalidPackage):
+        client.update_config("strict", {"handler": "missing.handler"})
+    assert client.get("strict")["timeout_s"] == 3.0
+    assert client.get("strict")["handler"] == "app.handler"
+
+
+def test_module_without_the_handler_function_fails_that_invoke(
+        client: FunctionsClient, make_zip: Callable[[dict[str, str]], bytes]) -> None:
+    client.create(FunctionSpec("noattr"), make_zip({"app.py": "def other(e, c): pass\n"}))
+    response = client.invoke("noattr", {})
+    assert response.error is not None
+    assert response.error["errorType"] == "Runtime.HandlerNotFound"
+
+
+@pytest.mark.parametrize("isolation", ["process", "namespace"])
+def test_every_fault_fails_alone_and_the_platform_keeps_serving(
+        client: FunctionsClient, faulty: bytes, isolation: str) -> None:
+    name = f"faulty-{isolation}"
+    client.create(FunctionSpec(name, timeout_s=1.0, isolation=isolation), faulty)
+    expected = {"raise": "ValueError", "hang": "Sandbox.Timedout", "exit": "Runtime.ExitError",
+                "sysexit": "Runtime.ExitError", "alloc": "Runtime.OutOfMemory",
+                "fork": "BlockingIOError"}
+    for kind, error_type in expected.items():
+        response = client.invoke(name, {"kind": kind})
+        assert response.error is not None, kind
+        assert response.error["errorType"] == error_type, (kind, response.error)
+        assert response.headers["x-function-error"] == "Unhandled"
+        assert client.invoke(name, {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
+    printed = client.invoke(name, {"kind": "print"})
+    assert printed.payload == "printed"
+    report = client.logs(name, limit=1)[0]
+    assert report["logsTruncated"] and len(report["logs"]) < 200_000
+
+
+def test_versions_and_aliases(client: FunctionsClient, faulty: bytes,
+                              make_zip: Callable[[dict[str, str]], bytes]) -> None:
+    client.create(FunctionSpec("versioned"), faulty)
+    assert client.publish("versioned") == "1"
+    client.set_alias("versioned", "live", "1")
+    client.update_code("versioned", make_zip(
+        {"app.py": "def handler(e, c):\n    return ['v2', c.function_version]\n"}))
+    assert client.invoke("versioned").payload == ["v2", "$LATEST"]
+    assert client.invoke("versioned", {"kind": "ok"}, qualifier="live").payload["version"] == "1"
+    assert client.publish("versioned") == "2"
+    client.set_alias("versioned", "live", "2")
+    assert client.invoke("versioned", qualifier="live").payload == ["v2", "2"]
+    with pytest.raises(NotFound):
+        client.invoke("versioned", qualifier="9")
+
+
+def test_concurrency_limit_answers_429(client: FunctionsClient, faulty: bytes) -> None:
+    client.create(FunctionSpec("single", concurrency=1, timeout_s=10), faulty)
+    client.create(FunctionSpec("closed", concurrency=0), faulty)
+    with pytest.raises(TooManyRequests):
+        client.invoke("closed", {"kind": "ok"})
+    outcomes: list[str] = []
+
+    def call() -> None:
+        try:
+            client.invoke("single", {"kind": "sleep", "s": 3})
+            outcomes.append("ok")
+        except TooManyRequests:
+            outcomes.append("429")
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["429", "ok"]
+
+
+def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
+                                                        faulty: bytes) -> None:
+    client.create(FunctionSpec("events"), faulty)
+    ok = [client.invoke_async("events", {"kind": "ok", "i": i}) for i in range(20)]
+    bad = client.invoke_async("events", {"kind": "raise"})
+    _wait(lambda: len(client.dead_letters("events")) == 1)
+    done = {r["requestId"] for r in client.logs("events", 200) if r["error"] is None}
+    _wait(lambda: set(ok) <= {r["requestId"] for r in client.logs("events", 200)
+                              if r["error"] is None})
+    tries = [r for r in client.logs("events", 200) if r["requestId"] == bad]
+    assert len(tries) == 3 and all(r["invocationType"] == "Event" for r in tries)
+    [letter] = client.dead_letters("events")
+    assert letter["reason"] == "RetriesExhausted" and letter["attempts"] == 3
+    assert letter["error"]["errorType"] == "ValueError"
+    assert done <= set(ok)
+    with pytest.raises(NotFound):
+        client.redrive(ids=[letter["id"] + 1000])
+    assert client.redrive(ids=[letter["id"]]) == 1
+    _wait(lambda: len(client.dead_letters("events")) == 1
+          and client.dead_letters("events")[0]["id"] != letter["id"])
+    with pytest.raises(NotFound):
+        client.invoke_async("missing-function", {})
+
+
+def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bazaar.cli import app
+
+    runner = CliRunner()
+    env = {"BAZAAR_FUNCTIONS_URL": server.url}
+    result = runner.invoke(app, ["functions", "deploy", str(faulty_dir), "--name", "clifn"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["functions", "invoke", "clifn", "--event", '{"kind": "ok"}'],
+                           env=env)
+    assert result.exit_code == 0 and '"echo"' in result.output, result.output
+    result = runner.invoke(app, ["functions", "invoke", "clifn", "--event", '{"kind": "raise"}'],
+                           env=env)
+    assert result.exit_code == 1 and "ValueError" in result.output
+    result = runner.invoke(app, ["functions", "invoke", "clifn", "--async"], env=env)
+    assert result.exit_code == 0 and "queued" in result.output
+    assert "clifn" in runner.invoke(app, ["functions", "ls"], env=env).output
+    assert "init" in runner.invoke(app, ["functions", "logs", "clifn"], env=env).output
+    result = runner.invoke(app, ["functions", "invoke", "nope"], env=env)
+    assert result.exit_code == 2 and "not found" in result.output
+    assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
+    assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
