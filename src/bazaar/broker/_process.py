@@ -71,13 +71,17 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def start_subprocess(data_dir: Path, port: int | None = None, *, host: str = "127.0.0.1",
                      args: tuple[str, ...] = (), timeout: float = 30.0) -> BrokerProcess:
-    """Start ``bazaar broker serve`` and return once it answers ApiVersions."""
+    """Start ``bazaar broker serve`` and return once it answers ApiVersions.
+
+    Runs ``python -m bazaar.commands.broker serve`` (the same command without loading the
+    other command groups), so a broken neighbour cannot stop the broker from starting.
+    """
     port = port or free_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-broker-{port}.log"
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "broker", "serve", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "bazaar.commands.broker", "serve", "--data-dir", str(data_dir),
              "--host", host, "--port", str(port), *args],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     broker = BrokerProcess(host, port, data_dir, proc, log_path)

@@ -208,3 +208,7 @@ def groups_describe(group: str, bootstrap: str = BOOTSTRAP) -> None:
     for o in info.offsets:
         lag.add_row(o.topic, str(o.partition), str(o.committed), str(o.end_offset), str(o.lag))
     console.print(lag)
+
+
+if __name__ == "__main__":  # `python -m bazaar.commands.broker`: no other command groups loaded
+    app()
