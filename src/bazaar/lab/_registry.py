@@ -3,6 +3,7 @@
 REGISTRY: dict[str, str] = {
     "bloom-sizing": "bazaar.lab.bloom_sizing",
     "redis-vs-memcached": "bazaar.lab.redis_vs_memcached",
+    "race-conditions": "bazaar.lab.race_conditions",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
