@@ -59,6 +59,7 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
+    sock.listen(2048)  # connections queue from now on: the address file may be written early
     server = uvicorn.Server(uvicorn.Config(
         build_app(platform), log_level="warning", access_log=False, lifespan="off",
         http="httptools"))

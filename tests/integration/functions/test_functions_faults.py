@@ -1,0 +1,106 @@
+"""Faults of the platform itself: a worker host killed mid-invoke, a control plane killed with
+events queued, idle sandboxes reaped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bazaar.functions import (
+    FunctionsClient,
+    FunctionSpec,
+    HostLost,
+    spawn_worker_host,
+    start_server_process,
+)
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _succeeded(client: FunctionsClient, name: str) -> set[str]:
+    return {r["requestId"] for r in client.logs(name, 500) if r["error"] is None}
+
+
+def test_kill_9_a_worker_host_mid_invoke(tmp_path: Path, faulty: bytes) -> None:
+    with start_server_process(tmp_path / "data", workers=1, retry_backoff_s=0.05,
+                              heartbeat_s=0.2) as server, FunctionsClient(server.url) as client:
+        client.create(FunctionSpec("slow", timeout_s=30), faulty)
+        outcome: dict[str, Any] = {}
+
+        def sync_call() -> None:
+            try:
+                outcome["response"] = client.invoke("slow", {"kind": "sleep", "s": 20})
+            except HostLost as exc:
+                outcome["error"] = exc
+
+        caller = threading.Thread(target=sync_call)
+        caller.start()
+        events = [client.invoke_async("slow", {"kind": "sleep", "s": 1.5}) for _ in range(6)]
+        _wait(lambda: client.stats()["sandboxes"] >= 4)  # invokes are running on the host
+        [host] = client.hosts()
+        os.kill(host["pid"], signal.SIGKILL)
+        caller.join(60)
+        assert "error" in outcome, outcome  # the sync caller got an error, not a hang
+        assert "was lost" in str(outcome["error"])
+        # the platform replaces its local host; every async event still runs to success
+        _wait(lambda: set(events) <= _succeeded(client, "slow"))
+        assert client.dead_letters() == []
+        assert [h["pid"] for h in client.hosts()] != [host["pid"]]
+        assert client.invoke("slow", {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
+
+
+def test_an_external_worker_host_registers_and_its_loss_is_noticed(tmp_path: Path,
+                                                                   faulty: bytes) -> None:
+    with start_server_process(tmp_path / "data", workers=0, heartbeat_s=0.2) as server, \
+            FunctionsClient(server.url) as client:
+        client.create(FunctionSpec("f"), faulty)
+        host = spawn_worker_host(server.control, tmp_path / "host", host_id="external-1")
+        try:
+            _wait(lambda: [h["host_id"] for h in client.hosts()] == ["external-1"])
+            assert client.invoke("f", {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
+            host.kill()
+            host.wait()
+            _wait(lambda: client.hosts() == [])
+            with pytest.raises(Exception, match="no worker host"):
+                client.invoke("f", {"kind": "ok"})
+        finally:
+            host.kill()
+
+
+def test_queued_events_survive_kill_9_of_the_control_plane(tmp_path: Path,
+                                                           faulty: bytes) -> None:
+    data = tmp_path / "data"
+    first = start_server_process(data, workers=0)  # no host: events wait in the queue
+    with FunctionsClient(first.url) as client:
+        client.create(FunctionSpec("durable"), faulty)
+        events = [client.invoke_async("durable", {"kind": "ok", "i": i}) for i in range(10)]
+    first.stop(signal.SIGKILL)
+    with start_server_process(data, workers=1) as second, \
+            FunctionsClient(second.url) as client:
+        _wait(lambda: set(events) <= _succeeded(client, "durable"))
+        assert client.stats()["queue_depth"] == 0
+
+
+def test_idle_sandboxes_are_reaped_and_the_next_start_is_cold(tmp_path: Path,
+                                                              faulty: bytes) -> None:
+    with start_server_process(tmp_path / "data", workers=1, idle_timeout_s=0.3) as server, \
+            FunctionsClient(server.url) as client:
+        client.create(FunctionSpec("idle"), faulty)
+        assert client.invoke("idle", {"kind": "ok"}).init_duration_ms is not None
+        _wait(lambda: client.stats()["sandboxes"] == 0)
+        assert client.invoke("idle", {"kind": "ok"}).init_duration_ms is not None
