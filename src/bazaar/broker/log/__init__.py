@@ -2,7 +2,7 @@
 
 from bazaar.broker.log.log import EARLIEST, LATEST, AppendResult, Log
 from bazaar.broker.log.segment import Corruption, FileRange, Segment
-from bazaar.broker.log.topics import TopicLogs, check_topic_name
+from bazaar.broker.log.topics import TopicLogs, check_topic_name, verify_dir
 
 __all__ = [
     "EARLIEST",
@@ -14,4 +14,5 @@ __all__ = [
     "Segment",
     "TopicLogs",
     "check_topic_name",
+    "verify_dir",
 ]

@@ -32,6 +32,25 @@ class FileRange:
     size: int
 
 
+def verify_file(path: Path) -> list[Corruption]:
+    """Check every batch of a segment file (length, magic, CRC32C), read-only."""
+    problems: list[Corruption] = []
+    data = path.read_bytes()
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < batch.HEADER_SIZE:
+            problems.append(Corruption(path, pos, "torn batch header"))
+            break
+        header = batch.parse_header(data, pos)
+        if header.length < batch.HEADER_SIZE or pos + header.length > len(data):
+            problems.append(Corruption(path, pos, "bad batch length"))
+            break
+        if not batch.check_crc(memoryview(data)[pos:pos + header.length]):
+            problems.append(Corruption(path, pos, "CRC32C mismatch"))
+        pos += header.length
+    return problems
+
+
 def segment_name(base_offset: int) -> str:
     return f"{base_offset:020d}"
 

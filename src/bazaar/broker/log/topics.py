@@ -14,7 +14,7 @@ from bazaar.broker._errors import (
     UnknownTopicError,
 )
 from bazaar.broker.log.log import Log
-from bazaar.broker.log.segment import Corruption
+from bazaar.broker.log.segment import Corruption, verify_file
 
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
@@ -23,6 +23,18 @@ def check_topic_name(name: str) -> None:
     """Raise :class:`InvalidTopicError` unless Kafka would accept ``name``."""
     if not _LEGAL.match(name) or name in (".", ".."):
         raise InvalidTopicError(f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
+
+
+def verify_dir(root: Path) -> list[tuple[str, int, Corruption]]:
+    """Every segment under ``root`` checked batch by batch, changing nothing (broker may be
+    stopped or running): (topic, partition, problem) for each bad batch."""
+    found: list[tuple[str, int, Corruption]] = []
+    for path in sorted(root.glob("*-*/*.log")):
+        topic, _, part = path.parent.name.rpartition("-")
+        if not part.isdigit():
+            continue
+        found.extend((topic, int(part), p) for p in verify_file(path))
+    return found
 
 
 class TopicLogs:
