@@ -13,6 +13,7 @@ chunks of a batch go in one pipeline: one round trip per batch.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -167,6 +168,21 @@ class RedisBloomFilter:
             self._client.set(self._key, local.bit_bytes())
         except redis.RedisError as exc:
             raise BackendError(f"Redis SET {self._key!r} failed: {exc}") from exc
+
+    def merge_from(self, local: BloomFilter) -> None:
+        """OR a local filter's bits into the shared ones, atomically (SET a scratch key,
+        BITOP OR, DEL): keys other processes add meanwhile are never lost."""
+        if (local.bits, local.hashes, local.hash_name) != (self._m, self._k, self._hash):
+            raise IncompatibleFiltersError("local filter has other m, k or hash")
+        scratch = f"{self._key}:merge:{uuid.uuid4().hex}"
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.set(scratch, local.bit_bytes())
+            pipe.bitop("OR", self._key, self._key, scratch)
+            pipe.delete(scratch)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise BackendError(f"Redis merge into {self._key!r} failed: {exc}") from exc
 
     def bits_set(self) -> int:
         try:

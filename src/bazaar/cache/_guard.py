@@ -38,6 +38,7 @@ class LocalGuard:
         self._p = error_rate
         self._filter = ScalableBloomFilter(initial_capacity, error_rate)
         self._lock = threading.Lock()
+        self._during_rebuild: list[Key] | None = None
 
     async def might_exist(self, key: Key) -> bool:
         return key in self._filter
@@ -45,12 +46,25 @@ class LocalGuard:
     def add(self, key: Key) -> None:
         with self._lock:
             self._filter.add(key)
+            if self._during_rebuild is not None:
+                self._during_rebuild.append(key)
 
     def rebuild(self, keys: Iterable[Key]) -> None:
-        batch = list(keys)
-        fresh = ScalableBloomFilter(max(self._capacity, 2 * len(batch)), self._p)
-        fresh.add_many(batch)
+        """Replace the filter with one of ``keys`` (forgetting deleted ids). Keys added while
+        ``keys`` is being read are carried over, so an insert is never lost."""
         with self._lock:
+            self._during_rebuild = []
+        try:
+            batch = list(keys)
+            fresh = ScalableBloomFilter(max(self._capacity, 2 * len(batch)), self._p)
+            fresh.add_many(batch)
+        except BaseException:
+            with self._lock:
+                self._during_rebuild = None
+            raise
+        with self._lock:
+            fresh.add_many(self._during_rebuild)
+            self._during_rebuild = None
             self._filter = fresh  # readers see the old or the new filter, never a half one
 
 
@@ -75,8 +89,14 @@ class RedisGuard:
             # until the next rebuild, which is what a lost insert would cost anyway.
             return
 
-    def rebuild(self, keys: Iterable[Key]) -> None:
+    def rebuild(self, keys: Iterable[Key], *, replace: bool = False) -> None:
+        """Add ``keys`` to the shared filter (a merge: concurrent adds by other processes
+        survive). ``replace`` drops everything else, forgetting deleted ids; run it when
+        no process is inserting."""
         local = BloomFilter.from_params(self._filter.bits, self._filter.hashes,
                                         hash=self._filter.hash_name)
         local.add_many(list(keys))
-        self._filter.load_from(local)
+        if replace:
+            self._filter.load_from(local)
+        else:
+            self._filter.merge_from(local)

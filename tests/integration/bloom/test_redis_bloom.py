@@ -84,3 +84,14 @@ def test_server_down_is_a_backend_error() -> None:
         shared.add("x")
     with pytest.raises(BackendError):
         RedisBloomFilter(client, "g", capacity=100)
+
+
+def test_merge_keeps_what_is_already_shared(client: redis.Redis) -> None:
+    shared = RedisBloomFilter(client, _key(), capacity=1000)
+    shared.add("added by another process")
+    local = BloomFilter(1000, 0.01)
+    local.add_many(range(100))
+    shared.merge_from(local)
+    assert "added by another process" in shared
+    assert bool(shared.contains_many(list(range(100))).all())
+    assert shared.bits_set() > local.bits_set()

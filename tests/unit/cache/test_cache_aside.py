@@ -250,3 +250,19 @@ def test_reads_always_match_the_database(ops: list[tuple[str, int]]) -> None:
                 db.rows.pop(item_id, None)
                 c.invalidate(item_id)
     asyncio.run(run())
+
+
+def test_an_insert_during_a_guard_rebuild_is_not_lost() -> None:
+    guard = LocalGuard(100, 0.001)
+
+    def ids_from_database():  # type: ignore[no-untyped-def]
+        yield from range(50)
+        guard.add(10_000)  # committed by another request while the ids are being read
+        yield from range(50, 100)
+
+    guard.rebuild(ids_from_database())
+
+    async def check() -> None:
+        assert await guard.might_exist(10_000)
+        assert all([await guard.might_exist(i) for i in range(100)])
+    asyncio.run(check())
