@@ -95,12 +95,29 @@ class Authenticator:
         self.policy = policy
         self._audit = audit or structlog_audit()
         self._clock = clock
+        self._blocked: dict[str, float] = {}
 
-    async def check_failures(self, client: str) -> None:
-        """Refuse early a client that has failed too often (without spending a token)."""
-        decision = await self._failed.take("fail:" + client, 0)
-        if not decision.allowed:
-            raise RateLimited("too-many-failures", decision.retry_after)
+    def check_failures(self, client: str) -> None:
+        """Refuse early a client that has failed too often.
+
+        Only failures touch the (possibly remote) failure bucket; a client found over its
+        limit is remembered here until its bucket refills, so good traffic pays one dict
+        lookup, not a Redis round trip."""
+        until = self._blocked.get(client)
+        if until is not None:
+            wait = until - self._clock()
+            if wait > 0:
+                raise RateLimited("too-many-failures", wait)
+            del self._blocked[client]
+
+    async def _record_failure(self, client: str) -> RateLimited | None:
+        failed = await self._failed.take("fail:" + client)
+        if failed.allowed:
+            return None
+        if len(self._blocked) > 100_000:
+            self._blocked.clear()
+        self._blocked[client] = self._clock() + failed.retry_after
+        return RateLimited("too-many-failures", failed.retry_after)
 
     async def authenticate(self, method: str, path: str, query: str,
                            headers: Mapping[str, str], body: bytes | None,
@@ -108,7 +125,7 @@ class Authenticator:
         """The principal of a request; :class:`AuthenticationFailed` or :class:`RateLimited`."""
         scheme = "-"
         try:
-            await self.check_failures(client)
+            self.check_failures(client)
             authorization = headers.get("authorization")
             if authorization is not None and authorization[:7].lower() == "bearer ":
                 scheme = "bearer"
@@ -122,9 +139,9 @@ class Authenticator:
         except AuthenticationFailed as exc:
             self._audit("deny", scheme=scheme, reason=exc.reason, method=method, path=path,
                         client=client)
-            failed = await self._failed.take("fail:" + client)
-            if not failed.allowed:
-                raise RateLimited("too-many-failures", failed.retry_after) from exc
+            limited = await self._record_failure(client)
+            if limited is not None:
+                raise limited from exc
             raise
         except RateLimited as exc:
             self._audit("limited", scheme=scheme, reason=exc.reason, method=method, path=path,
