@@ -39,6 +39,8 @@ def create_product(shop: Shop, sku: str, name: str, price_cents: int,
         uow.products.add(product)
         uow.commit()
     assert product.id is not None
+    shop.invalidation.product_changed(product.id)  # drop a cached "not found"
+    shop.invalidation.product_changed(product.id)  # a new id: the read cache's guard learns it
     return ProductView(product.id, product.sku, product.name, product.price_cents, product.stock)
 
 
@@ -96,6 +98,7 @@ def create_room(shop: Shop, code: str, name: str, price_cents: int, count: int,
                               for i in range(horizon_days)])
         uow.commit()
     assert room.id is not None
+    shop.invalidation.room_changed(room.id)
     return RoomView(room.id, room.code, room.name, room.price_cents, room.count)
 
 
