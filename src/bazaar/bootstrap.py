@@ -19,8 +19,10 @@ import anyio.to_thread
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 
+from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
 from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.domain import NotFound
 from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -46,9 +48,26 @@ def build_engine(settings: Settings, options: EngineOptions | None = None) -> En
 def build_shop(settings: Settings, engine: Engine, retry: RetryPolicy | None = None) -> Shop:
     """The shop's ports on ``engine``, under the configured reservation strategy."""
     queries = SqlCatalogQueries(engine)
+    catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
-                hasher=Argon2Hasher(), retry=retry or RetryPolicy())
-    # bazaar.cache plugs in here: reader=CachedReader(DirectReader(queries)), invalidation=…
+                hasher=Argon2Hasher(), retry=retry or RetryPolicy(),
+                reader=catalog, invalidation=catalog)
+
+
+def build_read_cache(settings: Settings, engine: Engine,
+                     queries: SqlCatalogQueries) -> GuardedCatalog:
+    """bazaar.cache over product and room reads, per ``cache_url`` and the defences."""
+    policy = CachePolicy(ttl_s=settings.cache_ttl_s, cache_nulls=settings.cache_nulls,
+                         null_ttl_s=settings.cache_null_ttl_s)
+    return guarded_catalog(queries, engine, cache_url=settings.cache_url, policy=policy,
+                          guard=settings.cache_bloom_guard)
+
+
+def build_structures(settings: Settings) -> Structures:
+    """Counters, commenters and login bitmaps: in Redis when the cache is Redis."""
+    if settings.cache_url.startswith(("redis://", "rediss://")):
+        return redis_structures(settings.cache_url)
+    return memory_structures()
 
 
 def build(settings: Settings, options: EngineOptions | None = None) -> Runtime:
@@ -66,6 +85,7 @@ def health_check(engine: Engine) -> Callable[[], None]:
 
 def build_app(runtime: Runtime) -> Starlette:
     from bazaar.api import create_app, dev_identity
+    from bazaar.api.engagement import EngagementRoutes
 
     shop = runtime.shop
 
@@ -78,7 +98,11 @@ def build_app(runtime: Runtime) -> Starlette:
 
     # One line to swap for real authentication (bazaar.auth's middleware).
     identity = dev_identity(scopes_of)
-    return create_app(shop, identity=identity, health=health_check(runtime.engine))
+    catalog = shop.reader
+    engagement = EngagementRoutes(shop, build_structures(runtime.settings),
+                                  catalog.stats if isinstance(catalog, GuardedCatalog) else None)
+    return create_app(shop, identity=identity, health=health_check(runtime.engine),
+                      extra=engagement.operations())
 
 
 def migrate_database(runtime: Runtime) -> str:

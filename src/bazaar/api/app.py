@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 from bazaar.api import openapi
 from bazaar.api.problems import Unauthenticated, handle
-from bazaar.api.routes import ShopRoutes
+from bazaar.api.routes import Operation, ShopRoutes
 from bazaar.shop.domain import ShopError
 from bazaar.shop.services import Shop
 
@@ -35,11 +35,12 @@ class _Identity:
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
+               extra: list[Operation] | None = None,
                title: str = "Bazaar", version: str = "0.1.0") -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached."""
     handlers = ShopRoutes(shop, health)
-    operations = handlers.operations()
+    operations = handlers.operations() + (extra or [])  # e.g. api.engagement's operations
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)
 

@@ -28,7 +28,7 @@ def test_stopped_postgres_gives_503_with_retry_after(tmp_path: Path) -> None:
         assert client.get("/products/1", headers=me).status_code == 200
         server.stop()
         for response in (
-            client.get("/products/1", headers=me),
+            client.get("/products/2", headers=me),  # not cached (product 1 is, and is served)
             client.post("/orders", json={"lines": [{"product_id": 1, "quantity": 1}]},
                         headers={**me, "Idempotency-Key": "k"}),
             client.get("/health"),

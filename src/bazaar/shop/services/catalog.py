@@ -39,8 +39,8 @@ def create_product(shop: Shop, sku: str, name: str, price_cents: int,
         uow.products.add(product)
         uow.commit()
     assert product.id is not None
-    shop.invalidation.product_changed(product.id)  # drop a cached "not found"
-    shop.invalidation.product_changed(product.id)  # a new id: the read cache's guard learns it
+    # Drops a cached "not found"; the read cache's Bloom guard learns the new id.
+    shop.invalidation.product_changed(product.id)
     return ProductView(product.id, product.sku, product.name, product.price_cents, product.stock)
 
 
