@@ -118,13 +118,14 @@ async def list_topics(bootstrap: str, names: list[str] | None = None) -> list[To
     """Topics with each partition's first and next offset."""
     admin = await _admin(bootstrap)
     try:
-        described = await admin.describe_topics(names)
+        # all topics, then filter: naming one in Metadata would auto-create it
+        described = await admin.describe_topics(None)
     finally:
         await admin.close()
     found = [(t["topic"], sorted(p["partition"] for p in t["partitions"]))
-             for t in described if t["error_code"] == 0]
-    missing = [t["topic"] for t in described if t["error_code"] != 0]
-    if names and missing:
+             for t in described if t["error_code"] == 0 and (not names or t["topic"] in names)]
+    missing = sorted(set(names or ()) - {t for t, _ps in found})
+    if missing:
         raise BrokerError(f"unknown topic(s): {', '.join(missing)}")
     begin, end = await _offsets(bootstrap, [(t, p) for t, ps in found for p in ps])
     return [TopicInfo(t, [PartitionInfo(p, begin[(t, p)], end[(t, p)]) for p in ps])

@@ -1,0 +1,97 @@
+"""``bazaar broker topics|groups`` against a running broker, and its Prometheus metrics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bazaar.broker import BrokerProcess, run_subprocess
+from bazaar.broker._process import free_port
+
+confluent_kafka = pytest.importorskip("confluent_kafka")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bazaar.commands.broker", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_topics_create_ls_describe_rm(broker: BrokerProcess) -> None:
+    b = ("--bootstrap", broker.bootstrap)
+    created = cli("topics", "create", "payments", "--partitions", "3", *b)
+    assert created.returncode == 0, created.stderr
+    again = cli("topics", "create", "payments", "--partitions", "3", *b)
+    assert again.returncode == 1 and "error 36" in again.stderr  # TOPIC_ALREADY_EXISTS
+    bad = cli("topics", "create", "no/slashes", *b)
+    assert bad.returncode == 1 and "error 17" in bad.stderr  # INVALID_TOPIC_EXCEPTION
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(9):
+        producer.produce("payments", b"x", partition=i % 3)
+    assert producer.flush(10) == 0
+    listed = cli("topics", "ls", *b)
+    assert listed.returncode == 0 and "payments" in listed.stdout
+    described = cli("topics", "describe", "payments", *b)
+    assert described.returncode == 0
+    rows = [line.split() for line in described.stdout.splitlines() if "│ 3" in line]
+    assert len(rows) == 3  # three partitions, each 0 → 3
+    removed = cli("topics", "rm", "payments", *b)
+    assert removed.returncode == 0
+    assert "payments" not in cli("topics", "ls", *b).stdout
+    missing = cli("topics", "describe", "payments", *b)
+    assert missing.returncode == 1
+
+
+def test_groups_ls_and_describe_show_members_and_lag(broker: BrokerProcess) -> None:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for _ in range(10):
+        producer.produce("lagging", b"x")
+    assert producer.flush(10) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "auditors",
+                         "client.id": "auditor-1", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe(["lagging"])
+    deadline = time.monotonic() + 30
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(0.2)
+    consumer.commit(offsets=[TopicPartition("lagging", 0, 4)], asynchronous=False)
+    try:
+        b = ("--bootstrap", broker.bootstrap)
+        listed = cli("groups", "ls", *b)
+        assert "auditors" in listed.stdout.split()
+        described = cli("groups", "describe", "auditors", *b)
+        assert described.returncode == 0, described.stderr
+        assert "Stable" in described.stdout and "total lag 6" in described.stdout
+        assert "auditor-1" in described.stdout and "lagging-0" in described.stdout
+    finally:
+        consumer.close()
+
+
+def test_metrics_endpoint_counts_requests_bytes_and_lag(tmp_path: Path) -> None:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    port = free_port()
+    with run_subprocess(tmp_path / "data", args=("--metrics-port", str(port))) as broker:
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        for _ in range(5):
+            producer.produce("m", b"12345")
+        assert producer.flush(10) == 0
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "mg"})
+        consumer.commit(offsets=[TopicPartition("m", 0, 2)], asynchronous=False)
+        consumer.close()
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) \
+            .read().decode()
+    assert 'bazaar_broker_requests_total{api="Produce"}' in text
+    assert 'bazaar_broker_group_lag{group="mg",partition="0",topic="m"} 3.0' in text
+    assert "bazaar_broker_produce_latency_seconds_count" in text
+    bytes_in = next(line for line in text.splitlines()
+                    if line.startswith("bazaar_broker_bytes_in_total"))
+    assert float(bytes_in.split()[-1]) > 25
