@@ -184,6 +184,9 @@ class ShopRoutes:
                 Param("check_out", {"type": "string", "format": "date"}, required=True),
                 Param("rooms", {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}))
         return [
+            # The hot read path first: Starlette tries routes in order.
+            o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
+              response=ProductView, errors=(404,)),
             o("GET", "/health", self.health, "Liveness and database check", response=s.Health,
               scope=None, errors=(503,)),
             o("POST", "/users", self.register, "Register a user", s.RegisterIn, UserView, 201,
@@ -193,8 +196,6 @@ class ShopRoutes:
               response=s.ProductPage, params=(*filters, *PAGE), errors=(422,)),
             o("POST", "/products", self.create_product, "Create a product (admin)",
               s.ProductIn, ProductView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
-            o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
-              response=ProductView, errors=(404,)),
             o("POST", "/products/{product_id:int}/restock", self.restock,
               "Add stock (admin)", s.RestockIn, ProductView, scope=ADMIN_SCOPE,
               errors=(404, 409, 422)),

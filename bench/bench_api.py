@@ -1,0 +1,136 @@
+"""``GET /products/{id}`` requests/s vs a bare Starlette endpoint, same server, same run.
+
+Each app runs alone in its own process under uvicorn (one worker, uvloop + httptools);
+``wrk`` drives it from another process. Three servers, one after the other:
+
+* ``bare``: a Starlette route that returns a constant JSON product — the ceiling;
+* ``bazaar``: the real app from ``bootstrap`` as ``bazaar up`` runs it (dev identity,
+  reads through ``bazaar.cache`` with its Bloom guard of ids), as the demo user;
+* ``bazaar-noguard``: the same with ``cache_bloom_guard=False`` (cache-aside only);
+* ``bazaar-uncached``: the same app with the pass-through reader (a SQLite query in a
+  worker thread per request).
+
+Prints requests/s for each and the ratios to ``bare``. The target: bazaar ≥ 60 % of bare.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADER = "X-Bazaar-Dev-User: 1"
+
+
+def _serve(kind: str, data_dir: str, port: int) -> None:
+    import uvicorn
+
+    if kind == "bare":
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        body = (b'{"id":1,"sku":"MUG-001","name":"Stoneware mug","price_cents":1200,'
+                b'"stock":40}')
+
+        async def product(request: Request) -> Response:
+            return Response(body, media_type="application/json")
+
+        app = Starlette(routes=[Route("/products/{product_id:int}", product)])
+    else:
+        from bazaar import bootstrap
+        from bazaar.config import Settings
+        from bazaar.shop.services import DirectReader, NoInvalidation
+
+        runtime = bootstrap.build(Settings(data_dir=Path(data_dir),
+                                           cache_bloom_guard=kind != "bazaar-noguard"))
+        if kind == "bazaar-uncached":
+            runtime.shop.reader = DirectReader(runtime.shop.queries)
+            runtime.shop.invalidation = NoInvalidation()
+        app = bootstrap.build_app(runtime)
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                log_level="warning", access_log=False, lifespan="off")
+
+
+def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/products/1",
+                          headers={"X-Bazaar-Dev-User": "1"})
+            if r.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not come up")
+
+
+def _wrk(port: int, seconds: int) -> float:
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "-H", HEADER,
+                          f"http://127.0.0.1:{port}/products/1"],
+                         capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors under load:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(match.group(1))
+
+
+def measure(kind: str, data_dir: str, seconds: int) -> float:
+    from bazaar.localservers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, data_dir, str(port)])
+    try:
+        _wait(port, proc)
+        _wrk(port, 1)  # warm up
+        return _wrk(port, seconds)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main(quick: bool) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    from bazaar import bootstrap
+    from bazaar.config import Settings
+
+    seconds = 5 if quick else 15
+    rounds = 1 if quick else 3
+    with tempfile.TemporaryDirectory(prefix="bazaar-bench-api-") as data:
+        runtime = bootstrap.build(Settings(data_dir=Path(data)))
+        bootstrap.migrate_database(runtime)
+        bootstrap.seed(runtime)
+        runtime.close()
+        results: dict[str, list[float]] = {
+            "bare": [], "bazaar": [], "bazaar-noguard": [], "bazaar-uncached": []}
+        for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
+            for kind in results:
+                results[kind].append(measure(kind, data, seconds))
+    best = {kind: max(values) for kind, values in results.items()}
+    print(f"GET /products/1, wrk -t2 -c64 -d{seconds}s, best of {rounds}, one uvicorn worker")
+    for kind, rps in best.items():
+        print(f"  {kind:16} {rps:10,.0f} req/s   {rps / best['bare']:6.1%} of bare")
+    for kind in ("bazaar", "bazaar-noguard"):
+        ratio = best[kind] / best["bare"]
+        print(f"{kind}/bare = {ratio:.2f} ({'meets' if ratio >= 0.6 else 'MISSES'} the 0.60 "
+              "target)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        _serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main(quick="--quick" in sys.argv)
