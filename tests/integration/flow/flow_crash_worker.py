@@ -33,11 +33,12 @@ def log(event: str, task: Task, **extra: Any) -> None:
 class LoggingClient(FlowClient):
     tasks: dict[str, Task] = {}
 
-    async def complete(self, task_id: str, worker: str,
-                       output: Any = None) -> bool:
-        accepted = await super().complete(task_id, worker, output)
-        log("ack", self.tasks[task_id], accepted=accepted)
-        return accepted
+    async def report(self, results: list[dict[str, Any]]) -> list[bool | str]:
+        answers = await super().report(results)
+        for item, answer in zip(results, answers, strict=True):
+            if item["status"] == "COMPLETED" and isinstance(answer, bool):
+                log("ack", self.tasks[item["task_id"]], accepted=answer)
+        return answers
 
 
 async def main() -> None:

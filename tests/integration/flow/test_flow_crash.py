@@ -44,7 +44,7 @@ class Orchestrator:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "flow", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "bazaar.flow.orchestrator", "--port", str(self.port),
              "--db", f"sqlite:///{self.db}"],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

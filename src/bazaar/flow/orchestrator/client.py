@@ -35,13 +35,15 @@ class Task:
     deliveries: int
     lease_s: float
     idempotency_key: str
+    scheduled_at: float = 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task:
         return cls(id=data["id"], execution_id=data["execution_id"], ref=data["ref"],
                    name=data["name"], kind=data["kind"], input=data["input"] or {},
                    attempt=data["attempt"], deliveries=data["deliveries"],
-                   lease_s=data["lease_s"], idempotency_key=data["idempotency_key"])
+                   lease_s=data["lease_s"], idempotency_key=data["idempotency_key"],
+                   scheduled_at=data.get("scheduled_at") or 0.0)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -181,3 +183,10 @@ class FlowClient:
         result = await self._request("POST", f"/tasks/{task_id}/result", json={
             "worker": worker, "status": "FAILED", "error": error, "retryable": retryable})
         return bool(result["accepted"])
+
+    async def report(self, results: list[dict[str, Any]]) -> list[bool | str]:
+        """Report many results at once: each ``{"task_id", "worker", "status": "COMPLETED"
+        | "FAILED", "output" | "error", "retryable"}``. Per item: True (counted), False
+        (already finished: ignored), or an error message."""
+        answer = await self._request("POST", "/tasks/results", json={"results": results})
+        return list(answer["accepted"])

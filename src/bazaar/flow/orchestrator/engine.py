@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from bazaar.flow.errors import DefinitionError, InvalidState, LeaseLost, NotFound, StartConflict
 from bazaar.flow.orchestrator import decider
+from bazaar.flow.orchestrator import store as Q
 from bazaar.flow.orchestrator.definition import WorkflowDef
 from bazaar.flow.orchestrator.retry import RetryPolicy
 from bazaar.flow.orchestrator.state import (
@@ -153,7 +154,13 @@ class Orchestrator:
 
     def definition(self, name: str, version: int | None = None) -> WorkflowDef:
         """A registered definition; the latest version when ``version`` is None."""
-        if version is not None and (name, version) in self._defs:
+        if version is None:
+            with self.store.read() as conn:
+                latest = conn.execute(Q.LATEST_VERSION, {"name": name}).scalar()
+            if latest is None:
+                raise NotFound(f"no workflow {name!r}")
+            version = int(latest)
+        if (name, version) in self._defs:
             return self._defs[(name, version)]
         query = sa.select(definitions.c.body).where(definitions.c.name == name)
         if version is not None:
@@ -201,8 +208,7 @@ class Orchestrator:
     def _start(self, tx: _Tx, defn: WorkflowDef, input: dict[str, Any], key: str | None,
                on_conflict: OnConflict, parent: tuple[str, str] | None) -> StartResult:
         if key is not None:
-            found = tx.conn.execute(sa.select(executions.c.id, executions.c.status).where(
-                executions.c.idempotency_key == key)).first()
+            found = tx.conn.execute(Q.EXECUTION_BY_KEY, {"key": key}).first()
             if found is not None:
                 if on_conflict == "fail":
                     raise StartConflict(key, found.id)
@@ -212,42 +218,39 @@ class Orchestrator:
             definition=defn.to_dict(), idempotency_key=key,
             parent_id=parent[0] if parent else None, parent_task_id=parent[1] if parent else None,
             created_at=tx.now, updated_at=tx.now)
-        tx.conn.execute(executions.insert().values(**execution_values(execution)))
+        tx.conn.execute(Q.INSERT_EXECUTION, execution_values(execution))
         self._decide(tx, execution)
         return StartResult(execution.id, True, RUNNING)
 
     # --- loading ---------------------------------------------------------------------------
     def _lock(self, tx: _Tx, execution_id: str) -> ExecutionRow:
-        row = tx.conn.execute(sa.select(executions).where(executions.c.id == execution_id)
-                              .with_for_update()).first()
+        row = tx.conn.execute(Q.EXECUTION_FOR_UPDATE, {"eid": execution_id}).first()
         if row is None:
             raise NotFound(f"no execution {execution_id}")
         return execution_from_row(row)
 
     def _tasks(self, conn: Connection, execution_id: str) -> list[TaskRow]:
-        rows = conn.execute(sa.select(tasks).where(tasks.c.execution_id == execution_id)
-                            .order_by(tasks.c.seq)).all()
+        rows = conn.execute(Q.TASKS_OF, {"eid": execution_id}).all()
         return [task_from_row(r) for r in rows]
 
     def _task_for_update(self, tx: _Tx, task_id: str) -> tuple[ExecutionRow, TaskRow]:
-        found = tx.conn.execute(sa.select(tasks.c.execution_id).where(tasks.c.id == task_id)
-                                ).first()
+        found = tx.conn.execute(Q.TASK_EXECUTION, {"tid": task_id}).first()
         if found is None:
             raise NotFound(f"no task {task_id}")
         execution = self._lock(tx, found.execution_id)  # lock order: execution, then task
-        row = tx.conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one()
+        row = tx.conn.execute(Q.TASK_BY_ID, {"tid": task_id}).one()
         return execution, task_from_row(row)
 
     def _set_task(self, tx: _Tx, task_id: str, **values: Any) -> None:
-        tx.conn.execute(tasks.update().where(tasks.c.id == task_id).values(
-            **{k: encode(k, v) for k, v in values.items()}))
+        tx.conn.execute(Q.UPDATE_TASK, {"tid": task_id,
+                                        **{k: encode(k, v) for k, v in values.items()}})
 
     def _set_execution(self, tx: _Tx, execution: ExecutionRow, **values: Any) -> None:
         for key, value in values.items():
             setattr(execution, key, value)
         execution.updated_at = tx.now
-        tx.conn.execute(executions.update().where(executions.c.id == execution.id).values(
-            updated_at=tx.now, **{k: encode(k, v) for k, v in values.items()}))
+        tx.conn.execute(Q.UPDATE_EXECUTION, {"eid": execution.id, "updated_at": tx.now,
+                                             **{k: encode(k, v) for k, v in values.items()}})
 
     def _note(self, tx: _Tx, execution: ExecutionRow, text: str) -> None:
         """Append a line to the execution's operator-visible history (rare events only)."""
@@ -255,7 +258,7 @@ class Orchestrator:
         self._set_execution(tx, execution, notes=[*execution.notes, f"{stamp} {text}"][-200:])
 
     def _insert_task(self, tx: _Tx, row: TaskRow) -> TaskRow:
-        result = tx.conn.execute(tasks.insert().values(**task_values(row)))
+        result = tx.conn.execute(Q.INSERT_TASK, task_values(row))
         key = result.inserted_primary_key
         assert key is not None
         row.seq = int(key[0])
@@ -326,7 +329,7 @@ class Orchestrator:
         assert child.parent_id is not None and child.parent_task_id is not None
         parent = self._lock(tx, child.parent_id)
         row = task_from_row(tx.conn.execute(
-            sa.select(tasks).where(tasks.c.id == child.parent_task_id)).one())
+            Q.TASK_BY_ID, {"tid": child.parent_task_id}).one())
         if row.status != IN_PROGRESS:
             return
         if child.status == COMPLETED:
@@ -443,7 +446,7 @@ class Orchestrator:
         """Extend a lease; returns the new expiry. :class:`LeaseLost` if the task is no
         longer in progress for this worker (stop working on it)."""
         def run(tx: _Tx) -> float:
-            row = tx.conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+            row = tx.conn.execute(Q.TASK_BY_ID, {"tid": task_id}).first()
             if row is None:
                 raise NotFound(f"no task {task_id}")
             if row.status != IN_PROGRESS or row.worker_id != worker_id:

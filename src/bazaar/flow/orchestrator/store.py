@@ -191,3 +191,20 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
     def _begin(conn: Connection) -> None:
         readonly = conn.get_execution_options().get("flow_readonly", False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+# --- hot statements, built once (SQLAlchemy caches their compiled form) ----------------------
+_b = sa.bindparam
+EXECUTION_FOR_UPDATE = sa.select(executions).where(executions.c.id == _b("eid")) \
+    .with_for_update()
+EXECUTION_BY_KEY = sa.select(executions.c.id, executions.c.status).where(
+    executions.c.idempotency_key == _b("key"))
+TASKS_OF = sa.select(tasks).where(tasks.c.execution_id == _b("eid")).order_by(tasks.c.seq)
+TASK_BY_ID = sa.select(tasks).where(tasks.c.id == _b("tid"))
+TASK_EXECUTION = sa.select(tasks.c.execution_id).where(tasks.c.id == _b("tid"))
+UPDATE_TASK = tasks.update().where(tasks.c.id == _b("tid"))
+UPDATE_EXECUTION = executions.update().where(executions.c.id == _b("eid"))
+INSERT_TASK = tasks.insert()
+INSERT_EXECUTION = executions.insert()
+LATEST_VERSION = sa.select(sa.func.max(definitions.c.version)).where(
+    definitions.c.name == _b("name"))

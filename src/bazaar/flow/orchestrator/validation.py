@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 import yaml
 
 from bazaar.flow.errors import DefinitionError
@@ -40,7 +41,11 @@ KnownWorkflow = Callable[[str, int | None], bool]
 def load_text(text: str | bytes) -> dict[str, Any]:
     """Read a JSON or YAML document (YAML is a superset of JSON) into a dict."""
     try:
-        data = yaml.safe_load(text)
+        data = orjson.loads(text)  # JSON fast path; YAML is the general case
+    except orjson.JSONDecodeError:
+        data = None
+    try:
+        data = yaml.safe_load(text) if data is None else data
     except yaml.YAMLError as exc:
         raise DefinitionError([f"not valid JSON or YAML: {exc}"]) from exc
     if not isinstance(data, dict):

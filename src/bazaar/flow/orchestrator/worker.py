@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bazaar.flow.errors import FlowError, LeaseLost, NonRetryableError, NotFound
+from bazaar.flow.errors import FlowError, LeaseLost, NonRetryableError
 from bazaar.flow.orchestrator.client import FlowClient, Task
 
 log = logging.getLogger("bazaar.flow.worker")
@@ -54,6 +54,8 @@ class Worker:
         self._handlers: dict[str, _Registration] = {}
         self.completed = 0
         self.failed = 0
+        self._pending: list[dict[str, Any]] = []
+        self._have_results = asyncio.Event()
 
     def task(self, name: str, *, concurrency: int = 8) -> Callable[[Handler], Handler]:
         """Decorator: handle tasks named ``name``, at most ``concurrency`` at once."""
@@ -74,6 +76,7 @@ class Worker:
             raise ValueError("no handlers registered")
         stop = stop or asyncio.Event()
         loops = [asyncio.create_task(self._poll_loop(r, stop)) for r in self._handlers.values()]
+        reporter = asyncio.create_task(self._reporter())
         try:
             await stop.wait()
         finally:
@@ -82,6 +85,15 @@ class Worker:
             for loop in loops:
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
+            with contextlib.suppress(asyncio.TimeoutError):  # flush what is finished
+                await asyncio.wait_for(self._drain(), timeout=self.report_retry_max_s)
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0.01)
 
     async def _poll_loop(self, reg: _Registration, stop: asyncio.Event) -> None:
         slots = asyncio.Semaphore(reg.concurrency)
@@ -123,16 +135,17 @@ class Worker:
         try:
             result = reg.handler(task)
             output = await result if inspect.isawaitable(result) else result
-            status, payload = "COMPLETED", dict(output or {})
+            report: dict[str, Any] = {"status": "COMPLETED", "output": dict(output or {})}
         except NonRetryableError as exc:
-            status, payload = "FAILED", {"error": str(exc) or type(exc).__name__,
-                                         "retryable": False}
+            report = {"status": "FAILED", "error": str(exc) or type(exc).__name__,
+                      "retryable": False}
         except Exception as exc:  # a handler failure fails the attempt, never the worker
-            status, payload = "FAILED", {"error": f"{type(exc).__name__}: {exc}",
-                                         "retryable": True}
+            report = {"status": "FAILED", "error": f"{type(exc).__name__}: {exc}",
+                      "retryable": True}
         finally:
             beat.cancel()
-        await self._report(task, status, payload)
+        self._pending.append({"task_id": task.id, "worker": self.worker_id, **report})
+        self._have_results.set()
 
     async def _heartbeat(self, task: Task) -> None:
         interval = max(task.lease_s / 3.0, 0.05)
@@ -146,22 +159,34 @@ class Worker:
             except FlowError as exc:
                 log.debug("heartbeat %s failed: %s", task.id, exc)
 
-    async def _report(self, task: Task, status: str, payload: dict[str, Any]) -> None:
-        """Report until acknowledged: an unacknowledged result may be redelivered (same key)."""
+    async def _reporter(self) -> None:
+        """Send finished results in batches, until each is acknowledged: an unacknowledged
+        result may be redelivered to a worker as the same attempt (same idempotency key)."""
         delay = self.report_retry_s
         while True:
+            await self._have_results.wait()
+            self._have_results.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
             try:
-                if status == "COMPLETED":
-                    await self.client.complete(task.id, self.worker_id, payload)
-                    self.completed += 1
-                else:
-                    await self.client.fail(task.id, self.worker_id, payload["error"],
-                                           retryable=payload["retryable"])
-                    self.failed += 1
-                return
-            except NotFound:
-                return
+                answers = await self.client.report(batch)
             except FlowError as exc:
-                log.debug("report %s failed (%s); retrying in %.1fs", task.id, exc, delay)
+                log.debug("reporting %d results failed (%s); retrying in %.1fs",
+                          len(batch), exc, delay)
+                self._pending = batch + self._pending
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.report_retry_max_s)
+                self._have_results.set()
+                continue
+            delay = self.report_retry_s
+            for item, answer in zip(batch, answers, strict=True):
+                if answer is True or answer is False:  # counted, or a duplicate: either way done
+                    if item["status"] == "COMPLETED":
+                        self.completed += 1
+                    else:
+                        self.failed += 1
+                elif "no task" not in str(answer):
+                    self._pending.append(item)  # e.g. the store was briefly unavailable
+            if self._pending:
+                self._have_results.set()
