@@ -2,6 +2,7 @@
 
 REGISTRY: dict[str, str] = {
     "bloom-sizing": "bazaar.lab.bloom_sizing",
+    "cache-miss-attack": "bazaar.lab.cache_miss_attack",
     "redis-vs-memcached": "bazaar.lab.redis_vs_memcached",
     "race-conditions": "bazaar.lab.race_conditions",
     # one line per experiment, e.g.
