@@ -123,7 +123,8 @@ class FrameDecoder:
                     f"frame of {size} bytes (limit {self.max_frame}): closing")
             if len(buf) - pos - 4 < size:
                 break
-            frames.append(bytes(buf[pos + 4:pos + 4 + size]))
+            with memoryview(buf) as view:  # one copy out of the buffer, not two
+                frames.append(bytes(view[pos + 4:pos + 4 + size]))
             pos += 4 + size
         if pos:
             del buf[:pos]

@@ -1,0 +1,195 @@
+"""Bazaar Log vs NATS JetStream vs Redis Streams: produce and consume throughput.
+
+Bazaar Log is driven by librdkafka (confluent-kafka), the peers by their Python clients
+(nats-py, redis-py pipelined), each against a real server started here. 100-byte and
+1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
+/proc, for the consume phase), next to the sendfile floor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bazaar import localservers
+from bazaar.broker import run_subprocess
+
+MB = 1_000_000
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str, float]:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    payload = os.urandom(size)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1,
+                         "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
+                         "queue.buffering.max.kbytes": 1_048_576})
+    started = time.perf_counter()
+    for _ in range(n):
+        try:
+            producer.produce(topic, payload)
+        except BufferError:
+            producer.poll(0.01)
+            producer.produce(topic, payload)
+    producer.flush(120)
+    produce_s = time.perf_counter() - started
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic,
+                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
+                         "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                         "queued.max.messages.kbytes": 1_048_576, "fetch.wait.max.ms": 100,
+                         # librdkafka otherwise pauses 1 s once 100k messages are queued
+                         "queued.min.messages": 10_000_000, "fetch.queue.backoff.ms": 1})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got = 0
+    cpu0 = _cpu_seconds(pid)
+    started = time.perf_counter()
+    while got < n:
+        got += len(consumer.consume(100_000, 1.0))
+    consume_s = time.perf_counter() - started
+    cpu = _cpu_seconds(pid) - cpu0
+    consumer.close()
+    gib = n * size / 2**30
+    return {"produce_s": produce_s, "consume_s": consume_s, "cpu_per_gib": cpu / gib}
+
+
+async def _jetstream(url: str, size: int, n: int, subject: str) -> dict[str, float]:
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name=subject.upper(), subjects=[subject])
+    payload = os.urandom(size)
+    started = time.perf_counter()
+    for _ in range(n):
+        await js.publish_async(subject, payload, wait_stall=5.0)
+    await js.publish_async_completed()
+    produce_s = time.perf_counter() - started
+    sub = await js.pull_subscribe(subject, durable="bench",
+                                  config=ConsumerConfig(ack_policy=AckPolicy.NONE))
+    got = 0
+    started = time.perf_counter()
+    while got < n:
+        got += len(await sub.fetch(batch=min(1000, n - got), timeout=5))
+    consume_s = time.perf_counter() - started
+    await nc.close()
+    return {"produce_s": produce_s, "consume_s": consume_s}
+
+
+def _redis(url: str, size: int, n: int, key: str) -> dict[str, float]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    payload = os.urandom(size)
+    started = time.perf_counter()
+    for start in range(0, n, 1000):
+        pipe = client.pipeline(transaction=False)
+        for _ in range(min(1000, n - start)):
+            pipe.xadd(key, {"v": payload})
+        pipe.execute()
+    produce_s = time.perf_counter() - started
+    got, last = 0, "0"
+    started = time.perf_counter()
+    while got < n:
+        chunk: Any = client.xread({key: last}, count=10_000)
+        entries = chunk[0][1]
+        got += len(entries)
+        last = entries[-1][0]
+    consume_s = time.perf_counter() - started
+    client.close()
+    return {"produce_s": produce_s, "consume_s": consume_s}
+
+
+def sendfile_floor(gib: float = 0.25) -> float:
+    """CPU seconds per GiB to push a cached file over loopback with os.sendfile."""
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(os.urandom(1 << 20) * int(gib * 1024))
+        f.flush()
+        size = os.fstat(f.fileno()).st_size
+        server = socket.create_server(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+
+        def drain() -> None:
+            conn, _ = server.accept()
+            while conn.recv(1 << 20):
+                pass
+            conn.close()
+
+        t = threading.Thread(target=drain)
+        t.start()
+        sock = socket.create_connection(("127.0.0.1", port))
+        before = time.process_time()
+        sent = 0
+        while sent < size:
+            sent += os.sendfile(sock.fileno(), f.fileno(), sent, size - sent)
+        cpu = time.process_time() - before
+        sock.close()
+        t.join()
+        server.close()
+        return cpu / (size / 2**30)
+
+
+def main(quick: bool) -> None:
+    sizes = {100: (300_000 if quick else 1_000_000, 20_000 if quick else 100_000),
+             1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
+    rows: list[tuple[str, int, int, float, float]] = []
+    cpu: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as d, \
+            run_subprocess(Path(d) / "data", args=("--segment-bytes", str(1 << 30))) as b:
+        for size, (n, _peer_n) in sizes.items():
+            r = bazaar(b.bootstrap, b.process.pid, size, n, f"bench-{size}")
+            rows.append(("bazaar-log", size, n, r["produce_s"], r["consume_s"]))
+            cpu[size] = r["cpu_per_gib"]
+    try:
+        with localservers.nats() as server:
+            for size, (_n, peer_n) in sizes.items():
+                r = asyncio.run(_jetstream(server.url, size, peer_n, f"bench{size}"))
+                rows.append(("nats-jetstream", size, peer_n, r["produce_s"], r["consume_s"]))
+    except localservers.ServerUnavailable as exc:
+        print(f"skipping NATS JetStream: {exc}")
+    try:
+        with localservers.redis() as server:
+            for size, (n, _peer_n) in sizes.items():
+                peer = n // 3
+                r = _redis(server.url, size, peer, f"bench-{size}")
+                rows.append(("redis-streams", size, peer, r["produce_s"], r["consume_s"]))
+    except localservers.ServerUnavailable as exc:
+        print(f"skipping Redis Streams: {exc}")
+    floor = sendfile_floor(0.125 if quick else 0.5)
+
+    print(f"\n{'system':<16}{'size':>6}{'msgs':>9}{'prod msg/s':>13}{'prod MB/s':>11}"
+          f"{'cons msg/s':>13}{'cons MB/s':>11}")
+    rates: dict[tuple[str, int], tuple[float, float]] = {}
+    for system, size, n, ps, cs in rows:
+        rates[(system, size)] = (n / ps, n / cs)
+        print(f"{system:<16}{size:>6}{n:>9}{n / ps:>13,.0f}{n * size / ps / MB:>11.1f}"
+              f"{n / cs:>13,.0f}{n * size / cs / MB:>11.1f}")
+    probe = {100: (713_000, 177_000), 1024: (284_000, 484_000)}
+    print("\nratios (Bazaar Log / other), produce · consume:")
+    for size in sizes:
+        ours = rates[("bazaar-log", size)]
+        for other in ("nats-jetstream", "redis-streams"):
+            if (other, size) in rates:
+                theirs = rates[(other, size)]
+                print(f"  {size:>5} B vs {other:<15} {ours[0] / theirs[0]:6.1f}x · "
+                      f"{ours[1] / theirs[1]:6.1f}x")
+        print(f"  {size:>5} B vs probe broker    {ours[0] / probe[size][0]:6.2f}x · "
+              f"{ours[1] / probe[size][1]:6.2f}x  (MEASURED.md figures, not this run)")
+    print("\nbroker CPU per GiB consumed: "
+          + ", ".join(f"{s} B {c:.2f} s" for s, c in cpu.items())
+          + f"; os.sendfile floor {floor:.2f} s/GiB")
+
+
+if __name__ == "__main__":
+    main(quick=True)
