@@ -1,9 +1,9 @@
 """The composition root: settings in, a running shop out. The only module that builds
 adapters, and only when called (never at import time).
 
-Drop-in points for other components: ``identity`` (``bazaar.auth`` replaces the dev header
-in :func:`build_app`), ``reader``/``invalidation`` (``bazaar.cache`` wraps the catalogue
-reads in :func:`build_shop`).
+Drop-in points for other components: ``identity`` (``bazaar.auth``: Bearer tokens or RFC 9421
+signatures, in :func:`build_app`), ``reader``/``invalidation`` (``bazaar.cache`` wraps the
+catalogue reads in :func:`build_shop`).
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio.to_thread
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 
+from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit, Secret
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
-from bazaar.shop.domain import NotFound
 from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
@@ -50,7 +49,7 @@ def build_shop(settings: Settings, engine: Engine, retry: RetryPolicy | None = N
     queries = SqlCatalogQueries(engine)
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
-                hasher=Argon2Hasher(), retry=retry or RetryPolicy(),
+                hasher=Passwords(), retry=retry or RetryPolicy(),  # argon2id at OWASP's cost
                 reader=catalog, invalidation=catalog)
 
 
@@ -83,26 +82,64 @@ def health_check(engine: Engine) -> Callable[[], None]:
     return check
 
 
+class ShopCredentials:
+    """bazaar.auth's ``CredentialStore`` port over the shop's users."""
+
+    def __init__(self, shop: Shop) -> None:
+        self._shop = shop
+
+    def find_by_username(self, username: str) -> Credential | None:
+        found = users.credentials(self._shop, username)
+        if found is None:
+            return None
+        return Credential(str(found.user_id), username, found.password_hash,
+                          frozenset(found.scopes))
+
+    def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        users.set_password_hash(self._shop, int(user_id), password_hash)
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    """bazaar.auth's typed config from the settings (its ``# --- auth`` section)."""
+    return AuthConfig(
+        public_origin=settings.effective_public_origin, data_dir=settings.data_dir,
+        master_key=(Secret(settings.master_key.get_secret_value())
+                    if settings.master_key is not None else None),
+        redis_url=settings.redis_url, issuer=settings.jwt_issuer,
+        access_token_ttl_s=settings.access_token_ttl_s,
+        refresh_token_ttl_s=settings.refresh_token_ttl_s,
+        signature_window_s=settings.signature_window_s, clock_skew_s=settings.clock_skew_s,
+        rate_limit=RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
+        failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst))
+
+
+def build_auth(runtime: Runtime) -> AuthSystem:
+    """Tokens and signed requests for the shop (auth's tables are created if missing)."""
+    from bazaar.auth import build_auth as build_auth_system
+
+    return build_auth_system(runtime.engine, auth_config(runtime.settings),
+                             ShopCredentials(runtime.shop))
+
+
 def build_app(runtime: Runtime) -> Starlette:
-    from bazaar.api import create_app, dev_identity
+    from bazaar.api import create_app
     from bazaar.api.engagement import EngagementRoutes
+    from bazaar.auth import exempt_paths
 
     shop = runtime.shop
-
-    async def scopes_of(user_id: int) -> Iterable[str] | None:
-        try:
-            user = await anyio.to_thread.run_sync(users.profile, shop, user_id)
-        except NotFound:
-            return None
-        return user.scopes
-
-    # One line to swap for real authentication (bazaar.auth's middleware).
-    identity = dev_identity(scopes_of)
+    auth = build_auth(runtime)
+    # Everything needs a Bearer token or an RFC 9421 signature except these.
+    public = exempt_paths(("POST", "/users"), ("GET", "/health"), ("POST", "/auth/*"),
+                          ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
+                          ("GET", "/openapi.json"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
-    return create_app(shop, identity=identity, health=health_check(runtime.engine),
-                      extra=engagement.operations())
+    app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
+                     health=health_check(runtime.engine), extra=engagement.operations())
+    # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
+    app.router.routes.extend(auth.routes())
+    return app
 
 
 def migrate_database(runtime: Runtime) -> str:
@@ -155,8 +192,8 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{shown}:{port}"
         echo(f"API:  {base}/\ndocs: {base}/docs   (OpenAPI: {base}/openapi.json)")
-        echo("identity (development only): header 'X-Bazaar-Dev-User: <user id>'. "
-             "Ctrl-C stops.")
+        echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
+             "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
                                 log_level=settings.log_level, access_log=False)
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.

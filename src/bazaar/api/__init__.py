@@ -2,18 +2,14 @@
 document at ``/openapi.json``, a ``/docs`` page, and RFC 9457 problem+json errors."""
 
 from bazaar.api.app import Identity, create_app
-from bazaar.api.devauth import DevIdentityMiddleware, DevPrincipal, dev_identity
 from bazaar.api.principal import SCOPE_KEY, Principal
 from bazaar.api.problems import PROBLEM_JSON, Problem
 
 __all__ = [
     "PROBLEM_JSON",
     "SCOPE_KEY",
-    "DevIdentityMiddleware",
-    "DevPrincipal",
     "Identity",
     "Principal",
     "Problem",
     "create_app",
-    "dev_identity",
 ]

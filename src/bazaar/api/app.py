@@ -1,5 +1,5 @@
 """The app factory: routes from the operations table, problem+json errors, an identity
-middleware passed in by the composition root (dev header now, ``bazaar.auth`` later)."""
+middleware passed in by the composition root (``bazaar.auth``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Who is calling: read from the ASGI scope, where an identity middleware put it.
 
-The identity middleware is swappable (``devauth`` now, ``bazaar.auth`` later); both put an
+The identity middleware (``bazaar.auth``: a Bearer token or an RFC 9421 signature) puts an
 object with ``kind``, ``id`` and ``scopes`` under :data:`SCOPE_KEY`. Nothing else in the API
 knows how the caller was identified.
 """
