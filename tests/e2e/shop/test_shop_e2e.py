@@ -60,14 +60,21 @@ def _problem(response: httpx.Response, status: int) -> dict[str, object]:
     return body
 
 
+def _login(http: httpx.Client, username: str, password: str) -> dict[str, str]:
+    """Log in through bazaar.auth; the Bearer header to act as that user."""
+    tokens = http.post("/auth/token", json={"username": username, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
 def test_a_customer_session(shop_url: str) -> None:
     http = httpx.Client(base_url=shop_url, timeout=30)
-    # register, then act as that user with the development identity header
+    # register, then log in and act as that user with a Bearer token
     alice = http.post("/users", json={"username": "alice", "password": "correct horse"})
     assert alice.status_code == 201, alice.text
     dup = _problem(http.post("/users", json={"username": "alice", "password": "12345678"}), 409)
     assert "taken" in str(dup["detail"])
-    me = {"X-Bazaar-Dev-User": str(alice.json()["id"])}
+    me = _login(http, "alice", "correct horse")
     assert http.get("/users/me", headers=me).json()["username"] == "alice"
     _problem(http.get("/products"), 401)
 
@@ -113,7 +120,7 @@ def test_a_customer_session(shop_url: str) -> None:
 def test_rooms_search_reserve_cancel(shop_url: str) -> None:
     http = httpx.Client(base_url=shop_url, timeout=30)
     bob = http.post("/users", json={"username": "bob", "password": "correct horse"}).json()
-    me = {"X-Bazaar-Dev-User": str(bob["id"])}
+    me = _login(http, bob["username"], "correct horse")
     check_in = date.today() + timedelta(days=20)
     stay = {"check_in": check_in.isoformat(),
             "check_out": (check_in + timedelta(days=2)).isoformat()}

@@ -13,6 +13,9 @@ from starlette.testclient import TestClient
 from bazaar import bootstrap, localservers
 from bazaar.config import Settings
 
+#: user id → the Authorization header to act as that user (filled by the fixture's login).
+_BEARER: dict[int, dict[str, str]] = {}
+
 
 @pytest.fixture(params=["memory", "redis", "memcached"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient, int]]:
@@ -32,14 +35,18 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestCl
             Client((server.host, server.port)).flush_all()
     runtime = bootstrap.build(Settings(data_dir=tmp_path, cache_url=url))
     bootstrap.migrate_database(runtime)
-    admin = bootstrap.seed(runtime).demo_user_id
+    seeded = bootstrap.seed(runtime)
+    admin = seeded.demo_user_id
     with TestClient(bootstrap.build_app(runtime)) as client:
+        token = client.post("/auth/token", json={"username": "demo",
+                                                 "password": seeded.demo_password})
+        _BEARER[admin] = {"Authorization": f"Bearer {token.json()['access_token']}"}
         yield client, admin
     runtime.close()
 
 
 def _stats(client: TestClient, admin: int) -> dict[str, int]:
-    response = client.get("/cache/stats", headers={"X-Bazaar-Dev-User": str(admin)})
+    response = client.get("/cache/stats", headers=_BEARER[admin])
     assert response.status_code == 200, response.text
     products: dict[str, int] = response.json()["products"]
     return products
@@ -48,7 +55,7 @@ def _stats(client: TestClient, admin: int) -> dict[str, int]:
 def test_reads_are_cached_and_impossible_ids_never_reach_the_database(
         api: tuple[TestClient, int]) -> None:
     client, admin = api
-    me = {"X-Bazaar-Dev-User": str(admin)}
+    me = _BEARER[admin]
     first = client.get("/products/1", headers=me)
     assert first.status_code == 200
     assert client.get("/products/1", headers=me).json() == first.json()
@@ -63,7 +70,7 @@ def test_reads_are_cached_and_impossible_ids_never_reach_the_database(
 
 def test_writes_invalidate_and_new_products_pass_the_guard(api: tuple[TestClient, int]) -> None:
     client, admin = api
-    me = {"X-Bazaar-Dev-User": str(admin)}
+    me = _BEARER[admin]
     stock = client.get("/products/1", headers=me).json()["stock"]
     restocked = client.post("/products/1/restock", json={"quantity": 5}, headers=me)
     assert restocked.status_code == 200, restocked.text
@@ -77,7 +84,7 @@ def test_writes_invalidate_and_new_products_pass_the_guard(api: tuple[TestClient
 
 def test_engagement_endpoints(api: tuple[TestClient, int]) -> None:
     client, admin = api
-    me = {"X-Bazaar-Dev-User": str(admin)}
+    me = _BEARER[admin]
     for _ in range(3):
         assert client.post("/products/1/views", headers=me).status_code == 200
     counters = client.post("/products/1/clicks", headers=me).json()

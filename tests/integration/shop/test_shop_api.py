@@ -22,9 +22,11 @@ def test_stopped_postgres_gives_503_with_retry_after(tmp_path: Path) -> None:
         settings = Settings(data_dir=tmp_path, database_url=server.url)
         runtime = bootstrap.build(settings)
         bootstrap.migrate_database(runtime)
-        bootstrap.seed(runtime)
+        demo = bootstrap.seed(runtime).demo_password
         client = TestClient(bootstrap.build_app(runtime), raise_server_exceptions=False)
-        me = {"X-Bazaar-Dev-User": "1"}
+        login = {"username": "demo", "password": demo}
+        token = client.post("/auth/token", json=login).json()["access_token"]
+        me = {"Authorization": f"Bearer {token}"}
         assert client.get("/products/1", headers=me).status_code == 200
         server.stop()
         for response in (
@@ -32,7 +34,7 @@ def test_stopped_postgres_gives_503_with_retry_after(tmp_path: Path) -> None:
             client.post("/orders", json={"lines": [{"product_id": 1, "quantity": 1}]},
                         headers={**me, "Idempotency-Key": "k"}),
             client.get("/health"),
-            client.get("/products/1", headers={"X-Bazaar-Dev-User": "2"}),  # not yet known
+            client.post("/auth/token", json=login),  # logging in needs the database
         ):
             assert response.status_code == 503, response.text
             assert response.headers["content-type"] == "application/problem+json"
@@ -45,7 +47,7 @@ def test_unknown_dev_user_and_openapi(tmp_path: Path) -> None:
     bootstrap.migrate_database(runtime)
     client = TestClient(bootstrap.build_app(runtime))
     for bad in ("42", "abc", "-1"):
-        response = client.get("/products", headers={"X-Bazaar-Dev-User": bad})
+        response = client.get("/products", headers={"Authorization": f"Bearer {bad}"})
         assert response.status_code == 401, bad
     doc = client.get("/openapi.json").json()
     refs: list[str] = []
