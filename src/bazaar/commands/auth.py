@@ -39,19 +39,9 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def auth_config(settings: Settings) -> AuthConfig:
-    """The auth component's typed config, from the application's settings (the edge)."""
-    from bazaar.auth import AuthConfig, RateLimit, Secret
+    from bazaar import bootstrap
 
-    return AuthConfig(
-        public_origin=settings.effective_public_origin, data_dir=settings.data_dir,
-        master_key=(Secret(settings.master_key.get_secret_value())
-                    if settings.master_key is not None else None),
-        redis_url=settings.redis_url, issuer=settings.jwt_issuer,
-        access_token_ttl_s=settings.access_token_ttl_s,
-        refresh_token_ttl_s=settings.refresh_token_ttl_s,
-        signature_window_s=settings.signature_window_s, clock_skew_s=settings.clock_skew_s,
-        rate_limit=RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
-        failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst))
+    return bootstrap.auth_config(settings)
 
 
 def _engine(settings: Settings) -> Engine:
