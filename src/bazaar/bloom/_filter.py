@@ -19,8 +19,9 @@ from bazaar.bloom._hashing import (
     Key,
     check_hash,
     hash_name_of,
-    key_bytes,
+    hash_pair_one,
     positions,
+    positions_one,
 )
 from bazaar.bloom._params import check_shape, optimal_bits, optimal_hashes
 
@@ -50,6 +51,9 @@ class BloomFilter:
         self._capacity = capacity
         self._error_rate = error_rate
         self._vector = vector if vector is not None else np.zeros((bits + 7) // 8, np.uint8)
+        # Single-key operations index bytes through a memoryview: ~10x cheaper than numpy
+        # scalar indexing for 7 probes.
+        self._view = memoryview(self._vector).cast("B")  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._path: Path | None = None
 
@@ -93,19 +97,28 @@ class BloomFilter:
     # --- membership ------------------------------------------------------------------------
     def add(self, key: Key) -> bool:
         """Add one key; True if it was not (probably) there before."""
-        probes = positions([key], self._k, self._m, self._hash)
+        probes = positions_one(key, self._k, self._m, self._hash)
+        view = self._view
+        new = False
         with self._lock:
-            new = _bits.any_unset(self._vector, probes)
-            if new:
-                _bits.set_bits(self._vector, probes, self._m)
+            for p in probes:
+                mask = 0x80 >> (p & 7)
+                if not view[p >> 3] & mask:
+                    view[p >> 3] |= mask
+                    new = True
         return new
 
     def __contains__(self, key: object) -> bool:
         try:
-            probes = positions([key_bytes(key)], self._k, self._m, self._hash)  # type: ignore[arg-type]
+            h1, h2 = hash_pair_one(key, self._hash)  # type: ignore[arg-type]
         except TypeError:
             return False
-        return not _bits.any_unset(self._vector, probes)
+        m, view = self._m, self._view
+        for i in range(self._k):  # stop at the first clear bit: absent keys cost ~2 probes
+            p = ((((h1 + i * h2) & 0xFFFFFFFFFFFFFFFF) >> 32) * m) >> 32
+            if not view[p >> 3] & (0x80 >> (p & 7)):
+                return False
+        return True
 
     def add_many(self, keys: Iterable[Key]) -> None:
         """Add a batch of keys: one hash call per key, the rest vectorised."""

@@ -112,6 +112,25 @@ def probe_bits(h1: U64, h2: U64, hashes: int, bits: int) -> U64:
     return out
 
 
+_MASK = (1 << 64) - 1
+
+
+def hash_pair_one(key: Key, hash_name: HashName) -> tuple[int, int]:
+    """(h1, h2) of one key as Python ints: no numpy call overhead for a single key."""
+    data = key_bytes(key)
+    if hash_name == "xxh3_128":
+        h = xxhash.xxh3_128_intdigest(data)
+        return h & _MASK, h >> 64
+    h1, h2 = mmh3.hash64(data, signed=False)
+    return h1, h2
+
+
+def positions_one(key: Key, hashes: int, bits: int, hash_name: HashName) -> list[int]:
+    """One key's k bit positions, as Python ints (same layout as :func:`probe_bits`)."""
+    h1, h2 = hash_pair_one(key, hash_name)
+    return [((((h1 + i * h2) & _MASK) >> 32) * bits) >> 32 for i in range(hashes)]
+
+
 def positions(keys: Iterable[Key], hashes: int, bits: int, hash_name: HashName) -> U64:
     """Keys → bit positions, shape (k, n)."""
     h1, h2 = hash_pairs(keys, hash_name)
