@@ -5,6 +5,8 @@ REGISTRY: dict[str, str] = {
     "cache-miss-attack": "bazaar.lab.cache_miss_attack",
     "redis-vs-memcached": "bazaar.lab.redis_vs_memcached",
     "race-conditions": "bazaar.lab.race_conditions",
+    "zero-copy": "bazaar.lab.zero_copy",
+    "sequential-io": "bazaar.lab.sequential_io",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }

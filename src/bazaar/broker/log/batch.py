@@ -16,6 +16,7 @@ decodes or re-encodes them.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crc32c import crc32c
@@ -126,7 +127,7 @@ def base_offset_bytes(offset: int) -> bytes:
     return _BASE_OFFSET.pack(offset)
 
 
-def build(records: list[tuple[bytes | None, bytes | None]], *, base_offset: int = 0,
+def build(records: Sequence[tuple[bytes | None, bytes | None]], *, base_offset: int = 0,
           timestamp_ms: int = 0, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1,
           base_sequence: int = -1) -> bytes:
     """An uncompressed RecordBatch v2 of (key, value) records: for tests and tools.
