@@ -1,6 +1,8 @@
-"""Make the unit tests' ``flow_helpers`` importable here too."""
+"""Make ``flow_helpers`` (unit tests) and ``checkout_helpers`` (here) importable."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "flow"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1] / "unit" / "flow"))

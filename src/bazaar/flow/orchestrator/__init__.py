@@ -14,6 +14,7 @@ from bazaar.flow.orchestrator.engine import (
     StartResult,
     SweepReport,
 )
+from bazaar.flow.orchestrator.local import LocalWorker
 from bazaar.flow.orchestrator.retry import RetryPolicy
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.server import ServerConfig, build, serve
@@ -30,6 +31,7 @@ __all__ = [
     "EventSink",
     "ExecutionRow",
     "FlowClient",
+    "LocalWorker",
     "Orchestrator",
     "OrchestratorConfig",
     "RetryPolicy",

@@ -233,7 +233,7 @@ def compensate(defn: WorkflowDef, execution: ExecutionRow, tasks: list[TaskRow],
     if busy:
         decision.waiting_on = [f"{r.ref} to finish before compensating" for r in busy]
         return decision
-    done = [r for r in forward.values() if r.status == COMPLETED and _compensable(defn, r.ref)]
+    done = [r for r in forward.values() if _compensable(defn, r)]
     done.sort(key=lambda r: (r.ended_at or 0.0, r.seq), reverse=True)
     undo = latest(tasks, COMPENSATION)
     for row in done:
@@ -259,8 +259,12 @@ def compensate(defn: WorkflowDef, execution: ExecutionRow, tasks: list[TaskRow],
     return decision
 
 
-def _compensable(defn: WorkflowDef, ref: str) -> bool:
+def _compensable(defn: WorkflowDef, row: TaskRow) -> bool:
+    """Completed steps with a compensation; failed ones too if it runs ``on_failure``."""
     try:
-        return defn.task(ref).compensation is not None
+        comp = defn.task(row.ref).compensation
     except KeyError:
         return False
+    if comp is None:
+        return False
+    return row.status == COMPLETED or (row.status == FAILED and comp.on_failure)

@@ -50,6 +50,9 @@ class Compensation:
     input: Mapping[str, Any]
     retry: RetryPolicy = DEFAULT_COMPENSATION_RETRY
     lease_s: float = 30.0
+    #: Also undo the step when it *failed*: its outcome is uncertain (a timeout that may
+    #: have charged the card), so the compensation (idempotent) must run anyway.
+    on_failure: bool = False
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,7 @@ class Orchestrator:
                        lease_until=None, error=None)
         if row.kind == COMPENSATION:
             forward = decider.latest(self._tasks(tx.conn, execution.id)).get(row.ref)
-            if forward is not None and forward.status == COMPLETED:
+            if forward is not None and forward.status in (COMPLETED, FAILED):
                 self._set_task(tx, forward.id, status=COMPENSATED)
         self._decide(tx, execution)
 

@@ -194,7 +194,7 @@ class _Parser:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             self.problem(f"{here}.compensation must be an object with a task name")
             return None
-        unknown = set(raw) - {"name", "input", "retry", "lease_s"}
+        unknown = set(raw) - {"name", "input", "retry", "lease_s", "on_failure"}
         if unknown:
             self.problem(f"{here}.compensation has unknown keys {sorted(unknown)}")
         template = raw.get("input", {})
@@ -210,7 +210,7 @@ class _Parser:
             name=raw["name"], input=freeze(template),
             retry=parse_retry(raw.get("retry"), f"{here}.compensation", self.problems,
                               DEFAULT_COMPENSATION_RETRY),
-            lease_s=float(lease))
+            lease_s=float(lease), on_failure=raw.get("on_failure") is True)
 
     def check_wiring(self, template: Any, where: str, visible: set[str]) -> None:
         for expr in wiring.expressions(template):

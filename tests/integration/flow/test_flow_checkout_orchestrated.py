@@ -1,0 +1,91 @@
+"""The checkout saga, orchestrated: happy path, a failure at each step, duplicates, and the
+conservation property over 1,000 random checkouts with random faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from checkout_helpers import STOCK, open_services, orchestrated_run, random_orders
+
+from bazaar.flow.checkout import inventory
+from bazaar.flow.checkout.audit import audit
+from bazaar.flow.checkout.faults import Faults
+from bazaar.flow.orchestrator import Task
+
+
+def test_happy_path(tmp_path: Path) -> None:
+    services = open_services(tmp_path, Faults())
+    engine = orchestrated_run(tmp_path, services, [("o1", {"mug": 2, "cap": 1}, 1500)])
+    report = audit(services, STOCK)
+    assert report.ok and report.completed == 1, report.problems
+    assert report.conservation["mug"] == (40, 38, 0, 2)
+    assert services.provider.charged() == {"order:o1": 1500}
+    run = engine.executions(name="checkout")[0]
+    assert run.status == "COMPLETED" and run.output and run.output["shipment_id"]
+
+
+FAILURES = {
+    "reserve: out of stock": (Faults(), {"cap": 11}, "not enough cap"),
+    "charge: declined": (Faults(decline_rate=1.0), {"mug": 1}, "card declined"),
+    "charge: timed out but charged": (Faults(timeout_rate=1.0, charged_on_timeout=1.0),
+                                      {"mug": 1}, "timed out"),
+    "ship: no carrier": (Faults(ship_fail_rate=1.0), {"mug": 1}, "no carrier"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_a_failure_at_each_step_restores_stock_refunds_and_says_why(
+        tmp_path: Path, case: str) -> None:
+    faults, items, reason = FAILURES[case]
+    services = open_services(tmp_path, faults)
+    orchestrated_run(tmp_path, services, [("o1", items, 999)])
+    report = audit(services, STOCK)
+    assert report.ok, report.problems
+    assert report.failed == 1
+    with services.inventory.read() as conn:
+        assert inventory.levels(conn) == {sku: (n, 0, 0) for sku, n in STOCK.items()}
+    assert services.provider.charged() == {}
+    order = services.orders.all()[0]
+    assert order["status"] == "failed" and reason in order["reason"]
+
+
+def test_flaky_notifications_are_retried_until_done(tmp_path: Path) -> None:
+    services = open_services(tmp_path, Faults(notify_flaky_rate=0.5, ship_flaky_rate=0.3,
+                                              seed=3))
+    orchestrated_run(tmp_path, services, random_orders(10, seed=1))
+    report = audit(services, STOCK)
+    assert report.ok and report.pending == 0, report.problems
+    assert report.failed == sum(1 for o in services.orders.all()
+                                if "not enough" in (o["reason"] or "")
+                                or "create_shipment" in (o["reason"] or ""))
+
+
+def test_duplicate_deliveries_change_nothing(tmp_path: Path) -> None:
+    def twice(handler: Any) -> Any:
+        async def run(task: Task) -> dict[str, Any]:
+            first = await handler(task)
+            second = await handler(task)  # the same attempt delivered again
+            assert second.get("replayed", True) or second == first
+            return dict(first)
+        return run
+
+    services = open_services(tmp_path, Faults(decline_rate=0.3, seed=5))
+    orders = random_orders(20, seed=2)
+    orchestrated_run(tmp_path, services, orders, wrap=twice)
+    report = audit(services, STOCK)
+    assert report.ok and report.pending == 0, report.problems
+
+
+@pytest.mark.slow
+def test_property_1000_random_checkouts_conserve_stock_and_money(tmp_path: Path) -> None:
+    faults = Faults(decline_rate=0.1, timeout_rate=0.15, charged_on_timeout=0.5,
+                    ship_fail_rate=0.08, ship_flaky_rate=0.1, notify_flaky_rate=0.2, seed=11)
+    stock = {"mug": 600, "tee": 600, "cap": 150}
+    services = open_services(tmp_path, faults, stock)
+    orchestrated_run(tmp_path, services, random_orders(1000, seed=7, stock=stock))
+    report = audit(services, stock)
+    assert report.ok, report.problems[:10]
+    assert report.pending == 0 and report.completed + report.failed == 1000
+    assert report.completed > 100 and report.failed > 100  # both paths really exercised
