@@ -56,7 +56,7 @@ PHASES = (
 )
 
 _LUA = """
-local headers = {["X-Bazaar-Dev-User"] = "%(user)s"}
+local headers = {["Authorization"] = "%(auth)s"}
 math.randomseed(os.time())
 request = function()
   local id
@@ -74,7 +74,10 @@ def _prepare_database(ctx: RunContext, url: str, dsn: str, products: int) -> int
     runtime = bootstrap.build(Settings(data_dir=ctx.work_dir, database_url=url))
     try:
         bootstrap.migrate_database(runtime)
-        admin = bootstrap.seed(runtime).demo_user_id
+        seeded = bootstrap.seed(runtime)
+        admin = seeded.demo_user_id
+        assert seeded.demo_password is not None
+        _PASSWORDS[admin] = seeded.demo_password
     finally:
         runtime.close()
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -84,6 +87,18 @@ def _prepare_database(ctx: RunContext, url: str, dsn: str, products: int) -> int
             "FROM generate_series(1, %s) AS g", (products,))
         conn.execute("ANALYZE products")
     return admin
+
+
+#: user id → password, to log in to each freshly started API (the demo admin only).
+_PASSWORDS: dict[int, str] = {}
+
+
+def _identity(base: str, user: int) -> dict[str, str]:
+    """A Bearer header for ``user``, from ``POST /auth/token`` on this API."""
+    response = httpx.post(f"{base}/auth/token",
+                          json={"username": "demo", "password": _PASSWORDS[user]})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def _product_scans(dsn: str) -> int:
@@ -101,7 +116,9 @@ class _Api:
         env = {**os.environ, "BAZAAR_DATA_DIR": str(ctx.work_dir), "BAZAAR_SEED_DEMO": "false",
                "BAZAAR_CACHE_URL": cache_url, "BAZAAR_LOG_LEVEL": "warning",
                "BAZAAR_CACHE_NULLS": str(phase.nulls).lower(),
-               "BAZAAR_CACHE_BLOOM_GUARD": str(phase.guard).lower()}
+               "BAZAAR_CACHE_BLOOM_GUARD": str(phase.guard).lower(),
+               # The lab measures the cache defences: lift auth's per-user rate limit.
+               "BAZAAR_RATE_LIMIT_PER_S": "1e9", "BAZAAR_RATE_LIMIT_BURST": "1e9"}
         self._log = (ctx.work_dir / "api.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bazaar.cli", "up", "--port", str(self.port),
@@ -135,7 +152,7 @@ async def _legit(base: str, user: int, hot: list[int], seconds: float,
                  workers: int) -> list[float]:
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
-    headers = {"X-Bazaar-Dev-User": str(user)}
+    headers = _identity(base, user)
     async with httpx.AsyncClient(base_url=base, headers=headers,
                                  limits=httpx.Limits(max_connections=workers)) as client:
         async def worker(seed: int) -> None:
@@ -153,7 +170,8 @@ async def _legit(base: str, user: int, hot: list[int], seconds: float,
 async def _attack(ctx: RunContext, base: str, user: int, replay: bool,
                   seconds: float) -> int:
     script = ctx.work_dir / "attack.lua"
-    script.write_text(_LUA % {"user": user, "replay": "true" if replay else "false",
+    auth = _identity(base, user)["Authorization"]
+    script.write_text(_LUA % {"auth": auth, "replay": "true" if replay else "false",
                               "low": BAD_LOW, "high": BAD_HIGH})
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t1", "-c32", f"-d{seconds:.0f}s", "-s", str(script), base,
@@ -167,7 +185,7 @@ async def _attack(ctx: RunContext, base: str, user: int, replay: bool,
 
 
 def _stats(base: str, user: int) -> dict[str, int]:
-    response = httpx.get(f"{base}/cache/stats", headers={"X-Bazaar-Dev-User": str(user)})
+    response = httpx.get(f"{base}/cache/stats", headers=_identity(base, user))
     response.raise_for_status()
     products: dict[str, int] = response.json()["products"]
     return products
@@ -179,7 +197,7 @@ def _run_phase(ctx: RunContext, phase: Phase, pg: localservers.LocalServer, cach
     scans_before = _product_scans(pg.extra["dsn"])
     api = _Api(ctx, phase, pg.url, cache_url)
     try:
-        with httpx.Client(base_url=api.base, headers={"X-Bazaar-Dev-User": str(admin)}) as c:
+        with httpx.Client(base_url=api.base, headers=_identity(api.base, admin)) as c:
             for product_id in hot:  # warm the hot set: legitimate reads are then cache hits
                 c.get(f"/products/{product_id}").raise_for_status()
         before = _stats(api.base, admin)
