@@ -17,7 +17,8 @@ _CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
 _STATUS_TEXT = {200: "OK", 201: "Created", 401: "No identity", 403: "Missing scope",
                 404: "Not found", 409: "Conflict (sold out, or retry)",
                 422: "Invalid input (field named)", 503: "Database unavailable (Retry-After)"}
-DEV_HEADER = "X-Bazaar-Dev-User"
+AUTH_TEXT = ("Authenticate with `Authorization: Bearer <token>` (from `POST /auth/token`) or "
+             "sign the request as an app (RFC 9421 hmac-sha256; `bazaar auth apps create`).")
 
 
 def openapi_path(path: str) -> str:
@@ -60,7 +61,7 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
         responses: dict[str, Any] = {str(op.status): ok}
         errors = set(op.errors) | {503}
         if op.scope is not None:
-            item["security"] = [{"devUser": []}]
+            item["security"] = [{"bearer": []}, {"signature": []}]
             item["description"] = f"Needs an identity with scope `{op.scope}`."
             errors |= {401, 403}
         for status in sorted(errors):
@@ -71,13 +72,18 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
                  "description": "Bazaar's shop. Errors are RFC 9457 problem+json. "
-                                f"Development identity: send `{DEV_HEADER}: <user id>`."},
+                                f"{AUTH_TEXT}"},
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"devUser": {
-                "type": "apiKey", "in": "header", "name": DEV_HEADER,
-                "description": "DEVELOPMENT ONLY: the caller's user id, trusted as given."}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "An EdDSA access token from POST /auth/token."},
+                "signature": {"type": "apiKey", "in": "header", "name": "Signature",
+                              "description": "RFC 9421 hmac-sha256 over @method, @authority, "
+                                             "@path, @query, content-type, content-digest; "
+                                             "with Signature-Input (created, nonce, keyid = "
+                                             "APP ID) and Content-Digest."}},
         },
     }
 
@@ -96,8 +102,8 @@ table{{border-collapse:collapse}} td{{padding:.2em .8em;border-bottom:1px solid 
 </head><body>
 <section><h1>{html.escape(title)} API</h1>
 <p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Errors are
-<code>application/problem+json</code>. Development identity: header
-<code>{DEV_HEADER}: &lt;user id&gt;</code>.</p>
+<code>application/problem+json</code>. Authentication: <code>Authorization: Bearer</code>
+(from <code>POST /auth/token</code>) or an RFC 9421 signature.</p>
 <table><tr><th>method</th><th>path</th><th>what</th><th>scope</th></tr>
 {rows}
 </table></section>
