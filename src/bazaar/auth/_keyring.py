@@ -85,6 +85,7 @@ class SigningKeys:
 
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set: every key that may still have valid tokens out there."""
+        self.current()  # a fresh server publishes the key it is about to sign with
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys.c.public_jwk, signing_keys.c.retired_at)
                                 .order_by(signing_keys.c.created_at.desc())).all()

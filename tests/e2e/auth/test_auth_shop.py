@@ -1,0 +1,124 @@
+"""bazaar.auth wired into the shop: every endpoint but registration, login and health needs a
+Bearer token or an RFC 9421 signature — in-process over the whole operations table, and over
+HTTP against ``bazaar up`` with an app made by the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from bazaar import bootstrap
+from bazaar.auth import HttpxSigner
+from bazaar.config import Settings
+from bazaar.localservers import free_port
+
+PUBLIC = {("POST", "/users"), ("GET", "/health")}
+
+
+def test_every_shop_operation_but_registration_and_health_needs_auth(tmp_path: Path) -> None:
+    # Dozens of deliberate failures from one client: lift the failed-auth limit for this test.
+    runtime = bootstrap.build(Settings(data_dir=tmp_path, failed_auth_burst=1000))
+    bootstrap.migrate_database(runtime)
+    app = bootstrap.build_app(runtime)
+    client = TestClient(app, raise_server_exceptions=False)
+    operations = app.state.operations
+    assert len(operations) > 10
+    for op in operations:
+        path = re.sub(r"\{[^}]+\}", "1", op.path)
+        response = client.request(op.method, path, json={})
+        if (op.method, op.path) in PUBLIC:
+            assert response.status_code != 401, (op.method, op.path)
+            continue
+        assert response.status_code == 401, (op.method, op.path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["reason"] == "missing-credentials"
+        forged = client.request(op.method, path, json={},
+                                headers={"Authorization": "Bearer not-a-token"})
+        assert forged.status_code == 401 and forged.json()["reason"] == "malformed-token"
+    jwks = client.get("/.well-known/jwks.json")
+    assert jwks.status_code == 200 and jwks.json()["keys"]
+    assert client.post("/auth/token", json={"username": "x", "password": "y"}
+                       ).json()["reason"] == "invalid-credentials"
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data = tmp_path_factory.mktemp("bazaar-up-auth")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "bazaar up did not answer within 60 s"
+            time.sleep(0.2)
+        yield url, data
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert "auth: POST" in out and "X-Bazaar-Dev-User" not in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_app_signs_its_way_into_the_shop(shop: tuple[str, Path]) -> None:
+    url, data = shop
+    made = subprocess.run([sys.executable, "-m", "bazaar.cli", "auth", "apps", "create",
+                           "catalogue-sync", "--scopes", "shop:read", "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    app_id = made.stdout.split("APP ID")[1].split()[0]
+    api_key = made.stdout.split("API KEY")[1].split()[0]
+    with httpx.Client(base_url=url, auth=HttpxSigner(app_id, api_key)) as client:
+        product = client.get("/products/1")
+        assert product.status_code == 200, product.text
+        assert client.get("/products", params={"limit": 2}).json()["items"]
+        # An app is not a shop user: it can read, not order.
+        order = client.post("/orders", json={"lines": [{"product_id": 1, "quantity": 1}]},
+                            headers={"Idempotency-Key": "app-1"})
+        assert order.status_code == 403, order.text
+    unsigned = httpx.get(f"{url}/products/1")
+    assert unsigned.status_code == 401 and unsigned.json()["reason"] == "missing-credentials"
+    request = next(HttpxSigner(app_id, api_key).auth_flow(httpx.Request("GET",
+                                                                        f"{url}/products/1")))
+    with httpx.Client() as raw:
+        assert raw.send(request).status_code == 200
+        replay = raw.send(request)
+        assert replay.status_code == 401 and replay.json()["reason"] == "replayed"
+
+
+def test_a_user_logs_in_refreshes_and_logs_out(shop: tuple[str, Path]) -> None:
+    url, _ = shop
+    http = httpx.Client(base_url=url, timeout=30)
+    assert http.post("/users", json={"username": "carol", "password": "correct horse"}
+                     ).status_code == 201
+    tokens = http.post("/auth/token", json={"username": "carol", "password": "correct horse"})
+    assert tokens.status_code == 200, tokens.text
+    bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    assert http.get("/users/me", headers=bearer).json()["username"] == "carol"
+    fresh = http.post("/auth/refresh", json={"refresh_token": tokens.json()["refresh_token"]})
+    assert fresh.status_code == 200
+    http.post("/auth/revoke", headers=bearer, json={"refresh_token": fresh.json()["refresh_token"]})
+    gone = http.get("/users/me", headers=bearer)
+    assert gone.status_code == 401 and gone.json()["reason"] == "revoked"
