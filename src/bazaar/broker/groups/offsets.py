@@ -40,7 +40,13 @@ class OffsetStore:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        for raw in self.path.read_bytes().splitlines():
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):  # torn last line: cut it, or the next append
+            data = data[:data.rfind(b"\n") + 1]  # would be glued to it and lost too
+            with self.path.open("r+b") as f:
+                f.truncate(len(data))
+                os.fsync(f.fileno())
+        for raw in data.splitlines():
             crc, _, body = raw.partition(b" ")
             try:
                 if int(crc, 16) != crc32c(body):

@@ -1,0 +1,92 @@
+"""The broker embedded in the caller's event loop (as ``bazaar up`` runs it), both Fetch paths,
+the public surface, and durable offsets on their own."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import bazaar.broker
+from bazaar.broker import Broker, BrokerConfig, BrokerError, ConfigError, LogConfig
+from bazaar.broker.groups import OffsetStore
+
+
+@pytest.mark.parametrize("zero_copy", [True, False])
+def test_embedded_broker_serves_aiokafka_on_both_fetch_paths(tmp_path: Path,
+                                                             zero_copy: bool) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async def go() -> list[bytes]:
+        config = BrokerConfig(data_dir=tmp_path, port=0, zero_copy=zero_copy,
+                              log=LogConfig(segment_bytes=4096, flush="interval",
+                                            flush_interval_ms=50))
+        async with Broker(config) as broker:
+            assert broker.port > 0
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await producer.start()
+            for i in range(300):
+                await producer.send("emb", f"{i:04d}".encode() * 20)
+            await producer.flush()
+            await producer.stop()
+            consumer = AIOKafkaConsumer("emb", bootstrap_servers=broker.bootstrap,
+                                        auto_offset_reset="earliest", group_id="emb")
+            await consumer.start()
+            got: list[bytes] = []
+            try:
+                while len(got) < 300:
+                    for messages in (await consumer.getmany(timeout_ms=2000)).values():
+                        got.extend(m.value for m in messages)
+            finally:
+                await consumer.stop()
+            assert len(broker.state.topics.get("emb", 0).segments) > 1  # type: ignore[union-attr]
+            return got
+
+    assert asyncio.run(go()) == [f"{i:04d}".encode() * 20 for i in range(300)]
+
+
+def test_port_in_use_is_a_typed_error(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with Broker(BrokerConfig(data_dir=tmp_path / "a", port=0)) as first:
+            with pytest.raises(BrokerError, match="cannot listen"):
+                await Broker(BrokerConfig(data_dir=tmp_path / "b", port=first.port)).start()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("bad", [{"port": 70000}, {"default_partitions": 0},
+                                 {"max_request_bytes": 10}])
+def test_bad_config_is_refused(tmp_path: Path, bad: dict[str, int]) -> None:
+    with pytest.raises(ConfigError):
+        BrokerConfig(data_dir=tmp_path, **bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [{"segment_bytes": 10}, {"flush": "sometimes"},
+                                 {"retention_ms": 0}])
+def test_bad_log_config_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        LogConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_public_surface() -> None:
+    assert set(bazaar.broker.__all__) >= {"Broker", "BrokerConfig", "LogConfig", "serve",
+                                          "run_subprocess", "BrokerProcess", "BrokerError"}
+    for name in set(bazaar.broker.__all__) - {"FlushPolicy"}:  # a Literal alias
+        assert getattr(bazaar.broker, name).__doc__, f"{name} has no docstring"
+
+
+def test_offsets_are_durable_and_a_torn_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "offsets.jsonl"
+    store = OffsetStore(path)
+    store.commit("g", [("t", 0, 5, "m"), ("t", 1, 7, None)])
+    store.commit("g", [("t", 0, 6, None)])
+    store.close()
+    with path.open("ab") as f:
+        f.write(b'deadbeef ["g","t",0,99')  # a crash mid-line: never acknowledged
+    again = OffsetStore(path)
+    assert again.for_group("g")[("t", 0)].offset == 6
+    assert again.for_group("g")[("t", 1)].offset == 7
+    again.forget_topic("t")
+    again.close()
+    assert OffsetStore(path).for_group("g") == {}
