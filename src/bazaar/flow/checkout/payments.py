@@ -144,12 +144,13 @@ class PaymentService:
         refunded = await self.provider.refund(payment_key(order_id))
         if conn is None:
             with self.store.begin() as own:
-                self._refunded(own, order_id)
+                self.mark_refunded(own, order_id)
         else:
-            self._refunded(conn, order_id)
+            self.mark_refunded(conn, order_id)
         return {"refunded": refunded}
 
-    def _refunded(self, conn: Connection, order_id: str) -> None:
+    def mark_refunded(self, conn: Connection, order_id: str) -> None:
+        """Record the order as refunded, so it is never charged again."""
         moved = conn.execute(payments.update().where(payments.c.order_id == order_id)
                              .values(status="refunded"))
         if moved.rowcount == 0:

@@ -13,9 +13,6 @@ from bazaar.flow.checkout.fulfilment import NotificationService, OrderBook, Ship
 from bazaar.flow.checkout.payments import PaymentService, ProviderSimulator
 from bazaar.flow.orchestrator.store import Store
 
-#: Tables every service database also holds (the choreography's outbox and dedupe table).
-extra_metadata: list[sa.MetaData] = []
-
 
 @dataclass(frozen=True)
 class Databases:
@@ -38,7 +35,7 @@ class Databases:
 
 def _open(url: str, *metadatas: sa.MetaData) -> Store:
     store = Store(url)
-    for metadata in (*metadatas, *extra_metadata):
+    for metadata in metadatas:
         metadata.create_all(store.engine)
     return store
 

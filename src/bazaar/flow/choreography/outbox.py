@@ -1,0 +1,102 @@
+"""Transactional outbox and dedupe table, and the relay that moves the outbox to the log.
+
+A service writes its state change, the events it emits (``emit``) and the id of the event it
+consumed (``seen``) in one local transaction. The relay publishes unsent rows in order and
+marks them sent; a crash between the two publishes a row twice, which consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bazaar.flow.choreography.events import TOPIC, Event
+from bazaar.flow.orchestrator.store import Store
+
+log = logging.getLogger("bazaar.flow.choreography")
+metadata = sa.MetaData()
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("topic", sa.String(100), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float, index=True),
+)
+processed = sa.Table(
+    "processed_events", metadata,
+    sa.Column("consumer", sa.String(40), primary_key=True),
+    sa.Column("event_id", sa.String(40), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+def emit(conn: Connection, event: Event, topic: str = TOPIC) -> None:
+    """Queue ``event`` for publishing, inside the caller's transaction."""
+    conn.execute(outbox.insert().values(event_id=event.event_id, topic=topic,
+                                        key=event.order_id, payload=event.to_bytes(),
+                                        created_at=time.time()))
+
+
+def seen(conn: Connection, consumer: str, event_id: str) -> bool:
+    """Record that ``consumer`` handled ``event_id``; True if it already had (a duplicate)."""
+    if conn.execute(sa.select(processed.c.event_id).where(
+            processed.c.consumer == consumer, processed.c.event_id == event_id)).first():
+        return True
+    conn.execute(processed.insert().values(consumer=consumer, event_id=event_id,
+                                           at=time.time()))
+    return False
+
+
+class Relay:
+    """Publishes a store's outbox with a Kafka producer (any Kafka-protocol broker)."""
+
+    def __init__(self, store: Store, producer: Any, *, batch: int = 200,
+                 idle_s: float = 0.05) -> None:
+        self.store, self.producer = store, producer
+        self.batch, self.idle_s = batch, idle_s
+        self.wake = asyncio.Event()
+        self.published = 0
+
+    async def flush(self) -> int:
+        """Publish what is pending now; returns how many rows were sent."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key,
+                                          outbox.c.payload)
+                                .where(outbox.c.sent_at.is_(None)).order_by(outbox.c.seq)
+                                .limit(self.batch)).all()
+        if not rows:
+            return 0
+        futures = [await self.producer.send(r.topic, value=bytes(r.payload),
+                                            key=r.key.encode()) for r in rows]
+        await asyncio.gather(*futures)
+        with self.store.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.seq.in_([r.seq for r in rows]))
+                         .values(sent_at=time.time()))
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        """Relay forever; on a broker error, back off and try the same rows again."""
+        delay = 0.1
+        while True:
+            try:
+                sent = await self.flush()
+                delay = 0.1
+            except Exception as exc:  # broker down: the rows stay unsent, retried below
+                log.warning("relay: %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if not sent:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.idle_s)

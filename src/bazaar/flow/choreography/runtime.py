@@ -1,0 +1,97 @@
+"""Run choreography services: per role, an idempotent consumer group on the saga's topic and
+the relay of the role's outbox, over a standard Kafka client (aiokafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bazaar.flow.checkout.services import Services
+from bazaar.flow.choreography.events import TOPIC, Event
+from bazaar.flow.choreography.outbox import Relay
+from bazaar.flow.choreography.saga import Choreography, Reaction
+
+log = logging.getLogger("bazaar.flow.choreography")
+ROLES = ("inventory", "payment", "shipping", "notification", "orders")
+
+
+async def _start(client: AIOKafkaProducer | AIOKafkaConsumer, what: str) -> None:
+    delay = 0.1
+    while True:
+        try:
+            await client.start()
+            return
+        except Exception as exc:  # broker not up yet
+            log.warning("%s: %s; retrying", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def consume(bootstrap: str, group: str, react: Reaction, relay: Relay,
+                  stop: asyncio.Event) -> None:
+    """Handle each record (retrying until it succeeds), then commit its offset. A crash
+    before the commit redelivers: the reaction's dedupe table absorbs it."""
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                retry_backoff_ms=100, metadata_max_age_ms=5000)
+    await _start(consumer, f"consumer {group}")
+    try:
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=100, max_records=200)
+            except Exception as exc:  # broker gone: aiokafka reconnects on the next call
+                log.warning("consumer %s: %s", group, exc)
+                await asyncio.sleep(0.2)
+                continue
+            for records in batches.values():
+                for record in records:
+                    event = Event.from_bytes(record.value)
+                    delay = 0.05
+                    while True:
+                        try:
+                            await react(event)
+                            break
+                        except Exception as exc:  # e.g. a locked database: try again
+                            log.warning("%s on %s %s: %s", group, event.type, event.order_id,
+                                        exc)
+                            await asyncio.sleep(delay)
+                            delay = min(delay * 2, 2.0)
+                    relay.wake.set()
+            if batches:
+                with contextlib.suppress(Exception):  # uncommitted → redelivered → deduped
+                    await consumer.commit()
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+
+
+async def run_services(bootstrap: str, services: Services, roles: Iterable[str], *,
+                       stop: asyncio.Event | None = None, group_prefix: str = "checkout",
+                       saga: Choreography | None = None) -> None:
+    """Serve ``roles`` until ``stop`` is set: consumers plus outbox relays."""
+    stop = stop or asyncio.Event()
+    saga = saga or Choreography(services)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1,
+                                retry_backoff_ms=100, request_timeout_ms=5000)
+    await _start(producer, "producer")
+    jobs: list[asyncio.Task[None]] = []
+    try:
+        relays = {role: Relay(saga.store(role), producer) for role in roles}
+        for role in roles:
+            jobs.append(asyncio.create_task(relays[role].run()))
+            jobs.append(asyncio.create_task(consume(bootstrap, f"{group_prefix}-{role}",
+                                                    saga.reactions[role], relays[role],
+                                                    stop)))
+        await stop.wait()
+    finally:
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+        with contextlib.suppress(Exception):
+            await producer.stop()
