@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,55 @@ def test_long_poll_fetch_returns_when_data_arrives(broker: BrokerProcess) -> Non
         m = consumer.poll(0.5)
     consumer.close()
     assert m is not None and m.value() == b"second" and m.offset() == 1
+
+
+@pytest.mark.skipif(KCAT is None, reason="kcat not installed (apt-get install kcat)")
+def test_kcat_balanced_consumer_group_commits_where_it_stopped(broker: BrokerProcess) -> None:
+    assert KCAT is not None
+    topic = topic_name()
+    subprocess.run([KCAT, "-b", broker.bootstrap, "-P", "-t", topic],
+                   input="\n".join(str(i) for i in range(30)) + "\n", text=True, check=True,
+                   timeout=30)
+    group = ["-G", f"kg-{topic}", topic, "-e", "-q", "-X", "session.timeout.ms=6000",
+             "-X", "auto.offset.reset=earliest"]
+    first = subprocess.run([KCAT, "-b", broker.bootstrap, *group], text=True,
+                           capture_output=True, timeout=60)
+    assert first.stdout.split() == [str(i) for i in range(30)]
+    subprocess.run([KCAT, "-b", broker.bootstrap, "-P", "-t", topic], input="30\n31\n",
+                   text=True, check=True, timeout=30)
+    second = subprocess.run([KCAT, "-b", broker.bootstrap, *group], text=True,
+                            capture_output=True, timeout=60)
+    assert second.stdout.split() == ["30", "31"]  # resumed from the committed offset
+
+
+def test_acks_zero_gets_no_response_and_still_lands(broker: BrokerProcess) -> None:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    topic = topic_name()
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": 0})
+    for i in range(100):
+        producer.produce(topic, str(i).encode())
+    assert producer.flush(10) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic})
+    deadline = time.monotonic() + 10
+    high = 0
+    while high < 100 and time.monotonic() < deadline:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+        time.sleep(0.05)
+    consumer.close()
+    assert high == 100
+
+
+def test_without_auto_create_unknown_topics_are_refused(tmp_path: Path) -> None:
+    from confluent_kafka import KafkaError, Producer
+
+    from bazaar.broker import run_subprocess
+
+    with run_subprocess(tmp_path / "data", args=("--no-auto-create",)) as b:
+        errors: list[KafkaError] = []
+        producer = Producer({"bootstrap.servers": b.bootstrap, "message.timeout.ms": 1500})
+        producer.produce("nowhere", b"x", on_delivery=lambda err, _m: errors.append(err))
+        producer.flush(10)
+        assert errors and errors[0] is not None
+        assert errors[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._MSG_TIMED_OUT)
+        assert not (tmp_path / "data" / "logs" / "nowhere-0").exists()
