@@ -1,6 +1,7 @@
 """Experiment name → module holding its ``EXPERIMENT``, imported lazily on use."""
 
 REGISTRY: dict[str, str] = {
+    "api-auth": "bazaar.lab.api_auth",
     "bloom-sizing": "bazaar.lab.bloom_sizing",
     "cache-miss-attack": "bazaar.lab.cache_miss_attack",
     "redis-vs-memcached": "bazaar.lab.redis_vs_memcached",
