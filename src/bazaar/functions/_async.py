@@ -47,8 +47,10 @@ class AsyncInvoker:
         self.policy = policy
         self._invoke = invoke
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="functions-queue")
-        self._pending: list[tuple[tuple[str, str, str, bytes], asyncio.Future[None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._pending: list[tuple[tuple[str, str, str, bytes] | None, list[Outcome],
+                                  asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._leased: set[int] = set()
         self._wake = asyncio.Event()
         self._pollers: list[asyncio.Task[None]] = []
         self.completed = 0
@@ -67,9 +69,9 @@ class AsyncInvoker:
         for task in self._pollers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._flushing is not None:
+        if self._writing is not None:
             with contextlib.suppress(Exception):
-                await self._flushing
+                await self._writing
         self._executor.shutdown(wait=True)
 
     def wake(self) -> None:
@@ -79,38 +81,58 @@ class AsyncInvoker:
     async def enqueue(self, function: str, qualifier: str, payload: bytes) -> str:
         """Durably queue one event; return its request id once it is on disk."""
         request_id = str(uuid.uuid4())
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((request_id, function, qualifier, payload), future))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
-        await future
+        await self._write(row=(request_id, function, qualifier, payload))
+        self._wake.set()
         return request_id
 
-    async def _flush(self) -> None:
+    async def _write(self, row: tuple[str, str, str, bytes] | None = None,
+                     outcomes: list[Outcome] | None = None) -> None:
+        # Group commit: whatever queues up while one commit is being fsync'd goes into the
+        # next one, new events and settled events alike.
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, outcomes or [], future))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._writer())
+        await future
+
+    async def _writer(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            rows = [row for row, _, _ in batch if row is not None]
+            outcomes = [o for _, group, _ in batch for o in group]
             try:
-                await self._db(self.queue.put_many, [row for row, _ in batch])
+                await self._db(self._commit, rows, outcomes)
             except Exception as exc:
-                for _, future in batch:
+                for _, _, future in batch:
                     future.set_exception(exc)
                 continue
-            for _, future in batch:
+            for _, _, future in batch:
                 future.set_result(None)
-            self._wake.set()
+
+    def _commit(self, rows: list[tuple[str, str, str, bytes]], outcomes: list[Outcome]) -> None:
+        self.queue.write_batch(rows, outcomes)
+        self._leased.difference_update(o.event.id for o in outcomes)
+
+    def _lease(self, limit: int) -> list[QueuedEvent]:
+        # Runs on the queue's one thread, like _commit: the in-flight set needs no lock.
+        events = self.queue.due(limit, self._leased)
+        self._leased.update(e.id for e in events)
+        return events
 
     async def _poll(self) -> None:
         while True:
-            events = await self._db(self.queue.lease, self.policy.batch, self.policy.lease_s)
+            events = await self._db(self._lease, self.policy.batch)
             if not events:
                 await self._idle()
                 continue
             outcomes = await asyncio.gather(*(self._one(e) for e in events))
-            await self._db(self.queue.settle, list(outcomes))
+            await self._write(outcomes=list(outcomes))
+            if any(o.kind == "retry" for o in outcomes):
+                self._wake.set()  # idle pollers: a retry changes when the next event is due
 
     async def _idle(self) -> None:
         self._wake.clear()
-        due = await self._db(self.queue.next_due)
+        due = await self._db(lambda: self.queue.next_due(self._leased))
         delay = 0.5 if due is None else min(0.5, max(0.005, due - time.time()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)

@@ -117,41 +117,68 @@ class DurableQueue:
         result: list[QueuedEvent] = self._tx(take)
         return result
 
-    def settle(self, outcomes: list[Outcome]) -> None:
-        """Record what happened to leased events, all in one commit."""
+    def due(self, limit: int, exclude: set[int]) -> list[QueuedEvent]:
+        """Up to ``limit`` due events, oldest first, skipping ids in ``exclude`` (the events
+        in flight). A read: the single control plane keeps its leases in memory."""
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, request_id, function, qualifier, payload, enqueued_at, attempts "
+                "FROM events WHERE not_before <= ? ORDER BY id LIMIT ?",
+                (now, limit + len(exclude))).fetchall()
+        return [QueuedEvent(*r) for r in rows if r[0] not in exclude][:limit]
+
+    def write_batch(self, rows: list[tuple[str, str, str, bytes]],
+                    outcomes: list[Outcome]) -> None:
+        """New events and settled ones in one fsync'd commit (the group commit)."""
         now = time.time()
 
         def write(db: sqlite3.Connection) -> None:
-            for o in outcomes:
-                e = o.event
-                if o.kind == "done":
-                    db.execute("DELETE FROM events WHERE id = ?", (e.id,))
-                elif o.kind == "retry":
-                    db.execute("UPDATE events SET attempts = attempts + ?, not_before = ?, "
-                               "leased_until = 0, last_error = ? WHERE id = ?",
-                               (int(o.spend_attempt), o.not_before,
-                                json.dumps(o.error) if o.error else None, e.id))
-                else:
-                    attempts = e.attempts + int(o.spend_attempt)
-                    db.execute("INSERT INTO dead_letters (request_id, function, qualifier, "
-                               "payload, enqueued_at, attempts, reason, error, failed_at) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (e.request_id, e.function, e.qualifier, e.payload,
-                                e.enqueued_at, attempts, o.reason,
-                                json.dumps(o.error) if o.error else None, now))
-                    db.execute("DELETE FROM events WHERE id = ?", (e.id,))
+            if rows:
+                db.executemany(
+                    "INSERT INTO events (request_id, function, qualifier, payload, enqueued_at) "
+                    "VALUES (?, ?, ?, ?, ?)", [(*row, now) for row in rows])
+            self._settle(db, outcomes, now)
 
         self._tx(write)
+
+    def settle(self, outcomes: list[Outcome]) -> None:
+        """Record what happened to leased events, all in one commit."""
+        now = time.time()
+        self._tx(lambda db: self._settle(db, outcomes, now))
+
+    @staticmethod
+    def _settle(db: sqlite3.Connection, outcomes: list[Outcome], now: float) -> None:
+        for o in outcomes:
+            e = o.event
+            if o.kind == "done":
+                db.execute("DELETE FROM events WHERE id = ?", (e.id,))
+            elif o.kind == "retry":
+                db.execute("UPDATE events SET attempts = attempts + ?, not_before = ?, "
+                           "leased_until = 0, last_error = ? WHERE id = ?",
+                           (int(o.spend_attempt), o.not_before,
+                            json.dumps(o.error) if o.error else None, e.id))
+            else:
+                attempts = e.attempts + int(o.spend_attempt)
+                db.execute("INSERT INTO dead_letters (request_id, function, qualifier, "
+                           "payload, enqueued_at, attempts, reason, error, failed_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (e.request_id, e.function, e.qualifier, e.payload,
+                            e.enqueued_at, attempts, o.reason,
+                            json.dumps(o.error) if o.error else None, now))
+                db.execute("DELETE FROM events WHERE id = ?", (e.id,))
 
     def depth(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def next_due(self) -> float | None:
-        """When the earliest waiting event becomes due (None when the queue is empty)."""
+    def next_due(self, exclude: set[int] | None = None) -> float | None:
+        """When the earliest waiting event not in ``exclude`` becomes due (None: none)."""
+        ids = sorted(exclude or ())
         with self._lock:
-            row = self._db.execute("SELECT min(max(not_before, leased_until)) FROM events"
-                                   ).fetchone()
+            row = self._db.execute(
+                f"SELECT min(not_before) FROM events WHERE id NOT IN ({','.join('?' * len(ids))})",
+                ids).fetchone()
         return None if row[0] is None else float(row[0])
 
     # --- dead letters -----------------------------------------------------------------------
