@@ -196,7 +196,9 @@ class Cache(Generic[T]):
         return True
 
     def inserted(self, key: Key) -> bool:
-        """A new key exists: add it to the guard and drop any cached "not found"."""
-        if self.guard is not None:
-            self.guard.add(key)
+        """A new key exists: add it to the guard and drop any cached "not found". False if
+        the guard or the cache server could not be told; a guard that missed an insert is
+        detached (requests go on to the cache) until it is rebuilt and set again."""
+        if self.guard is not None and not self.guard.add(key):
+            self.guard = None
         return self.invalidate(key)

@@ -12,6 +12,7 @@ to the database instead of failing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Protocol
@@ -20,12 +21,19 @@ import redis
 
 from bazaar.bloom import BackendError, BloomFilter, Key, RedisBloomFilter, ScalableBloomFilter
 
+log = logging.getLogger("bazaar.cache")
+
 
 class KeyGuard(Protocol):
     """A set of existing keys with no false negatives."""
 
     async def might_exist(self, key: Key) -> bool: ...
-    def add(self, key: Key) -> None: ...
+
+    def add(self, key: Key) -> bool:
+        """Add a key; False if the store could not be told (then rebuild before trusting
+        the guard again: a missing key would be turned away)."""
+        ...
+
     def rebuild(self, keys: Iterable[Key]) -> None: ...
 
 
@@ -43,11 +51,12 @@ class LocalGuard:
     async def might_exist(self, key: Key) -> bool:
         return key in self._filter
 
-    def add(self, key: Key) -> None:
+    def add(self, key: Key) -> bool:
         with self._lock:
             self._filter.add(key)
             if self._during_rebuild is not None:
                 self._during_rebuild.append(key)
+        return True
 
     def rebuild(self, keys: Iterable[Key]) -> None:
         """Replace the filter with one of ``keys`` (forgetting deleted ids). Keys added while
@@ -69,34 +78,51 @@ class LocalGuard:
 
 
 class RedisGuard:
-    """A guard shared by every app process through a :class:`RedisBloomFilter`."""
+    """A guard shared by every app process through a :class:`RedisBloomFilter`.
+
+    Attaches lazily, so an app starts even while Redis is down; until it can attach, the
+    guard answers "maybe" and requests go on to the database.
+    """
 
     def __init__(self, client: redis.Redis, key: str, *, capacity: int = 1_000_000,
                  error_rate: float = 0.001) -> None:
-        self._filter = RedisBloomFilter(client, key, capacity=capacity, error_rate=error_rate)
+        self._client = client
+        self._key = key
+        self._capacity = capacity
+        self._p = error_rate
+        self._shared: RedisBloomFilter | None = None
 
-    async def might_exist(self, key: Key) -> bool:
+    def _filter(self) -> RedisBloomFilter:
+        if self._shared is None:
+            self._shared = RedisBloomFilter(self._client, self._key, capacity=self._capacity,
+                                            error_rate=self._p)
+        return self._shared
+
+    def _contains(self, key: Key) -> bool:
         try:
-            return await asyncio.to_thread(self._filter.__contains__, key)
+            return key in self._filter()
         except BackendError:
             return True
 
-    def add(self, key: Key) -> None:
+    async def might_exist(self, key: Key) -> bool:
+        return await asyncio.to_thread(self._contains, key)
+
+    def add(self, key: Key) -> bool:
         try:
-            self._filter.add(key)
-        except BackendError:
-            # Fail open on the read side; on the write side the id is simply not guarded
-            # until the next rebuild, which is what a lost insert would cost anyway.
-            return
+            self._filter().add(key)
+        except BackendError as exc:
+            log.warning("guard %s could not add %r: %s", self._key, key, exc)
+            return False
+        return True
 
     def rebuild(self, keys: Iterable[Key], *, replace: bool = False) -> None:
         """Add ``keys`` to the shared filter (a merge: concurrent adds by other processes
         survive). ``replace`` drops everything else, forgetting deleted ids; run it when
-        no process is inserting."""
-        local = BloomFilter.from_params(self._filter.bits, self._filter.hashes,
-                                        hash=self._filter.hash_name)
+        no process is inserting. Raises ``BackendError`` if Redis is down."""
+        shared = self._filter()
+        local = BloomFilter.from_params(shared.bits, shared.hashes, hash=shared.hash_name)
         local.add_many(list(keys))
         if replace:
-            self._filter.load_from(local)
+            shared.load_from(local)
         else:
-            self._filter.merge_from(local)
+            shared.merge_from(local)

@@ -102,3 +102,25 @@ def test_engagement_endpoints(api: tuple[TestClient, int]) -> None:
     assert both["active_on_every_day"] == 0
     bad = client.get("/stats/daily-actives?days=yesterday", headers=me)
     assert bad.status_code == 422
+
+
+def test_the_api_serves_from_the_database_while_redis_is_down(tmp_path: Path) -> None:
+    with localservers.redis() as server:
+        url = server.url
+    runtime = bootstrap.build(Settings(data_dir=tmp_path, cache_url=url))
+    bootstrap.migrate_database(runtime)
+    seeded = bootstrap.seed(runtime)
+    admin = seeded.demo_user_id
+    with TestClient(bootstrap.build_app(runtime)) as client:
+        token = client.post("/auth/token", json={"username": "demo",
+                                                 "password": seeded.demo_password})
+        me = _BEARER[admin] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        assert client.get("/products/1", headers=me).status_code == 200
+        created = client.post("/products", json={"sku": "DOWN-1", "name": "n",
+                                                 "price_cents": 1, "stock": 1}, headers=me)
+        assert created.status_code == 201, created.text
+        new_id = created.json()["id"]
+        assert client.get(f"/products/{new_id}", headers=me).status_code == 200
+        assert client.get("/products/999999", headers=me).status_code == 404
+        assert _stats(client, admin)["backend_errors"] >= 1
+    runtime.close()

@@ -15,6 +15,7 @@ inserts.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ from bazaar.shop.domain import NotFound
 from bazaar.shop.services.ports import CatalogQueries
 from bazaar.shop.services.views import ProductView, RoomView
 from bazaar.storage import schema
+
+_RETRY_S = 5.0
+log = logging.getLogger("bazaar.shop.cache")
 
 
 def _ids(engine: Engine, table: Table) -> Iterator[int]:
@@ -68,32 +72,45 @@ class GuardedCatalog:
                                                     error_rate=guard_error_rate)
                 else:
                     self._guards[kind] = LocalGuard(100_000, guard_error_rate)
+        # The caches get their guards only once the guards hold every id (see _guards_ready).
         self.products: Cache[ProductView] = Cache(
             backend, MsgpackCodec(asdict, lambda d: ProductView(**d)), namespace="product",
-            policy=policy, guard=self._guards.get("products"), metrics=self.metrics["products"])
+            policy=policy, metrics=self.metrics["products"])
         self.rooms: Cache[RoomView] = Cache(
             backend, MsgpackCodec(asdict, lambda d: RoomView(**d)), namespace="room",
-            policy=policy, guard=self._guards.get("rooms"), metrics=self.metrics["rooms"])
+            policy=policy, metrics=self.metrics["rooms"])
         self._reload_s = guard_reload_s
         self._loaded_at: float | None = None
+        self._next_try = 0.0
         self._load_lock = threading.Lock()
 
     def load_guards(self) -> None:
-        """Read every product and room id into the guards (blocking; a worker thread)."""
+        """Read every product and room id into the guards, then let the caches use them
+        (blocking: run it in a worker thread)."""
         with self._load_lock:
             for kind, table in (("products", schema.products), ("rooms", schema.rooms)):
                 guard = self._guards.get(kind)
                 if guard is not None:
                     guard.rebuild(_ids(self._engine, table))
+            self.products.guard = self._guards.get("products")
+            self.rooms.guard = self._guards.get("rooms")
             self._loaded_at = time.monotonic()
 
     async def _guards_ready(self) -> None:
         if not self._guards:
             return
-        stale = self._loaded_at is None or (
-            self._reload_s is not None and time.monotonic() - self._loaded_at > self._reload_s)
-        if stale:
+        now = time.monotonic()
+        detached = self.products.guard is None or self.rooms.guard is None
+        stale = self._loaded_at is None or detached or (
+            self._reload_s is not None and now - self._loaded_at > self._reload_s)
+        if not stale or now < self._next_try:
+            return
+        try:
             await anyio.to_thread.run_sync(self.load_guards)
+        except Exception as exc:  # e.g. Redis down: serve unguarded, try again in a while
+            self._next_try = now + _RETRY_S
+            log.warning("Bloom guards not loaded, reads go unguarded for %ss: %s",
+                        _RETRY_S, exc)
 
     # --- CatalogReader -------------------------------------------------------------------
     async def product(self, product_id: int) -> ProductView:
@@ -120,10 +137,17 @@ class GuardedCatalog:
 
     # --- ReadInvalidation ----------------------------------------------------------------
     def product_changed(self, product_id: int) -> None:
-        self.products.inserted(product_id)
+        self._changed("products", self.products, product_id)
 
     def room_changed(self, room_id: int) -> None:
-        self.rooms.inserted(room_id)
+        self._changed("rooms", self.rooms, room_id)
+
+    def _changed(self, kind: str, cache: Cache[Any], key: int) -> None:
+        # Straight to the guard, attached or not: a guard being loaded must not miss it.
+        guard = self._guards.get(kind)
+        if guard is not None and not guard.add(key):
+            cache.guard = None  # it missed an id: unguarded until reloaded (_guards_ready)
+        cache.invalidate(key)
 
     def stats(self) -> dict[str, Any]:
         """Counters per kind, for ``GET /cache/stats``."""
