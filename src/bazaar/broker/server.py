@@ -19,6 +19,7 @@ from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.handlers import HANDLERS
 from bazaar.broker.log import FileRange
 from bazaar.broker.protocol import (
+    Frame,
     FrameDecoder,
     api_name,
     decode_request,
@@ -36,7 +37,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, state: BrokerState) -> None:
         self.state = state
         self.decoder = FrameDecoder(state.config.max_request_bytes)
-        self.frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self.frames: asyncio.Queue[Frame] = asyncio.Queue()
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.peer = "?"
@@ -96,7 +97,7 @@ class Connection(asyncio.Protocol):
                     self._abort()
                     return
 
-    async def _handle(self, frame: bytes) -> bool:
+    async def _handle(self, frame: Frame) -> bool:
         started = time.perf_counter()
         try:
             request = decode_request(frame)

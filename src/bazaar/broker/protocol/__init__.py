@@ -2,6 +2,7 @@
 
 from bazaar.broker.protocol.core import (
     APIS,
+    Frame,
     FrameDecoder,
     Request,
     UnsupportedApiVersions,
@@ -13,6 +14,7 @@ from bazaar.broker.protocol.core import (
 
 __all__ = [
     "APIS",
+    "Frame",
     "FrameDecoder",
     "Request",
     "UnsupportedApiVersions",

@@ -103,40 +103,66 @@ class UnsupportedApiVersions:
     """ApiVersions at a version we do not know: answered in v0 with our list (KIP-511)."""
 
 
+Frame = bytes | bytearray | memoryview
+
+
 class FrameDecoder:
-    """Splits a byte stream into size-prefixed frames, refusing any over ``max_frame``."""
+    """Splits a byte stream into size-prefixed frames, refusing any over ``max_frame``.
+
+    A frame that arrives whole inside one chunk is handed out as a view of that chunk (no
+    copy); a larger one is assembled once, into a buffer of its exact size.
+    """
 
     def __init__(self, max_frame: int) -> None:
         self.max_frame = max_frame
-        self._buf = bytearray()
+        self._head = bytearray()
+        self._frame: bytearray | None = None
+        self._filled = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[Frame]:
         """Add received bytes; return the frames now complete (size prefix removed)."""
-        self._buf += data
-        frames: list[bytes] = []
-        buf = self._buf
-        pos = 0
-        while len(buf) - pos >= 4:
-            size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
-            if size < 8 or size > self.max_frame:
-                raise FrameTooLargeError(
-                    f"frame of {size} bytes (limit {self.max_frame}): closing")
-            if len(buf) - pos - 4 < size:
-                break
-            with memoryview(buf) as view:  # one copy out of the buffer, not two
-                frames.append(bytes(view[pos + 4:pos + 4 + size]))
-            pos += 4 + size
-        if pos:
-            del buf[:pos]
+        frames: list[Frame] = []
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        while pos < end:
+            frame = self._frame
+            if frame is None:
+                need = 4 - len(self._head)
+                if not self._head and end - pos >= 4:
+                    size = int.from_bytes(view[pos:pos + 4], "big", signed=True)
+                    pos += 4
+                else:
+                    self._head += view[pos:pos + need]
+                    pos += min(need, end - pos)
+                    if len(self._head) < 4:
+                        break
+                    size = int.from_bytes(self._head, "big", signed=True)
+                    self._head.clear()
+                if size < 8 or size > self.max_frame:
+                    raise FrameTooLargeError(
+                        f"frame of {size} bytes (limit {self.max_frame}): closing")
+                if end - pos >= size:
+                    frames.append(view[pos:pos + size])
+                    pos += size
+                    continue
+                self._frame = frame = bytearray(size)
+                self._filled = 0
+            n = min(len(frame) - self._filled, end - pos)
+            frame[self._filled:self._filled + n] = view[pos:pos + n]
+            self._filled += n
+            pos += n
+            if self._filled == len(frame):
+                frames.append(frame)
+                self._frame = None
         return frames
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
-        return len(self._buf)
+        return len(self._head) + (self._filled if self._frame is not None else 0)
 
 
-def decode_request(frame: bytes) -> Request:
+def decode_request(frame: Frame) -> Request:
     """Decode one frame. Raises :class:`UnsupportedVersionError` (unknown key or version) or
     :class:`ProtocolError` (malformed); either way the caller closes the connection."""
     r = Reader(frame)

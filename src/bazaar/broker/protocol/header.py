@@ -20,12 +20,6 @@ class RequestHeader:
     client_id: str | None
 
 
-def peek_api(frame: bytes | memoryview) -> tuple[int, int, int]:
-    """(api_key, api_version, correlation_id): the fixed start of every request."""
-    r = Reader(frame)
-    return r.int16(), r.int16(), r.int32()
-
-
 def read_request_header(r: Reader, flexible: bool) -> RequestHeader:
     header = RequestHeader(r.int16(), r.int16(), r.int32(), r.nullable_string())
     if flexible:
