@@ -266,3 +266,20 @@ def test_an_insert_during_a_guard_rebuild_is_not_lost() -> None:
         assert await guard.might_exist(10_000)
         assert all([await guard.might_exist(i) for i in range(100)])
     asyncio.run(check())
+
+
+class FlakyGuard(LocalGuard):
+    """A guard whose store refuses writes (as a RedisGuard does while Redis is down)."""
+
+    def add(self, key: object) -> bool:  # type: ignore[override]
+        return False
+
+
+async def test_a_guard_that_missed_an_insert_is_detached() -> None:
+    db, guard = Db(), FlakyGuard(100, 0.001)
+    guard.rebuild(db.rows)
+    c = Cache(MemoryBackend(), codec(), namespace="item", guard=guard)
+    db.rows[5000] = Item(5000, "new")
+    c.inserted(5000)  # the guard could not learn it: trusting it would 404 a real item
+    assert c.guard is None
+    assert await c.get(5000, db.loader(5000)) == Item(5000, "new")
