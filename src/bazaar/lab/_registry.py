@@ -8,6 +8,8 @@ REGISTRY: dict[str, str] = {
     "race-conditions": "bazaar.lab.race_conditions",
     "zero-copy": "bazaar.lab.zero_copy",
     "sequential-io": "bazaar.lab.sequential_io",
+    "cold-vs-warm": "bazaar.lab.cold_vs_warm",
+    "isolation": "bazaar.lab.isolation",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
