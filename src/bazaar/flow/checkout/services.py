@@ -11,6 +11,7 @@ from bazaar.flow.checkout import fulfilment, inventory, payments
 from bazaar.flow.checkout.faults import NONE, Faults
 from bazaar.flow.checkout.fulfilment import NotificationService, OrderBook, ShippingService
 from bazaar.flow.checkout.payments import PaymentService, ProviderSimulator
+from bazaar.flow.choreography import outbox
 from bazaar.flow.orchestrator.store import Store
 
 
@@ -35,7 +36,8 @@ class Databases:
 
 def _open(url: str, *metadatas: sa.MetaData) -> Store:
     store = Store(url)
-    for metadata in metadatas:
+    # each service database also holds the choreography's outbox and dedupe table
+    for metadata in (*metadatas, outbox.metadata):
         metadata.create_all(store.engine)
     return store
 

@@ -7,13 +7,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bazaar.flow.checkout.services import Services
 from bazaar.flow.choreography.events import TOPIC, Event
 from bazaar.flow.choreography.outbox import Relay
 from bazaar.flow.choreography.saga import Choreography, Reaction
+
+if TYPE_CHECKING:
+    from bazaar.flow.checkout.services import Services
 
 log = logging.getLogger("bazaar.flow.choreography")
 ROLES = ("inventory", "payment", "shipping", "notification", "orders")

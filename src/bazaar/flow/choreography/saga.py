@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from bazaar.flow.checkout import inventory
 from bazaar.flow.checkout.fulfilment import CarrierBusy, MailerBusy, NoCarrier
 from bazaar.flow.checkout.payments import PaymentDeclined, ProviderTimeout
-from bazaar.flow.checkout.services import Services
 from bazaar.flow.choreography import events as ev
 from bazaar.flow.choreography.events import Event
-from bazaar.flow.choreography.outbox import emit, metadata, processed, seen
+from bazaar.flow.choreography.outbox import emit, processed, seen
 from bazaar.flow.orchestrator.store import Store
+
+if TYPE_CHECKING:
+    from bazaar.flow.checkout.services import Services
 
 Reaction = Callable[[Event], Awaitable[None]]
 
@@ -46,8 +48,6 @@ class Choreography:
     def __init__(self, services: Services, *, attempts: int = 4, backoff_s: float = 0.05
                  ) -> None:
         self.s = services
-        for role in ("inventory", "payment", "shipping", "notification", "orders"):
-            metadata.create_all(self.store(role).engine)  # outbox + dedupe, per service
         self.attempts, self.backoff_s = attempts, backoff_s
         self.reactions: dict[str, Reaction] = {
             "inventory": self.inventory, "payment": self.payment, "shipping": self.shipping,

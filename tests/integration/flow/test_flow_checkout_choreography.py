@@ -1,0 +1,184 @@
+"""The checkout saga as choreography, on the real broker through aiokafka: happy path, a
+failure at each step, duplicates, out-of-order events, the broker restarted mid-saga, and
+the conservation property."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from checkout_helpers import STOCK, open_services, random_orders
+
+from bazaar.broker import BrokerProcess, run_subprocess, start_subprocess
+from bazaar.flow.checkout import inventory
+from bazaar.flow.checkout.audit import audit
+from bazaar.flow.checkout.faults import Faults
+from bazaar.flow.checkout.services import Services
+from bazaar.flow.choreography import (
+    ROLES,
+    TOPIC,
+    Choreography,
+    Event,
+    place_order,
+    run_services,
+    trace,
+)
+from bazaar.flow.choreography import events as ev
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
+    with run_subprocess(tmp_path / "broker") as process:
+        yield process
+
+
+async def settle(services: Services, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(o["status"] == "pending" for o in services.orders.all()):
+        assert time.monotonic() < deadline, "checkouts still pending"
+        await asyncio.sleep(0.05)
+
+
+def run_saga(bootstrap: str, services: Services,
+             orders: list[tuple[str, dict[str, int], int]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_services(bootstrap, services, ROLES, stop=stop))
+        for order_id, items, amount in orders:
+            place_order(services, order_id, items, amount)
+        try:
+            await settle(services)
+        finally:
+            stop.set()
+            await runner
+
+    asyncio.run(main())
+
+
+def test_happy_path_and_its_trace(tmp_path: Path, broker: BrokerProcess) -> None:
+    services = open_services(tmp_path, Faults())
+    run_saga(broker.bootstrap, services, [("o1", {"mug": 2}, 1200)])
+    report = audit(services, STOCK)
+    assert report.ok and report.completed == 1, report.problems
+    events = asyncio.run(trace(broker.bootstrap, "o1"))
+    assert [e.type for e in events] == [
+        ev.ORDER_PLACED, ev.INVENTORY_RESERVED, ev.PAYMENT_CHARGED, ev.SHIPMENT_CREATED,
+        ev.INVENTORY_FULFILLED, ev.CUSTOMER_NOTIFIED, ev.ORDER_COMPLETED] or \
+        [e.type for e in events] == [
+        ev.ORDER_PLACED, ev.INVENTORY_RESERVED, ev.PAYMENT_CHARGED, ev.SHIPMENT_CREATED,
+        ev.CUSTOMER_NOTIFIED, ev.INVENTORY_FULFILLED, ev.ORDER_COMPLETED]
+    assert all(e.cause for e in events[1:])
+
+
+FAILURES = {
+    "reserve: out of stock": (Faults(), {"cap": 11}, "not enough cap", ev.INVENTORY_REJECTED),
+    "charge: declined": (Faults(decline_rate=1.0), {"mug": 1}, "card declined",
+                         ev.PAYMENT_FAILED),
+    "charge: timed out but charged": (Faults(timeout_rate=1.0, charged_on_timeout=1.0),
+                                      {"mug": 1}, "timed out", ev.PAYMENT_FAILED),
+    "ship: no carrier": (Faults(ship_fail_rate=1.0), {"mug": 1}, "no carrier",
+                         ev.PAYMENT_REFUNDED),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_a_failure_at_each_step_restores_stock_refunds_and_says_why(
+        tmp_path: Path, broker: BrokerProcess, case: str) -> None:
+    faults, items, reason, compensation = FAILURES[case]
+    services = open_services(tmp_path, faults)
+    run_saga(broker.bootstrap, services, [("o1", items, 999)])
+    report = audit(services, STOCK)
+    assert report.ok and report.failed == 1, report.problems
+    with services.inventory.read() as conn:
+        assert inventory.levels(conn) == {sku: (n, 0, 0) for sku, n in STOCK.items()}
+    assert services.provider.charged() == {}
+    order = services.orders.all()[0]
+    assert order["status"] == "failed" and reason in order["reason"]
+    assert compensation in [e.type for e in asyncio.run(trace(broker.bootstrap, "o1"))]
+
+
+def test_duplicate_deliveries_are_absorbed(tmp_path: Path, broker: BrokerProcess) -> None:
+    services = open_services(tmp_path, Faults())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_services(broker.bootstrap, services, ROLES, stop=stop))
+        place_order(services, "dup", {"mug": 1}, 700)
+        await settle(services)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        for event in await trace(broker.bootstrap, "dup"):  # replay the whole saga, twice
+            for _ in range(2):
+                await producer.send_and_wait(TOPIC, event.to_bytes(), key=b"dup")
+        await producer.stop()
+        await asyncio.sleep(1.0)
+        stop.set()
+        await runner
+
+    asyncio.run(main())
+    report = audit(services, STOCK)
+    assert report.ok and report.completed == 1, report.problems
+    assert report.conservation["mug"] == (40, 39, 0, 1)
+    assert len(services.provider.charged()) == 1
+
+
+def test_out_of_order_release_before_reserve_refuses_the_late_reservation(
+        tmp_path: Path) -> None:
+    services = open_services(tmp_path, Faults())
+    saga = Choreography(services)
+    placed = Event(ev.ORDER_PLACED, "late", {"items": {"mug": 1}, "amount_cents": 1})
+    failed = placed.follow(ev.PAYMENT_FAILED, "payment", reason="declined")
+    asyncio.run(saga.inventory(failed))  # arrives first
+    asyncio.run(saga.inventory(placed))
+    asyncio.run(saga.inventory(placed))  # and a duplicate
+    with services.inventory.read() as conn:
+        assert inventory.levels(conn)["mug"] == (40, 0, 0)
+
+
+@pytest.mark.slow
+def test_broker_restarted_mid_saga(tmp_path: Path) -> None:
+    services = open_services(tmp_path, Faults(provider_latency_s=0.01))
+    data = tmp_path / "broker"
+    first = start_subprocess(data)
+    port = first.port
+    orders = random_orders(40, seed=9)
+
+    async def main() -> None:
+        nonlocal first
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_services(first.bootstrap, services, ROLES, stop=stop))
+        for order_id, items, amount in orders:
+            place_order(services, order_id, items, amount)
+        await asyncio.sleep(0.5)
+        first.kill()  # kill -9, mid-saga
+        await asyncio.sleep(1.0)
+        first = start_subprocess(data, port)
+        try:
+            await settle(services, timeout=180)
+        finally:
+            stop.set()
+            await runner
+
+    try:
+        asyncio.run(main())
+    finally:
+        first.stop()
+    report = audit(services, STOCK)
+    assert report.ok and report.pending == 0, report.problems
+
+
+@pytest.mark.slow
+def test_property_1000_random_checkouts_conserve_stock_and_money(
+        tmp_path: Path, broker: BrokerProcess) -> None:
+    faults = Faults(decline_rate=0.1, timeout_rate=0.15, charged_on_timeout=0.5,
+                    ship_fail_rate=0.08, ship_flaky_rate=0.1, notify_flaky_rate=0.2, seed=13)
+    stock = {"mug": 600, "tee": 600, "cap": 150}
+    services = open_services(tmp_path, faults, stock)
+    run_saga(broker.bootstrap, services, random_orders(1000, seed=21, stock=stock))
+    report = audit(services, stock)
+    assert report.ok, report.problems[:10]
+    assert report.pending == 0 and report.completed > 50 and report.failed > 50
