@@ -35,6 +35,7 @@ def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str,
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1,
                          "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
                          "queue.buffering.max.kbytes": 1_048_576})
+    cpu0 = _cpu_seconds(pid)
     started = time.perf_counter()
     for _ in range(n):
         try:
@@ -44,6 +45,7 @@ def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str,
             producer.produce(topic, payload)
     producer.flush(120)
     produce_s = time.perf_counter() - started
+    produce_cpu = _cpu_seconds(pid) - cpu0
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic,
                          "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
                          "max.partition.fetch.bytes": 16 * 1024 * 1024,
@@ -60,7 +62,8 @@ def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str,
     cpu = _cpu_seconds(pid) - cpu0
     consumer.close()
     gib = n * size / 2**30
-    return {"produce_s": produce_s, "consume_s": consume_s, "cpu_per_gib": cpu / gib}
+    return {"produce_s": produce_s, "consume_s": consume_s, "cpu_per_gib": cpu / gib,
+            "produce_cpu_per_gib": produce_cpu / gib}
 
 
 async def _jetstream(url: str, size: int, n: int, subject: str) -> dict[str, float]:
@@ -145,12 +148,14 @@ def main(quick: bool) -> None:
              1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
     rows: list[tuple[str, int, int, float, float]] = []
     cpu: dict[int, float] = {}
+    produce_cpu: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-broker-") as d, \
             run_subprocess(Path(d) / "data", args=("--segment-bytes", str(1 << 30))) as b:
         for size, (n, _peer_n) in sizes.items():
             r = bazaar(b.bootstrap, b.process.pid, size, n, f"bench-{size}")
             rows.append(("bazaar-log", size, n, r["produce_s"], r["consume_s"]))
             cpu[size] = r["cpu_per_gib"]
+            produce_cpu[size] = r["produce_cpu_per_gib"]
     try:
         with localservers.nats() as server:
             for size, (_n, peer_n) in sizes.items():
@@ -189,6 +194,8 @@ def main(quick: bool) -> None:
     print("\nbroker CPU per GiB consumed: "
           + ", ".join(f"{s} B {c:.2f} s" for s, c in cpu.items())
           + f"; os.sendfile floor {floor:.2f} s/GiB")
+    print("broker CPU per GiB produced: "
+          + ", ".join(f"{s} B {c:.2f} s" for s, c in produce_cpu.items()))
 
 
 if __name__ == "__main__":
