@@ -279,3 +279,33 @@ def test_offsets_dense_and_reads_exact_across_rolls_and_restarts(
         assert read_all(log, start)[0][0] == start
     log.close()
     assert not [p for p in os.listdir(directory) if p.endswith(".tmp")]
+
+
+def test_segment_alone_ranges_are_whole_batches_within_max_bytes(tmp_path: Path) -> None:
+    from bazaar.broker.log import Segment
+
+    segment = Segment(tmp_path, 100, index_interval_bytes=150)
+    sizes = []
+    for i in range(10):
+        data = make_batch([bytes([i]) * 40])
+        headers = rb.validate(data)
+        segment.append(memoryview(data), headers, 100 + i)
+        sizes.append(len(data))
+    assert segment.next_offset == 110
+    assert segment.find_batch(99 + 1) == (0, 100)
+    assert segment.find_batch(105) == (sum(sizes[:5]), 105)
+    assert segment.find_batch(110) is None
+    whole = segment.range_from(0, 10**6)
+    assert whole.size == segment.size
+    some = segment.range_from(0, sizes[0] * 3 + 5)
+    assert some.size == sizes[0] * 3  # stops at a batch boundary
+    tiny = segment.range_from(sizes[0], 1)
+    assert tiny.size == sizes[1]  # never less than one whole batch
+    raw = segment.store.read(some.position, some.size)
+    assert [o for o, _k, _v in rb.read_records(raw)] == [100, 101, 102]
+    segment.close()
+    reopened = Segment(tmp_path, 100, index_interval_bytes=150)
+    reopened.open_sealed()
+    assert reopened.next_offset == 110
+    assert reopened.find_batch(107) == (sum(sizes[:7]), 107)
+    reopened.close()
