@@ -1,0 +1,87 @@
+"""The orchestrated checkout as separate processes — orchestrator, payment service,
+shipping service, the rest — with the orchestrator killed (-9) mid-checkout."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from checkout_helpers import STOCK, open_services, random_orders
+
+from bazaar.flow.checkout import orchestrated
+from bazaar.flow.checkout.audit import audit
+from bazaar.flow.checkout.faults import Faults
+from bazaar.localservers import free_port
+
+
+class Node:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db = tmp / "flow.db"
+        self.log = tmp / "orchestrator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
+                                      f"sqlite:///{self.db}", "--port", str(self.port)],
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{self.url}/api/health", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and self.proc.poll() is None
+                time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_orchestrator_killed_mid_checkout_every_checkout_finishes_or_compensates(
+        tmp_path: Path) -> None:
+    faults = ["--decline-rate", "0.15", "--timeout-rate", "0.1", "--ship-fail-rate", "0.1",
+              "--provider-latency", "0.01"]
+    services = open_services(tmp_path, Faults())
+    node = Node(tmp_path)
+    node.start()
+    for definition in orchestrated.DEFINITIONS:
+        httpx.post(f"{node.url}/api/definitions", json=definition).raise_for_status()
+    roles = [["payment"], ["shipping"], ["inventory", "notification", "orders"]]
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "bazaar.flow.checkout", "orchestrated", "--flow-url", node.url,
+         "--dir", str(tmp_path / "services"), *[a for r in role for a in ("--role", r)],
+         *faults], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for role in roles]
+    orders = random_orders(40, seed=4)
+    try:
+        for order_id, items, amount in orders:
+            services.orders.open(order_id, amount, orjson.dumps(items).decode())
+            httpx.post(f"{node.url}/api/workflows/checkout/start", json={
+                "input": {"order_id": order_id, "items": items, "amount_cents": amount},
+                "idempotency_key": order_id}).raise_for_status()
+        while sum(o["status"] != "pending" for o in services.orders.all()) < 8:
+            time.sleep(0.02)
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait()
+        time.sleep(0.5)  # workers keep polling a dead orchestrator; results wait
+        node.start()
+        deadline = time.monotonic() + 120
+        while any(o["status"] == "pending" for o in services.orders.all()):
+            assert time.monotonic() < deadline, "checkouts stuck after the restart"
+            time.sleep(0.1)
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait()
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.terminate()
+            node.proc.wait()
+    report = audit(services, STOCK)
+    assert report.ok, report.problems
+    assert report.completed + report.failed == 40
