@@ -55,7 +55,6 @@ class Connection(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
-        self.state.metrics.bytes_in += 0  # record bytes are counted by Produce
         try:
             frames = self.decoder.feed(data)
         except FrameTooLargeError as exc:

@@ -81,8 +81,8 @@ def _log_append(directory: Path, total: int, *, fsync: bool, budget_s: float
 
 
 def run(ctx: RunContext) -> Report:
-    total = (64 if ctx.quick else 512) * 1024 * KIB
-    budget = 1.5 if ctx.quick else 6.0
+    total = int(ctx.params.get("mib", 64 if ctx.quick else 512)) * 1024 * KIB
+    budget = float(ctx.params.get("budget_s", 1.5 if ctx.quick else 6.0))
     path = ctx.work_dir / "io.bin"
     cases: list[tuple[str, int, bool, bool, Callable[[], tuple[float, int]]]] = []
     for fsync in (False, True):
@@ -95,7 +95,7 @@ def run(ctx: RunContext) -> Report:
         cases.append(("Bazaar Log append", 64 * KIB, False, fsync,
                       partial(_log_append, ctx.work_dir / f"log-{fsync}", total, fsync=fsync,
                               budget_s=budget)))
-    rounds = 3
+    rounds = int(ctx.params.get("rounds", 3))
     results: list[list[tuple[float, int]]] = [[] for _ in cases]
     with ctx.step(f"{len(cases)} write patterns x {rounds} rounds",
                   total=len(cases) * rounds) as s:

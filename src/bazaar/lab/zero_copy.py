@@ -113,8 +113,8 @@ def _round(data_dir: Path, end: int, zero_copy: bool, consumers: int) -> dict[st
 
 
 def run(ctx: RunContext) -> Report:
-    total = (256 if ctx.quick else 1024) * 1024 * 1024
-    rounds = 3 if ctx.quick else 5
+    total = int(ctx.params.get("log_mib", 256 if ctx.quick else 1024)) * 1024 * 1024
+    rounds = int(ctx.params.get("rounds", 3 if ctx.quick else 5))
     consumers = 2
     data_dir = ctx.work_dir / "broker"
     with ctx.step("writing the log", total=1) as s:
