@@ -192,3 +192,39 @@ def queues(url: str = URL) -> None:
         table.add_row(name, str(q["scheduled"]), str(q["in_progress"]), str(q["limit"] or "-"),
                       _when(q["last_poll"]), q["last_worker"] or "-")
     Console().print(table)
+
+
+@app.command("trace")
+def trace_(order_id: str,
+           bootstrap: str = typer.Option(None, help="host:port of the log (default: "
+                                                    "BAZAAR_KAFKA_BOOTSTRAP or the embedded "
+                                                    "broker's port).")) -> None:
+    """A choreographed checkout's trace: which events, in which order, caused by what."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bazaar.flow import FlowError
+    from bazaar.flow.choreography import trace
+
+    if bootstrap is None:
+        from bazaar.config import Settings
+
+        settings = Settings()
+        bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+    try:
+        events = asyncio.run(trace(bootstrap, order_id))
+    except FlowError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not events:
+        typer.echo(f"no events for order {order_id}")
+        raise typer.Exit(1)
+    start = events[0].at
+    table = Table("+ms", "event", "by", "caused by", "detail")
+    names = {e.event_id: e.type for e in events}
+    for e in events:
+        detail = e.data.get("reason") or e.data.get("shipment_id") or e.data.get(
+            "charge_id") or ""
+        table.add_row(f"{(e.at - start) * 1000:.1f}", e.type, e.source or "-",
+                      names.get(e.cause or "", "-"), str(detail)[:50])
+    Console().print(table)
