@@ -309,3 +309,32 @@ def test_segment_alone_ranges_are_whole_batches_within_max_bytes(tmp_path: Path)
     assert reopened.next_offset == 110
     assert reopened.find_batch(107) == (sum(sizes[:7]), 107)
     reopened.close()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=20),
+       retries=st.lists(st.integers(min_value=0, max_value=4), max_size=30))
+def test_retried_batches_never_duplicate(tmp_path_factory: pytest.TempPathFactory,
+                                         sizes: list[int], retries: list[int]) -> None:
+    """A producer sends its batches in order, retrying any of its last five at random:
+    every record is in the log exactly once, in order, and retries get their first offset."""
+    log = Log(tmp_path_factory.mktemp("idem"), TINY)
+    sent: list[tuple[bytes, int]] = []
+    seq = 0
+    retry_iter = iter(retries)
+    for i, size in enumerate(sizes):
+        values = [f"{i}.{j}".encode() for j in range(size)]
+        data = make_batch(values, producer_id=5, producer_epoch=0, base_sequence=seq)
+        result = log.append(data)
+        assert not result.duplicate
+        sent.append((data, result.base_offset))
+        seq += size
+        back = next(retry_iter, None)
+        if back is not None and back < len(sent):
+            old, offset = sent[-1 - back]
+            again = log.append(old)
+            assert again.duplicate and again.base_offset == offset
+    expected = [f"{i}.{j}".encode() for i, size in enumerate(sizes) for j in range(size)]
+    assert [v for _o, v in read_all(log)] == expected
+    log.close()
