@@ -44,9 +44,34 @@ def exempt_paths(*rules: tuple[str, str]) -> Callable[[Scope], bool]:
         method, path = scope.get("method", "GET"), scope.get("path", "")
         if (method, path) in exact or ("*", path) in exact:
             return True
-        return any((m in ("*", method)) and path.startswith(p) for m, p in prefixes)
+        for m, p in prefixes:  # noqa: SIM110 - a loop is faster than any(genexpr) here
+            if path.startswith(p) and (m == "*" or m == method):
+                return True
+        return False
 
     return exempt
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI headers as ``{lowercase name: value}``, repeated fields joined with ``", "``.
+
+    A Bearer request needs only ``authorization``: it skips decoding the rest."""
+    wanted = None
+    for k, v in raw:
+        if k == b"authorization" and wanted is None:
+            wanted = v
+        elif k == b"signature-input" or k == b"signature":
+            wanted = None
+            break
+    else:
+        if wanted is not None and wanted[:7].lower() == b"bearer ":
+            return {"authorization": wanted.decode("latin-1")}
+    headers: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()  # servers send lowercase names; be sure anyway
+        value = v.decode("latin-1").strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 class AuthMiddleware:
@@ -75,11 +100,7 @@ class AuthMiddleware:
         if self.exempt(scope):
             await self.app(scope, receive, send)
             return
-        headers: dict[str, str] = {}
-        for k, v in scope["headers"]:
-            name = k.decode("latin-1").lower()
-            value = v.decode("latin-1").strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = _headers(scope["headers"])
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").partition("?")[0]
         query = scope.get("query_string", b"").decode("latin-1")

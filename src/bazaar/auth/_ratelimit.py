@@ -34,6 +34,9 @@ class RateLimit:
             raise ValueError("a rate limit needs rate > 0 and burst >= 1")
 
 
+_ALLOWED = Decision(True, 0.0)
+
+
 class RateLimiter(Protocol):
     async def take(self, key: str, cost: float = 1.0) -> Decision:
         """Take ``cost`` tokens from ``key``'s bucket; ``cost=0`` only looks."""
@@ -65,8 +68,9 @@ class MemoryRateLimiter:
             self._buckets = {k: v for k, v in self._buckets.items()
                              if v[0] + (now - v[1]) * rate < burst}
         self._buckets[key] = (tokens, now)
-        need = (cost or 1) - tokens
-        return Decision(allowed, 0.0 if allowed else need / rate)
+        if allowed:
+            return _ALLOWED
+        return Decision(False, ((cost or 1) - tokens) / rate)
 
 
 # KEYS[1] bucket; ARGV rate, burst, cost. Returns {allowed, retry_after_ms}.
