@@ -197,6 +197,12 @@ class _InitError(Exception):
 
 
 def _max_rss_kb() -> int:
+    # VmHWM is this address space's peak: ru_maxrss would carry the worker host's RSS over
+    # from before exec.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 

@@ -217,7 +217,8 @@ class Sandbox:
                            "timeout_ms": int(timeout_s * 1000)}).encode()
         try:
             self._requests.write(_HEADER.pack(len(body)) + body)
-            answer = await asyncio.wait_for(_read_frame(self._responses), timeout_s)
+            async with asyncio.timeout(timeout_s):  # no extra task, unlike wait_for
+                answer = await _read_frame(self._responses)
         except TimeoutError:
             await self.kill()
             raise SandboxFailed(ErrorInfo("Sandbox.Timedout",
