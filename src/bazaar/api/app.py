@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from bazaar.api import openapi
-from bazaar.api.problems import Unauthenticated, handle
+from bazaar.api.problems import BodyTooLarge, Unauthenticated, handle
 from bazaar.api.routes import Operation, ShopRoutes
 from bazaar.shop.domain import ShopError
 from bazaar.shop.services import Shop
@@ -55,7 +55,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
                Route("/docs", docs, methods=["GET"])]
     middleware = [Middleware(_Identity, wrap=identity)] if identity is not None else []
     exception_handlers: dict[Any, Any] = {
-        kind: handle for kind in (ShopError, Unauthenticated, msgspec.ValidationError,
+        kind: handle for kind in (ShopError, Unauthenticated, BodyTooLarge, msgspec.ValidationError,
                                   msgspec.DecodeError, HTTPException, Exception)}
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers)
     app.state.operations = operations

@@ -48,6 +48,10 @@ class Problem(msgspec.Struct, omit_defaults=True):
     available: int | None = None
 
 
+class BodyTooLarge(Exception):
+    """The request body is larger than the API accepts (413)."""
+
+
 class Unauthenticated(Exception):
     """No (valid) identity on a request that needs one."""
 
@@ -85,6 +89,8 @@ def for_exception(exc: Exception) -> Response:
     if isinstance(exc, msgspec.DecodeError):
         return problem(422, "invalid-input", "Invalid input", f"malformed JSON: {exc}",
                        field="body")
+    if isinstance(exc, BodyTooLarge):
+        return problem(413, "body-too-large", "Body too large", str(exc), field="body")
     if isinstance(exc, IdempotencyKeyReused):
         return problem(422, "idempotency-key-reused", "Idempotency-Key reused", str(exc),
                        field="Idempotency-Key")

@@ -8,6 +8,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bazaar.api.problems import BodyTooLarge
+
 T = TypeVar("T")
 
 _ENCODER = msgspec.json.Encoder()
@@ -28,8 +30,21 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
     return found
 
 
+#: Bodies are small JSON documents; anything bigger is refused before it is buffered.
+MAX_BODY = 64 * 1024
+
+
 async def body(request: Request, kind: type[T]) -> T:
     """Decode and type-check the JSON body; msgspec errors become 422 with the field."""
-    raw = await request.body()
-    decoded: T = _decoder(kind).decode(raw or b"null")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge(f"the body may be at most {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge(f"the body may be at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+    decoded: T = _decoder(kind).decode(b"".join(chunks) or b"null")
     return decoded

@@ -79,3 +79,16 @@ def test_public_surface_is_what_all_says(module: object) -> None:
               and not inspect.ismodule(getattr(module, name))}
     assert public <= exported, public - exported  # nothing public by accident
     assert all(hasattr(module, name) for name in exported)
+
+
+def test_oversized_bodies_are_refused_before_buffering(tmp_path: Path) -> None:
+    runtime = bootstrap.build(Settings(data_dir=tmp_path))
+    bootstrap.migrate_database(runtime)
+    client = TestClient(bootstrap.build_app(runtime))
+    huge = b'{"username":"' + b"a" * 100_000 + b'","password":"correct horse"}'
+    response = client.post("/users", content=huge)
+    assert response.status_code == 413
+    assert response.json()["field"] == "body"
+    assert client.post("/users", json={"username": "alice",
+                                       "password": "correct horse"}).status_code == 201
+    runtime.close()
