@@ -29,6 +29,7 @@ class Broker:
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: object | None = None
+        self._connections: set[Connection] = set()
 
     @property
     def port(self) -> int:
@@ -52,7 +53,8 @@ class Broker:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: Connection(state), self.config.host, self.config.port,
+                lambda: Connection(state, self._connections), self.config.host,
+                self.config.port,
                 reuse_address=True, backlog=512)
         except OSError as exc:
             state.close()
@@ -101,6 +103,9 @@ class Broker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
             self._server = None
+        for connection in list(self._connections):  # no request may touch closed files
+            connection.close()
+        await asyncio.sleep(0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

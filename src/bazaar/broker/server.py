@@ -34,8 +34,10 @@ _MAX_QUEUED_FRAMES = 64
 class Connection(asyncio.Protocol):
     """One client connection: frames in, responses out, strictly in request order."""
 
-    def __init__(self, state: BrokerState) -> None:
+    def __init__(self, state: BrokerState, open_connections: set[Connection] | None = None
+                 ) -> None:
         self.state = state
+        self.open_connections = open_connections if open_connections is not None else set()
         self.decoder = FrameDecoder(state.config.max_request_bytes)
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()
         self.transport: asyncio.Transport | None = None
@@ -52,6 +54,7 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
         self.state.metrics.connections += 1
+        self.open_connections.add(self)
         self.task = asyncio.get_running_loop().create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
@@ -69,6 +72,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.metrics.connections -= 1
+        self.open_connections.discard(self)
         self._can_write.set()
         if self.task:
             self.task.cancel()
@@ -78,6 +82,10 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._can_write.set()
+
+    def close(self) -> None:
+        """Drop the connection now (broker shutdown)."""
+        self._abort()
 
     def _abort(self) -> None:
         if self.transport:

@@ -90,3 +90,20 @@ def test_offsets_are_durable_and_a_torn_line_is_ignored(tmp_path: Path) -> None:
     again.forget_topic("t")
     again.close()
     assert OffsetStore(path).for_group("g") == {}
+
+
+def test_stop_closes_open_connections(tmp_path: Path) -> None:
+    async def go() -> bytes:
+        broker = Broker(BrokerConfig(data_dir=tmp_path, port=0))
+        await broker.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", broker.port)
+        frame = (18).to_bytes(2, "big") + bytes(2) + (1).to_bytes(4, "big") + b"\xff\xff"
+        writer.write(len(frame).to_bytes(4, "big") + frame)
+        await reader.readexactly(8)  # answered
+        await reader.read(10_000)  # rest of the ApiVersions response
+        await broker.stop()
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return rest
+
+    assert asyncio.run(go()) == b""
