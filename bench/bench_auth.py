@@ -326,7 +326,7 @@ function init(args)
     n = n + 1
     if n % nthreads == me - 1 then
       local si, sig, cd = line:match("([^\\t]+)\\t([^\\t]+)\\t([^\\t]+)")
-      table.insert(lines, wrk.format("GET", "/products/7",
+      table.insert(lines, wrk.format("GET", args[3],
         {["Signature-Input"] = si, ["Signature"] = sig, ["Content-Digest"] = cd}))
     end
   end
@@ -431,7 +431,7 @@ def bench_http(quick: bool, tmp: Path) -> dict[str, float]:
                                              secret=api_key.encode())
                             f.write(f"{h['Signature-Input']}\t{h['Signature']}\t"
                                     f"{h['Content-Digest']}\n")
-                    options, script = ["-s", str(lua)], [str(lines_path), "2"]
+                    options, script = ["-s", str(lua)], [str(lines_path), "2", "/products/1"]
                 value, bad = _wrk(url, seconds, options, script)
                 if bad:  # refusals are cheap: such a round does not measure the real path
                     print(f"  warning: {mode} round {r}: {bad} non-2xx responses (dropped)")
