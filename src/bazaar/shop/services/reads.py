@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import anyio
 import anyio.to_thread
 
 from bazaar.shop.domain import NotFound
@@ -36,17 +37,20 @@ class ReadInvalidation(Protocol):
 class DirectReader:
     """No cache: every read is a query, run in a worker thread."""
 
-    def __init__(self, queries: CatalogQueries) -> None:
+    def __init__(self, queries: CatalogQueries, threads: int = 4) -> None:
         self._queries = queries
+        self._limiter = anyio.CapacityLimiter(threads)
 
     async def product(self, product_id: int) -> ProductView:
-        view = await anyio.to_thread.run_sync(self._queries.product, product_id)
+        view = await anyio.to_thread.run_sync(self._queries.product, product_id,
+                                            limiter=self._limiter)
         if view is None:
             raise NotFound("product", product_id)
         return view
 
     async def room(self, room_id: int) -> RoomView:
-        view = await anyio.to_thread.run_sync(self._queries.room, room_id)
+        view = await anyio.to_thread.run_sync(self._queries.room, room_id,
+                                            limiter=self._limiter)
         if view is None:
             raise NotFound("room", room_id)
         return view
