@@ -20,6 +20,9 @@ app = typer.Typer(help="Serverless functions: a frontend, worker hosts, sandboxe
 dlq = typer.Typer(help="The dead-letter store of failed async invocations.",
                   no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+sources = typer.Typer(help="Event source mappings: a topic on a Kafka-compatible log -> a "
+                           "function.", no_args_is_help=True)
+app.add_typer(sources, name="sources")
 T = TypeVar("T")
 URL = typer.Option(None, "--url", help="Frontend URL (default: BAZAAR_FUNCTIONS_URL, or the "
                                        "platform serving the data dir).")
@@ -245,6 +248,43 @@ def dlq_rm(letter_id: int = typer.Argument(...), url: str = URL) -> None:
     """Delete one dead letter."""
     _call(url, lambda c: c.delete_dead_letter(letter_id))
     typer.echo(f"deleted {letter_id}")
+
+
+@sources.command("add")
+def sources_add(
+    name: str = typer.Argument(..., help="The function."),
+    topic: str = typer.Argument(...),
+    bootstrap: str = typer.Option(None, help="host:port of the log (default: "
+                                             "BAZAAR_KAFKA_BOOTSTRAP, else the embedded broker)."),
+    batch_size: int = typer.Option(100, help="Records per invoke, at most."),
+    start: str = typer.Option("latest", help="latest or earliest, for a new mapping."),
+    qualifier: str = typer.Option("$LATEST", help="Version or alias to invoke."),
+    url: str = URL,
+) -> None:
+    """Map TOPIC to function NAME: batches per partition, in order, offsets committed after
+    success."""
+    s = _settings()
+    bootstrap = bootstrap or s.kafka_bootstrap or f"127.0.0.1:{s.broker_port}"
+    mapping = _call(url, lambda c: c.create_event_source(
+        name, topic, bootstrap, batch_size=batch_size, starting_position=start,
+        qualifier=qualifier))
+    typer.echo(f"mapped {topic}@{bootstrap} -> {name} ({mapping['uuid']})")
+
+
+@sources.command("ls")
+def sources_ls(url: str = URL) -> None:
+    """List event source mappings and what they have processed."""
+    for m in _call(url, lambda c: c.event_sources()):
+        typer.echo(f"{m['uuid']} {m['topic']}@{m['bootstrap']} -> {m['function']}:"
+                   f"{m['qualifier']} batch {m['batch_size']} records {m.get('records', 0)} "
+                   f"failed batches {m.get('failedBatches', 0)}")
+
+
+@sources.command("rm")
+def sources_rm(mapping_uuid: str = typer.Argument(...), url: str = URL) -> None:
+    """Delete an event source mapping (its consumer group's offsets stay on the log)."""
+    _call(url, lambda c: c.delete_event_source(mapping_uuid))
+    typer.echo(f"deleted {mapping_uuid}")
 
 
 def _when(stamp: Any) -> str:

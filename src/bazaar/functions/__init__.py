@@ -4,7 +4,7 @@ A frontend (HTTP API) in front of a worker manager that keeps warm sandboxes per
 version, asks Placement for a worker host when it needs a new one, and hands Event invocations
 to a durable queue drained by pollers, with retries and a dead-letter store. Worker hosts are
 separate processes; each sandbox is a process running the runtime bootstrap, bare or under
-bubblewrap.
+bubblewrap. Event source mappings feed a topic of a Kafka-compatible log to a function.
 """
 
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
@@ -21,6 +21,7 @@ from bazaar.functions._errors import (
     QueueError,
     TooManyRequests,
 )
+from bazaar.functions._event_sources import EventSourceMapping, EventSourcePoller
 from bazaar.functions._frontend import build_app
 from bazaar.functions._host import HostConfig, WorkerHost, run_host
 from bazaar.functions._manager import WorkerManager
@@ -54,6 +55,8 @@ __all__ = [
     "DeadLetter",
     "DurableQueue",
     "ErrorInfo",
+    "EventSourceMapping",
+    "EventSourcePoller",
     "FunctionSpec",
     "FunctionsClient",
     "FunctionsError",

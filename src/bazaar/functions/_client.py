@@ -182,6 +182,20 @@ class FunctionsClient:
     def delete_dead_letter(self, letter_id: int) -> None:
         self._call("DELETE", f"/dead-letters/{letter_id}")
 
+    def create_event_source(self, function: str, topic: str, bootstrap: str,
+                            **settings: Any) -> dict[str, Any]:
+        """Map ``topic`` (on the Kafka-compatible log at ``bootstrap``) to ``function``."""
+        body = {"function": function, "topic": topic, "bootstrap": bootstrap, **settings}
+        result: dict[str, Any] = self._call("POST", "/event-source-mappings", json=body).json()
+        return result
+
+    def event_sources(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/event-source-mappings").json()
+        return result
+
+    def delete_event_source(self, mapping_uuid: str) -> None:
+        self._call("DELETE", f"/event-source-mappings/{mapping_uuid}")
+
     def hosts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/hosts").json()
         return result

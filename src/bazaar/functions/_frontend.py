@@ -163,6 +163,17 @@ def build_app(platform: Platform) -> Starlette:
         await platform.delete_dead_letter(letter_id)
         return Response(status_code=204)
 
+    async def create_source(request: Request) -> Response:
+        return JSONResponse(await platform.create_event_source(await _json(request)),
+                            status_code=201)
+
+    async def list_sources(request: Request) -> Response:
+        return JSONResponse(platform.event_sources())
+
+    async def delete_source(request: Request) -> Response:
+        await platform.delete_event_source(request.path_params["uuid"])
+        return Response(status_code=204)
+
     async def hosts(request: Request) -> Response:
         return JSONResponse(platform.manager.hosts())
 
@@ -187,6 +198,9 @@ def build_app(platform: Platform) -> Starlette:
         Route("/dead-letters", dead_letters, methods=["GET"]),
         Route("/dead-letters/redrive", redrive, methods=["POST"]),
         Route("/dead-letters/{id}", delete_letter, methods=["DELETE"]),
+        Route("/event-source-mappings", create_source, methods=["POST"]),
+        Route("/event-source-mappings", list_sources, methods=["GET"]),
+        Route("/event-source-mappings/{uuid}", delete_source, methods=["DELETE"]),
         Route("/hosts", hosts, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
     ]

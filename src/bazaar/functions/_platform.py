@@ -17,6 +17,7 @@ from typing import Any
 
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
 from bazaar.functions._errors import InvalidRequest, NotFound
+from bazaar.functions._event_sources import EventSourceMapping, EventSourcePoller
 from bazaar.functions._logs import InvocationLog
 from bazaar.functions._manager import WorkerManager
 from bazaar.functions._model import LATEST, DeadLetter, FunctionSpec, InvocationResult
@@ -58,6 +59,7 @@ class Platform:
         self.async_invoker = AsyncInvoker(self.queue, self._invoke_for_poller, config.policy)
         self._control: asyncio.Server | None = None
         self.control_address: tuple[str, int] = (config.host, 0)
+        self._sources: dict[str, tuple[EventSourcePoller, asyncio.Task[None]]] = {}
 
     async def start(self) -> None:
         """Open the control port for worker hosts; start reaper, heartbeat watch, pollers."""
@@ -66,8 +68,12 @@ class Platform:
         self.control_address = self._control.sockets[0].getsockname()[:2]
         self.manager.start()
         await self.async_invoker.start()
+        for mapping in self.registry.sources():
+            self._start_source(mapping)
 
     async def stop(self) -> None:
+        for mapping_uuid in list(self._sources):
+            await self._stop_source(mapping_uuid)
         await self.async_invoker.stop()
         await self.manager.stop()
         if self._control is not None:
@@ -115,7 +121,10 @@ class Platform:
         return self.registry.describe(name)
 
     async def delete_function(self, name: str) -> None:
+        mappings = self.registry.sources(name)
         await asyncio.to_thread(self.registry.delete, name)
+        for mapping in mappings:
+            await self._stop_source(mapping.uuid)
         await self.manager.drop_function(name)
         self.logs.forget(name)
 
@@ -142,6 +151,50 @@ class Platform:
         self.registry.resolve(name, qualifier)  # unknown function or version: 404 now
         return await self.async_invoker.enqueue(name, qualifier or LATEST, payload)
 
+    # --- event source mappings --------------------------------------------------------------
+    async def create_event_source(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Map a topic to a function: a poller starts consuming at once."""
+        mapping = EventSourceMapping.from_dict({k: v for k, v in data.items() if k != "uuid"})
+        self.registry.resolve(mapping.function, mapping.qualifier)
+        await asyncio.to_thread(self.registry.add_source, mapping)
+        self._start_source(mapping)
+        return self.describe_event_source(mapping)
+
+    def event_sources(self) -> list[dict[str, Any]]:
+        return [self.describe_event_source(m) for m in self.registry.sources()]
+
+    def describe_event_source(self, mapping: EventSourceMapping) -> dict[str, Any]:
+        running = self._sources.get(mapping.uuid)
+        return {**mapping.to_dict(), **(running[0].stats() if running else {})}
+
+    async def delete_event_source(self, mapping_uuid: str) -> None:
+        await asyncio.to_thread(self.registry.delete_source, mapping_uuid)
+        await self._stop_source(mapping_uuid)
+
+    def _start_source(self, mapping: EventSourceMapping) -> None:
+        poller = EventSourcePoller(mapping, self._invoke_for_source, self._source_dead_letter,
+                                   backoff_s=self.config.policy.backoff_s,
+                                   throttle_delay_s=self.config.policy.throttle_delay_s)
+        self._sources[mapping.uuid] = (poller, asyncio.create_task(poller.run()))
+
+    async def _stop_source(self, mapping_uuid: str) -> None:
+        running = self._sources.pop(mapping_uuid, None)
+        if running is not None:
+            running[1].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running[1]
+
+    async def _invoke_for_source(self, name: str, qualifier: str, payload: bytes,
+                                 request_id: str) -> InvocationResult:
+        return await self.invoke(name, payload, qualifier, request_id, "EventSource")
+
+    async def _source_dead_letter(self, mapping: EventSourceMapping, payload: bytes,
+                                  reason: str, error: dict[str, Any] | None,
+                                  attempts: int) -> None:
+        await asyncio.to_thread(self.queue.add_dead_letter, f"esm-{mapping.uuid}",
+                                mapping.function, mapping.qualifier, payload, attempts,
+                                reason, error)
+
     # --- dead letters -----------------------------------------------------------------------
     async def dead_letters(self, function: str | None = None,
                            limit: int = 100) -> list[DeadLetter]:
@@ -162,7 +215,8 @@ class Platform:
                 "idle_sandboxes": self.manager.idle_count(),
                 "cold_starts": self.manager.cold_starts, "warm_starts": self.manager.warm_starts,
                 "queue_depth": self.queue.depth(), "async_completed": self.async_invoker.completed,
-                "async_failed": self.async_invoker.failed, "time": time.time()}
+                "async_failed": self.async_invoker.failed,
+                "event_sources": len(self._sources), "time": time.time()}
 
 
 def read_address_file(data_dir: Path) -> dict[str, Any]:

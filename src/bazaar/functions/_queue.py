@@ -224,6 +224,16 @@ class DurableQueue:
         moved: int = self._tx(move)
         return moved
 
+    def add_dead_letter(self, request_id: str, function: str, qualifier: str, payload: bytes,
+                        attempts: int, reason: str, error: dict[str, Any] | None) -> None:
+        """Record a failure that never was a queued event (an event source's batch)."""
+        now = time.time()
+        self._tx(lambda db: db.execute(
+            "INSERT INTO dead_letters (request_id, function, qualifier, payload, enqueued_at, "
+            "attempts, reason, error, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (request_id, function, qualifier, payload, now, attempts, reason,
+             json.dumps(error) if error else None, now)))
+
     def delete_dead_letter(self, letter_id: int) -> None:
         def drop(db: sqlite3.Connection) -> None:
             if db.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount == 0:

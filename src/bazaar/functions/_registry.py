@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.functions._errors import Conflict, InvalidRequest, NotFound
+from bazaar.functions._event_sources import EventSourceMapping
 from bazaar.functions._model import LATEST, FunctionSpec, VersionRef, check_name
 
 _SCHEMA = """
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS aliases (
   name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
   PRIMARY KEY (name, alias));
+CREATE TABLE IF NOT EXISTS event_sources (
+  uuid TEXT PRIMARY KEY, function TEXT NOT NULL, mapping TEXT NOT NULL);
 """
 
 
@@ -94,6 +97,7 @@ class FunctionRegistry:
             self._write("BEGIN")
             for table in ("functions", "versions", "aliases"):
                 self._write(f"DELETE FROM {table} WHERE name = ?", name)
+            self._write("DELETE FROM event_sources WHERE function = ?", name)
             self._write("COMMIT")
             self._cache.clear()
 
@@ -162,3 +166,21 @@ class FunctionRegistry:
             ref = VersionRef(FunctionSpec(**json.loads(row[0])), version, row[1])
         self._cache[key] = ref
         return ref
+
+    # --- event source mappings --------------------------------------------------------------
+    def add_source(self, mapping: EventSourceMapping) -> None:
+        with self._lock:
+            self.get(mapping.function)
+            self._write("INSERT INTO event_sources VALUES (?, ?, ?)", mapping.uuid,
+                        mapping.function, json.dumps(mapping.to_dict()))
+
+    def sources(self, function: str | None = None) -> list[EventSourceMapping]:
+        rows = self._db.execute("SELECT mapping, function FROM event_sources ORDER BY rowid")
+        return [EventSourceMapping(**json.loads(m)) for m, f in rows
+                if function is None or f == function]
+
+    def delete_source(self, mapping_uuid: str) -> None:
+        with self._lock:
+            if self._write("DELETE FROM event_sources WHERE uuid = ?",
+                           mapping_uuid).rowcount == 0:
+                raise NotFound(f"no event source mapping {mapping_uuid}")
