@@ -149,3 +149,34 @@ def test_docs_and_openapi(shop_url: str) -> None:
     assert {"/products/{product_id}", "/orders", "/rooms", "/reservations"} <= set(doc["paths"])
     page = httpx.get(f"{shop_url}/docs").text
     assert "/openapi.json" in page and "/orders/{order_id}/cancel" in page
+
+
+def test_racing_retries_over_http_order_once(shop_url: str) -> None:
+    """Eight copies of one order, same Idempotency-Key, sent at once: one order placed,
+    every response carries it, the stock moves once."""
+    import threading
+
+    http = httpx.Client(base_url=shop_url, timeout=60)
+    assert http.post("/users", json={"username": "carol",
+                                     "password": "correct horse"}).status_code == 201
+    me = _login(http, "carol", "correct horse")
+    tea = http.get("/products", params={"q": "tea"}, headers=me).json()["items"][0]
+    order = {"lines": [{"product_id": tea["id"], "quantity": 3}]}
+    barrier = threading.Barrier(8)
+    responses: list[httpx.Response] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=shop_url, timeout=60) as own:
+            barrier.wait()
+            responses.append(own.post("/orders", json=order,
+                                      headers={**me, "Idempotency-Key": "race-1"}))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    assert http.get(f"/products/{tea['id']}", headers=me).json()["stock"] == tea["stock"] - 3
