@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from bazaar.bootstrap import Runtime
     from bazaar.config import Settings
 
 app = typer.Typer(help="The shop's database: migrations and demo data.", no_args_is_help=True)
@@ -29,14 +30,38 @@ def settings_from(**overrides: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
+def build_runtime(settings: Settings) -> Runtime:
+    """The wired shop, or a one-line error and exit code 2 for a bad database URL."""
+    from bazaar import bootstrap
+
+    try:
+        return bootstrap.build(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def fail_on_storage_errors(exc: Exception) -> None:
+    """Turn "database unreachable" into a one-line error and exit code 3."""
+    from bazaar.shop.domain import Unavailable
+    from bazaar.storage import StorageError
+
+    if isinstance(exc, StorageError | Unavailable):
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from exc
+
+
 @app.command("migrate")
 def migrate(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
     """Bring the database schema up to date (``bazaar up`` does this too)."""
     from bazaar import bootstrap
 
-    runtime = bootstrap.build(settings_from(data_dir=data_dir, database_url=database_url))
+    runtime = build_runtime(settings_from(data_dir=data_dir, database_url=database_url))
     try:
         typer.echo(f"schema at revision {bootstrap.migrate_database(runtime)}")
+    except Exception as exc:
+        fail_on_storage_errors(exc)
+        raise
     finally:
         runtime.close()
 
@@ -47,11 +72,14 @@ def seed(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl
     from bazaar import bootstrap
 
     settings = settings_from(data_dir=data_dir, database_url=database_url)
-    runtime = bootstrap.build(settings)
+    runtime = build_runtime(settings)
     try:
         bootstrap.migrate_database(runtime)
         result = bootstrap.seed(runtime)
         typer.echo(f"added {result.products_added} products, {result.rooms_added} room types; "
                    f"demo admin user id {result.demo_user_id}")
+    except Exception as exc:
+        fail_on_storage_errors(exc)
+        raise
     finally:
         runtime.close()

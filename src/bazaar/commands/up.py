@@ -21,7 +21,15 @@ def up(
 ) -> None:
     """Start the shop: migrate, seed the demo catalogue, serve the API until Ctrl-C."""
     from bazaar import bootstrap
-    from bazaar.commands.shop import settings_from
+    from bazaar.commands.shop import fail_on_storage_errors, settings_from
 
-    bootstrap.up(settings_from(host=host, port=port, data_dir=data_dir,
-                               database_url=database_url, reservation_strategy=strategy))
+    settings = settings_from(host=host, port=port, data_dir=data_dir,
+                             database_url=database_url, reservation_strategy=strategy)
+    try:
+        bootstrap.up(settings)
+    except (ValueError, OSError) as exc:  # a bad database URL, a port in use
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except Exception as exc:
+        fail_on_storage_errors(exc)
+        raise
