@@ -55,6 +55,7 @@ class AppRegistry:
         self._engine = engine
         self._master = master_key
         self._ttl = cache_ttl
+        self._negative_ttl = min(cache_ttl, 2.0)
         self._touch_every = touch_every
         self._clock = clock
         self._cache: dict[str, tuple[float, tuple[bytes, ...], frozenset[str]]] = {}
@@ -146,22 +147,23 @@ class AppRegistry:
         now = self._clock()
         entry = self._cache.get(app_id)
         if entry is not None and entry[0] > now:
-            return entry
+            return entry if entry[1] else None
         if not app_id.startswith("app_") or len(app_id) > 64:
             return None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
         with self._engine.connect() as conn:
             app = conn.execute(select(apps).where(and_(
                 apps.c.app_id == app_id, apps.c.revoked_at.is_(None)))).first()
             if app is None:
-                self._cache.pop(app_id, None)
+                # Remember the miss briefly: random keyids must not each cost a query.
+                self._cache[app_id] = (now + self._negative_ttl, (), frozenset())
                 return None
             rows = conn.execute(select(app_keys).where(and_(
                 app_keys.c.app_id == app_id, app_keys.c.revoked_at.is_(None))
             ).order_by(app_keys.c.version.desc())).all()
         keys = tuple(self._master.open(r.secret, _aad(app_id, r.key_id, r.version)) for r in rows)
         entry = (now + self._ttl, keys, frozenset(app.scopes.split()))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
         self._cache[app_id] = entry
         return entry
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bazaar.auth._authenticator import Authenticator
-from bazaar.auth._errors import AuthenticationFailed, RateLimited
+from bazaar.auth._errors import AuthenticationFailed, AuthUnavailable, RateLimited
 from bazaar.auth._ratelimit import retry_after_header
 
 Scope = MutableMapping[str, Any]
@@ -19,7 +19,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Where the middleware puts the :class:`Principal` in the ASGI scope.
 SCOPE_KEY = "bazaar.principal"
 
-_TITLES = {401: "Unauthorized", 413: "Content Too Large", 429: "Too Many Requests"}
+_TITLES = {401: "Unauthorized", 413: "Content Too Large", 429: "Too Many Requests",
+           503: "Service Unavailable"}
 
 
 async def send_problem(send: Send, status: int, reason: str, detail: str,
@@ -93,7 +94,11 @@ class AuthMiddleware:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if kind != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         scope.pop(self.scope_key, None)
@@ -124,6 +129,9 @@ class AuthMiddleware:
             await send_problem(send, 401, exc.reason, exc.detail,
                                [(b"www-authenticate", b'Bearer realm="bazaar"')])
             return
+        except AuthUnavailable as exc:
+            await send_problem(send, 503, exc.reason, exc.detail, [(b"retry-after", b"1")])
+            return
         scope[self.scope_key] = principal
         if body is None:
             await self.app(scope, receive, send)
@@ -138,6 +146,26 @@ class AuthMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """WebSockets authenticate like requests (no body: a signature covers the handshake);
+        a refused handshake is closed with 1008 (policy violation) before it is accepted."""
+        scope.pop(self.scope_key, None)
+        if not self.exempt(scope):
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            client = scope.get("client")
+            try:
+                principal = await self.authenticator.authenticate(
+                    "GET", raw_path.decode("latin-1").partition("?")[0],
+                    scope.get("query_string", b"").decode("latin-1"),
+                    _headers(scope["headers"]), b"", client[0] if client else "-")
+            except (AuthenticationFailed, RateLimited, AuthUnavailable):
+                message = await receive()
+                if message["type"] == "websocket.connect":
+                    await send({"type": "websocket.close", "code": 1008})
+                return
+            scope[self.scope_key] = principal
+        await self.app(scope, receive, send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

@@ -12,9 +12,12 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import structlog
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bazaar.auth._errors import (
     AuthenticationFailed,
+    AuthUnavailable,
     ConfigError,
     RateLimited,
     SignatureError,
@@ -122,7 +125,18 @@ class Authenticator:
     async def authenticate(self, method: str, path: str, query: str,
                            headers: Mapping[str, str], body: bytes | None,
                            client: str = "-") -> Principal:
-        """The principal of a request; :class:`AuthenticationFailed` or :class:`RateLimited`."""
+        """The principal of a request; :class:`AuthenticationFailed`, :class:`RateLimited`,
+        or :class:`AuthUnavailable` when Redis or the database fails (fail closed)."""
+        try:
+            return await self._authenticate(method, path, query, headers, body, client)
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            self._audit("error", reason="auth-unavailable", error=type(exc).__name__,
+                        method=method, path=path, client=client)
+            raise AuthUnavailable() from exc
+
+    async def _authenticate(self, method: str, path: str, query: str,
+                            headers: Mapping[str, str], body: bytes | None,
+                            client: str) -> Principal:
         scheme = "-"
         try:
             self.check_failures(client)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bazaar.auth._authenticator import Audit, structlog_audit
 from bazaar.auth._errors import AuthenticationFailed, TokenError
 from bazaar.auth._keyring import SigningKeys
 from bazaar.auth._ratelimit import RateLimiter, retry_after_header
@@ -46,9 +47,10 @@ async def _fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter
-                ) -> list[Route]:
-    """The authentication server's routes."""
+def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter,
+                audit: Audit | None = None) -> list[Route]:
+    """The authentication server's routes; each login, refresh and logout is audited."""
+    log = audit or structlog_audit()
 
     async def token(request: Request) -> Response:
         fields = await _fields(request)
@@ -60,13 +62,16 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
         bucket = f"login:{client}"
         decision = await failed_limiter.take(bucket, 0)
         if not decision.allowed:
+            log("limited", scheme="password", reason="too-many-failures", client=client)
             return _problem(429, "too-many-failures", "too many failed logins",
                             {"retry-after": retry_after_header(decision.retry_after)})
         try:
             pair = await server.login(username, password)
         except AuthenticationFailed as exc:
             await failed_limiter.take(bucket)
+            log("deny", scheme="password", reason=exc.reason, client=client)
             return _problem(401, exc.reason, exc.detail)
+        log("allow", scheme="password", principal=pair.subject, client=client)
         return JSONResponse(pair.as_json(), headers={"cache-control": "no-store"})
 
     async def refresh(request: Request) -> Response:
@@ -74,10 +79,13 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
         token = fields.get("refresh_token")
         if not token:
             return _problem(400, "invalid-request", "send refresh_token")
+        client = request.client.host if request.client else "-"
         try:
             pair = await server.refresh(token)
         except TokenError as exc:
+            log("deny", scheme="refresh", reason=exc.reason, client=client)
             return _problem(401, exc.reason, exc.detail)
+        log("allow", scheme="refresh", principal=pair.subject, client=client)
         return JSONResponse(pair.as_json(), headers={"cache-control": "no-store"})
 
     async def revoke(request: Request) -> Response:
@@ -92,6 +100,9 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
         # RFC 7009: answer 200 whether or not the token was valid.
         revoked = await server.revoke(refresh_token=fields.get("refresh_token") or None,
                                       access=access)
+        log("revoke", scheme="bearer" if access else "refresh", revoked=revoked,
+            principal=access.sub if access else "-",
+            client=request.client.host if request.client else "-")
         return JSONResponse({"revoked": revoked})
 
     async def jwks(request: Request) -> Response:

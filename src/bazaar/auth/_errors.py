@@ -52,6 +52,17 @@ class RateLimited(AuthError):
         self.retry_after = retry_after
 
 
+class AuthUnavailable(AuthError):
+    """A store auth depends on (Redis, the database) failed: refuse (503), never let in."""
+
+    status = 503
+
+    def __init__(self, detail: str = "authentication is temporarily unavailable") -> None:
+        super().__init__(detail)
+        self.reason = "auth-unavailable"
+        self.detail = detail
+
+
 class AppNotFound(AuthError):
     """No app (or no such key of an app) with that id."""
 

@@ -29,6 +29,7 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     scopes: frozenset[str]
+    subject: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {"access_token": self.access_token, "token_type": "Bearer",
@@ -59,7 +60,7 @@ class TokenServer:
         family_id, refresh = await anyio.to_thread.run_sync(
             self.refresh_tokens.start_family, credential.user_id, credential.scopes)
         token, claims = self.access.issue(credential.user_id, credential.scopes, family_id)
-        return TokenPair(token, refresh, int(self.access.lifetime), claims.scopes)
+        return TokenPair(token, refresh, int(self.access.lifetime), claims.scopes, claims.sub)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """The next token pair. A reused refresh token revokes its family, access tokens too."""
@@ -73,7 +74,8 @@ class TokenServer:
                     await self._revoke_id(family, self._clock() + self.access.lifetime)
             raise
         token, claims = self.access.issue(grant.subject, grant.scopes, grant.family_id)
-        return TokenPair(token, grant.refresh_token, int(self.access.lifetime), claims.scopes)
+        return TokenPair(token, grant.refresh_token, int(self.access.lifetime), claims.scopes,
+                         claims.sub)
 
     async def revoke(self, *, refresh_token: str | None = None,
                      access: AccessClaims | None = None) -> bool:

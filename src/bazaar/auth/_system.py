@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from bazaar.auth._apps import AppRegistry
 from bazaar.auth._asgi import SCOPE_KEY, ASGIApp, AuthMiddleware, Scope
-from bazaar.auth._authenticator import Audit, Authenticator
+from bazaar.auth._authenticator import Audit, Authenticator, structlog_audit
 from bazaar.auth._crypto import MasterKey
 from bazaar.auth._endpoints import auth_routes
 from bazaar.auth._errors import ConfigError
@@ -73,6 +73,7 @@ class AuthSystem:
     server: TokenServer
     authenticator: Authenticator
     failed_limiter: RateLimiter
+    audit: Audit
     redis: Redis | None = None
 
     def middleware(self, app: ASGIApp, exempt: Callable[[Scope], bool] = lambda s: False,
@@ -83,7 +84,7 @@ class AuthSystem:
 
     def routes(self) -> list[BaseRoute]:
         """``/auth/token``, ``/auth/refresh``, ``/auth/revoke``, ``/.well-known/jwks.json``."""
-        return list(auth_routes(self.server, self.keys, self.failed_limiter))
+        return list(auth_routes(self.server, self.keys, self.failed_limiter, self.audit))
 
     async def aclose(self) -> None:
         if self.redis is not None:
@@ -122,9 +123,10 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
                          access=access, refresh=refresh, revocations=revocations, engine=engine,
                          clock=clock)
     policy = SignaturePolicy(max_age=config.signature_window_s, future_skew=config.clock_skew_s)
+    audit = audit or structlog_audit()
     authenticator = Authenticator(public_origin=config.public_origin, apps=apps, tokens=access,
                                   revocations=revocations, nonces=nonces, limiter=limiter,
                                   failed_limiter=failed, policy=policy, audit=audit, clock=clock)
     return AuthSystem(config=config, apps=apps, keys=keys, access=access, refresh=refresh,
                       server=server, authenticator=authenticator, failed_limiter=failed,
-                      redis=redis)
+                      audit=audit, redis=redis)
