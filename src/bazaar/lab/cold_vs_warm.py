@@ -66,6 +66,10 @@ def _bursts(url: str, name: str, bursts: int, size: int, gap_s: float,
 def run(ctx: RunContext) -> Report:
     cold_n, warm_n, bursts, size = (10, 300, 4, 4) if ctx.quick else (30, 2000, 8, 8)
     gap_s = 1.0
+    p = ctx.params
+    cold_n, warm_n = int(p.get("cold", cold_n)), int(p.get("warm", warm_n))
+    bursts, size = int(p.get("bursts", bursts)), int(p.get("size", size))
+    gap_s = float(p.get("gap_s", gap_s))
     source = ctx.work_dir / "fn"
     source.mkdir()
     (source / "app.py").write_text(HANDLER)

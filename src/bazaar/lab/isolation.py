@@ -91,6 +91,7 @@ async def _sandboxes(store: PackageStore, digest: str, isolation: str, work: Pat
 
 def run(ctx: RunContext) -> Report:
     n, calls = (10, 500) if ctx.quick else (30, 5000)
+    n, calls = int(ctx.params.get("n", n)), int(ctx.params.get("calls", calls))
     source = ctx.work_dir / "fn"
     source.mkdir()
     (source / "app.py").write_text(HANDLER)
@@ -153,7 +154,8 @@ def run(ctx: RunContext) -> Report:
                   _ms(empty["namespace: bwrap python -I -S"]), process_init, ns_init, 125.0]
         colors = ["#4a4", "#48c", "#e90", "#48c", "#e90", "#48c", "#e90", "#999"]
         left.bar(range(len(values)), values, color=colors)
-        left.set_xticks(range(len(labels)), labels, fontsize=7)
+        left.set_xticks(range(len(labels)), [lbl.replace("\n", " ") for lbl in labels],
+                        fontsize=7, rotation=35, ha="right")
         left.set_yscale("log")
         left.set_ylabel("startup, p50 (ms, log)")
         left.set_title("startup")

@@ -181,7 +181,24 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     assert result.exit_code == 0 and "queued" in result.output
     assert "clifn" in runner.invoke(app, ["functions", "ls"], env=env).output
     assert "init" in runner.invoke(app, ["functions", "logs", "clifn"], env=env).output
+    result = runner.invoke(app, ["functions", "invoke", "clifn", "--async", "--event",
+                                 '{"kind": "raise"}'], env=env)
+    assert result.exit_code == 0, result.output
+    _wait(lambda: "RetriesExhausted" in runner.invoke(
+        app, ["functions", "dlq", "ls", "--function", "clifn"], env=env).output)
+    result = runner.invoke(app, ["functions", "dlq", "redrive", "--function", "clifn"], env=env)
+    assert result.exit_code == 0 and "redriven 1" in result.output, result.output
+    assert "published clifn version 1" in runner.invoke(
+        app, ["functions", "publish", "clifn"], env=env).output
+    assert runner.invoke(app, ["functions", "alias", "clifn", "live", "1"], env=env
+                         ).exit_code == 0
+    assert "slots" in runner.invoke(app, ["functions", "hosts"], env=env).output
     result = runner.invoke(app, ["functions", "invoke", "nope"], env=env)
     assert result.exit_code == 2 and "not found" in result.output
+    result = runner.invoke(app, ["functions", "invoke", "clifn", "--event", "{bad"], env=env)
+    assert result.exit_code == 2 and "not JSON" in result.output
+    result = runner.invoke(app, ["functions", "deploy", str(faulty_dir), "--name", "x",
+                                 "--isolation", "vm"], env=env)
+    assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2

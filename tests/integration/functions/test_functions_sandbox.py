@@ -200,3 +200,12 @@ def test_namespace_isolation_hides_network_root_and_tmp(tmp_path: Path, faulty: 
     assert boxed["tmp"] == '"written"'  # its own /tmp ...
     assert host_view == "host file"  # ... not ours
     assert bare["tmp"].startswith('"denied')  # the bare process is a private uid
+
+
+def test_an_init_that_hangs_is_killed_at_the_init_timeout(tmp_path: Path, make_zip: Any) -> None:
+    async def body(start: Callable[[], Awaitable[Sandbox]]) -> None:
+        with pytest.raises(SandboxFailed, match=r"Runtime\.InitTimeout"):
+            await start()
+    _run(tmp_path, make_zip({"app.py": "import time\ntime.sleep(3600)\n"
+                                       "def handler(e, c): pass\n"}), "process", body,
+         init_timeout_s=0.5)
