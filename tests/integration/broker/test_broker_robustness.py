@@ -178,12 +178,11 @@ def test_corrupt_records_in_produce_are_refused_and_nothing_is_written(
     assert codes == [(2, -1), (0, 0)]  # CORRUPT_MESSAGE, then the good batch at offset 0
 
 
-def test_kill_9_while_producing_loses_no_acknowledged_message(tmp_path: Path) -> None:
-    from confluent_kafka import Consumer, Producer, TopicPartition
+def _produce_until_killed(first: BrokerProcess) -> list[int]:
+    """Produce with acks=all until 3000 are acknowledged, then kill -9 the broker mid-stream:
+    return what was acknowledged."""
+    from confluent_kafka import Producer
 
-    data = tmp_path / "data"
-    args = ("--flush", "batch", "--segment-bytes", "65536")
-    first = start_subprocess(data, args=args)
     acked: list[int] = []
     lock = threading.Lock()
 
@@ -210,7 +209,19 @@ def test_kill_9_while_producing_loses_no_acknowledged_message(tmp_path: Path) ->
     first.kill()  # kill -9 mid-stream: unacknowledged batches may be lost, acked ones not
     producer.flush(5)
     with lock:
-        confirmed = list(acked)
+        return list(acked)
+
+
+def test_kill_9_while_producing_loses_no_acknowledged_message(tmp_path: Path) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    data = tmp_path / "data"
+    args = ("--flush", "batch", "--segment-bytes", "65536")
+    first = start_subprocess(data, args=args)
+    try:
+        confirmed = _produce_until_killed(first)
+    finally:
+        first.kill()
     assert len(confirmed) >= 3000
     segments = sorted((data / "logs" / "durable-0").glob("*.log"))
     with segments[-1].open("ab") as f:  # and a torn write at the tail, as after power loss
