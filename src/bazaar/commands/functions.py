@@ -89,11 +89,13 @@ def worker(
     memory_mb: int = typer.Option(None, help="Memory this host offers to sandboxes."),
     slots: int = typer.Option(None, help="Sandboxes this host runs at most."),
     work_dir: Path = typer.Option(None, help="Package cache and sandbox files."),
+    reconnect: bool = typer.Option(True, help="Register again when the control plane "
+                                              "restarts (its sandboxes are gone then)."),
 ) -> None:
     """Run one worker host: register with the control plane, heartbeat, run sandboxes."""
     import os
 
-    from bazaar.functions import FunctionsError, read_address_file, run_worker
+    from bazaar.functions import FunctionsError, HostConfig, read_address_file, run_host
 
     s = _settings()
     if control is None:
@@ -103,9 +105,29 @@ def worker(
             typer.echo(f"error: {exc}; pass --control HOST:PORT", err=True)
             raise typer.Exit(2) from exc
         control = f"{info['host']}:{info['control_port']}"
-    run_worker(control, work_dir or s.data_dir / "functions" / "hosts" / f"cli-{os.getpid()}",
-               memory_mb=memory_mb or s.functions_worker_memory_mb,
-               slots=slots or s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s)
+    host, _, port = control.rpartition(":")
+    if not port.isdigit():
+        typer.echo(f"error: --control must be HOST:PORT, got {control!r}", err=True)
+        raise typer.Exit(2)
+    while True:
+        try:
+            run_host(HostConfig(
+                control_host=host, control_port=int(port),
+                work_dir=work_dir or s.data_dir / "functions" / "hosts" / f"cli-{os.getpid()}",
+                memory_mb=memory_mb or s.functions_worker_memory_mb,
+                slots=slots or s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s))
+        except KeyboardInterrupt:
+            return
+        except FunctionsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            if not reconnect:
+                raise typer.Exit(2) from exc
+        if not reconnect:
+            return
+        try:
+            time.sleep(1.0)
+        except KeyboardInterrupt:
+            return
 
 
 @app.command()

@@ -18,6 +18,7 @@ from bazaar.functions._errors import (
     InvalidRequest,
     NoCapacity,
     NotFound,
+    PayloadTooLarge,
     QueueError,
     TooManyRequests,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "NoCapacity",
     "NotFound",
     "PackageStore",
+    "PayloadTooLarge",
     "Placement",
     "Platform",
     "PlatformConfig",

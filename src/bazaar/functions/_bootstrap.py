@@ -24,6 +24,7 @@ from typing import Any
 
 _HEADER = struct.Struct(">I")
 CAP_DAC_READ_SEARCH = 2
+MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
 
 
 class _CappedLog(io.TextIOBase):
@@ -246,6 +247,11 @@ def main() -> None:
                 answer["payload"] = json.dumps(result)
             except (TypeError, ValueError) as exc:
                 answer["error"] = _error(exc, "Runtime.MarshalError")
+            if len(answer.get("payload", "")) > MAX_RESPONSE:
+                del answer["payload"]
+                answer["error"] = _error(ValueError(
+                    f"the response is larger than {MAX_RESPONSE} bytes"),
+                    "Runtime.ResponseSizeTooLarge")
         except MemoryError as exc:
             answer["error"] = _error(exc, "Runtime.OutOfMemory")
             recycle = True

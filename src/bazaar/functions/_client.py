@@ -21,6 +21,7 @@ from bazaar.functions._errors import (
     InvalidRequest,
     NoCapacity,
     NotFound,
+    PayloadTooLarge,
     TooManyRequests,
 )
 from bazaar.functions._model import FunctionSpec
@@ -28,7 +29,7 @@ from bazaar.functions._packages import zip_directory
 
 _BY_CODE: dict[str, type[FunctionsError]] = {
     cls.code: cls for cls in (InvalidRequest, InvalidPackage, NotFound, Conflict,
-                              TooManyRequests, NoCapacity)}
+                              TooManyRequests, NoCapacity, PayloadTooLarge)}
 _BY_STATUS: dict[int, type[FunctionsError]] = {502: HostLost}
 
 

@@ -68,11 +68,14 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
 def run_worker(control: str, work_dir: Path, *, memory_mb: int = 2048, slots: int = 64,
                heartbeat_s: float = 1.0, host_id: str = "") -> None:
     """Run one worker host attached to the control plane at ``control`` (host:port)."""
+    import contextlib
+
     from bazaar.functions._host import HostConfig, run_host
 
     host, _, port = control.rpartition(":")
-    run_host(HostConfig(control_host=host or "127.0.0.1", control_port=int(port),
-                        work_dir=work_dir, memory_mb=memory_mb, slots=slots,
-                        heartbeat_s=heartbeat_s, host_id=host_id))
+    with contextlib.suppress(KeyboardInterrupt):
+        run_host(HostConfig(control_host=host or "127.0.0.1", control_port=int(port),
+                            work_dir=work_dir, memory_mb=memory_mb, slots=slots,
+                            heartbeat_s=heartbeat_s, host_id=host_id))
 
 

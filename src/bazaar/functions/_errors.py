@@ -23,6 +23,13 @@ class InvalidPackage(InvalidRequest):
     code = "InvalidZipFileException"
 
 
+class PayloadTooLarge(InvalidRequest):
+    """The event is larger than the platform accepts (6 MiB, as Lambda's sync limit)."""
+
+    status = 413
+    code = "RequestTooLargeException"
+
+
 class NotFound(FunctionsError):
     """No such function, version, alias, package or dead letter."""
 

@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bazaar.functions._errors import FunctionsError, InvalidRequest
+from bazaar.functions._errors import FunctionsError, InvalidRequest, PayloadTooLarge
 from bazaar.functions._model import FunctionSpec, InvocationResult
 from bazaar.functions._platform import Platform
 
 PROBLEM = "application/problem+json"
+MAX_EVENT_BYTES = 6 * 1024 * 1024
 
 
 def _problem(exc: FunctionsError) -> Response:
@@ -106,6 +107,9 @@ def build_app(platform: Platform) -> Starlette:
         name = request.path_params["name"]
         qualifier = request.query_params.get("qualifier")
         payload = await request.body() or b"{}"
+        if len(payload) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(f"the event is {len(payload)} bytes; the limit is "
+                                  f"{MAX_EVENT_BYTES}")
         try:
             json.loads(payload)
         except ValueError as exc:

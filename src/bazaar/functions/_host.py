@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bazaar.functions._errors import FunctionsError
 from bazaar.functions._packages import digest_of
 from bazaar.functions._sandbox import Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
 from bazaar.functions._wire import Peer
@@ -58,8 +59,13 @@ class WorkerHost:
         self._work.mkdir(parents=True, exist_ok=True)
         _become_subreaper()
         reaping = asyncio.create_task(self._reap_orphans())
-        reader, writer = await asyncio.open_connection(self.config.control_host,
-                                                       self.config.control_port)
+        try:
+            reader, writer = await asyncio.open_connection(self.config.control_host,
+                                                           self.config.control_port)
+        except OSError as exc:
+            reaping.cancel()
+            raise FunctionsError(f"cannot reach the control plane at {self.config.control_host}:"
+                           f"{self.config.control_port}: {exc}") from exc
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -212,6 +218,7 @@ def _error(failed: SandboxFailed) -> dict[str, Any]:
 
 
 def run_host(config: HostConfig) -> None:
-    """Run a worker host in this process until its control plane goes away."""
-    with contextlib.suppress(KeyboardInterrupt, ConnectionError):
-        asyncio.run(WorkerHost(config).run())
+    """Run a worker host in this process until its control plane goes away. Raises
+    FunctionsError when the control plane cannot be reached at all, KeyboardInterrupt on
+    Ctrl-C."""
+    asyncio.run(WorkerHost(config).run())

@@ -18,6 +18,7 @@ from bazaar.functions import (
     InvalidPackage,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     ServerProcess,
     TooManyRequests,
 )
@@ -69,6 +70,18 @@ def test_bad_input_changes_nothing(client: FunctionsClient, faulty: bytes,
         client.update_config("strict", {"handler": "missing.handler"})
     assert client.get("strict")["timeout_s"] == 3.0
     assert client.get("strict")["handler"] == "app.handler"
+
+
+def test_oversized_events_and_responses_are_refused(
+        client: FunctionsClient, make_zip: Callable[[dict[str, str]], bytes]) -> None:
+    client.create(FunctionSpec("big"), make_zip(
+        {"app.py": "def handler(e, c):\n    return 'x' * e.get('n', 1)\n"}))
+    with pytest.raises(PayloadTooLarge):
+        client.invoke("big", {"pad": "y" * (7 * 1024 * 1024)})
+    response = client.invoke("big", {"n": 7 * 1024 * 1024})
+    assert response.error is not None
+    assert response.error["errorType"] == "Runtime.ResponseSizeTooLarge"
+    assert client.invoke("big", {"n": 3}).payload == "xxx"
 
 
 def test_module_without_the_handler_function_fails_that_invoke(
@@ -202,3 +215,6 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
+    result = runner.invoke(app, ["functions", "worker", "--control", "127.0.0.1:1",
+                                 "--no-reconnect"], env=env)
+    assert result.exit_code == 2 and "cannot reach the control plane" in result.output
