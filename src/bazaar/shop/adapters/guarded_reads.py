@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Engine, Table, select
 
@@ -58,8 +59,13 @@ class GuardedCatalog:
 
     def __init__(self, queries: CatalogQueries, engine: Engine, backend: Backend, *,
                  policy: CachePolicy, guard: bool = True, guard_error_rate: float = 0.001,
-                 guard_capacity: int = 1_000_000, guard_reload_s: float | None = None) -> None:
+                 guard_capacity: int = 1_000_000, guard_reload_s: float | None = None,
+                 threads: int = 4) -> None:
         self._queries = queries
+        # Misses query the database on at most ``threads`` worker threads (as the uncached
+        # DirectReader does): a bounded path, so a flood of misses queues here instead of
+        # thrashing the GIL and the connection pool.
+        self._limiter = anyio.CapacityLimiter(threads)
         self._engine = engine
         self.backend = backend
         self.metrics = {"products": CacheMetrics(), "rooms": CacheMetrics()}
@@ -117,7 +123,8 @@ class GuardedCatalog:
         await self._guards_ready()
 
         async def load() -> ProductView | None:
-            return await anyio.to_thread.run_sync(self._queries.product, product_id)
+            return await anyio.to_thread.run_sync(self._queries.product, product_id,
+                                                  limiter=self._limiter)
 
         view = await self.products.get(product_id, load)
         if view is None:
@@ -128,7 +135,8 @@ class GuardedCatalog:
         await self._guards_ready()
 
         async def load() -> RoomView | None:
-            return await anyio.to_thread.run_sync(self._queries.room, room_id)
+            return await anyio.to_thread.run_sync(self._queries.room, room_id,
+                                                  limiter=self._limiter)
 
         view = await self.rooms.get(room_id, load)
         if view is None:
