@@ -177,7 +177,7 @@ class Sandbox:
             self._proc = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(req_r, res_w),
-                start_new_session=True)
+                start_new_session=True, env=self._environment())
         finally:
             os.close(req_r)
             os.close(res_w)
@@ -206,6 +206,13 @@ class Sandbox:
                                           tuple(error["trace"])),
                                 ready.get("logs", ""), ready.get("logs_truncated", False))
         return ready
+
+    def _environment(self) -> dict[str, str]:
+        """A fresh environment: the host's own (its settings, its secrets) is not inherited."""
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+                "BAZAAR_FUNCTION_NAME": self.spec.function,
+                "BAZAAR_FUNCTION_VERSION": self.spec.version,
+                "BAZAAR_FUNCTION_MEMORY_MB": str(self.spec.memory_mb)}
 
     async def invoke(self, request_id: str, payload: bytes, timeout_s: float) -> dict[str, Any]:
         """Send one event; return the bootstrap's answer (payload or error, logs, memory).

@@ -50,6 +50,8 @@ def handler(event, context):
         return {"slept": event["s"]}
     if kind == "whoami":
         return {"uid": os.getuid(), "pid": os.getpid()}
+    if kind == "env":
+        return dict(os.environ)
     if kind == "connect":
         try:
             socket.create_connection(("127.0.0.1", event["port"]), timeout=2).close()

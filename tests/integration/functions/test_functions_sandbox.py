@@ -64,6 +64,18 @@ def test_init_once_then_warm_reuse_as_a_private_uid(tmp_path: Path, faulty: byte
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_the_host_environment_does_not_leak_into_the_sandbox(
+        tmp_path: Path, faulty: bytes, isolation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAZAAR_MASTER_KEY", "host-secret")
+
+    async def body(start: Callable[[], Awaitable[Sandbox]]) -> None:
+        env = json.loads((await _invoke(await start(), {"kind": "env"}))["payload"])
+        assert "BAZAAR_MASTER_KEY" not in env and "host-secret" not in env.values()
+        assert env["BAZAAR_FUNCTION_NAME"] == "f" and env["TMPDIR"].endswith("tmp")
+    _run(tmp_path, faulty, isolation, body)
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_each_fault_gives_a_clear_error(tmp_path: Path, faulty: bytes, isolation: str) -> None:
     async def body(start: Callable[[], Awaitable[Sandbox]]) -> None:
         sandbox = await start()
