@@ -9,6 +9,7 @@ nonce may only be remembered once the signature is known to be good.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -155,8 +156,6 @@ def sign(req: SignedRequest, *, keyid: str, secret: bytes, components: Sequence[
     params = signature_params(components, created=created, keyid=keyid, nonce=nonce,
                               expires=expires, alg=alg)
     mac = hmac.digest(secret, signature_base(components, params, req), hashlib.sha256)
-    import base64
-
     return f"{label}={params}", f"{label}=:{base64.b64encode(mac).decode()}:"
 
 
