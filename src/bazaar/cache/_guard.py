@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -80,17 +81,27 @@ class LocalGuard:
 class RedisGuard:
     """A guard shared by every app process through a :class:`RedisBloomFilter`.
 
+    Each process keeps a local mirror of the shared bits (re-read every ``refresh_s``, plus
+    its own adds), so a key that passes — every legitimate read — costs a local check, not a
+    Redis round trip. A "no" from the mirror may only mean another process added the key
+    since the last refresh, so it is confirmed against Redis before the request is turned
+    away: an attacker's request costs one Redis call and never a database query.
+
     Attaches lazily, so an app starts even while Redis is down; until it can attach, the
     guard answers "maybe" and requests go on to the database.
     """
 
     def __init__(self, client: redis.Redis, key: str, *, capacity: int = 1_000_000,
-                 error_rate: float = 0.001) -> None:
+                 error_rate: float = 0.001, refresh_s: float = 30.0) -> None:
         self._client = client
         self._key = key
         self._capacity = capacity
         self._p = error_rate
+        self._refresh_s = refresh_s
         self._shared: RedisBloomFilter | None = None
+        self._mirror: BloomFilter | None = None
+        self._mirror_at = 0.0
+        self._refreshing = False
 
     def _filter(self) -> RedisBloomFilter:
         if self._shared is None:
@@ -104,7 +115,22 @@ class RedisGuard:
         except BackendError:
             return True
 
+    def _refresh(self) -> None:
+        try:
+            self._mirror = self._filter().to_local()
+            self._mirror_at = time.monotonic()
+        except BackendError as exc:
+            log.warning("guard %s mirror not refreshed: %s", self._key, exc)
+        finally:
+            self._refreshing = False
+
     async def might_exist(self, key: Key) -> bool:
+        if time.monotonic() - self._mirror_at > self._refresh_s and not self._refreshing:
+            self._refreshing = True
+            await asyncio.to_thread(self._refresh)
+        mirror = self._mirror
+        if mirror is not None and key in mirror:
+            return True
         return await asyncio.to_thread(self._contains, key)
 
     def add(self, key: Key) -> bool:
@@ -113,6 +139,9 @@ class RedisGuard:
         except BackendError as exc:
             log.warning("guard %s could not add %r: %s", self._key, key, exc)
             return False
+        mirror = self._mirror
+        if mirror is not None:
+            mirror.add(key)
         return True
 
     def rebuild(self, keys: Iterable[Key], *, replace: bool = False) -> None:
@@ -126,3 +155,5 @@ class RedisGuard:
             shared.load_from(local)
         else:
             shared.merge_from(local)
+        self._refreshing = True
+        self._refresh()

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 BAD_LOW, BAD_HIGH = 10_000_000, 2_000_000_000  # ids that cannot exist (int4 range)
 HOT = 200
+PACED = 400.0
+CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Phase:
     nulls: bool
     guard: bool
     attacker: str  # "none" | "random" | "replay"
+    #: Requests/s the attacker aims at (paced per connection); None: as fast as it can.
+    rate: float | None = None
 
 
 PHASES = (
@@ -53,6 +57,10 @@ PHASES = (
     Phase("both", True, True, "random"),
     Phase("no defence, replayed ids", False, False, "replay"),
     Phase("null caching, replayed ids", True, False, "replay"),
+    # The same offered attack load with and without the guard: the flood above sends more
+    # when its requests get cheaper, which hides what the guard saves legitimate users.
+    Phase(f"no defence, paced {PACED:.0f}/s", False, False, "random", PACED),
+    Phase(f"Bloom guard, paced {PACED:.0f}/s", False, True, "random", PACED),
 )
 
 _LUA = """
@@ -64,6 +72,9 @@ request = function()
   else id = math.random(%(low)d, %(high)d) end
   return wrk.format("GET", "/products/" .. id, headers)
 end
+"""
+_PACE = """
+delay = function() return %(delay_ms).1f end
 """
 
 
@@ -168,13 +179,16 @@ async def _legit(base: str, user: int, hot: list[int], seconds: float,
 
 
 async def _attack(ctx: RunContext, base: str, user: int, replay: bool,
-                  seconds: float) -> int:
+                  seconds: float, rate: float | None) -> int:
     script = ctx.work_dir / "attack.lua"
     auth = _identity(base, user)["Authorization"]
-    script.write_text(_LUA % {"auth": auth, "replay": "true" if replay else "false",
-                              "low": BAD_LOW, "high": BAD_HIGH})
+    lua = _LUA % {"auth": auth, "replay": "true" if replay else "false",
+                  "low": BAD_LOW, "high": BAD_HIGH}
+    if rate is not None:  # each connection waits between requests: ~rate in total
+        lua += _PACE % {"delay_ms": CONNECTIONS / rate * 1000}
+    script.write_text(lua)
     proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", "-c32", f"-d{seconds:.0f}s", "-s", str(script), base,
+        "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "-s", str(script), base,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
@@ -207,7 +221,8 @@ def _run_phase(ctx: RunContext, phase: Phase, pg: localservers.LocalServer, cach
             if phase.attacker == "none":
                 return await legit, 0
             lat, attacks = await asyncio.gather(
-                legit, _attack(ctx, api.base, admin, phase.attacker == "replay", seconds))
+                legit, _attack(ctx, api.base, admin, phase.attacker == "replay", seconds,
+                               phase.rate))
             return lat, attacks
 
         started = time.perf_counter()
@@ -271,6 +286,12 @@ def _report(results: list[dict[str, Any]], products: int, seconds: float) -> Rep
                f"reached the database for {by['null caching']['reached_db_pct']:.1f}% of "
                f"random ids but {by['null caching, replayed ids']['reached_db_pct']:.1f}% "
                "of replayed ones.")
+    paced = [r for r in results if "paced" in r["phase"]]
+    if len(paced) == 2:
+        verdict += (f" At the same paced attack, legitimate p50/p99 went from "
+                    f"{paced[0]['legit_p50_ms']:.1f}/{paced[0]['legit_p99_ms']:.0f} ms without a "
+                    f"defence to {paced[1]['legit_p50_ms']:.1f}/{paced[1]['legit_p99_ms']:.0f} "
+                    "ms with the guard.")
 
     def plot(fig: Figure) -> None:
         left, right = fig.subplots(1, 2)
@@ -294,7 +315,8 @@ def _report(results: list[dict[str, Any]], products: int, seconds: float) -> Rep
                            "bloom_cut_pct": cut},
                   notes=[f"{products:,} products in PostgreSQL; legitimate traffic: 8 clients "
                          f"over a hot set of {HOT} products (warmed first); attacker: wrk, 1 "
-                         f"thread, 32 connections, {seconds:.0f} s per phase.",
+                         f"thread, {CONNECTIONS} connections, {seconds:.0f} s per phase, as fast "
+                         f"as it can, or paced at ~{PACED:.0f} requests/s in total.",
                          "Random attacker ids are uniform in [1e7, 2e9): never repeated, never "
                          "existing. Replayed ids: 1,000 non-existent ids over and over.",
                          "Reaching-DB % can pass 100 slightly: requests in flight when wrk "
