@@ -292,8 +292,8 @@ def test_revoked_app_key_is_refused_at_once(running: Running) -> None:
 
 def test_rate_limits_answer_429_with_retry_after(
         tmp_path: Path, redis_server: localservers.LocalServer) -> None:
-    with serve(tmp_path, redis_server.url, RateLimit(rate=0.5, burst=3),
-               RateLimit(rate=0.1, burst=2)) as small:
+    with serve(tmp_path, redis_server.url, RateLimit(rate=0.01, burst=3),
+               RateLimit(rate=0.001, burst=2)) as small:
         app = small.auth.apps.create("busy", [])
         signer = HttpxSigner(app.app_id, app.api_key.reveal())
         codes = [httpx.get(f"{small.base_url}/whoami", auth=signer).status_code
