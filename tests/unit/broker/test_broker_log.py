@@ -338,3 +338,27 @@ def test_retried_batches_never_duplicate(tmp_path_factory: pytest.TempPathFactor
     expected = [f"{i}.{j}".encode() for i, size in enumerate(sizes) for j in range(size)]
     assert [v for _o, v in read_all(log)] == expected
     log.close()
+
+
+def test_flush_syncs_bytes_appended_while_another_flush_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --flush batch two producers can append while one's fdatasync is in flight; the
+    second flush must not be skipped as if its bytes were already synced."""
+    store = Store(tmp_path / "s.log")
+    store.append([b"first"])
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def slow_sync(fd: int) -> None:
+        synced.append(fd)
+        if len(synced) == 1:
+            store.append([b"second"])  # lands while the first sync is running
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_sync)
+    store.flush()  # syncs "first" (and maybe "second")
+    store.flush()  # must sync again: "second" came after the first flush began
+    assert len(synced) == 2
+    store.flush()  # nothing new: no third sync
+    assert len(synced) == 2
+    store.close()

@@ -20,7 +20,10 @@ class Store:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         self.size = os.fstat(self._fd).st_size
         self.reader: BinaryIO = open(path, "rb")  # noqa: SIM115 - lives as long as the store
-        self._dirty = False
+        # bytes appended / bytes known synced: a flush running in a thread while the event
+        # loop appends must not mark the newer bytes as synced
+        self._appended = self.size
+        self._synced = self.size
 
     def append(self, parts: Sequence[bytes | bytearray | memoryview]) -> int:
         """Write ``parts`` back to back at the end; return the position of the first byte."""
@@ -31,7 +34,7 @@ class Store:
             flat = b"".join(bytes(p) for p in parts)[written:]
             written += os.write(self._fd, flat)
         self.size += total
-        self._dirty = True
+        self._appended += total
         return position
 
     def read(self, position: int, size: int) -> bytes:
@@ -39,16 +42,17 @@ class Store:
         return os.pread(self._fd, size, position)
 
     def flush(self) -> None:
-        """fdatasync, if anything was written since the last flush."""
-        if self._dirty:
+        """fdatasync, if anything was appended since the last flush began (thread-safe)."""
+        target = self._appended
+        if target > self._synced:
             os.fdatasync(self._fd)
-            self._dirty = False
+            self._synced = max(self._synced, target)
 
     def truncate(self, size: int) -> None:
         """Cut the file to ``size`` bytes (recovery drops a torn or corrupt tail)."""
         os.ftruncate(self._fd, size)
         os.fsync(self._fd)
-        self.size = size
+        self.size = self._appended = self._synced = size
 
     def fileno(self) -> int:
         return self._fd
