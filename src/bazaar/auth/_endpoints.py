@@ -30,10 +30,11 @@ def _problem(status: int, reason: str, detail: str,
 
 
 async def _fields(request: Request) -> dict[str, str]:
-    """JSON object or form fields (OAuth 2 clients send forms)."""
+    """JSON object or form fields (OAuth 2 clients send forms). A body that is a JSON object is
+    read as JSON whatever its content type (``curl -d '{…}'`` labels it a form)."""
     ctype = request.headers.get("content-type", "")
     raw = await request.body()
-    if ctype.startswith("application/x-www-form-urlencoded"):
+    if ctype.startswith("application/x-www-form-urlencoded") and raw.lstrip()[:1] != b"{":
         try:
             return dict(parse_qsl(raw.decode("utf-8"), max_num_fields=16))
         except ValueError:

@@ -162,6 +162,11 @@ def test_login_then_bearer_access(running: Running) -> None:
     form = httpx.post(f"{running.base_url}/auth/token",
                       data={"grant_type": "password", "username": "ann", "password": PASSWORD})
     assert form.status_code == 200
+    # `curl -d '{...}'` labels a JSON body as a form: still read as JSON.
+    curl_like = httpx.post(f"{running.base_url}/auth/token",
+                           content=b'{"username": "ann", "password": "' + PASSWORD.encode()
+                           + b'"}', headers={"content-type": "application/x-www-form-urlencoded"})
+    assert curl_like.status_code == 200, curl_like.text
 
 
 def test_wrong_password_and_unknown_user_look_the_same(running: Running) -> None:
