@@ -253,6 +253,7 @@ def main() -> None:
                     f"the response is larger than {MAX_RESPONSE} bytes"),
                     "Runtime.ResponseSizeTooLarge")
         except MemoryError as exc:
+            traceback.clear_frames(exc.__traceback__)  # free what the handler held first
             answer["error"] = _error(exc, "Runtime.OutOfMemory")
             recycle = True
         except BaseException as exc:
