@@ -86,6 +86,22 @@ def test_an_external_worker_host_registers_and_its_loss_is_noticed(tmp_path: Pat
             host.kill()
 
 
+def test_a_host_that_stops_heartbeating_is_forgotten(tmp_path: Path, faulty: bytes) -> None:
+    with start_server_process(tmp_path / "data", workers=0, heartbeat_s=0.2) as server, \
+            FunctionsClient(server.url) as client:
+        client.create(FunctionSpec("f"), faulty)
+        host = spawn_worker_host(server.control, tmp_path / "host", host_id="frozen")
+        try:
+            _wait(lambda: [h["host_id"] for h in client.hosts()] == ["frozen"])
+            assert client.invoke("f", {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
+            os.kill(host.pid, signal.SIGSTOP)  # alive, connected, silent
+            _wait(lambda: client.hosts() == [])
+            assert client.stats()["sandboxes"] == 0
+        finally:
+            host.kill()
+            host.wait()
+
+
 def test_queued_events_survive_kill_9_of_the_control_plane(tmp_path: Path,
                                                            faulty: bytes) -> None:
     data = tmp_path / "data"
