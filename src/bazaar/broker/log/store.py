@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def sync_directory(directory: Path) -> None:
+    """fsync a directory, so entries created or removed in it are durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Store:
     """An append-only file. ``append`` writes at the end; ``size`` only counts whole appends.
 
@@ -17,7 +26,10 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        created = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if created:
+            sync_directory(path.parent)  # a new file's name must survive a power cut too
         self.size = os.fstat(self._fd).st_size
         self.reader: BinaryIO = open(path, "rb")  # noqa: SIM115 - lives as long as the store
         # bytes appended / bytes known synced: a flush running in a thread while the event

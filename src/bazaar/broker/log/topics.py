@@ -15,6 +15,7 @@ from bazaar.broker._errors import (
 )
 from bazaar.broker.log.log import Log
 from bazaar.broker.log.segment import Corruption, verify_file
+from bazaar.broker.log.store import sync_directory
 
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
@@ -97,6 +98,7 @@ class TopicLogs:
             raise InvalidPartitionsError(
                 f"partitions must be 1..{self.max_partitions}, got {partitions}")
         logs = [Log(self.root / f"{topic}-{i}", self.config) for i in range(partitions)]
+        sync_directory(self.root)
         self._topics[topic] = logs
         return logs
 
