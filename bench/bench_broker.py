@@ -1,7 +1,8 @@
 """Bazaar Log vs NATS JetStream vs Redis Streams: produce and consume throughput.
 
 Bazaar Log is driven by librdkafka (confluent-kafka), the peers by their Python clients
-(nats-py, redis-py pipelined), each against a real server started here. 100-byte and
+(nats-py, redis-py pipelined), each against a real server started here; every row is the
+best of two (``--quick``) or three repetitions, because the machine is shared. 100-byte and
 1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
 /proc, for the consume phase), next to the sendfile floor measured in the same run.
 """
@@ -143,23 +144,34 @@ def sendfile_floor(gib: float = 0.25) -> float:
         return cpu / (size / 2**30)
 
 
+def _best(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Fastest produce and consume of the repetitions (the machine is shared); CPU per GiB
+    averaged (a short phase may round to zero clock ticks)."""
+    return {"produce_s": min(r["produce_s"] for r in runs),
+            "consume_s": min(r["consume_s"] for r in runs),
+            **{k: sum(r[k] for r in runs) / len(runs) for k in runs[0] if k.endswith("per_gib")}}
+
+
 def main(quick: bool) -> None:
     sizes = {100: (300_000 if quick else 1_000_000, 20_000 if quick else 100_000),
              1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
+    reps = 2 if quick else 3
     rows: list[tuple[str, int, int, float, float]] = []
     cpu: dict[int, float] = {}
     produce_cpu: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-broker-") as d, \
             run_subprocess(Path(d) / "data", args=("--segment-bytes", str(1 << 30))) as b:
         for size, (n, _peer_n) in sizes.items():
-            r = bazaar(b.bootstrap, b.process.pid, size, n, f"bench-{size}")
+            r = _best([bazaar(b.bootstrap, b.process.pid, size, n, f"bench-{size}-{i}")
+                       for i in range(reps)])
             rows.append(("bazaar-log", size, n, r["produce_s"], r["consume_s"]))
             cpu[size] = r["cpu_per_gib"]
             produce_cpu[size] = r["produce_cpu_per_gib"]
     try:
         with localservers.nats() as server:
             for size, (_n, peer_n) in sizes.items():
-                r = asyncio.run(_jetstream(server.url, size, peer_n, f"bench{size}"))
+                r = _best([asyncio.run(_jetstream(server.url, size, peer_n, f"bench{size}x{i}"))
+                           for i in range(reps)])
                 rows.append(("nats-jetstream", size, peer_n, r["produce_s"], r["consume_s"]))
     except localservers.ServerUnavailable as exc:
         print(f"skipping NATS JetStream: {exc}")
@@ -167,7 +179,8 @@ def main(quick: bool) -> None:
         with localservers.redis() as server:
             for size, (n, _peer_n) in sizes.items():
                 peer = n // 3
-                r = _redis(server.url, size, peer, f"bench-{size}")
+                r = _best([_redis(server.url, size, peer, f"bench-{size}-{i}")
+                           for i in range(reps)])
                 rows.append(("redis-streams", size, peer, r["produce_s"], r["consume_s"]))
     except localservers.ServerUnavailable as exc:
         print(f"skipping Redis Streams: {exc}")
