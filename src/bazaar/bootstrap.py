@@ -110,7 +110,8 @@ def auth_config(settings: Settings) -> AuthConfig:
         refresh_token_ttl_s=settings.refresh_token_ttl_s,
         signature_window_s=settings.signature_window_s, clock_skew_s=settings.clock_skew_s,
         rate_limit=RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
-        failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst))
+        failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst),
+        audit_log=settings.data_dir / "auth" / "audit.log")
 
 
 def build_auth(runtime: Runtime) -> AuthSystem:
