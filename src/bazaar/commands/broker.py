@@ -6,9 +6,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from bazaar.config import Settings
 
 app = typer.Typer(help="Bazaar Log: a Kafka-protocol-compatible broker (serve, topics, groups).",
                   no_args_is_help=True)
@@ -23,12 +26,25 @@ BOOTSTRAP = typer.Option(None, "--bootstrap", "-b",
                               "broker on BAZAAR_BROKER_PORT).")
 
 
+def _settings() -> Settings:
+    """The environment's settings, or a clean error naming the bad value."""
+    from pydantic import ValidationError
+
+    from bazaar.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"BAZAAR_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        typer.echo(f"error: bad setting: {problems}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _bootstrap(value: str | None) -> str:
     if value:
         return value
-    from bazaar.config import Settings
-
-    settings = Settings()
+    settings = _settings()
     return settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
 
 
@@ -69,28 +85,29 @@ def serve(
     """Run the broker until Ctrl-C / SIGTERM."""
     from bazaar.broker import BrokerConfig, ConfigError, LogConfig
     from bazaar.broker import serve as serve_broker
-    from bazaar.config import Settings
 
-    settings = Settings()
+    settings = _settings()
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     defaults = LogConfig()
     try:
         log = LogConfig(
-            segment_bytes=segment_bytes or settings.broker_segment_bytes,
+            segment_bytes=(settings.broker_segment_bytes if segment_bytes is None
+                           else segment_bytes),
             retention_bytes=retention_bytes,
-            retention_ms=retention_ms or defaults.retention_ms,
+            retention_ms=defaults.retention_ms if retention_ms is None else retention_ms,
             flush=(flush or settings.broker_flush),  # type: ignore[arg-type]
             flush_interval_ms=flush_interval_ms,
         )
         config = BrokerConfig(
             data_dir=data_dir or settings.data_dir / "broker",
-            host=host or settings.broker_host,
+            host=settings.broker_host if host is None else host,
             port=settings.broker_port if port is None else port,
             advertised_host=advertised_host,
             auto_create_topics=(settings.broker_auto_create_topics if auto_create is None
                                 else auto_create),
-            default_partitions=partitions or settings.broker_default_partitions,
+            default_partitions=(settings.broker_default_partitions if partitions is None
+                                else partitions),
             log=log,
             zero_copy=settings.broker_zero_copy if zero_copy is None else zero_copy,
             max_request_bytes=max_request_bytes,
