@@ -71,9 +71,10 @@ def serve(
     from bazaar.functions import run_serve
 
     s = _settings()
-    typer.echo(f"functions: serving on http://{s.host}:{port or s.functions_port} "
-               f"(data in {s.data_dir / 'functions'})")
-    run_serve(s.data_dir, host=s.host, port=s.functions_port if port is None else port,
+    port = s.functions_port if port is None else port
+    where = f"http://{s.host}:{port}" if port else f"a free port on {s.host} (see server.json)"
+    typer.echo(f"functions: serving on {where} (data in {s.data_dir / 'functions'})")
+    run_serve(s.data_dir, host=s.host, port=port,
               workers=s.functions_workers if workers is None else workers,
               idle_timeout_s=s.functions_idle_timeout_s,
               retry_backoff_s=s.functions_retry_backoff_s,
