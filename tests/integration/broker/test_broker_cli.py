@@ -95,3 +95,16 @@ def test_metrics_endpoint_counts_requests_bytes_and_lag(tmp_path: Path) -> None:
     bytes_in = next(line for line in text.splitlines()
                     if line.startswith("bazaar_broker_bytes_in_total"))
     assert float(bytes_in.split()[-1]) > 25
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--partitions", "0"), "default_partitions"),
+    (("--segment-bytes", "5"), "segment_bytes"),
+    (("--flush", "never"), "flush must be"),
+])
+def test_serve_refuses_bad_options_with_one_line(tmp_path: Path, args: tuple[str, ...],
+                                                 message: str) -> None:
+    result = cli("serve", "--data-dir", str(tmp_path / "d"), "--port", "0", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:") and message in result.stderr
+    assert not (tmp_path / "d").exists()  # nothing created
