@@ -124,3 +124,23 @@ def test_idle_sandboxes_are_reaped_and_the_next_start_is_cold(tmp_path: Path,
         assert client.invoke("idle", {"kind": "ok"}).init_duration_ms is not None
         _wait(lambda: client.stats()["sandboxes"] == 0)
         assert client.invoke("idle", {"kind": "ok"}).init_duration_ms is not None
+
+
+def test_sigterm_stops_the_platform_and_its_hosts_cleanly(tmp_path: Path) -> None:
+    server = start_server_process(tmp_path / "data", workers=2)
+    with FunctionsClient(server.url) as client:
+        host_pids = [h["pid"] for h in client.hosts()]
+    assert len(host_pids) == 2
+    server.stop()  # SIGTERM
+    assert server.proc.returncode == 0
+    assert not (tmp_path / "data" / "functions" / "server.json").exists()
+    for pid in host_pids:
+        _wait(lambda pid=pid: not _alive(pid), timeout=10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
