@@ -83,7 +83,8 @@ class Broker:
         assert self.state is not None
         state = self.state
         cfg = self.config
-        interval = cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0
+        interval = min(cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0,
+                       cfg.retention_check_interval_ms / 1000)
         next_retention = 0.0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(asyncio.CancelledError):

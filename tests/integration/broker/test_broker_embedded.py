@@ -107,3 +107,35 @@ def test_stop_closes_open_connections(tmp_path: Path) -> None:
         return rest
 
     assert asyncio.run(go()) == b""
+
+
+def test_running_broker_enforces_retention(tmp_path: Path) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    async def go() -> tuple[int, int]:
+        config = BrokerConfig(data_dir=tmp_path, port=0, retention_check_interval_ms=50,
+                              log=LogConfig(segment_bytes=2048, retention_bytes=4096,
+                                            retention_ms=None))
+        async with Broker(config) as broker:
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+            await producer.start()
+            for i in range(200):
+                await (await producer.send("short", b"x" * 100 + str(i).encode()))
+            await producer.stop()
+            consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+            await consumer.start()
+            tp = TopicPartition("short", 0)
+            try:
+                for _ in range(100):  # the housekeeping task runs every 50 ms
+                    start = (await consumer.beginning_offsets([tp]))[tp]
+                    if start > 0:
+                        break
+                    await asyncio.sleep(0.05)
+                end = (await consumer.end_offsets([tp]))[tp]
+            finally:
+                await consumer.stop()
+            return start, end
+
+    start, end = asyncio.run(go())
+    assert end == 200
+    assert 0 < start < end  # old segments went, the newest stayed
