@@ -79,6 +79,8 @@ class BrokerConfig:
             raise ConfigError("max_request_bytes must be >= 1024")
         if self.group_initial_rebalance_delay_ms < 0:
             raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
+        if self.retention_check_interval_ms < 1:
+            raise ConfigError("retention_check_interval_ms must be >= 1")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError("group_min_session_timeout_ms exceeds the maximum")
 

@@ -362,3 +362,22 @@ def test_flush_syncs_bytes_appended_while_another_flush_runs(
     store.flush()  # nothing new: no third sync
     assert len(synced) == 2
     store.close()
+
+
+def test_producer_state_survives_restart_across_segment_rolls(tmp_path: Path) -> None:
+    """A retry of a batch written before the active segment began is still recognised after a
+    restart: the producers' state is snapshotted when a segment rolls."""
+    log = Log(tmp_path / "p", TINY)
+    first = make_batch([b"a" * 300], producer_id=9, producer_epoch=0, base_sequence=0)
+    assert log.append(first).base_offset == 0
+    for seq in range(1, 12):  # other producers fill segments past the first one
+        log.append(make_batch([b"b" * 300], producer_id=10, producer_epoch=0,
+                              base_sequence=seq - 1))
+    assert log.active.base_offset > 0
+    log.close()
+    again = Log(tmp_path / "p", TINY)
+    retry = again.append(first)
+    assert retry.duplicate and retry.base_offset == 0
+    with pytest.raises(SequenceError):
+        again.append(make_batch([b"gap"], producer_id=9, producer_epoch=0, base_sequence=5))
+    again.close()

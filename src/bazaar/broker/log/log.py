@@ -8,6 +8,8 @@ and CRC32C of each batch), truncates a torn or corrupt tail and rebuilds its ind
 from __future__ import annotations
 
 import bisect
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from bazaar.broker.log.segment import Corruption, FileRange, Segment
 
 EARLIEST = -2
 LATEST = -1
+_SNAPSHOT = "producers.snapshot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,16 @@ class Log:
         self._rebuild_producers()
 
     def _rebuild_producers(self) -> None:
-        """Producer sequence state from the batch headers of the active segment."""
+        """Producer sequence state: the snapshot taken when the active segment began, then
+        the batch headers of the active segment."""
         active = self.active
+        snapshot = self.directory / _SNAPSHOT
+        try:
+            data = json.loads(snapshot.read_text())
+            if data["offset"] == active.base_offset:
+                self.producers = ProducerTable.from_json(data["producers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no snapshot (first segment) or a bad one: the active segment still counts
         pos = 0
         while pos < active.size:
             header = batch.parse_header(active.store.read(pos, batch.HEADER_SIZE))
@@ -142,10 +153,20 @@ class Log:
         self.active.flush()
         self.active.index.flush()
         self.active.time_index.flush()
+        self._snapshot_producers(self.end_offset)
         segment = Segment(self.directory, self.end_offset, self.config.index_interval_bytes)
         segment.recover()
         self._segments.append(segment)
         self._bases.append(segment.base_offset)
+
+    def _snapshot_producers(self, offset: int) -> None:
+        """Write the idempotent producers' state as of ``offset`` (atomically, durably)."""
+        tmp = self.directory / (_SNAPSHOT + ".tmp")
+        with tmp.open("w") as f:
+            json.dump({"offset": offset, "producers": self.producers.to_json()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.directory / _SNAPSHOT)
 
     def flush(self) -> None:
         """fdatasync the active segment (sealed ones were flushed when they rolled)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from bazaar.broker._errors import ProducerFencedError, SequenceError
 from bazaar.broker.log.batch import NO_PRODUCER_ID, BatchHeader
@@ -71,3 +72,18 @@ class ProducerTable:
 
     def __len__(self) -> int:
         return len(self._producers)
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """The table as JSON-able data, for the snapshot taken when a segment rolls."""
+        return {str(pid): [p.epoch, p.last_sequence, [list(r) for r in p.recent]]
+                for pid, p in self._producers.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[Any]]) -> ProducerTable:
+        table = cls()
+        for pid, (epoch, last, recent) in data.items():
+            state = _Producer(int(epoch), int(last))
+            for first, last_seq, offset in recent:
+                state.recent.append((int(first), int(last_seq), int(offset)))
+            table._producers[int(pid)] = state
+        return table
