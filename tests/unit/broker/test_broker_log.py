@@ -381,3 +381,21 @@ def test_producer_state_survives_restart_across_segment_rolls(tmp_path: Path) ->
     with pytest.raises(SequenceError):
         again.append(make_batch([b"gap"], producer_id=9, producer_epoch=0, base_sequence=5))
     again.close()
+
+
+def test_segments_roll_by_age_and_time_lookups_survive_restart(tmp_path: Path) -> None:
+    config = LogConfig(segment_bytes=1 << 20, index_interval_bytes=100, segment_ms=60_000,
+                       retention_ms=None)
+    log = Log(tmp_path / "p", config)
+    for i in range(5):
+        log.append(make_batch([b"x" * 50], ts=1_000 * (i + 1)))
+    log.active.created_ms -= 61_000  # the active segment is now older than segment_ms
+    log.append(make_batch([b"y" * 50], ts=6_000))
+    assert [s.base_offset for s in log.segments] == [0, 5]
+    for i in range(6, 10):
+        log.append(make_batch([b"z" * 50], ts=1_000 * (i + 1)))
+    log.close()
+    again = Log(tmp_path / "p", config)
+    assert [again.offset_for(ts) for ts in (500, 3_000, 6_000, 9_500, 99_999)] == [
+        0, 2, 5, 9, 10]
+    again.close()
