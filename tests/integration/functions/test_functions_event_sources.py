@@ -129,3 +129,34 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
         assert client.event_sources() == []
         with pytest.raises(NotFound):
             client.delete_event_source(mapping["uuid"])
+
+
+def test_a_mapping_resumes_from_its_committed_offsets_after_a_restart(
+        tmp_path: Path, broker: BrokerProcess,
+        make_zip: Callable[[dict[str, str]], bytes]) -> None:
+    topic, data = "restart-events", tmp_path / "data"
+
+    def processed(client: FunctionsClient) -> list[tuple[int, int]]:
+        seen = []
+        for report in client.logs("consume", 500):
+            if report["invocationType"] == "EventSource" and report["error"] is None:
+                seen += [(int(p), int(o)) for _, p, o in
+                         (line.split() for line in report["logs"].splitlines())]
+        return seen
+
+    first = asyncio.run(_produce(broker.bootstrap, topic,
+                                 [(str(i).encode(), b"a") for i in range(30)]))
+    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+        client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
+        client.create_event_source("consume", topic, broker.bootstrap, batch_size=5,
+                                   starting_position="earliest")
+        _wait(lambda: client.event_sources()[0].get("records") == 30)  # all committed
+    second = asyncio.run(_produce(broker.bootstrap, topic,
+                                  [(str(i).encode(), b"b") for i in range(30)]))
+    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+        assert len(client.event_sources()) == 1  # the mapping is durable
+        _wait(lambda: len(processed(client)) == 60)
+        seen = processed(client)
+    expected = sorted((p, o) for produced in (first, second)
+                      for p, offsets in produced.items() for o in offsets)
+    assert sorted(seen) == expected  # nothing twice, nothing skipped across the restart
