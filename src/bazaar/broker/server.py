@@ -124,7 +124,12 @@ class Connection(asyncio.Protocol):
         if response is None:
             return True
         try:
-            await self._write(encode_response(header, response))
+            parts = encode_response(header, response)
+        except Exception:  # a response we cannot encode: the client cannot be answered
+            log.exception("encoding %s v%d for %s failed", name, header.api_version, self.peer)
+            return False
+        try:
+            await self._write(parts)
         except (ConnectionError, OSError, RuntimeError) as exc:
             log.info("client %s went away during %s: %s", self.peer, name, exc)
             return False
