@@ -100,7 +100,12 @@ class Connection(asyncio.Protocol):
                     assert self.transport is not None
                     self.transport.resume_reading()
                     self._paused = False
-                if not await self._handle(frame):
+                try:
+                    ok = await self._handle(frame)
+                except Exception:  # never leave a connection open with nobody serving it
+                    log.exception("connection from %s failed", self.peer)
+                    ok = False
+                if not ok:
                     self._abort()
                     return
 
