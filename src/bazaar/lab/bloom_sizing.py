@@ -89,9 +89,9 @@ def _bloom_cost(n: int, p: float, keys: list[str], probes: list[str]) -> tuple[f
 
 
 def run(ctx: RunContext) -> Report:
-    n_sweep = 20_000 if ctx.quick else 100_000
-    n_probe = 200_000 if ctx.quick else 1_000_000
-    n_mem = 200_000 if ctx.quick else 1_000_000
+    n_sweep = int(ctx.params.get("n_sweep", 20_000 if ctx.quick else 100_000))
+    n_probe = int(ctx.params.get("n_probe", 200_000 if ctx.quick else 1_000_000))
+    n_mem = int(ctx.params.get("n_mem", 200_000 if ctx.quick else 1_000_000))
     sweep_keys, probes = _urls(n_sweep, "in"), _urls(n_probe, "out")
     ratios = (5, 10)
     sweep = _sweep(ctx, n_sweep, probes, sweep_keys, ratios)

@@ -92,7 +92,7 @@ def _redis_only(url: str, n: int) -> dict[str, float]:
 
 
 def run(ctx: RunContext) -> Report:
-    n = 5_000 if ctx.quick else 50_000
+    n = int(ctx.params.get("ops", 5_000 if ctx.quick else 50_000))
     small, big = b"x" * 100, b"y" * 1024
     rows: list[list[Any]] = []
     with ExitStack() as stack:
@@ -141,7 +141,7 @@ def run(ctx: RunContext) -> Report:
             r.flushall()
             m.flush_all()
             base_r = int(r.info("memory")["used_memory"])
-            count = 20_000 if ctx.quick else 100_000
+            count = int(ctx.params.get("mem_keys", 20_000 if ctx.quick else 100_000))
             mkeys = [f"mem:{i:08d}" for i in range(count)]
             for i in range(0, count, 1000):
                 pipe = r.pipeline(transaction=False)
