@@ -24,11 +24,13 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestCl
     else:
         server: localservers.LocalServer = request.getfixturevalue(f"{request.param}_server")
         url = server.url
-        # Each test has a fresh database: start from an empty cache too.
+        # Each test has a fresh database: start from an empty cache too (a Redis database of
+        # our own, so other components' keys on the shared test server are left alone).
         if request.param == "redis":
             import redis
 
-            redis.Redis.from_url(url).flushall()
+            url = f"redis://{server.host}:{server.port}/7"
+            redis.Redis.from_url(url).flushdb()
         else:
             from pymemcache.client.base import Client
 
