@@ -14,7 +14,7 @@ The host plugs its users in through :class:`CredentialStore`.
 from bazaar.auth._apps import MAX_ACTIVE_KEYS, AppInfo, AppRegistry, IssuedKey
 from bazaar.auth._asgi import SCOPE_KEY, AuthMiddleware, exempt_paths, send_problem
 from bazaar.auth._authenticator import Audit, Authenticator, StaticAppKeys, structlog_audit
-from bazaar.auth._client import BearerAuth, HttpxSigner, RequestsSigner
+from bazaar.auth._client import BearerAuth, HttpxSigner, RequestsSigner, TokenAuth
 from bazaar.auth._crypto import MasterKey
 from bazaar.auth._digest import content_digest, verify_content_digest
 from bazaar.auth._endpoints import auth_app, auth_routes
@@ -106,6 +106,7 @@ __all__ = [
     "SignedRequest",
     "SigningKeys",
     "StaticAppKeys",
+    "TokenAuth",
     "TokenError",
     "TokenPair",
     "TokenServer",

@@ -81,3 +81,59 @@ class BearerAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
         yield request
+
+
+class TokenAuth(httpx.Auth):
+    """``httpx.Client(auth=TokenAuth(base_url, username, password))``: logs in on first use
+    (``POST /auth/token``), sends ``Authorization: Bearer``, and on a 401 refreshes once
+    (``POST /auth/refresh``, or logs in again if the refresh is refused) and retries.
+
+    For first-party clients only: it holds the user's password. Sync and async clients alike.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, base_url: str, username: str, password: Secret[str] | str) -> None:
+        self._base = base_url.rstrip("/")
+        self._username = username
+        self._password = password if isinstance(password, Secret) else Secret(password)
+        self._access: Secret[str] | None = None
+        self._refresh: Secret[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenAuth({self._base!r}, {self._username!r}, password=**********)"
+
+    def _login(self) -> httpx.Request:
+        return httpx.Request("POST", f"{self._base}/auth/token", json={
+            "username": self._username, "password": self._password.reveal()})
+
+    def _keep(self, response: httpx.Response) -> bool:
+        if response.status_code != 200:
+            return False
+        data = response.json()
+        self._access = Secret(str(data["access_token"]))
+        self._refresh = Secret(str(data["refresh_token"]))
+        return True
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._access is None:
+            response = yield self._login()
+            if not self._keep(response):
+                response.raise_for_status()
+        assert self._access is not None
+        request.headers["Authorization"] = f"Bearer {self._access.reveal()}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        renewed = False
+        if self._refresh is not None:
+            refreshed = yield httpx.Request("POST", f"{self._base}/auth/refresh", json={
+                "refresh_token": self._refresh.reveal()})
+            renewed = self._keep(refreshed)
+        if not renewed:
+            relogin = yield self._login()
+            if not self._keep(relogin):
+                return
+        assert self._access is not None
+        request.headers["Authorization"] = f"Bearer {self._access.reveal()}"
+        yield request

@@ -35,6 +35,8 @@ from bazaar.auth import (
     Principal,
     RateLimit,
     RequestsSigner,
+    Secret,
+    TokenAuth,
     build_auth,
     exempt_paths,
 )
@@ -167,6 +169,31 @@ def test_login_then_bearer_access(running: Running) -> None:
                            content=b'{"username": "ann", "password": "' + PASSWORD.encode()
                            + b'"}', headers={"content-type": "application/x-www-form-urlencoded"})
     assert curl_like.status_code == 200, curl_like.text
+
+
+def test_token_auth_logs_in_refreshes_and_retries(running: Running) -> None:
+    auth = TokenAuth(running.base_url, "ann", PASSWORD)
+    assert PASSWORD not in repr(auth)
+    with httpx.Client(base_url=running.base_url, auth=auth) as client:
+        assert client.get("/whoami").json()["id"] == "1"
+        # The access token runs out: the next call refreshes and retries, invisibly.
+        old = AccessTokens(running.auth.keys, lifetime=900, clock=lambda: time.time() - 2000)
+        auth._access = Secret(old.issue("1", ["shop:read"], "fam")[0])
+        again = client.get("/whoami")
+        assert again.status_code == 200 and again.json()["id"] == "1"
+
+    async def from_async() -> int:
+        async with httpx.AsyncClient(base_url=running.base_url,
+                                     auth=TokenAuth(running.base_url, "ann", PASSWORD)) as c:
+            return (await c.get("/whoami")).status_code
+
+    import asyncio
+
+    assert asyncio.run(from_async()) == 200
+    with httpx.Client(base_url=running.base_url,
+                      auth=TokenAuth(running.base_url, "ann", "not the password")) as client,\
+            pytest.raises(httpx.HTTPStatusError):
+        client.get("/whoami")
 
 
 def test_wrong_password_and_unknown_user_look_the_same(running: Running) -> None:
