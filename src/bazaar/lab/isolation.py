@@ -98,7 +98,7 @@ def run(ctx: RunContext) -> Report:
     store = PackageStore(ctx.work_dir / "store")
     digest = store.put(zip_directory(source))
     python = [sys.executable, "-I", "-S", "-c", "pass"]
-    uid_base = 1_950_000 + (os.getpid() % 1000) * 100 if os.geteuid() == 0 else 0
+    uid_base = 210_000_000 + (os.getpid() % 1000) * 100 if os.geteuid() == 0 else 0
     bwrap = bwrap_args(allow_network=False, visible=runtime_paths())
     with ctx.step("in-process: load the handler, call it", total=1) as step:
         loads, direct = _in_process(source, n, calls * 10)

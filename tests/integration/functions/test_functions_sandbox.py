@@ -15,7 +15,7 @@ import pytest
 from bazaar.functions import PackageStore, Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
 
 ISOLATIONS = ["process", "namespace"]
-_UIDS = iter(range(1_900_000 + (os.getpid() % 1000) * 100, 2_000_000_000))
+_UIDS = iter(range(200_000_000 + (os.getpid() % 1000) * 1000, 2_000_000_000))  # above hosts' uids
 
 
 def _run(tmp_path: Path, zipped: bytes, isolation: str,
