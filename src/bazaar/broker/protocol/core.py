@@ -110,13 +110,15 @@ class FrameDecoder:
     """Splits a byte stream into size-prefixed frames, refusing any over ``max_frame``.
 
     A frame that arrives whole inside one chunk is handed out as a view of that chunk (no
-    copy); a larger one is assembled once, into a buffer of its exact size.
+    copy); a larger one is collected chunk by chunk and joined once when complete, so memory
+    grows with the bytes actually received, never with the size a client merely claims.
     """
 
     def __init__(self, max_frame: int) -> None:
         self.max_frame = max_frame
         self._head = bytearray()
-        self._frame: bytearray | None = None
+        self._chunks: list[bytes | memoryview] = []
+        self._size = -1  # of the frame being collected, -1 when between frames
         self._filled = 0
 
     def feed(self, data: bytes) -> list[Frame]:
@@ -125,8 +127,7 @@ class FrameDecoder:
         view = memoryview(data)
         pos, end = 0, len(view)
         while pos < end:
-            frame = self._frame
-            if frame is None:
+            if self._size < 0:
                 need = 4 - len(self._head)
                 if not self._head and end - pos >= 4:
                     size = int.from_bytes(view[pos:pos + 4], "big", signed=True)
@@ -145,21 +146,21 @@ class FrameDecoder:
                     frames.append(view[pos:pos + size])
                     pos += size
                     continue
-                self._frame = frame = bytearray(size)
-                self._filled = 0
-            n = min(len(frame) - self._filled, end - pos)
-            frame[self._filled:self._filled + n] = view[pos:pos + n]
+                self._size, self._filled = size, 0
+            n = min(self._size - self._filled, end - pos)
+            self._chunks.append(view[pos:pos + n])
             self._filled += n
             pos += n
-            if self._filled == len(frame):
-                frames.append(frame)
-                self._frame = None
+            if self._filled == self._size:
+                frames.append(b"".join(self._chunks))
+                self._chunks.clear()
+                self._size = -1
         return frames
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
-        return len(self._head) + (self._filled if self._frame is not None else 0)
+        return len(self._head) + (self._filled if self._size >= 0 else 0)
 
 
 def decode_request(frame: Frame) -> Request:
