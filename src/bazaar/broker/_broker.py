@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from types import TracebackType
 
 from bazaar.broker._config import BrokerConfig
@@ -84,7 +85,8 @@ class Broker:
         state = self.state
         cfg = self.config
         interval = min(cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0,
-                       cfg.retention_check_interval_ms / 1000)
+                       cfg.retention_check_interval_ms / 1000,
+                       cfg.connections_max_idle_ms / 2000)
         next_retention = 0.0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(asyncio.CancelledError):
@@ -92,6 +94,11 @@ class Broker:
                 await asyncio.sleep(interval)
                 if cfg.log.flush == "interval":
                     await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                now = time.monotonic()
+                for connection in list(self._connections):
+                    if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
+                        log.info("closing idle connection from %s", connection.peer)
+                        connection.close()
                 if loop.time() >= next_retention:
                     next_retention = loop.time() + cfg.retention_check_interval_ms / 1000
                     for lg in state.topics.all_logs():

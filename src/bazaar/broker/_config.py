@@ -68,6 +68,7 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 300_000
     offsets_flush: bool = True
     retention_check_interval_ms: int = 30_000
+    connections_max_idle_ms: int = 600_000
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:
@@ -79,6 +80,8 @@ class BrokerConfig:
             raise ConfigError("max_request_bytes must be >= 1024")
         if self.group_initial_rebalance_delay_ms < 0:
             raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
+        if self.connections_max_idle_ms < 1:
+            raise ConfigError("connections_max_idle_ms must be >= 1")
         if self.retention_check_interval_ms < 1:
             raise ConfigError("retention_check_interval_ms must be >= 1")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:

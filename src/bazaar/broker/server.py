@@ -44,6 +44,8 @@ class Connection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.peer = "?"
         self._paused = False
+        self.last_active = time.monotonic()
+        self.busy = False  # a request is being handled (a long poll is not idleness)
         self._can_write = asyncio.Event()
         self._can_write.set()
 
@@ -58,6 +60,7 @@ class Connection(asyncio.Protocol):
         self.task = asyncio.get_running_loop().create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
         try:
             frames = self.decoder.feed(data)
         except FrameTooLargeError as exc:
@@ -87,6 +90,10 @@ class Connection(asyncio.Protocol):
         """Drop the connection now (broker shutdown)."""
         self._abort()
 
+    def idle_for(self, now: float) -> float:
+        """Seconds since the client last sent or was answered (0 while a request runs)."""
+        return 0.0 if self.busy or not self.frames.empty() else now - self.last_active
+
     def _abort(self) -> None:
         if self.transport:
             self.transport.abort()
@@ -100,11 +107,15 @@ class Connection(asyncio.Protocol):
                     assert self.transport is not None
                     self.transport.resume_reading()
                     self._paused = False
+                self.busy = True
                 try:
                     ok = await self._handle(frame)
                 except Exception:  # never leave a connection open with nobody serving it
                     log.exception("connection from %s failed", self.peer)
                     ok = False
+                finally:
+                    self.busy = False
+                    self.last_active = time.monotonic()
                 if not ok:
                     self._abort()
                     return

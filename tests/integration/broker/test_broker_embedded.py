@@ -139,3 +139,36 @@ def test_running_broker_enforces_retention(tmp_path: Path) -> None:
     start, end = asyncio.run(go())
     assert end == 200
     assert 0 < start < end  # old segments went, the newest stayed
+
+
+def test_idle_connections_are_closed_but_long_polls_are_not(tmp_path: Path) -> None:
+    async def go() -> tuple[bytes, int]:
+        config = BrokerConfig(data_dir=tmp_path, port=0, connections_max_idle_ms=200)
+        async with Broker(config) as broker:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", broker.port)
+            idle_writer.write(b"\x00\x00")  # half a size prefix, then nothing
+            # a Fetch long poll of 1 s on an empty topic outlives the idle limit
+            poll_reader, poll_writer = await asyncio.open_connection("127.0.0.1", broker.port)
+            topic = b"quiet"
+            body = ((-1).to_bytes(4, "big", signed=True) + (1000).to_bytes(4, "big")
+                    + (1).to_bytes(4, "big") + (1 << 20).to_bytes(4, "big") + b"\x00"
+                    + (1).to_bytes(4, "big") + len(topic).to_bytes(2, "big") + topic
+                    + (1).to_bytes(4, "big") + bytes(4) + bytes(8)
+                    + (1 << 20).to_bytes(4, "big"))
+            meta = (3).to_bytes(2, "big") + (1).to_bytes(2, "big") + (1).to_bytes(4, "big") \
+                + b"\xff\xff" + (1).to_bytes(4, "big") + len(topic).to_bytes(2, "big") + topic
+            poll_writer.write(len(meta).to_bytes(4, "big") + meta)  # auto-creates the topic
+            size = int.from_bytes(await poll_reader.readexactly(4), "big")
+            await poll_reader.readexactly(size)
+            frame = (1).to_bytes(2, "big") + (4).to_bytes(2, "big") + (2).to_bytes(4, "big") \
+                + b"\xff\xff" + body
+            poll_writer.write(len(frame).to_bytes(4, "big") + frame)
+            closed = await asyncio.wait_for(idle_reader.read(), 5)
+            size = int.from_bytes(await asyncio.wait_for(poll_reader.readexactly(4), 5), "big")
+            idle_writer.close()
+            poll_writer.close()
+            return closed, size
+
+    closed, answered = asyncio.run(go())
+    assert closed == b""  # the idle one was dropped
+    assert answered > 0  # the long poll got its (empty) answer
