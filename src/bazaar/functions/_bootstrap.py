@@ -168,7 +168,7 @@ def _init(config: dict[str, Any]) -> Any:
     digest = hashlib.sha256(blob).hexdigest()
     if digest != config["digest"]:
         raise RuntimeError(f"package hash mismatch: want {config['digest']}, got {digest}")
-    work = config["work_dir"]
+    work = os.path.abspath(config["work_dir"])
     code = os.path.join(work, "code")
     tmp = os.path.join(work, "tmp")
     os.makedirs(tmp, exist_ok=True)

@@ -49,8 +49,8 @@ class WorkerHost:
         self._uids: set[int] = set()
         self._peer: Peer | None = None
         self._fetching: dict[str, asyncio.Task[Path]] = {}
-        self._packages = config.work_dir / "packages"
-        self._work = config.work_dir / "sandboxes"
+        self._packages = config.work_dir.resolve() / "packages"
+        self._work = config.work_dir.resolve() / "sandboxes"
         self._next_uid = 0
 
     async def run(self) -> None:

@@ -40,7 +40,7 @@ class PlatformConfig:
 
     @property
     def root(self) -> Path:
-        return Path(self.data_dir) / "functions"
+        return Path(self.data_dir).resolve() / "functions"
 
 
 class Platform:
