@@ -144,3 +144,14 @@ def _alive(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_relative_data_dir_works(tmp_path: Path, faulty: bytes,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with start_server_process(Path(".bazaar"), workers=1) as server, \
+            FunctionsClient(server.url) as client:
+        for isolation in ("process", "namespace"):
+            client.create(FunctionSpec(f"rel-{isolation}", isolation=isolation), faulty)
+            response = client.invoke(f"rel-{isolation}", {"kind": "ok"})
+            assert response.payload["echo"] == {"kind": "ok"}, response.error
