@@ -110,19 +110,19 @@ def test_an_app_signs_its_way_into_the_shop(shop: tuple[str, Path]) -> None:
         replay = raw.send(request)
         assert replay.status_code == 401 and replay.json()["reason"] == "replayed"
     # `bazaar auth sign` prints a curl command; curl itself is the client.
-    if shutil.which("curl"):
-        printed = subprocess.run(
-            [sys.executable, "-m", "bazaar.cli", "auth", "sign", "POST",
-             f"{url}/products?limit=1", "--app-id", app_id, "--data", "{}",
-             "--content-type", "application/json"],
-            capture_output=True, text=True, timeout=60, env={**os.environ,
-                                                             "BAZAAR_API_KEY": api_key})
-        assert printed.returncode == 0, printed.stderr
-        argv = shlex.split(printed.stdout)
-        sent = subprocess.run([*argv, "-s", "-o", "/dev/null", "-w", "%{http_code}"],
-                              capture_output=True, text=True, timeout=60)
-        # Authenticated, then refused by the shop: POST /products needs shop:admin.
-        assert sent.stdout == "403", sent.stdout
+    assert shutil.which("curl"), "this test runs curl: apt-get install curl"
+    printed = subprocess.run(
+        [sys.executable, "-m", "bazaar.cli", "auth", "sign", "POST",
+         f"{url}/products?limit=1", "--app-id", app_id, "--data", "{}",
+         "--content-type", "application/json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ,
+                                                         "BAZAAR_API_KEY": api_key})
+    assert printed.returncode == 0, printed.stderr
+    argv = shlex.split(printed.stdout)
+    sent = subprocess.run([*argv, "-s", "-o", "/dev/null", "-w", "%{http_code}"],
+                          capture_output=True, text=True, timeout=60)
+    # Authenticated, then refused by the shop: POST /products needs shop:admin.
+    assert sent.stdout == "403", sent.stdout
     # The audit trail: one JSON line per decision, under the data directory, nothing secret.
     lines = (data / "auth" / "audit.log").read_text().splitlines()
     decisions = [json.loads(line) for line in lines]
