@@ -10,6 +10,7 @@ import orjson
 from bazaar.flow.checkout import inventory
 from bazaar.flow.checkout.services import Services
 from bazaar.flow.orchestrator.client import FlowClient, Task
+from bazaar.flow.orchestrator.engine import Orchestrator
 
 Handler = Callable[[Task], Awaitable[dict[str, Any]]]
 FAST = {"max_attempts": 4, "backoff": "jittered", "delay_s": 0.05, "max_delay_s": 1.0}
@@ -111,3 +112,12 @@ async def start_checkout(client: FlowClient, services: Services, order_id: str,
                                               "amount_cents": amount_cents},
                                  idempotency_key=f"checkout:{order_id}")
     return str(started["id"])
+
+
+async def start_checkout_local(engine: Orchestrator, services: Services, order_id: str,
+                               items: dict[str, int], amount_cents: int) -> str:
+    """:func:`start_checkout` against an in-process engine."""
+    services.orders.open(order_id, amount_cents, orjson.dumps(items).decode())
+    return engine.start("checkout", {"order_id": order_id, "items": items,
+                                     "amount_cents": amount_cents},
+                        idempotency_key=f"checkout:{order_id}").id

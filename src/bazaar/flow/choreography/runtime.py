@@ -35,12 +35,13 @@ async def _start(client: AIOKafkaProducer | AIOKafkaConsumer, what: str) -> None
 
 
 async def consume(bootstrap: str, group: str, react: Reaction, relay: Relay,
-                  stop: asyncio.Event) -> None:
+                  stop: asyncio.Event, fetch_wait_ms: int = 10) -> None:
     """Handle each record (retrying until it succeeds), then commit its offset. A crash
     before the commit redelivers: the reaction's dedupe table absorbs it."""
     consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                retry_backoff_ms=100, metadata_max_age_ms=5000)
+                                retry_backoff_ms=100, metadata_max_age_ms=5000,
+                                fetch_max_wait_ms=fetch_wait_ms)
     await _start(consumer, f"consumer {group}")
     try:
         while not stop.is_set():
@@ -68,8 +69,8 @@ async def consume(bootstrap: str, group: str, react: Reaction, relay: Relay,
                 with contextlib.suppress(Exception):  # uncommitted → redelivered → deduped
                     await consumer.commit()
     finally:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
+        with contextlib.suppress(Exception):  # leaving the group must not hang shutdown
+            await asyncio.wait_for(consumer.stop(), 5.0)
 
 
 async def run_services(bootstrap: str, services: Services, roles: Iterable[str], *,
@@ -91,10 +92,12 @@ async def run_services(bootstrap: str, services: Services, roles: Iterable[str],
                                                     stop)))
         await stop.wait()
     finally:
+        consumers = jobs[1::2]
+        if consumers:  # they notice ``stop`` within a poll; give them that long
+            await asyncio.wait(consumers, timeout=6.0)
         for job in jobs:
             job.cancel()
-        for job in jobs:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        if jobs:
+            await asyncio.wait(jobs, timeout=6.0)
         with contextlib.suppress(Exception):
-            await producer.stop()
+            await asyncio.wait_for(producer.stop(), 5.0)

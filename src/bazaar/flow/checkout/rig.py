@@ -1,0 +1,192 @@
+"""A running checkout, either way, as real processes: for the lab and benchmarks.
+
+Orchestration: an orchestrator process and three service processes (payment; shipping;
+inventory + notification + orders) long-polling it. Choreography: a broker process and the
+same three service processes consuming and relaying events. The rig places checkouts, reads
+every service's books, and can kill and restart any piece.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import orjson
+import sqlalchemy as sa
+
+from bazaar.flow.checkout import inventory, orchestrated
+from bazaar.flow.checkout.faults import Faults
+from bazaar.flow.checkout.services import Databases, Services
+
+Mode = Literal["orchestration", "choreography"]
+GROUPS = {"payment": ["payment"], "shipping": ["shipping"],
+          "core": ["inventory", "notification", "orders"]}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fault_args(f: Faults) -> list[str]:
+    pairs = {"--decline-rate": f.decline_rate, "--timeout-rate": f.timeout_rate,
+             "--charged-on-timeout": f.charged_on_timeout,
+             "--provider-latency": f.provider_latency_s, "--ship-fail-rate": f.ship_fail_rate,
+             "--ship-flaky-rate": f.ship_flaky_rate, "--notify-flaky-rate": f.notify_flaky_rate}
+    out = [item for k, v in pairs.items() for item in (k, str(v))]
+    return out + (["--seed", str(f.seed)] if f.seed is not None else [])
+
+
+@dataclass
+class Rig:
+    """One checkout deployment under ``work``; use as a context manager."""
+
+    mode: Mode
+    work: Path
+    faults: Faults = field(default_factory=Faults)
+    stock: dict[str, int] = field(default_factory=lambda: {"mug": 10_000, "tee": 10_000})
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.dbs = Databases.under(self.work / "services")
+        self.services = Services.open(self.dbs)
+        with self.services.inventory.begin() as conn:
+            inventory.add_stock(conn, self.stock)
+        self.port = _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(timeout=10)
+
+    # --- processes ---------------------------------------------------------------------------
+    def _log(self, name: str) -> Any:
+        return (self.work / f"{name}.log").open("ab")
+
+    def start_hub(self) -> None:
+        """The orchestrator, or the broker: the piece everything talks through."""
+        if self.mode == "orchestration":
+            self.procs["hub"] = subprocess.Popen(
+                [sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
+                 f"sqlite:///{self.work / 'flow.db'}", "--port", str(self.port)],
+                stdout=self._log("hub"), stderr=subprocess.STDOUT)
+            self._wait(lambda: httpx.get(f"{self.url}/api/health", timeout=1).is_success)
+            for definition in orchestrated.DEFINITIONS:
+                httpx.post(f"{self.url}/api/definitions", json=definition).raise_for_status()
+        else:
+            from bazaar.broker import start_subprocess
+
+            self.procs["hub"] = start_subprocess(self.work / "broker", self.port).process
+
+    def _wait(self, ready: Any, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except (httpx.HTTPError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.mode} hub did not come up; see {self.work}")
+
+    def start_service(self, group: str) -> None:
+        where = (["orchestrated", "--flow-url", self.url] if self.mode == "orchestration"
+                 else ["choreography", "--bootstrap", self.bootstrap])
+        roles = [a for r in GROUPS[group] for a in ("--role", r)]
+        self.procs[group] = subprocess.Popen(
+            [sys.executable, "-m", "bazaar.flow.checkout", *where, "--dir",
+             str(self.work / "services"), *roles, *_fault_args(self.faults)],
+            stdout=self._log(group), stderr=subprocess.STDOUT)
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def __enter__(self) -> Rig:
+        self.start_hub()
+        for group in GROUPS:
+            self.start_service(group)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.services.close()
+        self.http.close()
+
+    # --- checkouts ---------------------------------------------------------------------------
+    def place(self, order_id: str, items: dict[str, int], amount_cents: int) -> None:
+        if self.mode == "choreography":
+            from bazaar.flow.choreography import place_order
+
+            place_order(self.services, order_id, items, amount_cents)
+            return
+        self.services.orders.open(order_id, amount_cents, orjson.dumps(items).decode())
+        for _ in range(100):
+            try:
+                self.http.post(f"{self.url}/api/workflows/checkout/start", json={
+                    "input": {"order_id": order_id, "items": items,
+                              "amount_cents": amount_cents},
+                    "idempotency_key": f"checkout:{order_id}"}, timeout=10).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)  # the orchestrator is down: the order waits
+        raise RuntimeError(f"could not start checkout {order_id}")
+
+    def warm_up(self, timeout: float = 60.0) -> None:
+        """One checkout end to end, so consumer groups have joined and connections exist."""
+        order_id = f"warm-up-{time.monotonic_ns()}"
+        self.place(order_id, {next(iter(self.stock)): 1}, 100)
+        if not self.wait_done([order_id], timeout):
+            raise RuntimeError(f"{self.mode}: the warm-up checkout did not finish")
+
+    def orders(self) -> list[dict[str, Any]]:
+        return self.services.orders.all()
+
+    def wait_done(self, ids: Iterable[str], timeout: float) -> bool:
+        wanted = set(ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = {o["order_id"] for o in self.orders() if o["status"] != "pending"}
+            if wanted <= done:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def steps_between(self, start: float, end: float) -> int:
+        """Saga steps the inventory, payment, shipping and notification services did in
+        [start, end): tasks finished (orchestration) or events they wrote (choreography)."""
+        if self.mode == "orchestration":
+            engine = sa.create_engine(f"sqlite:///{self.work / 'flow.db'}")
+            with engine.connect() as conn:
+                n = conn.execute(sa.text(
+                    "SELECT count(*) FROM flow_tasks WHERE status IN ('COMPLETED','FAILED') "
+                    "AND queue != '' AND name != 'close_order' "
+                    "AND ended_at >= :a AND ended_at < :b"), {"a": start, "b": end}).scalar()
+            engine.dispose()
+            return int(n or 0)
+        total = 0
+        for name, store in self.services.stores().items():
+            if name == "orders":
+                continue
+            with store.read() as conn:
+                total += int(conn.execute(sa.text(
+                    "SELECT count(*) FROM outbox WHERE created_at >= :a AND created_at < :b"),
+                    {"a": start, "b": end}).scalar() or 0)
+        return total
