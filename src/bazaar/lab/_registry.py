@@ -10,6 +10,7 @@ REGISTRY: dict[str, str] = {
     "sequential-io": "bazaar.lab.sequential_io",
     "cold-vs-warm": "bazaar.lab.cold_vs_warm",
     "isolation": "bazaar.lab.isolation",
+    "orchestration-vs-choreography": "bazaar.lab.orchestration_vs_choreography",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
