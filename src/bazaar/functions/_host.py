@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class WorkerHost:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._peer = peer = Peer(reader, writer, self._handle)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # stop like a dropped channel: every sandbox, and what it forked, is killed
+            loop.add_signal_handler(sig, peer.close)
         serving = asyncio.create_task(peer.serve())
         beating: asyncio.Task[None] | None = None
         try:
