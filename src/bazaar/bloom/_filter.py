@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bazaar.bloom import _bits, _format
+from bazaar.bloom import _batch, _bits, _format
 from bazaar.bloom._errors import BloomConfigError, CorruptFilterError, IncompatibleFiltersError
 from bazaar.bloom._hashing import (
     HASH_IDS,
@@ -20,7 +20,6 @@ from bazaar.bloom._hashing import (
     check_hash,
     hash_name_of,
     hash_pair_one,
-    positions,
     positions_one,
 )
 from bazaar.bloom._params import check_shape, optimal_bits, optimal_hashes
@@ -56,6 +55,9 @@ class BloomFilter:
         self._view = memoryview(self._vector).cast("B")  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._path: Path | None = None
+        # Batch operations use the C extension when built; tests and the benchmark set this
+        # to False to run the numpy reference path on the same filter.
+        self._native = True
 
     @classmethod
     def from_params(cls, bits: int, hashes: int, *, hash: HashName = "xxh3_128",
@@ -121,15 +123,15 @@ class BloomFilter:
         return True
 
     def add_many(self, keys: Iterable[Key]) -> None:
-        """Add a batch of keys: one hash call per key, the rest vectorised."""
-        probes = positions(keys, self._k, self._m, self._hash)
+        """Add a batch of keys in one call (C when built, else numpy); a bad key changes nothing."""
         with self._lock:
-            _bits.set_bits(self._vector, probes, self._m)
+            _batch.add_many(self._vector, keys, self._k, self._m, self._hash,
+                            native=self._native)
 
     def contains_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
         """One boolean per key, in order: False means definitely absent."""
-        probes = positions(keys, self._k, self._m, self._hash)
-        return _bits.test_bits(self._vector, probes, self._m)
+        return _batch.contains_many(self._vector, keys, self._k, self._m, self._hash,
+                                    native=self._native)
 
     def set_positions(self, probes: npt.NDArray[np.uint64]) -> None:
         """Set precomputed bit positions (used by the Redis-backed filter's local mirror)."""

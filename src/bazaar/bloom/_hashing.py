@@ -9,8 +9,9 @@ The layout is part of the file and Redis formats, so it is fixed here once:
 * probe i (0 <= i < k) is g_i = h1 + i * h2 mod 2^64 and its bit is ((g_i >> 32) * m) >> 32
   (Lemire's fast range on the high half: no division, uniform over [0, m)).
 
-Hashing costs one C call per key (the bindings have no batch entry point); everything after
-that is numpy over the whole batch.
+Pure path: one C call per key through the xxhash/mmh3 bindings (they have no batch entry
+point), then numpy over the whole batch. When the optional C extension ``_native`` is built,
+xxh3_128 batches of str/bytes keys are hashed by it in one call instead (see ``_batch.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ import numpy.typing as npt
 import xxhash
 
 from bazaar.bloom._errors import BloomConfigError, InvalidKeyError
+
+try:
+    from bazaar.bloom import _native
+except ImportError as exc:  # not built (no libxxhash-dev or no compiler at install time)
+    _native = None  # type: ignore[assignment]
+    NATIVE_UNAVAILABLE_REASON: str | None = f"bazaar.bloom._native is not built: {exc}"
+else:
+    NATIVE_UNAVAILABLE_REASON = None
 
 HashName = Literal["xxh3_128", "murmur3_128"]
 Key = str | bytes | bytearray | memoryview | int
@@ -66,7 +75,7 @@ def key_bytes(key: Key) -> bytes:
     raise InvalidKeyError(f"Bloom filter keys are str, bytes or int, not {type(key).__name__}")
 
 
-def _digests(batch: list[Key], digest: Callable[[bytes], bytes]) -> bytes:
+def _digests(batch: list[Key] | tuple[Key, ...], digest: Callable[[bytes], bytes]) -> bytes:
     # Fast paths for homogeneous batches (the common case); anything else, or a mixed batch,
     # raises TypeError inside the C loop and takes the per-key converter instead.
     try:
@@ -80,12 +89,20 @@ def _digests(batch: list[Key], digest: Callable[[bytes], bytes]) -> bytes:
     return b"".join(map(digest, map(key_bytes, batch)))
 
 
-def hash_pairs(keys: Iterable[Key], hash_name: HashName) -> tuple[U64, U64]:
-    """(h1, h2) for every key, as two uint64 arrays."""
-    batch = keys if isinstance(keys, list) else list(keys)
+def hash_pairs(keys: Iterable[Key], hash_name: HashName, *,
+               native: bool = True) -> tuple[U64, U64]:
+    """(h1, h2) for every key, as two uint64 arrays (``native=False``: never the extension)."""
+    batch = keys if isinstance(keys, list | tuple) else list(keys)
     if not batch:
         empty = np.empty(0, dtype=np.uint64)
         return empty, empty
+    if native and _native is not None and hash_name == "xxh3_128":
+        pairs = np.empty(2 * len(batch), dtype=np.uint64)
+        try:
+            _native.hash_pairs(batch, pairs)
+            return pairs[0::2], pairs[1::2]
+        except TypeError:
+            pass  # int or memoryview keys, or bad ones: the per-key converter below
     raw = _digests(batch, _DIGEST[hash_name])
     if hash_name == "xxh3_128":
         # Canonical XXH128 digest: high 64 bits then low 64 bits, big-endian.
@@ -131,7 +148,8 @@ def positions_one(key: Key, hashes: int, bits: int, hash_name: HashName) -> list
     return [((((h1 + i * h2) & _MASK) >> 32) * bits) >> 32 for i in range(hashes)]
 
 
-def positions(keys: Iterable[Key], hashes: int, bits: int, hash_name: HashName) -> U64:
+def positions(keys: Iterable[Key], hashes: int, bits: int, hash_name: HashName, *,
+              native: bool = True) -> U64:
     """Keys → bit positions, shape (k, n)."""
-    h1, h2 = hash_pairs(keys, hash_name)
+    h1, h2 = hash_pairs(keys, hash_name, native=native)
     return probe_bits(h1, h2, hashes, bits)
