@@ -261,3 +261,22 @@ def test_unknown_things_raise_not_found(tmp_path: Path) -> None:
         engine.complete("nope", {})
     with pytest.raises(ValueError):
         engine.poll("q", "w", count=0)
+
+
+def test_batched_reports_count_each_item_alone(tmp_path: Path) -> None:
+    engine, _ = make_engine(tmp_path)
+    engine.register(SAGA)
+    runs = [engine.start("saga", {"order": i}).id for i in range(3)]
+    leased = engine.poll("reserve", "w", count=3)
+    answers = engine.report([
+        {"task_id": leased[0].id, "status": "COMPLETED", "output": {"id": "a"}},
+        {"task_id": "nope", "status": "COMPLETED"},
+        {"task_id": leased[1].id, "status": "COMPLETED", "output": "not an object"},
+        {"task_id": leased[2].id, "status": "FAILED", "error": "x", "retryable": False},
+        {"task_id": leased[0].id, "status": "COMPLETED", "output": {"id": "again"}},
+    ])
+    assert answers[0] is True and answers[3] is True and answers[4] is False
+    assert isinstance(answers[1], str) and isinstance(answers[2], str)
+    assert engine.tasks(runs[0])[0].output == {"id": "a"}
+    assert engine.tasks(runs[1])[0].status == "IN_PROGRESS"  # the bad item changed nothing
+    assert engine.get(runs[2]).status == "FAILED"

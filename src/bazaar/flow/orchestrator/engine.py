@@ -20,7 +20,14 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bazaar.flow.errors import DefinitionError, InvalidState, LeaseLost, NotFound, StartConflict
+from bazaar.flow.errors import (
+    DefinitionError,
+    FlowError,
+    InvalidState,
+    LeaseLost,
+    NotFound,
+    StartConflict,
+)
 from bazaar.flow.orchestrator import decider
 from bazaar.flow.orchestrator import store as Q
 from bazaar.flow.orchestrator.definition import WorkflowDef
@@ -402,6 +409,38 @@ class Orchestrator:
 
         accepted: bool = self._commit(run)
         return accepted
+
+    def report(self, results: list[Mapping[str, Any]]) -> list[bool | str]:
+        """Record many results in one transaction (each in its own savepoint, so one bad item
+        changes nothing else). Items: ``{"task_id", "status": "COMPLETED" | "FAILED",
+        "output" | "error", "retryable", "worker"}``. Per item: True (counted), False
+        (already finished: ignored), or the error message."""
+        def run(tx: _Tx) -> list[bool | str]:
+            answers: list[bool | str] = []
+            for item in results:
+                try:
+                    with tx.conn.begin_nested():
+                        answers.append(self._report_one(tx, item))
+                except (FlowError, KeyError, TypeError, ValueError) as exc:
+                    answers.append(str(exc) or type(exc).__name__)
+            return answers
+
+        answers: list[bool | str] = self._commit(run)
+        return answers
+
+    def _report_one(self, tx: _Tx, item: Mapping[str, Any]) -> bool:
+        execution, row = self._task_for_update(tx, str(item["task_id"]))
+        if row.status not in IN_FLIGHT:
+            return False
+        if item.get("status", COMPLETED) == COMPLETED:
+            output = item.get("output") or {}
+            if not isinstance(output, dict):
+                raise ValueError("output must be a JSON object")
+            self._record_success(tx, execution, row, output)
+        else:
+            self._record_failure(tx, execution, row, str(item.get("error") or "failed"),
+                                 bool(item.get("retryable", True)))
+        return True
 
     # --- workers ---------------------------------------------------------------------------
     def poll(self, queue: str, worker_id: str, count: int = 1) -> list[TaskRow]:

@@ -128,15 +128,9 @@ def create_app(service: Service) -> Starlette:
     async def report_many(request: Request) -> Any:
         body = await _body(request)
         results = body.get("results")
-        if not isinstance(results, list):
-            raise ValueError("results must be a list")
-        accepted: list[bool | str] = []
-        for item in results:
-            try:
-                accepted.append(await _report(str(item["task_id"]), item))
-            except FlowError as exc:
-                accepted.append(str(exc))
-        return {"accepted": accepted}
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise ValueError("results must be a list of objects")
+        return {"accepted": await call(engine.report, results)}
 
     async def queues(_: Request) -> Any:
         depth = await call(engine.queue_depths)
