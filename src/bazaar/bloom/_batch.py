@@ -16,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 
 from bazaar.bloom import _bits
+from bazaar.bloom._errors import InvalidKeyError
 from bazaar.bloom._hashing import NATIVE_UNAVAILABLE_REASON, HashName, Key, positions
 
 try:
-    from bazaar.bloom import _native
+    import bazaar.bloom._native as _native
 except ImportError:  # _hashing has the reason
     _native = None  # type: ignore[assignment]
 
@@ -48,6 +49,8 @@ def add_many(vector: U8, keys: Iterable[Key], hashes: int, bits: int, hash_name:
             return
         except TypeError:
             pass  # a key type only the numpy path knows (or rejects with InvalidKeyError)
+        except UnicodeEncodeError as exc:
+            raise InvalidKeyError(f"a str key must be valid Unicode: {exc}") from exc
     _bits.set_bits(vector, positions(batch, hashes, bits, hash_name, native=native), bits)
 
 
@@ -62,5 +65,7 @@ def contains_many(vector: U8, keys: Iterable[Key], hashes: int, bits: int,
             return out
         except TypeError:
             pass
+        except UnicodeEncodeError as exc:
+            raise InvalidKeyError(f"a str key must be valid Unicode: {exc}") from exc
     probes = positions(batch, hashes, bits, hash_name, native=native)
     return _bits.test_bits(vector, probes, bits)

@@ -24,4 +24,4 @@ class BackendError(BloomError):
 
 
 class InvalidKeyError(BloomError, TypeError):
-    """A key that is not ``str``, ``bytes`` or ``int``."""
+    """A key that is not ``str``, ``bytes`` or ``int``, or a ``str`` with a lone surrogate."""

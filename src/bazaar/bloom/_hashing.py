@@ -27,10 +27,12 @@ import xxhash
 from bazaar.bloom._errors import BloomConfigError, InvalidKeyError
 
 try:
-    from bazaar.bloom import _native
+    import bazaar.bloom._native as _native
 except ImportError as exc:  # not built (no libxxhash-dev or no compiler at install time)
     _native = None  # type: ignore[assignment]
-    NATIVE_UNAVAILABLE_REASON: str | None = f"bazaar.bloom._native is not built: {exc}"
+    NATIVE_UNAVAILABLE_REASON: str | None = (
+        f"{exc}: the C extension was not built (it needs libxxhash-dev and a C compiler when "
+        "bazaar is installed); batch operations use numpy")
 else:
     NATIVE_UNAVAILABLE_REASON = None
 
@@ -67,7 +69,10 @@ def key_bytes(key: Key) -> bytes:
     if isinstance(key, bytes):
         return key
     if isinstance(key, str):
-        return key.encode()
+        try:
+            return key.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidKeyError(f"a str key must be valid Unicode: {exc}") from exc
     if isinstance(key, bytearray | memoryview):
         return bytes(key)
     if isinstance(key, int) and not isinstance(key, bool):
@@ -79,10 +84,12 @@ def _digests(batch: list[Key] | tuple[Key, ...], digest: Callable[[bytes], bytes
     # Fast paths for homogeneous batches (the common case); anything else, or a mixed batch,
     # raises TypeError inside the C loop and takes the per-key converter instead.
     try:
-        if isinstance(batch[0], str) and digest is not mmh3.hash_bytes:
+        if isinstance(batch[0], str):
+            # Always str.encode, never a binding's own str handling: mmh3.hash_bytes crashes
+            # the interpreter on a lone surrogate (mmh3 5.3.1).
             return b"".join(map(digest, map(str.encode, batch)))  # type: ignore[arg-type]
-        if not isinstance(batch[0], int):
-            # Buffers (and str, for murmur3, which encodes UTF-8 itself).
+        if digest is not mmh3.hash_bytes and not isinstance(batch[0], int):
+            # Buffers: xxhash raises TypeError for a str or int further on.
             return b"".join(map(digest, batch))  # type: ignore[arg-type]
     except TypeError:
         pass
@@ -103,7 +110,12 @@ def hash_pairs(keys: Iterable[Key], hash_name: HashName, *,
             return pairs[0::2], pairs[1::2]
         except TypeError:
             pass  # int or memoryview keys, or bad ones: the per-key converter below
-    raw = _digests(batch, _DIGEST[hash_name])
+        except UnicodeEncodeError as exc:
+            raise InvalidKeyError(f"a str key must be valid Unicode: {exc}") from exc
+    try:
+        raw = _digests(batch, _DIGEST[hash_name])
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise InvalidKeyError(f"a str key must be valid Unicode: {exc}") from exc
     if hash_name == "xxh3_128":
         # Canonical XXH128 digest: high 64 bits then low 64 bits, big-endian.
         halves = np.frombuffer(raw, dtype=">u8").reshape(-1, 2)
