@@ -13,6 +13,7 @@ The host plugs its users in through :class:`CredentialStore`.
 
 from bazaar.auth._apps import MAX_ACTIVE_KEYS, AppInfo, AppRegistry, IssuedKey
 from bazaar.auth._asgi import SCOPE_KEY, AuthMiddleware, exempt_paths, send_problem
+from bazaar.auth._audit import JsonLinesAudit
 from bazaar.auth._authenticator import Audit, Authenticator, StaticAppKeys, structlog_audit
 from bazaar.auth._client import BearerAuth, HttpxSigner, RequestsSigner, TokenAuth
 from bazaar.auth._crypto import MasterKey
@@ -84,6 +85,7 @@ __all__ = [
     "HttpxSigner",
     "InvalidCredentials",
     "IssuedKey",
+    "JsonLinesAudit",
     "MasterKey",
     "MemoryNonceStore",
     "MemoryRateLimiter",

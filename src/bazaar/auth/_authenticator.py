@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-import orjson
 import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bazaar.auth._audit import JsonLinesAudit
 from bazaar.auth._errors import (
     AuthenticationFailed,
     AuthUnavailable,
@@ -25,11 +25,11 @@ from bazaar.auth._errors import (
     TokenError,
 )
 from bazaar.auth._ports import Principal
-from bazaar.auth._ratelimit import RateLimiter
-from bazaar.auth._replay import NonceStore
-from bazaar.auth._revocations import Revocations
+from bazaar.auth._ratelimit import MemoryRateLimiter, RateLimiter
+from bazaar.auth._replay import MemoryNonceStore, NonceStore
+from bazaar.auth._revocations import MemoryRevocations, Revocations
 from bazaar.auth._signatures import SignaturePolicy, SignedRequest, authority_of, verify
-from bazaar.auth._tokens import AccessTokens
+from bazaar.auth._tokens import AccessClaims, AccessTokens
 
 
 class AppKeys(Protocol):
@@ -68,19 +68,14 @@ def structlog_audit(logger_name: str = "bazaar.auth.audit",
                     stream: BinaryIO | None = None) -> Audit:
     """One structured line per decision: outcome, scheme, principal, reason — never a secret.
 
-    With ``stream``, the lines are JSON (orjson, UNIX timestamps) written to it by a logger of
-    their own — an audit trail, about 4 µs a line, whatever the application's logging set-up.
-    Without, they go through the application's structlog configuration.
+    With ``stream``, the lines are JSON (orjson, UNIX timestamps) appended to it by a
+    :class:`JsonLinesAudit` — an audit trail of its own, about 1 µs a line, whatever the
+    application's logging set-up. Without, they go through the application's structlog
+    configuration.
     """
-    if stream is None:
-        log = structlog.get_logger(logger_name)
-    else:
-        log = structlog.wrap_logger(
-            structlog.BytesLogger(stream),
-            processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(),
-                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
-            # Every decision is written, whatever level the application filters at.
-            wrapper_class=structlog.make_filtering_bound_logger(0))
+    if stream is not None:
+        return JsonLinesAudit(stream)
+    log = structlog.get_logger(logger_name)
 
     def audit(outcome: str, **fields: object) -> None:
         log.info("auth.decision", outcome=outcome, **fields)
@@ -114,8 +109,15 @@ class Authenticator:
         self._audit = audit or structlog_audit()
         self._clock = clock
         self._blocked: dict[str, float] = {}
-        # One Principal per access token, built once (the token's claims are immutable).
-        self._principals: dict[str, Principal] = {}
+        # One Principal (and its rate-limit bucket name) per access token, built once: the
+        # token's claims are immutable.
+        self._principals: dict[str, tuple[Principal, str]] = {}
+        # In-process stores are called without a coroutine on the hot path (~0.3 µs each).
+        self._revoked_now = (revocations.any_revoked_now
+                             if isinstance(revocations, MemoryRevocations) else None)
+        self._take_now = limiter.take_now if isinstance(limiter, MemoryRateLimiter) else None
+        self._remember_now = (nonces.remember_now if isinstance(nonces, MemoryNonceStore)
+                              else None)
 
     def check_failures(self, client: str) -> None:
         """Refuse early a client that has failed too often.
@@ -147,14 +149,20 @@ class Authenticator:
         scheme = "-"
         try:  # one coroutine on the hot path: each extra await layer costs ~0.3 µs
             try:
-                self.check_failures(client)
+                if self._blocked:
+                    self.check_failures(client)
                 authorization = headers.get("authorization")
                 if authorization is not None and authorization[:7].lower() == "bearer ":
                     scheme = "bearer"
-                    principal = await self._bearer(authorization[7:].strip())
+                    token = authorization[7:].strip()
+                    if self._revoked_now is not None:
+                        principal, bucket = self._bearer_now(token, self._revoked_now)
+                    else:
+                        principal, bucket = await self._bearer(token)
                 elif "signature-input" in headers or "signature" in headers:
                     scheme = "signature"
                     principal = await self._signature(method, path, query, headers, body)
+                    bucket = f"app:{principal.id}"
                 else:
                     raise AuthenticationFailed(
                         "missing-credentials",
@@ -170,7 +178,8 @@ class Authenticator:
                 self._audit("limited", scheme=scheme, reason=exc.reason, method=method,
                             path=path, client=client)
                 raise
-            decision = await self._limiter.take(f"{principal.kind}:{principal.id}")
+            decision = (self._take_now(bucket) if self._take_now is not None
+                        else await self._limiter.take(bucket))
         except (RedisError, SQLAlchemyError, OSError) as exc:
             self._audit("error", reason="auth-unavailable", error=type(exc).__name__,
                         method=method, path=path, client=client)
@@ -183,20 +192,34 @@ class Authenticator:
                     method=method, path=path, client=client)
         return principal
 
-    async def _bearer(self, token: str) -> Principal:
+    def _claims(self, token: str) -> AccessClaims:
         if self._tokens is None:
             raise TokenError("unsupported-scheme", "bearer tokens are not accepted here")
-        claims = self._tokens.verify(token)
-        if await self._revocations.any_revoked(claims.jti, claims.fid):
-            raise TokenError("revoked", "the token has been revoked")
-        principal = self._principals.get(claims.jti)
-        if principal is None:
+        return self._tokens.verify(token)
+
+    def _principal(self, claims: AccessClaims) -> tuple[Principal, str]:
+        found = self._principals.get(claims.jti)
+        if found is None:
             if len(self._principals) > 50_000:
                 self._principals.clear()
-            principal = self._principals[claims.jti] = Principal(
-                kind="user", id=claims.sub, scopes=claims.scopes, scheme="bearer",
-                credential_id=claims.jti)
-        return principal
+            found = self._principals[claims.jti] = (
+                Principal(kind="user", id=claims.sub, scopes=claims.scopes, scheme="bearer",
+                          credential_id=claims.jti),
+                f"user:{claims.sub}")
+        return found
+
+    def _bearer_now(self, token: str,
+                    revoked: Callable[..., bool]) -> tuple[Principal, str]:
+        claims = self._claims(token)
+        if revoked(claims.jti, claims.fid):
+            raise TokenError("revoked", "the token has been revoked")
+        return self._principal(claims)
+
+    async def _bearer(self, token: str) -> tuple[Principal, str]:
+        claims = self._claims(token)
+        if await self._revocations.any_revoked(claims.jti, claims.fid):
+            raise TokenError("revoked", "the token has been revoked")
+        return self._principal(claims)
 
     async def _signature(self, method: str, path: str, query: str,
                          headers: Mapping[str, str], body: bytes | None) -> Principal:
@@ -207,7 +230,10 @@ class Authenticator:
                           policy=self.policy, now=now)
         if verified.nonce is not None:
             ttl = self.policy.max_age + self.policy.future_skew
-            if not await self._nonces.remember(f"{verified.keyid}:{verified.nonce}", ttl):
+            key = f"{verified.keyid}:{verified.nonce}"
+            fresh = (self._remember_now(key, ttl) if self._remember_now is not None
+                     else await self._nonces.remember(key, ttl))
+            if not fresh:
                 raise SignatureError("replayed", "this nonce was already used")
         self._apps.touch(verified.keyid)
         return Principal(kind="app", id=verified.keyid, scopes=self._apps.scopes(verified.keyid),

@@ -30,6 +30,10 @@ class MemoryNonceStore:
         self._next_sweep = 1024
 
     async def remember(self, key: str, ttl: float) -> bool:
+        return self.remember_now(key, ttl)
+
+    def remember_now(self, key: str, ttl: float) -> bool:
+        """:meth:`remember` without a coroutine (the authenticator's hot path)."""
         now = self._clock()
         expires = self._seen.get(key)
         if expires is not None and expires > now:

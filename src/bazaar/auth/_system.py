@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from bazaar.auth._apps import AppRegistry
 from bazaar.auth._asgi import SCOPE_KEY, ASGIApp, AuthMiddleware, Scope
+from bazaar.auth._audit import JsonLinesAudit
 from bazaar.auth._authenticator import Audit, Authenticator, structlog_audit
 from bazaar.auth._crypto import MasterKey
 from bazaar.auth._endpoints import auth_routes
@@ -89,6 +90,8 @@ class AuthSystem:
         return list(auth_routes(self.server, self.keys, self.failed_limiter, self.audit))
 
     async def aclose(self) -> None:
+        if isinstance(self.audit, JsonLinesAudit):
+            self.audit.flush()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -126,11 +129,8 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
                          clock=clock)
     policy = SignaturePolicy(max_age=config.signature_window_s, future_skew=config.clock_skew_s)
     if audit is None:
-        stream = None
-        if config.audit_log is not None:
-            config.audit_log.parent.mkdir(parents=True, exist_ok=True)
-            stream = config.audit_log.open("ab")
-        audit = structlog_audit(stream=stream)
+        audit = (JsonLinesAudit.open(config.audit_log) if config.audit_log is not None
+                 else structlog_audit())
     authenticator = Authenticator(public_origin=config.public_origin, apps=apps, tokens=access,
                                   revocations=revocations, nonces=nonces, limiter=limiter,
                                   failed_limiter=failed, policy=policy, audit=audit, clock=clock)

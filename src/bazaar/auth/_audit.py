@@ -1,0 +1,78 @@
+"""The audit trail written cheaply: one JSON line per authentication decision, buffered.
+
+Every request pays for its audit line, so the line must cost little: it is rendered by orjson
+from a small dict (no logging framework, no processors) into an in-memory list, and the list is
+written out once at the end of the event loop's turn (``call_soon``). A burst of requests
+handled in one turn costs one ``write``; a decision is in the file before the loop waits for
+more work, so a client that reads the log after its response finds its line. Called outside
+an event loop (a worker thread, a script), a line is written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+_EVENT = "auth.decision"
+
+
+class JsonLinesAudit:
+    """An :class:`~bazaar.auth.Audit` appending JSON lines (orjson, UNIX timestamps) to
+    ``stream``: ``{"event": "auth.decision", "outcome": …, fields…, "level": "info",
+    "timestamp": …}``. :meth:`flush` writes what is pending; :meth:`close` also closes."""
+
+    def __init__(self, stream: BinaryIO, *, clock: Callable[[], float] = time.time) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._pending: list[bytes] = []
+        self._scheduled = False
+        self._lock = threading.Lock()
+        atexit.register(self.flush)
+
+    @classmethod
+    def open(cls, path: Path) -> JsonLinesAudit:
+        """Append to ``path`` (its folder is created)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(path.open("ab"))
+
+    def __call__(self, outcome: str, **fields: object) -> None:
+        fields["event"] = _EVENT
+        fields["outcome"] = outcome
+        fields["level"] = "info"
+        fields["timestamp"] = self._clock()
+        self._pending.append(orjson.dumps(fields, default=str,
+                                          option=orjson.OPT_APPEND_NEWLINE))
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: write now
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)  # we are on the loop's thread: no wake-up needed
+
+    def flush(self) -> None:
+        """Write the pending lines (thread-safe)."""
+        with self._lock:
+            self._scheduled = False
+            pending = self._pending
+            count = len(pending)  # lines appended meanwhile stay for the next flush
+            if not count or self._stream.closed:
+                return
+            data = b"".join(pending[:count])
+            del pending[:count]
+            self._stream.write(data)
+            self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+        atexit.unregister(self.flush)
+        self._stream.close()
