@@ -1,0 +1,88 @@
+"""Checkout: run the order's saga (reserve → charge → ship → notify), the way the settings
+say (orchestration or choreography), and the saga's inventory steps on the shop's own stock.
+
+Placing an order already took its stock (``orders.place_order``), so the saga's *reserve*
+step confirms the order still holds it, *release* is the shop's own ``cancel_order`` (stock
+returned, once), and *fulfil* has nothing left to move. The saga's other services (payment,
+shipping, notification) are ``bazaar.flow``'s; the starter port hides which way runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bazaar.shop.domain import NotFound, OrderStatus, StateConflict
+from bazaar.shop.services import orders
+from bazaar.shop.services.shop import Shop
+
+
+class CheckoutStarter(Protocol):
+    """Starts the saga for an order; idempotent per order id."""
+
+    @property
+    def mode(self) -> str: ...
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        """Start (or find) the order's saga; return its id."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    order_id: int
+    mode: str
+    saga_id: str
+
+
+def start_checkout(shop: Shop, starter: CheckoutStarter, user_id: int,
+                   order_id: int) -> CheckoutStarted:
+    """Check out the caller's placed order (someone else's is ``NotFound``)."""
+    view = orders.get_order(shop, user_id, order_id)
+    if view.status != OrderStatus.PLACED:
+        raise StateConflict(f"order {order_id} is {view.status}; only a placed order checks out")
+    items = {str(line.product_id): line.quantity for line in view.lines}
+    return CheckoutStarted(order_id, starter.mode,
+                           starter.start(order_id, items, view.total_cents))
+
+
+@dataclass(frozen=True)
+class _OrderState:
+    status: str
+    user_id: int
+
+
+def _order(shop: Shop, order_id: int) -> _OrderState:
+    with shop.uow() as uow:
+        order = uow.orders.get(order_id)
+        if order is None:
+            raise NotFound("order", order_id)
+        return _OrderState(str(order.status), order.user_id)
+
+
+def reserve_stock(shop: Shop, order_id: int) -> dict[str, Any]:
+    """The saga's reserve step: the placed order holds its stock; a cancelled one does not."""
+    order = _order(shop, order_id)
+    if order.status != OrderStatus.PLACED:
+        raise StateConflict(f"order {order_id} is {order.status}: its stock was returned")
+    return {"reservation": str(order_id)}
+
+
+def release_stock(shop: Shop, order_id: int) -> dict[str, Any]:
+    """The saga's compensation: cancel the order, returning its stock (at most once)."""
+    order = _order(shop, order_id)
+    if order.status != OrderStatus.PLACED:
+        return {"released": False}
+    try:
+        orders.cancel_order(shop, order.user_id, order_id)
+    except StateConflict:  # a concurrent release won
+        return {"released": False}
+    return {"released": True}
+
+
+def fulfil_stock(shop: Shop, order_id: int) -> dict[str, Any]:
+    """The parcel left: the shop's stock already left with the order when it was placed."""
+    order = _order(shop, order_id)
+    if order.status != OrderStatus.PLACED:
+        raise StateConflict(f"order {order_id} is {order.status}; nothing to fulfil")
+    return {"fulfilled": True}
