@@ -1,0 +1,171 @@
+"""POST /orders/{id}/checkout on the real shop: the saga's inventory steps are the shop's own
+services (the order's stock; release = the shop's cancel), the rest are bazaar.flow's
+services, orchestrated through a real orchestrator process or choreographed on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from checkout_helpers import open_services
+from starlette.testclient import TestClient
+
+from bazaar import storage
+from bazaar.api import create_app
+from bazaar.api.checkout import CheckoutRoutes
+from bazaar.api.principal import SCOPE_KEY
+from bazaar.broker import run_subprocess
+from bazaar.flow.checkout import orchestrated
+from bazaar.flow.checkout.faults import Faults
+from bazaar.flow.checkout.services import Services
+from bazaar.flow.choreography import ROLES, run_services
+from bazaar.flow.orchestrator import FlowClient, Worker
+from bazaar.localservers import free_port
+from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+from bazaar.shop.adapters.checkout import (
+    ChoreographedCheckout,
+    OrchestratedCheckout,
+    ShopInventoryChoreography,
+    inventory_handlers,
+)
+from bazaar.shop.domain import LineRequest
+from bazaar.shop.services import Shop, catalog, orders, users
+
+
+@dataclass
+class Caller:
+    id: str
+    kind: str = "user"
+    scopes: set[str] = field(default_factory=lambda: {"shop:read", "shop:write"})
+
+
+def make_shop(tmp: Path) -> Shop:
+    engine = storage.make_engine(f"sqlite:///{tmp / 'shop.db'}")
+    storage.migrate.upgrade(engine)
+    return Shop(uow=SqlUnitsOfWork(engine, "atomic"), queries=SqlCatalogQueries(engine),
+                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
+                                                   parallelism=1)))
+
+
+def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
+    def identity(app: Any) -> Any:
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            scope[SCOPE_KEY] = Caller(str(uid))
+            await app(scope, receive, send)
+        return wrapped
+
+    app = create_app(shop, identity=identity, health=lambda: None,
+                     extra=CheckoutRoutes(shop, starter).operations())
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def stock(shop: Shop, pid: int) -> int:
+    found = shop.queries.product(pid)
+    assert found is not None
+    return found.stock
+
+
+def setup_order(shop: Shop) -> tuple[int, int, int]:
+    uid = users.register(shop, "buyer", "", "correct horse battery").id
+    pid = catalog.create_product(shop, "MUG-1", "Mug", 1250, 10).id
+    order = orders.place_order(shop, uid, [LineRequest(pid, 2)]).order
+    return uid, pid, order.id
+
+
+async def orchestrated_workers(url: str, shop: Shop, saga: Services, done: Any) -> None:
+    worker = Worker(FlowClient(url), worker_id="t", poll_wait_s=0.5)
+    table = {**orchestrated.handlers(saga), **inventory_handlers(shop)}
+    for name, handler in table.items():
+        worker.add(name, handler)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    for _ in range(1200):
+        if done():
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await running
+
+
+@pytest.mark.parametrize("declined", [False, True])
+def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -> None:
+    shop = make_shop(tmp_path)
+    saga = open_services(tmp_path, Faults(decline_rate=1.0 if declined else 0.0))
+    uid, pid, order_id = setup_order(shop)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
+                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        for definition in orchestrated.DEFINITIONS:
+            httpx.post(f"{url}/api/definitions", json=definition).raise_for_status()
+        client = client_for(shop, OrchestratedCheckout(url, saga), uid)
+        response = client.post(f"/orders/{order_id}/checkout")
+        assert response.status_code == 202, response.text
+        assert response.json()["mode"] == "orchestration"
+        again = client.post(f"/orders/{order_id}/checkout")  # idempotent per order
+        assert again.json()["saga_id"] == response.json()["saga_id"]
+        assert client.post("/orders/999/checkout").status_code == 404
+
+        def done() -> bool:
+            return all(o["status"] != "pending" for o in saga.orders.all())
+
+        asyncio.run(orchestrated_workers(url, shop, saga, done))
+    finally:
+        proc.terminate()
+        proc.wait()
+    record = saga.orders.all()[0]
+    shop_order = orders.get_order(shop, uid, order_id)
+    if declined:
+        assert record["status"] == "failed" and "declined" in record["reason"]
+        assert shop_order.status == "cancelled" and stock(shop, pid) == 10
+        assert saga.provider.charged() == {}
+        assert client.post(f"/orders/{order_id}/checkout").status_code == 409
+    else:
+        assert record["status"] == "completed", record["reason"]
+        assert shop_order.status == "placed" and stock(shop, pid) == 8
+        assert saga.provider.charged() == {f"order:shop-{order_id}": 2500}
+
+
+def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path)
+    saga = open_services(tmp_path, Faults(ship_fail_rate=1.0))
+    uid, pid, order_id = setup_order(shop)
+    client = client_for(shop, ChoreographedCheckout(saga), uid)
+    with run_subprocess(tmp_path / "broker") as broker:
+        async def main() -> None:
+            stop = asyncio.Event()
+            reactions = ShopInventoryChoreography(saga, shop)
+            runner = asyncio.create_task(run_services(broker.bootstrap, saga, ROLES, stop=stop,
+                                                      saga=reactions))
+            response = await asyncio.to_thread(client.post, f"/orders/{order_id}/checkout")
+            assert response.status_code == 202 and response.json()["mode"] == "choreography"
+            for _ in range(1200):
+                if all(o["status"] != "pending" for o in saga.orders.all()):
+                    break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await runner
+
+        asyncio.run(main())
+    record = saga.orders.all()[0]
+    assert record["status"] == "failed" and "no carrier" in record["reason"]
+    assert orders.get_order(shop, uid, order_id).status == "cancelled"
+    assert stock(shop, pid) == 10 and saga.provider.charged() == {}
