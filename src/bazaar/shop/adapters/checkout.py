@@ -4,13 +4,14 @@ choreography, and serve its inventory steps from the shop's own services."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
 from bazaar.flow import NonRetryableError
-from bazaar.flow.checkout.services import Services
+from bazaar.flow.checkout.services import Databases, Services
 from bazaar.flow.choreography import Choreography, emit, seen
 from bazaar.flow.choreography import events as ev
 from bazaar.flow.choreography.events import Event
@@ -36,11 +37,22 @@ class OrchestratedCheckout:
         self.flow_url = flow_url.rstrip("/")
         self.saga = saga
         self.http = httpx.Client(timeout=timeout_s)
+        self._registered = False
+
+    def _register(self) -> None:
+        from bazaar.flow.checkout.orchestrated import DEFINITIONS
+
+        for definition in DEFINITIONS:  # idempotent: same body, same version
+            self.http.post(f"{self.flow_url}/api/definitions", json=definition
+                           ).raise_for_status()
+        self._registered = True
 
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
         sid = saga_order_id(order_id)
         self.saga.orders.open(sid, amount_cents, orjson.dumps(items).decode())
         try:
+            if not self._registered:
+                self._register()
             response = self.http.post(f"{self.flow_url}/api/workflows/checkout/start", json={
                 "input": {"order_id": sid, "items": items, "amount_cents": amount_cents},
                 "idempotency_key": f"checkout:{sid}"})
@@ -64,6 +76,21 @@ class ChoreographedCheckout:
         sid = saga_order_id(order_id)
         place_order(self.saga, sid, items, amount_cents)
         return sid
+
+
+class LazyCheckout:
+    """Opens the saga's databases and picks the way on the first checkout, not at start-up."""
+
+    def __init__(self, mode: str, flow_url: str, saga_dir: Path) -> None:
+        self.mode, self.flow_url, self.saga_dir = mode, flow_url, saga_dir
+        self._starter: OrchestratedCheckout | ChoreographedCheckout | None = None
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        if self._starter is None:
+            saga = Services.open(Databases.under(self.saga_dir))
+            self._starter = (OrchestratedCheckout(self.flow_url, saga)
+                             if self.mode == "orchestration" else ChoreographedCheckout(saga))
+        return self._starter.start(order_id, items, amount_cents)
 
 
 def _shop_order(task: Task) -> int:
