@@ -124,8 +124,10 @@ def build_auth(runtime: Runtime) -> AuthSystem:
 
 def build_app(runtime: Runtime) -> Starlette:
     from bazaar.api import create_app
+    from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
+    from bazaar.shop.adapters.checkout import LazyCheckout
 
     shop = runtime.shop
     auth = build_auth(runtime)
@@ -136,8 +138,13 @@ def build_app(runtime: Runtime) -> Starlette:
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
+    # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
+    checkout = CheckoutRoutes(shop, LazyCheckout(runtime.settings.checkout,
+                                                 runtime.settings.flow_url,
+                                                 runtime.settings.data_dir / "saga"))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
-                     health=health_check(runtime.engine), extra=engagement.operations())
+                     health=health_check(runtime.engine),
+                     extra=engagement.operations() + checkout.operations())
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
     return app
