@@ -16,22 +16,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from bazaar.api import openapi
+from bazaar.api.hot import HotReads
 from bazaar.api.problems import BodyTooLarge, Unauthenticated, handle
 from bazaar.api.routes import Operation, ShopRoutes
 from bazaar.shop.domain import ShopError
 from bazaar.shop.services import Shop
 
 Identity = Callable[[ASGIApp], ASGIApp]
-
-
-class _Identity:
-    """Adapts an ``app → app`` callable to Starlette's middleware factory shape."""
-
-    def __init__(self, app: ASGIApp, wrap: Identity) -> None:
-        self._app = wrap(app)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self._app(scope, receive, send)
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
@@ -53,7 +44,10 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in operations]
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"])]
-    middleware = [Middleware(_Identity, wrap=identity)] if identity is not None else []
+    # The identity callable is itself the middleware factory (no adapter layer); the hot
+    # read path sits just inside it, where the principal is known.
+    middleware = [Middleware(identity)] if identity is not None else []
+    middleware.append(Middleware(HotReads, shop=shop))
     exception_handlers: dict[Any, Any] = {
         kind: handle for kind in (ShopError, Unauthenticated, BodyTooLarge, msgspec.ValidationError,
                                   msgspec.DecodeError, HTTPException, Exception)}

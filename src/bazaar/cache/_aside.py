@@ -92,6 +92,8 @@ class Cache(Generic[T]):
         self._inflight: dict[str, asyncio.Future[T | None]] = {}
         self._down_until = 0.0
         self._invalidated = 0
+        # In-process backends answer without a coroutine (see peek_encoded).
+        self._get_now: Callable[[str], bytes | None] | None = getattr(backend, "get_now", None)
 
     def key(self, key: Key) -> str:
         """The backend key for ``key``: ``namespace:key``."""
@@ -115,6 +117,21 @@ class Cache(Generic[T]):
         self._down_until = time.monotonic() + self.policy.retry_after_s
         log.warning("cache backend %s failed, reading the database for %.1fs: %s",
                     self._backend.name, self.policy.retry_after_s, exc)
+
+    def peek_encoded(self, key: int | str) -> bytes | None:
+        """The codec's bytes cached for an existing ``key`` if an in-process backend holds
+        them now; else None (not cached, a cached "not found", or a remote backend: use
+        :meth:`get`). No coroutine, no decoding: for a hot path that sends the bytes as they
+        are (a JSON codec's bytes are a response body). Counts a hit. A cached value means
+        the key exists, so the guard is not asked."""
+        get_now = self._get_now
+        if get_now is None:
+            return None
+        raw = get_now(f"{self._ns}:{key}" if type(key) is int else self.key(key))
+        if raw is None or raw[:1] != VALUE:
+            return None
+        self.metrics.hits += 1
+        return raw[1:]
 
     async def get(self, key: Key, loader: Callable[[], Awaitable[T | None]]) -> T | None:
         """The value for ``key``, or None if it does not exist. ``loader`` reads the

@@ -34,6 +34,7 @@ from bazaar.cache import (
     KeyGuard,
     LocalGuard,
     MsgpackCodec,
+    OrjsonCodec,
     RedisBackend,
     RedisGuard,
     backend_from_url,
@@ -44,6 +45,8 @@ from bazaar.shop.services.views import ProductView, RoomView
 from bazaar.storage import schema
 
 _RETRY_S = 5.0
+#: Ids are 64-bit database integers: a larger one cannot exist (and is no cache key).
+_MAX_ID = 2**63 - 1
 log = logging.getLogger("bazaar.shop.cache")
 
 
@@ -79,8 +82,10 @@ class GuardedCatalog:
                 else:
                     self._guards[kind] = LocalGuard(100_000, guard_error_rate)
         # The caches get their guards only once the guards hold every id (see _guards_ready).
+        # Products are cached as their JSON, the API's representation: a hit is a body to send
+        # as it is (cached_product_json), never decoded and encoded again.
         self.products: Cache[ProductView] = Cache(
-            backend, MsgpackCodec(asdict, lambda d: ProductView(**d)), namespace="product",
+            backend, OrjsonCodec(lambda d: ProductView(**d)), namespace="product",
             policy=policy, metrics=self.metrics["products"])
         self.rooms: Cache[RoomView] = Cache(
             backend, MsgpackCodec(asdict, lambda d: RoomView(**d)), namespace="room",
@@ -120,6 +125,8 @@ class GuardedCatalog:
 
     # --- CatalogReader -------------------------------------------------------------------
     async def product(self, product_id: int) -> ProductView:
+        if product_id > _MAX_ID:
+            raise NotFound("product", product_id)
         await self._guards_ready()
 
         async def load() -> ProductView | None:
@@ -131,7 +138,15 @@ class GuardedCatalog:
             raise NotFound("product", product_id)
         return view
 
+    def cached_product_json(self, product_id: int) -> bytes | None:
+        """The product as JSON if this process's cache holds it now (no coroutine, no
+        decoding: the API's hot path sends these bytes as the body); None: ask
+        :meth:`product`."""
+        return self.products.peek_encoded(product_id)
+
     async def room(self, room_id: int) -> RoomView:
+        if room_id > _MAX_ID:
+            raise NotFound("room", room_id)
         await self._guards_ready()
 
         async def load() -> RoomView | None:
