@@ -6,6 +6,7 @@ test_bloom_filter.py pin against a from-the-spec Python recomputation and golden
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,8 @@ def test_lone_surrogate_is_a_typed_error_and_changes_nothing(native: bool,
     bf._native = native
     bf.add("a")
     before = bf.bit_bytes()
-    for batch in (["b", "x\ud800"], ["x\ud800"], [b"b", "x\ud800"]):
+    batches: list[list[str | bytes]] = [["b", "x\ud800"], ["x\ud800"], [b"b", "x\ud800"]]
+    for batch in batches:
         with pytest.raises(InvalidKeyError):
             bf.add_many(batch)
         with pytest.raises(InvalidKeyError):
@@ -165,7 +167,8 @@ def test_extension_refuses_out_of_bounds_shapes() -> None:
 @pytest.mark.parametrize("bits", [(1 << 32) - 1, 1 << 32])
 def test_largest_filters(bits: int) -> None:
     # The top of the fast range: ((g >> 32) * m) >> 32 must not overflow at m = 2^32.
-    keys = [f"k{i}" for i in range(2000)] + ["\uffff" * 50, b"\xff" * 64]
+    keys: list[str | bytes] = [f"k{i}" for i in range(2000)]
+    keys += ["\uffff" * 50, b"\xff" * 64]
     expected = positions(keys, 9, bits, "xxh3_128", native=False)
     assert int(expected.max()) < bits
     fast = BloomFilter.from_params(bits, 9)
@@ -187,3 +190,17 @@ def test_set_bits_agree_with_the_bit_helpers() -> None:
     expected = np.zeros(1250, dtype=np.uint8)
     _bits.set_bits(expected, positions(keys, 5, 10_000, "xxh3_128", native=False), 10_000)
     assert vector.tobytes() == expected.tobytes()
+
+
+def test_threads_adding_at_once_lose_no_bits() -> None:
+    # The C path releases the GIL for the bit work; the filter's lock must still serialise
+    # writers (an unlocked read-modify-write of a byte would drop bits).
+    batches = [[f"t{t}-{i}" for i in range(20_000)] for t in range(4)]
+    shared = BloomFilter(80_000, 0.01)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            list(pool.map(shared.add_many, batches))
+    alone = BloomFilter(80_000, 0.01)
+    for batch in batches:
+        alone.add_many(batch)
+    assert shared == alone
