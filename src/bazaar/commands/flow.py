@@ -57,6 +57,10 @@ def serve(
     register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
     threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
     sync: str = typer.Option("NORMAL", help="SQLite synchronous: NORMAL or FULL."),
+    kafka: str = typer.Option(None, "--kafka", help="host:port of the log for EVENT tasks "
+                                                    "(default: BAZAAR_KAFKA_BOOTSTRAP)."),
+    event_topic: list[str] = typer.Option([], "--event-topic",
+                                          help="A topic EVENT waits listen on."),
 ) -> None:
     """Run the orchestrator: HTTP API, long-polling workers, sweeper, system workers."""
     from bazaar.config import Settings
@@ -76,7 +80,9 @@ def serve(
         limits[queue] = int(n)
     config = ServerConfig(database_url=url, host=host, port=port or settings.flow_port,
                           concurrency_limits=limits, db_threads=threads,
-                          sqlite_synchronous=sync, definitions=tuple(register))
+                          sqlite_synchronous=sync, definitions=tuple(register),
+                          kafka_bootstrap=kafka or settings.kafka_bootstrap,
+                          event_topics=tuple(event_topic))
     typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
     run_server(config)
 

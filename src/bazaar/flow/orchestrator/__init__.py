@@ -14,6 +14,7 @@ from bazaar.flow.orchestrator.engine import (
     StartResult,
     SweepReport,
 )
+from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.local import LocalWorker
 from bazaar.flow.orchestrator.retry import RetryPolicy
 from bazaar.flow.orchestrator.routes import create_app
@@ -31,6 +32,7 @@ __all__ = [
     "EventSink",
     "ExecutionRow",
     "FlowClient",
+    "KafkaEvents",
     "LocalWorker",
     "Orchestrator",
     "OrchestratorConfig",

@@ -19,12 +19,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", action="append", default=[], help="QUEUE=N")
     parser.add_argument("--register", action="append", default=[], type=Path)
     parser.add_argument("--sweep-interval", type=float, default=0.5)
+    parser.add_argument("--kafka", default=None, help="host:port of the log for EVENT tasks")
+    parser.add_argument("--event-topic", action="append", default=[],
+                        help="a topic EVENT waits listen on")
     args = parser.parse_args(argv)
     limits = {q: int(n) for q, _, n in (item.partition("=") for item in args.limit)}
     serve(ServerConfig(database_url=args.db, host=args.host, port=args.port,
                        concurrency_limits=limits, db_threads=args.threads,
                        sqlite_synchronous=args.sync, definitions=tuple(args.register),
-                       sweep_interval_s=args.sweep_interval))
+                       sweep_interval_s=args.sweep_interval, kafka_bootstrap=args.kafka,
+                       event_topics=tuple(args.event_topic)))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from bazaar.flow.errors import (
 from bazaar.flow.orchestrator.engine import Orchestrator
 
 if TYPE_CHECKING:
+    from bazaar.flow.orchestrator.events import KafkaEvents
     from bazaar.flow.orchestrator.system import EventSink
 
 log = logging.getLogger("bazaar.flow")
@@ -82,9 +83,11 @@ class Service:
     """The engine plus what an HTTP front needs: long-poll wake-ups and background loops."""
 
     def __init__(self, engine: Orchestrator, config: ApiConfig | None = None, *,
-                 event_sink: EventSink | None = None) -> None:
+                 event_sink: EventSink | None = None, events: KafkaEvents | None = None
+                 ) -> None:
         self.engine = engine
-        self.event_sink = event_sink
+        self.events = events
+        self.event_sink = event_sink or (events.publish if events is not None else None)
         self.config = config or ApiConfig()
         self._events: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,6 +142,8 @@ class Service:
         system = SystemWorkers(self) if self.config.system_workers else None
         if system is not None:
             loops += system.start()
+        if self.events is not None:
+            loops.append(asyncio.create_task(self.events.listen(self)))
         try:
             yield
         finally:
@@ -149,6 +154,8 @@ class Service:
                     await task
             if system is not None:
                 await system.close()
+            if self.events is not None:
+                await self.events.close()
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from bazaar.flow.orchestrator.api import ApiConfig, Service
 from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
+from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.store import Store
 from bazaar.flow.orchestrator.system import EventSink
@@ -29,6 +30,9 @@ class ServerConfig:
     definitions: tuple[Path, ...] = ()
     log_level: str = "warning"
     sweep_interval_s: float = 0.5
+    #: EVENT tasks: the log's host:port, and the topics EVENT waits listen on.
+    kafka_bootstrap: str | None = None
+    event_topics: tuple[str, ...] = ()
 
 
 def build(config: ServerConfig, *, event_sink: EventSink | None = None
@@ -42,9 +46,11 @@ def build(config: ServerConfig, *, event_sink: EventSink | None = None
         engine.register(path.read_bytes())
     threads = config.db_threads if config.db_threads is not None else (
         0 if store.is_sqlite else 4)
+    events = (KafkaEvents(config.kafka_bootstrap, config.event_topics)
+              if config.kafka_bootstrap else None)
     service = Service(engine, ApiConfig(db_threads=threads,
                                         sweep_interval_s=config.sweep_interval_s),
-                      event_sink=event_sink)
+                      event_sink=event_sink, events=events)
     return service, create_app(service)
 
 
