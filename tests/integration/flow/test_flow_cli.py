@@ -1,0 +1,79 @@
+"""`bazaar flow …` against a real orchestrator process: register, start, ls, show (with its
+"why"), the controls, queues, and clean errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from bazaar.commands.flow import app
+from bazaar.localservers import free_port
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
+                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/api/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    yield base
+    proc.terminate()
+    proc.wait()
+
+
+def test_cli_round_trip(tmp_path: Path, url: str) -> None:
+    runner = CliRunner()
+    definition = tmp_path / "wf.yaml"
+    definition.write_text("name: cli\ntasks:\n  - {ref: a, name: step_a, "
+                          "input: {x: '${workflow.input.x}'}}\n")
+    result = runner.invoke(app, ["register", str(definition), "--url", url])
+    assert result.exit_code == 0 and "registered cli version 1" in result.output
+    result = runner.invoke(app, ["start", "cli", "--input", '{"x": 1}', "--key", "k1",
+                                 "--url", url])
+    assert result.exit_code == 0 and "started" in result.output
+    execution_id = result.output.split()[0]
+    again = runner.invoke(app, ["start", "cli", "--key", "k1", "--url", url])
+    assert "already exists" in again.output
+    listed = runner.invoke(app, ["ls", "--url", url])
+    assert execution_id in listed.output
+    shown = runner.invoke(app, ["show", execution_id, "--url", url])
+    assert "no worker has polled" in shown.output
+    data = json.loads(runner.invoke(app, ["show", execution_id, "--json", "--url", url]).output)
+    assert data["tasks"][0]["input"] == {"x": 1}
+    for action, status in (("pause", "PAUSED"), ("resume", "RUNNING"),
+                           ("terminate", "TERMINATED"), ("retry", "RUNNING")):
+        out = runner.invoke(app, [action, execution_id, "--url", url])
+        assert out.exit_code == 0 and status in out.output, out.output
+    queues = runner.invoke(app, ["queues", "--url", url])
+    assert "step_a" in queues.output
+
+
+def test_cli_errors_are_clean(tmp_path: Path, url: str) -> None:
+    runner = CliRunner()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntasks: []\n")
+    result = runner.invoke(app, ["register", str(bad), "--url", url])
+    assert result.exit_code == 1 and "tasks must be a non-empty list" in result.output
+    result = runner.invoke(app, ["show", "nope", "--url", url])
+    assert result.exit_code == 1 and "no execution nope" in result.output
+    result = runner.invoke(app, ["resume", "nope", "--url", url])
+    assert result.exit_code == 1
+    down = runner.invoke(app, ["ls", "--url", f"http://127.0.0.1:{free_port()}"])
+    assert down.exit_code == 1 and "unreachable" in down.output
