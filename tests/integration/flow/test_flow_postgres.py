@@ -94,3 +94,29 @@ def test_one_decider_per_execution_joins_exactly_once(tmp_path: Path, pg_url: st
     for run in runs:
         refs: list[Any] = [t.ref for t in engine.tasks(run)]
         assert refs.count("join") == 1 and refs.count("after") == 1
+
+
+def test_concurrency_limit_holds_across_racing_nodes(tmp_path: Path, pg_url: str) -> None:
+    from bazaar.flow.orchestrator import OrchestratorConfig
+
+    engine, _ = make_engine(tmp_path, pg_url)
+    engine.register(SAGA)
+    for order in range(30):
+        engine.start("saga", {"order": order})
+    nodes = [Orchestrator(Store(pg_url), OrchestratorConfig(concurrency_limits={"reserve": 5}))
+             for _ in range(4)]
+    leased: list[str] = []
+    lock = threading.Lock()
+
+    def grab(i: int) -> None:
+        for _ in range(5):
+            got = nodes[i].poll("reserve", f"w{i}", count=4)
+            with lock:
+                leased.extend(t.id for t in got)
+
+    threads = [threading.Thread(target=grab, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(leased) == 5 and len(set(leased)) == 5
