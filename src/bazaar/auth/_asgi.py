@@ -118,9 +118,14 @@ class AuthMiddleware:
                 await send_problem(send, 413, "body-too-large",
                                    f"signed bodies are limited to {self.max_body} bytes")
                 return
+        authenticator = self.authenticator
         try:
-            principal = await self.authenticator.authenticate(
-                scope["method"], path, query, headers, body, client_id)
+            if authenticator.in_process:  # nothing to await: no coroutine
+                principal = authenticator.authenticate_now(
+                    scope["method"], path, query, headers, body, client_id)
+            else:
+                principal = await authenticator.authenticate(
+                    scope["method"], path, query, headers, body, client_id)
         except RateLimited as exc:
             await send_problem(send, 429, exc.reason, "slow down",
                                [(b"retry-after", retry_after_header(exc.retry_after).encode())])
