@@ -51,7 +51,7 @@ class ApiConfig:
     system_workers: bool = True
 
 
-def _json(data: Any, status: int = 200) -> Response:
+def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
@@ -61,7 +61,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
                     media_type="application/problem+json")
 
 
-def _error_response(exc: Exception) -> Response:
+def error_response(exc: Exception) -> Response:
     if isinstance(exc, DefinitionError):
         return problem(422, "invalid definition", str(exc), problems=exc.problems)
     if isinstance(exc, StartConflict):
@@ -158,7 +158,7 @@ class Service:
                 await self.events.close()
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def read_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}

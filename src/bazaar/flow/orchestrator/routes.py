@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bazaar.flow.errors import FlowError
-from bazaar.flow.orchestrator.api import Service, _body, _error_response, _json
+from bazaar.flow.orchestrator.api import Service, error_response, json_response, read_body
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
 
@@ -29,8 +29,8 @@ def create_app(service: Service) -> Starlette:
             try:
                 result = await fn(request)
             except (FlowError, ValueError, KeyError, TypeError) as exc:
-                return _error_response(exc)
-            return result if isinstance(result, Response) else _json(result)
+                return error_response(exc)
+            return result if isinstance(result, Response) else json_response(result)
 
         return handler
 
@@ -40,7 +40,7 @@ def create_app(service: Service) -> Starlette:
     async def register(request: Request) -> Any:
         raw = await request.body()
         defn = await call(engine.register, raw)
-        return _json({"name": defn.name, "version": defn.version}, 201)
+        return json_response({"name": defn.name, "version": defn.version}, 201)
 
     async def list_definitions(_: Request) -> Any:
         return [{"name": n, "version": v, "description": d}
@@ -53,12 +53,12 @@ def create_app(service: Service) -> Starlette:
         return defn.to_dict()
 
     async def start(request: Request) -> Any:
-        body = await _body(request)
+        body = await read_body(request)
         result = await call(engine.start, request.path_params["name"], body.get("input") or {},
                             version=body.get("version"),
                             idempotency_key=body.get("idempotency_key"),
                             on_conflict=body.get("on_conflict", "return_existing"))
-        return _json({"id": result.id, "created": result.created, "status": result.status},
+        return json_response({"id": result.id, "created": result.created, "status": result.status},
                      201 if result.created else 200)
 
     async def list_executions(request: Request) -> Any:
@@ -81,7 +81,7 @@ def create_app(service: Service) -> Starlette:
         async def run(request: Request) -> Any:
             execution_id = request.path_params["id"]
             if action == "terminate":
-                body = await _body(request)
+                body = await read_body(request)
                 await call(engine.terminate, execution_id,
                            str(body.get("reason") or "terminated by operator"))
             else:
@@ -91,7 +91,7 @@ def create_app(service: Service) -> Starlette:
         return run
 
     async def signal(request: Request) -> Any:
-        body = await _body(request)
+        body = await read_body(request)
         await call(engine.signal, request.path_params["id"], request.path_params["ref"],
                    body.get("output") or {})
         return {"ok": True}
@@ -106,13 +106,13 @@ def create_app(service: Service) -> Starlette:
         return [task_json(r) for r in leased]
 
     async def heartbeat(request: Request) -> Any:
-        body = await _body(request)
+        body = await read_body(request)
         until = await call(engine.heartbeat, request.path_params["id"], str(body["worker"]),
                            body.get("extend_s"))
         return {"lease_until": until}
 
     async def report(request: Request) -> Any:
-        body = await _body(request)
+        body = await read_body(request)
         return {"accepted": await _report(request.path_params["id"], body)}
 
     async def _report(task_id: str, body: dict[str, Any]) -> bool:
@@ -126,7 +126,7 @@ def create_app(service: Service) -> Starlette:
                           retryable=bool(body.get("retryable", True)), worker_id=worker)
 
     async def report_many(request: Request) -> Any:
-        body = await _body(request)
+        body = await read_body(request)
         results = body.get("results")
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise ValueError("results must be a list of objects")

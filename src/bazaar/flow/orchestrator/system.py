@@ -25,6 +25,8 @@ EventSink = Callable[[str, str | None, dict[str, Any]], Awaitable[dict[str, Any]
 
 
 class TaskFailed(Exception):
+    """A system task's attempt failed; ``retryable`` says whether its policy may retry."""
+
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
