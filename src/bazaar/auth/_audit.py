@@ -52,8 +52,22 @@ class JsonLinesAudit:
         fields["level"] = "info"
         fields["timestamp"] = self._clock()
         self._pending += orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE)
-        if self._scheduled:
-            return
+        if not self._scheduled:
+            self._schedule()
+
+    def allow(self, scheme: str, principal: str, kind: str, method: str, path: str,
+              client: str) -> None:
+        """``self("allow", scheme=…, …)`` for the hot path: the same line, built without
+        keyword arguments."""
+        self._pending += orjson.dumps(
+            {"scheme": scheme, "principal": principal, "kind": kind, "method": method,
+             "path": path, "client": client, "event": _EVENT, "outcome": "allow",
+             "level": "info", "timestamp": self._clock()},
+            option=orjson.OPT_APPEND_NEWLINE)
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread: write now

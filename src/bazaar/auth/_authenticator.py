@@ -114,6 +114,9 @@ class Authenticator:
         self.policy = policy
         self._nonce_ttl = policy.max_age + policy.future_skew
         self._audit = audit or structlog_audit()
+        # An audit with a keyword-free ``allow`` (JsonLinesAudit) gets the hot path's lines so.
+        self._allow: Callable[[str, str, str, str, str, str], None] | None = getattr(
+            self._audit, "allow", None)
         self._clock = clock
         self._blocked: dict[str, float] = {}
         # One Principal (and its rate-limit bucket name) per access token, built once: the
@@ -206,8 +209,11 @@ class Authenticator:
             self._audit("limited", scheme=scheme, reason="rate-limited", principal=principal.id,
                         method=method, path=path, client=client)
             raise RateLimited("rate-limited", decision.retry_after)
-        self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
-                    method=method, path=path, client=client)
+        if self._allow is not None:
+            self._allow(scheme, principal.id, principal.kind, method, path, client)
+        else:
+            self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
+                        method=method, path=path, client=client)
         return principal
 
     async def authenticate(self, method: str, path: str, query: str,

@@ -46,6 +46,7 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     def __init__(self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
+        self._rate, self._burst = limit.rate, limit.burst
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
@@ -53,17 +54,23 @@ class MemoryRateLimiter:
         return self.take_now(key, cost)
 
     def take_now(self, key: str, cost: float = 1.0) -> Decision:
+        """:meth:`take` without a coroutine (no lock either: one event loop's thread)."""
         now = self._clock()
-        rate, burst = self._limit.rate, self._limit.burst
-        tokens, stamp = self._buckets.get(key, (burst, now))
-        tokens = min(burst, tokens + (now - stamp) * rate)
+        rate, burst = self._rate, self._burst
+        found = self._buckets.get(key)
+        if found is None:
+            tokens = burst
+        else:
+            tokens = found[0] + (now - found[1]) * rate
+            if tokens > burst:
+                tokens = burst
         if cost == 0:
             allowed = tokens >= 1
         else:
             allowed = tokens >= cost
             if allowed:
                 tokens -= cost
-        if len(self._buckets) > 100_000:
+        if found is None and len(self._buckets) > 100_000:
             # Full buckets carry no information: drop them.
             self._buckets = {k: v for k, v in self._buckets.items()
                              if v[0] + (now - v[1]) * rate < burst}
