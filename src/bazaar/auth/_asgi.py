@@ -112,8 +112,14 @@ class AuthMiddleware:
         client = scope.get("client")
         client_id = client[0] if client else "-"
         body: bytes | None = None
+        read = False
         if "signature-input" in headers or "signature" in headers:
-            body = await self._read_body(receive)
+            if ("content-length" not in headers and "transfer-encoding" not in headers
+                    and scope.get("http_version") in ("1.1", "1.0")):
+                body = b""  # HTTP/1.x: no length, no chunks: no body (RFC 9112 §6.3)
+            else:
+                body = await self._read_body(receive)
+                read = True
             if body is None:
                 await send_problem(send, 413, "body-too-large",
                                    f"signed bodies are limited to {self.max_body} bytes")
@@ -138,7 +144,7 @@ class AuthMiddleware:
             await send_problem(send, 503, exc.reason, exc.detail, [(b"retry-after", b"1")])
             return
         scope[self.scope_key] = principal
-        if body is None:
+        if not read:
             await self.app(scope, receive, send)
             return
         replayed = False
