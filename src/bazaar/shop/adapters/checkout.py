@@ -61,6 +61,9 @@ class OrchestratedCheckout:
             raise Unavailable(f"the orchestrator at {self.flow_url}: {exc}") from exc
         return str(response.json()["id"])
 
+    def status(self, order_id: int) -> tuple[str, str | None] | None:
+        return saga_status(self.saga, order_id)
+
 
 class ChoreographedCheckout:
     """Records the saga's order and its OrderPlaced event in one transaction (outbox)."""
@@ -77,6 +80,9 @@ class ChoreographedCheckout:
         place_order(self.saga, sid, items, amount_cents)
         return sid
 
+    def status(self, order_id: int) -> tuple[str, str | None] | None:
+        return saga_status(self.saga, order_id)
+
 
 class LazyCheckout:
     """Opens the saga's databases and picks the way on the first checkout, not at start-up."""
@@ -87,10 +93,26 @@ class LazyCheckout:
 
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
         if self._starter is None:
-            saga = Services.open(Databases.under(self.saga_dir))
-            self._starter = (OrchestratedCheckout(self.flow_url, saga)
-                             if self.mode == "orchestration" else ChoreographedCheckout(saga))
+            self._starter_for_reads()
+        assert self._starter is not None
         return self._starter.start(order_id, items, amount_cents)
+
+    def status(self, order_id: int) -> tuple[str, str | None] | None:
+        if self._starter is None:
+            self._starter_for_reads()
+        assert self._starter is not None
+        return saga_status(self._starter.saga, order_id)
+
+    def _starter_for_reads(self) -> None:
+        saga = Services.open(Databases.under(self.saga_dir))
+        self._starter = (OrchestratedCheckout(self.flow_url, saga)
+                         if self.mode == "orchestration" else ChoreographedCheckout(saga))
+
+
+def saga_status(saga: Services, order_id: int) -> tuple[str, str | None] | None:
+    """The saga's order record for a shop order: (status, reason), or None."""
+    found = saga.orders.get(saga_order_id(order_id))
+    return None if found is None else (str(found["status"]), found["reason"])
 
 
 def _shop_order(task: Task) -> int:

@@ -28,6 +28,19 @@ class CheckoutStarter(Protocol):
         ...
 
 
+class CheckoutStatus(Protocol):
+    """Where an order's saga is: ``(status, reason)`` or None if it never started."""
+
+    def status(self, order_id: int) -> tuple[str, str | None] | None: ...
+
+
+@dataclass(frozen=True)
+class CheckoutState:
+    order_id: int
+    status: str  # not_started | pending | completed | failed
+    reason: str | None
+
+
 @dataclass(frozen=True)
 class CheckoutStarted:
     order_id: int
@@ -50,6 +63,16 @@ def start_checkout(shop: Shop, starter: CheckoutStarter, user_id: int,
 class _OrderState:
     status: str
     user_id: int
+
+
+def checkout_state(shop: Shop, tracker: CheckoutStatus, user_id: int,
+                   order_id: int) -> CheckoutState:
+    """The caller's order's checkout: still running, completed, or failed and why."""
+    orders.get_order(shop, user_id, order_id)  # someone else's order is NotFound
+    found = tracker.status(order_id)
+    if found is None:
+        return CheckoutState(order_id, "not_started", None)
+    return CheckoutState(order_id, found[0], found[1])
 
 
 def _order(shop: Shop, order_id: int) -> _OrderState:
