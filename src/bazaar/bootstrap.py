@@ -139,9 +139,9 @@ def build_app(runtime: Runtime) -> Starlette:
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    checkout = CheckoutRoutes(shop, LazyCheckout(runtime.settings.checkout,
-                                                 runtime.settings.flow_url,
-                                                 runtime.settings.data_dir / "saga"))
+    saga = LazyCheckout(runtime.settings.checkout, runtime.settings.flow_url,
+                        runtime.settings.data_dir / "saga")
+    checkout = CheckoutRoutes(shop, saga, saga)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine),
                      extra=engagement.operations() + checkout.operations())
