@@ -63,7 +63,7 @@ def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
         return wrapped
 
     app = create_app(shop, identity=identity, health=lambda: None,
-                     extra=CheckoutRoutes(shop, starter).operations())
+                     extra=CheckoutRoutes(shop, starter, starter).operations())
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -117,6 +117,8 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
         for definition in orchestrated.DEFINITIONS:
             httpx.post(f"{url}/api/definitions", json=definition).raise_for_status()
         client = client_for(shop, OrchestratedCheckout(url, saga), uid)
+        assert client.get(f"/orders/{order_id}/checkout").json()["status"] == "not_started"
+        assert client.get("/orders/999/checkout").status_code == 404
         response = client.post(f"/orders/{order_id}/checkout")
         assert response.status_code == 202, response.text
         assert response.json()["mode"] == "orchestration"
@@ -133,6 +135,8 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
         proc.wait()
     record = saga.orders.all()[0]
     shop_order = orders.get_order(shop, uid, order_id)
+    state = client.get(f"/orders/{order_id}/checkout").json()
+    assert (state["status"], state["reason"]) == (record["status"], record["reason"])
     if declined:
         assert record["status"] == "failed" and "declined" in record["reason"]
         assert shop_order.status == "cancelled" and stock(shop, pid) == 10
@@ -167,5 +171,7 @@ def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:
         asyncio.run(main())
     record = saga.orders.all()[0]
     assert record["status"] == "failed" and "no carrier" in record["reason"]
+    state = client.get(f"/orders/{order_id}/checkout").json()
+    assert state["status"] == "failed" and "no carrier" in state["reason"]
     assert orders.get_order(shop, uid, order_id).status == "cancelled"
     assert stock(shop, pid) == 10 and saga.provider.charged() == {}

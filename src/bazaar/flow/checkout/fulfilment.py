@@ -127,6 +127,11 @@ class OrderBook:
                             .values(status=status, reason=reason, ended_at=time.time()))
         return done.rowcount == 1
 
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(orders).where(orders.c.order_id == order_id)).first()
+        return None if row is None else dict(row._mapping)
+
     def all(self) -> list[dict[str, Any]]:
         with self.store.read() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.select(orders))]
