@@ -168,7 +168,9 @@ class Sandbox:
             "keep_read_search": bool(uid) and not namespace and needs_read_search(
                 [package, work_root]),
         }
-        command = [sys.executable, "-I", "-S", str(BOOTSTRAP), json.dumps(config)]
+        # The base interpreter, not a venv's link to it: the venv may live under /tmp, which
+        # the namespace sandbox replaces; with -I -S the bootstrap needs only the stdlib.
+        command = [str(runtime_paths()[0]), "-I", "-S", str(BOOTSTRAP), json.dumps(config)]
         if namespace:
             visible = [*runtime_paths(), package.resolve()]
             command = [*bwrap_args(allow_network=self.spec.allow_network, visible=visible,

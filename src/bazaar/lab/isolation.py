@@ -97,7 +97,7 @@ def run(ctx: RunContext) -> Report:
     (source / "app.py").write_text(HANDLER)
     store = PackageStore(ctx.work_dir / "store")
     digest = store.put(zip_directory(source))
-    python = [sys.executable, "-I", "-S", "-c", "pass"]
+    python = [os.path.realpath(sys.executable), "-I", "-S", "-c", "pass"]
     uid_base = 210_000_000 + (os.getpid() % 1000) * 100 if os.geteuid() == 0 else 0
     bwrap = bwrap_args(allow_network=False, visible=runtime_paths())
     with ctx.step("in-process: load the handler, call it", total=1) as step:
