@@ -40,11 +40,17 @@ def exempt_paths(*rules: tuple[str, str]) -> Callable[[Scope], bool]:
     ending in ``*`` is a prefix."""
     exact = {(m, p) for m, p in rules if not p.endswith("*")}
     prefixes = [(m, p[:-1]) for m, p in rules if p.endswith("*")]
+    paths = {p for _, p in exact}
 
     def exempt(scope: Scope) -> bool:
-        method, path = scope.get("method", "GET"), scope.get("path", "")
-        if (method, path) in exact or ("*", path) in exact:
-            return True
+        path = scope.get("path", "")
+        if path in paths:  # most requests stop at this one set lookup
+            method = scope.get("method", "GET")
+            if (method, path) in exact or ("*", path) in exact:
+                return True
+        if not prefixes:
+            return False
+        method = scope.get("method", "GET")
         for m, p in prefixes:  # noqa: SIM110 - a loop is faster than any(genexpr) here
             if path.startswith(p) and (m == "*" or m == method):
                 return True
