@@ -180,11 +180,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    """``bazaar up``: migrate, seed the demo, serve until Ctrl-C."""
+def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
+    """``bazaar up``: migrate, seed the demo, start the services beside the API (the
+    embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C."""
     import uvicorn
 
+    from bazaar.supervisor import running_services, with_service_ports
+
+    if services:
+        settings = with_service_ports(settings)
     runtime = build(settings)
+    stack = contextlib.ExitStack()
     try:
         revision = migrate_database(runtime)
         echo(f"database: {_redacted(settings.effective_database_url)} (schema {revision}, "
@@ -194,6 +200,14 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
             echo(f"demo data: {result.products_added} products and {result.rooms_added} room "
                  f"types added; demo admin user id {result.demo_user_id} "
                  f"(password in {demo_password_file(settings)})")
+        if services:
+            supervisor = stack.enter_context(running_services(settings, echo))
+            log = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port} (embedded)"
+            echo(f"log:  {log}; checkout: {settings.checkout}"
+                 + (f" (orchestrator {settings.flow_url})"
+                    if settings.checkout == "orchestration" else "")
+                 + f"; {len(supervisor.pids())} services, logs in "
+                 f"{settings.data_dir / 'logs'}")
         app = build_app(runtime)
         sock = _listen(settings.host, settings.port)
         port = sock.getsockname()[1]
@@ -207,8 +221,10 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run(sockets=[sock])
+        stack.close()
         echo("stopped.")
     finally:
+        stack.close()
         runtime.close()
 
 

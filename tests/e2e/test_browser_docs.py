@@ -28,7 +28,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
+        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data),
+         "--no-services"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

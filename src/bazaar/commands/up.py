@@ -18,15 +18,22 @@ def up(
         None, "--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://…"),
     strategy: str | None = typer.Option(
         None, "--reservations", help="optimistic | pessimistic | atomic"),
+    services: bool = typer.Option(
+        True, "--services/--no-services",
+        help="Also run the embedded broker, the saga orchestrator and the checkout services."),
 ) -> None:
     """Start the shop: migrate, seed the demo catalogue, serve the API until Ctrl-C."""
     from bazaar import bootstrap
     from bazaar.commands.shop import fail_on_storage_errors, settings_from
+    from bazaar.supervisor import ServiceFailed
 
     settings = settings_from(host=host, port=port, data_dir=data_dir,
                              database_url=database_url, reservation_strategy=strategy)
     try:
-        bootstrap.up(settings)
+        bootstrap.up(settings, services=services)
+    except ServiceFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     except (ValueError, OSError) as exc:  # a bad database URL, a port in use
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

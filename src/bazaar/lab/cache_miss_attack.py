@@ -133,7 +133,8 @@ class _Api:
         self._log = (ctx.work_dir / "api.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bazaar.cli", "up", "--port", str(self.port),
-             "--database-url", db_url], env=env, stdout=self._log, stderr=subprocess.STDOUT)
+             "--database-url", db_url, "--no-services"], env=env, stdout=self._log,
+            stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:

@@ -61,7 +61,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
+        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data),
+         "--no-services"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -22,6 +22,8 @@ def shop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("bazaar-up")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
+    # The whole of `bazaar up`, services included, on free ports for the broker/orchestrator.
+    env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)

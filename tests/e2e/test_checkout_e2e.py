@@ -1,0 +1,90 @@
+"""`bazaar up` runs the whole checkout: the shop, the embedded broker, the orchestrator or the
+choreography, and the saga's services as real processes; a user checks out over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bazaar.localservers import free_port
+
+
+@pytest.fixture(params=["orchestration", "choreography"], scope="module")
+def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[str, Path]]:
+    data = tmp_path_factory.mktemp(f"checkout-{request.param}")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
+    env.update(BAZAAR_CHECKOUT=request.param, BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "bazaar up did not answer within 90 s"
+            time.sleep(0.2)
+        yield url, data
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert "stopped." in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _login(url: str, name: str) -> dict[str, str]:
+    httpx.post(f"{url}/users", json={"username": name, "password": "correct horse"})
+    token = httpx.post(f"{url}/auth/token",
+                       data={"username": name, "password": "correct horse"}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_checkout_completes_through_the_real_services(shop: tuple[str, Path]) -> None:
+    url, data = shop
+    auth = _login(url, "buyer")
+    stock_before = httpx.get(f"{url}/products/2", headers=auth).json()["stock"]
+    order = httpx.post(f"{url}/orders", headers=auth,
+                       json={"lines": [{"product_id": 2, "quantity": 3}]}).json()
+    started = httpx.post(f"{url}/orders/{order['id']}/checkout", headers=auth)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while True:
+        status = httpx.get(f"{url}/orders/{order['id']}/checkout", headers=auth).json()
+        if status["status"] in ("completed", "failed"):
+            break
+        assert time.monotonic() < deadline, f"checkout stuck: {status}"
+        time.sleep(0.2)
+    assert status == {"order_id": order["id"], "status": "completed", "reason": None}
+    # The stock the order took stays taken; every service wrote its log.
+    assert httpx.get(f"{url}/products/2", headers=auth).json()["stock"] == stock_before - 3
+    logs = {p.stem for p in (data / "logs").glob("*.log")}
+    assert {"broker", "saga-payment", "saga-shipping", "saga-inventory"} <= logs
+
+
+def test_checkout_of_someone_elses_order_is_404(shop: tuple[str, Path]) -> None:
+    url, _ = shop
+    owner = _login(url, "owner")
+    other = _login(url, "other")
+    order = httpx.post(f"{url}/orders", headers=owner,
+                       json={"lines": [{"product_id": 1, "quantity": 1}]}).json()
+    response = httpx.post(f"{url}/orders/{order['id']}/checkout", headers=other)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
