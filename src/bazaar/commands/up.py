@@ -22,7 +22,8 @@ def up(
         True, "--services/--no-services",
         help="Also run the embedded broker, the saga orchestrator and the checkout services."),
 ) -> None:
-    """Start the shop: migrate, seed the demo catalogue, serve the API until Ctrl-C."""
+    """Start the shop: migrate, seed the demo, run the log, orchestrator and saga services,
+    serve the API until Ctrl-C."""
     from bazaar import bootstrap
     from bazaar.commands.shop import fail_on_storage_errors, settings_from
     from bazaar.supervisor import ServiceFailed
