@@ -310,6 +310,86 @@ def bench_asgi(quick: bool, tmp: Path) -> dict[str, float]:
     return {f"asgi_{k}_us": v for k, v in results.items()}
 
 
+def bench_shop_inprocess(quick: bool, tmp: Path) -> dict[str, float]:
+    """The shop's own app (``bootstrap.build_app``), called in-process, no server: CPU µs per
+    cached ``GET /products/1`` with the identity given for free, with a Bearer token, and signed
+    (a fresh signature each). What the HTTP runs measure, without uvicorn and wrk's noise; the
+    loop yields to the event loop every 32 requests, as a server does."""
+    from bazaar import bootstrap
+    from bazaar.api import create_app
+    from bazaar.auth import SCOPE_KEY, Principal, sign_request
+    from bazaar.config import Settings
+
+    n = 5000 if quick else 20000
+    tmp.mkdir(parents=True, exist_ok=True)
+    token, app_id, api_key = _prepare_shop(tmp)
+    settings = Settings(data_dir=tmp / "shop", public_origin=ORIGIN, rate_limit_per_s=1e9,
+                        rate_limit_burst=1e9, failed_auth_burst=1e9, log_level="warning")
+    runtime = bootstrap.build(settings)
+    guarded = bootstrap.build_app(runtime)
+    who = Principal(kind="user", id="1", scopes=frozenset({"shop:read", "shop:write"}),
+                    scheme="bearer")
+
+    def identity(inner: Any) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            scope[SCOPE_KEY] = who
+            await inner(scope, receive, send)
+        return app
+
+    free = create_app(runtime.shop, identity=identity,
+                      health=bootstrap.health_check(runtime.engine))
+    base = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk")]
+    bearer = [*base, (b"authorization", f"Bearer {token}".encode())]
+
+    def signed() -> list[tuple[bytes, bytes]]:
+        h = sign_request("GET", f"{ORIGIN}/products/1", {}, b"", keyid=app_id,
+                         secret=api_key.encode())
+        return [*base, *((k.lower().encode(), v.encode()) for k, v in h.items())]
+
+    async def run(app: Any, header_sets: list[list[tuple[bytes, bytes]]]) -> float:
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        def scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+            return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                    "method": "GET", "scheme": "http", "path": "/products/1",
+                    "raw_path": b"/products/1", "query_string": b"", "root_path": "",
+                    "headers": headers, "client": ("127.0.0.1", 5000),
+                    "server": ("127.0.0.1", 8000)}
+
+        for headers in header_sets[:100]:  # warm: the cache, the token and key caches
+            await app(scope(headers), receive, send)
+        timed = header_sets[100:]
+        start = time.process_time()
+        for i, headers in enumerate(timed):
+            await app(scope(headers), receive, send)
+            if i % 32 == 0:
+                await asyncio.sleep(0)
+        elapsed = (time.process_time() - start) / len(timed) * 1e6
+        assert set(statuses) == {200}, set(statuses)
+        return elapsed
+
+    results: dict[str, list[float]] = {"free": [], "bearer": [], "signed": []}
+    try:
+        for _ in range(3):
+            results["free"].append(asyncio.run(run(free, [base] * (n + 100))))
+            results["bearer"].append(asyncio.run(run(guarded, [bearer] * (n + 100))))
+            results["signed"].append(asyncio.run(run(guarded, [signed() for _ in range(n + 100)])))
+    finally:
+        runtime.close()
+    best = {k: min(v) for k, v in results.items()}
+    print(f"{'the shop app in-process, cached GET /products/1':44s} {'µs CPU':>10s} {'added':>9s}")
+    for mode, v in best.items():
+        print(f"  {mode:42s} {v:10.1f} {v - best['free']:8.1f}µs")
+    return {f"shop_inprocess_{k}_us": v for k, v in best.items()}
+
+
 _WRK_LUA = """
 local lines = {}
 local idx = 0
@@ -502,7 +582,7 @@ def main(quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bazaar-bench-auth-") as d:
         tmp = Path(d)
         summary = {**bench_signatures(quick), **bench_tokens(quick, tmp),
-                   **bench_asgi(quick, tmp)}
+                   **bench_asgi(quick, tmp), **bench_shop_inprocess(quick, tmp / "inproc")}
         print("the shop's GET /products/1 over HTTP (uvicorn, one worker; wrk -t2 -c32):")
         summary.update(bench_http(quick, tmp))
     print(json.dumps({k: round(v, 2) for k, v in summary.items()}))
