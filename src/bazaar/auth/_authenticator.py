@@ -287,10 +287,15 @@ class Authenticator:
 
     def _bearer_now(self, token: str,
                     revoked: Callable[..., bool]) -> tuple[Principal, str]:
-        claims = self._claims(token)
+        # _claims and _principal inlined: this runs on every Bearer request.
+        tokens = self._tokens
+        if tokens is None:
+            raise TokenError("unsupported-scheme", "bearer tokens are not accepted here")
+        claims = tokens.verify(token)
         if revoked(claims.jti, claims.fid):
             raise TokenError("revoked", "the token has been revoked")
-        return self._principal(claims)
+        found = self._principals.get(claims.jti)
+        return found if found is not None else self._principal(claims)
 
     async def _bearer(self, token: str) -> tuple[Principal, str]:
         claims = self._claims(token)
