@@ -3,10 +3,6 @@ choreography, and the saga's services as real processes; a user checks out over 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,40 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bazaar.localservers import free_port
+from bazaar.localservers import bazaar_up
 
 
 @pytest.fixture(params=["orchestration", "choreography"], scope="module")
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[str, Path]]:
-    data = tmp_path_factory.mktemp(f"checkout-{request.param}")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
-    env.update(BAZAAR_CHECKOUT=request.param, BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "bazaar up did not answer within 90 s"
-            time.sleep(0.2)
-        yield url, data
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out
-        assert "stopped." in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    data = tmp_path_factory.mktemp(f"checkout-{request.param}") / "data"
+    with bazaar_up(data, env={"BAZAAR_CHECKOUT": request.param}) as running:
+        yield running.url, data
+        assert running.interrupt() == 0, running.output()
+        assert "stopped." in running.output()
 
 
 def _login(url: str, name: str) -> dict[str, str]:

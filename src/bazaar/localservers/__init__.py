@@ -1,5 +1,6 @@
-"""Real servers (PostgreSQL, Redis, Memcached, NATS) started from the machine's installed
-binaries on random loopback ports, in a private directory, stopped on exit.
+"""Real servers (PostgreSQL, Redis, Memcached, NATS, and Bazaar's own ``bazaar up``) started
+from the machine's installed binaries on random loopback ports, in a private directory,
+stopped on exit.
 
 Used by the tests, the benchmarks and the lab, so that every measurement runs against the
 real thing. Nothing here is a fake: if a binary is missing, :class:`ServerUnavailable` says
@@ -15,10 +16,13 @@ from bazaar.localservers._servers import (
     postgres,
     redis,
 )
+from bazaar.localservers._shop import ShopProcess, bazaar_up
 
 __all__ = [
     "LocalServer",
     "ServerUnavailable",
+    "ShopProcess",
+    "bazaar_up",
     "free_port",
     "memcached",
     "nats",

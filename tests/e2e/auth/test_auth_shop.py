@@ -9,10 +9,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from starlette.testclient import TestClient
 from bazaar import bootstrap
 from bazaar.auth import HttpxSigner
 from bazaar.config import Settings
-from bazaar.localservers import free_port
+from bazaar.localservers import bazaar_up
 
 PUBLIC = {("POST", "/users"), ("GET", "/health")}
 
@@ -57,33 +55,12 @@ def test_every_shop_operation_but_registration_and_health_needs_auth(tmp_path: P
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    data = tmp_path_factory.mktemp("bazaar-up-auth")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data),
-         "--no-services"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "bazaar up did not answer within 60 s"
-            time.sleep(0.2)
-        yield url, data
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+    data = tmp_path_factory.mktemp("bazaar-up-auth") / "data"
+    with bazaar_up(data, "--no-services") as running:
+        yield running.url, data
+        assert running.interrupt() == 0
+        out = running.output()
         assert "auth: POST" in out and "X-Bazaar-Dev-User" not in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_an_app_signs_its_way_into_the_shop(shop: tuple[str, Path]) -> None:

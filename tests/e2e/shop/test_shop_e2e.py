@@ -2,56 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from bazaar.localservers import free_port
+from bazaar.localservers import bazaar_up
 
 
 @pytest.fixture(scope="module")
 def shop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("bazaar-up")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
-    # The whole of `bazaar up`, services included, on free ports for the broker/orchestrator.
-    env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "bazaar up did not answer within 60 s"
-            time.sleep(0.2)
-        yield url
+    data = tmp_path_factory.mktemp("bazaar-up") / "data"
+    # The whole of `bazaar up`, services included (on free ports).
+    with bazaar_up(data) as running:
+        yield running.url
         # Ctrl-C stops it cleanly.
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
-        assert f"API:  {url}/" in out and f"docs: {url}/docs" in out
+        assert running.interrupt() == 0, running.output()
+        out = running.output()
+        assert f"API:  {running.url}/" in out and f"docs: {running.url}/docs" in out
         assert "stopped." in out
-        assert (Path(data) / "bazaar.db").exists()
-        assert oct((Path(data) / "demo-password").stat().st_mode & 0o777) == "0o600"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert (data / "bazaar.db").exists()
+        assert oct((data / "demo-password").stat().st_mode & 0o777) == "0o600"
 
 
 def _problem(response: httpx.Response, status: int) -> dict[str, object]:
