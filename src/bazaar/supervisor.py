@@ -60,6 +60,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _own_session_dying_with_parent() -> None:  # pragma: no cover - runs in the child
+    """In the child before exec: its own session (Ctrl-C reaches only the parent, which stops
+    children in order), and SIGTERM when the parent dies, even by kill -9 (Linux)."""
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _answers(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3):
         return True
@@ -93,10 +107,9 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
         env.update(settings_env(self.settings))
         with log.open("ab") as out:
-            # Own process group: Ctrl-C reaches the parent, which stops children in order.
             process = subprocess.Popen(spec.argv, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env,
-                                       start_new_session=True)
+                                       preexec_fn=_own_session_dying_with_parent)
         running = _Running(spec, process, log)
         self._running.append(running)
         deadline = time.monotonic() + spec.ready_timeout_s

@@ -3,6 +3,7 @@ choreography, and the saga's services as real processes; a user checks out over 
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +62,36 @@ def test_checkout_of_someone_elses_order_is_404(shop: tuple[str, Path]) -> None:
     response = httpx.post(f"{url}/orders/{order['id']}/checkout", headers=other)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.add(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_killing_bazaar_up_takes_its_services_with_it(tmp_path: Path) -> None:
+    with bazaar_up(tmp_path / "data") as running:
+        children = _children(running.process.pid)
+        assert len(children) >= 5, "broker, orchestrator and the saga services run as children"
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children):
+            assert time.monotonic() < deadline, "services outlived a killed bazaar up"
+            time.sleep(0.2)
