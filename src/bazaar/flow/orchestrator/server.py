@@ -59,5 +59,7 @@ def serve(config: ServerConfig, *, event_sink: EventSink | None = None) -> None:
     import uvicorn
 
     _, app = build(config, event_sink=event_sink)
+    # Long-polls in flight are cut after 2 s on shutdown: a task handed out but never
+    # delivered is leased, and its lapsed lease reschedules it.
     uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                access_log=False, lifespan="on")
+                access_log=False, lifespan="on", timeout_graceful_shutdown=2)
