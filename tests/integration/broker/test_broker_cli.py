@@ -13,8 +13,6 @@ import pytest
 from bazaar.broker import BrokerProcess, run_subprocess
 from bazaar.broker._process import free_port
 
-confluent_kafka = pytest.importorskip("confluent_kafka")
-
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bazaar.commands.broker", *args],

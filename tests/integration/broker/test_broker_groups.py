@@ -8,11 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from bazaar.broker import BrokerProcess, run_subprocess
-
-confluent_kafka = pytest.importorskip("confluent_kafka")
 
 N = 1200
 PARTITIONS = 4

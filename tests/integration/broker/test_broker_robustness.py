@@ -17,9 +17,6 @@ import pytest
 from bazaar.broker import BrokerProcess, answers, run_subprocess, start_subprocess
 from bazaar.broker.log import batch as rb
 
-confluent_kafka = pytest.importorskip("confluent_kafka")
-kafka_protocol = pytest.importorskip("kafka.protocol", reason="kafka-python encodes requests")
-
 
 def connect(broker: BrokerProcess) -> socket.socket:
     return socket.create_connection((broker.host, broker.port), timeout=10)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import matplotlib  # noqa: F401  (the lab extra draws the plots; ./dev test installs it)
 
 from bazaar import lab
-
-pytest.importorskip("matplotlib", reason="the lab extra draws the plots")
 
 
 def test_bloom_sizing_finds_the_optimal_k(tmp_path: Path) -> None:

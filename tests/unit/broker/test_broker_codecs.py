@@ -9,6 +9,10 @@ import re
 from typing import Any
 
 import pytest
+from kafka.protocol import admin as kadmin
+from kafka.protocol import consumer as kcons
+from kafka.protocol import metadata as kmeta
+from kafka.protocol import producer as kprod
 
 from bazaar.broker.log import batch as rb
 from bazaar.broker.protocol import APIS, decode_request, encode_response
@@ -33,12 +37,6 @@ from bazaar.broker.protocol.apis import (
 )
 from bazaar.broker.protocol.header import RequestHeader
 from bazaar.broker.protocol.primitives import Reader
-
-kp = pytest.importorskip("kafka.protocol", reason="kafka-python is the codec oracle")
-from kafka.protocol import admin as kadmin  # noqa: E402
-from kafka.protocol import consumer as kcons  # noqa: E402
-from kafka.protocol import metadata as kmeta  # noqa: E402
-from kafka.protocol import producer as kprod  # noqa: E402
 
 
 def _snake(name: str) -> str:
