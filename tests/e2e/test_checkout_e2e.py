@@ -47,7 +47,12 @@ def test_checkout_completes_through_the_real_services(shop: tuple[str, Path]) ->
         assert time.monotonic() < deadline, f"checkout stuck: {status}"
         time.sleep(0.2)
     assert status == {"order_id": order["id"], "status": "completed", "reason": None}
-    # The stock the order took stays taken; every service wrote its log.
+    # The order shipped: it reads fulfilled (at once when orchestrated, as soon as the shop
+    # consumes ShipmentCreated when choreographed), cannot be cancelled, its stock stays taken.
+    while httpx.get(f"{url}/orders/{order['id']}", headers=auth).json()["status"] != "fulfilled":
+        assert time.monotonic() < deadline, "the completed order never read fulfilled"
+        time.sleep(0.2)
+    assert httpx.post(f"{url}/orders/{order['id']}/cancel", headers=auth).status_code == 409
     assert httpx.get(f"{url}/products/2", headers=auth).json()["stock"] == stock_before - 3
     logs = {p.stem for p in (data / "logs").glob("*.log")}
     assert {"broker", "saga-payment", "saga-shipping", "saga-inventory"} <= logs

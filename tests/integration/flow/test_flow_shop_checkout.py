@@ -144,8 +144,12 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
         assert client.post(f"/orders/{order_id}/checkout").status_code == 409
     else:
         assert record["status"] == "completed", record["reason"]
-        assert shop_order.status == "placed" and stock(shop, pid) == 8
+        assert shop_order.status == "fulfilled" and stock(shop, pid) == 8
         assert saga.provider.charged() == {f"order:shop-{order_id}": 2500}
+        # Shipped: the order can no longer be cancelled, its stock stays shipped.
+        cancel = client.post(f"/orders/{order_id}/cancel")
+        assert cancel.status_code == 409, cancel.text
+        assert "fulfilled" in cancel.json()["detail"] and stock(shop, pid) == 8
 
 
 def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ choreography, and serve its inventory steps from the shop's own services."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -137,19 +138,26 @@ def inventory_handlers(shop: Shop) -> dict[str, Handler]:
 
 class ShopInventoryChoreography(Choreography):
     """The choreographed saga with the shop as its inventory service: it reacts to
-    OrderPlaced (the order holds its stock) and to PaymentFailed / PaymentRefunded (cancel the
-    order, returning its stock), deduplicated through the saga's inventory outbox database."""
+    OrderPlaced (the order holds its stock), ShipmentCreated (the order is fulfilled) and
+    PaymentFailed / PaymentRefunded (cancel the order, returning its stock), deduplicated
+    through the saga's inventory outbox database."""
 
     def __init__(self, services: Services, shop: Shop) -> None:
         super().__init__(services)
         self.shop = shop
 
     async def inventory(self, event: Event) -> None:
-        if event.type not in (ev.ORDER_PLACED, ev.PAYMENT_FAILED, ev.PAYMENT_REFUNDED):
+        if event.type not in (ev.ORDER_PLACED, ev.PAYMENT_FAILED, ev.PAYMENT_REFUNDED,
+                              ev.SHIPMENT_CREATED):
             return
         order_id = int(event.order_id.removeprefix("shop-"))
         with self.s.inventory.begin() as conn:
             if seen(conn, "inventory", event.event_id):
+                return
+            if event.type == ev.SHIPMENT_CREATED:
+                with contextlib.suppress(NotFound, StateConflict):  # cancelled meanwhile
+                    checkout.fulfil_stock(self.shop, order_id)
+                    emit(conn, event.follow(ev.INVENTORY_FULFILLED, "inventory"))
                 return
             if event.type != ev.ORDER_PLACED:
                 checkout.release_stock(self.shop, order_id)

@@ -45,6 +45,7 @@ def normalise_lines(lines: Iterable[LineRequest]) -> list[LineRequest]:
 class OrderStatus(StrEnum):
     PLACED = "placed"
     CANCELLED = "cancelled"
+    FULFILLED = "fulfilled"  # checked out and shipped: past the saga's pivot, final
 
 
 @dataclass(eq=False)
@@ -72,4 +73,16 @@ class Order:
         """Mark cancelled; the caller returns the stock in the same transaction."""
         if self.status == OrderStatus.CANCELLED:
             raise StateConflict(f"order {self.id} is already cancelled")
+        if self.status == OrderStatus.FULFILLED:
+            raise StateConflict(f"order {self.id} is fulfilled: it has shipped")
         self.status = OrderStatus.CANCELLED
+
+    def fulfil(self) -> bool:
+        """Mark fulfilled (its stock has shipped); True if this call changed it. Idempotent,
+        because the saga retries this step until it is done."""
+        if self.status == OrderStatus.FULFILLED:
+            return False
+        if self.status == OrderStatus.CANCELLED:
+            raise StateConflict(f"order {self.id} is cancelled; nothing to fulfil")
+        self.status = OrderStatus.FULFILLED
+        return True

@@ -104,8 +104,17 @@ def release_stock(shop: Shop, order_id: int) -> dict[str, Any]:
 
 
 def fulfil_stock(shop: Shop, order_id: int) -> dict[str, Any]:
-    """The parcel left: the shop's stock already left with the order when it was placed."""
-    order = _order(shop, order_id)
-    if order.status != OrderStatus.PLACED:
-        raise StateConflict(f"order {order_id} is {order.status}; nothing to fulfil")
+    """The parcel left: the order becomes ``fulfilled`` (no longer cancellable). Its stock
+    already left with the order when it was placed. Idempotent: the saga retries it."""
+
+    def attempt() -> bool:
+        with shop.uow() as uow:
+            order = uow.orders.get(order_id)
+            if order is None:
+                raise NotFound("order", order_id)
+            changed = order.fulfil()
+            uow.commit()
+            return changed
+
+    shop.retry.run(attempt)
     return {"fulfilled": True}
