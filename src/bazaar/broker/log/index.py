@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+from abc import ABC, abstractmethod
 from array import array
 from pathlib import Path
 
@@ -17,17 +18,51 @@ _OFFSET_ENTRY = struct.Struct(">II")  # relative offset, position
 _TIME_ENTRY = struct.Struct(">qI")  # timestamp, relative offset
 
 
-class OffsetIndex:
+class _IndexFile(ABC):
+    """An append-only file of fixed-size entries mirrored by two parallel in-memory arrays
+    (``keys`` searched, ``values`` looked up); the common half of both indexes."""
+
+    entry_size: int
+
+    def __init__(self, path: Path, base_offset: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+
+    @abstractmethod
+    def _columns(self) -> tuple[array[int], array[int]]:
+        """The two parallel columns, in entry order."""
+
+    def _keep(self, keep: int) -> None:
+        """Keep the first ``keep`` entries, in memory and on disk."""
+        for column in self._columns():
+            del column[keep:]
+        os.ftruncate(self._fd, keep * self.entry_size)
+
+    def reset(self) -> None:
+        self._keep(0)
+
+    def flush(self) -> None:
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class OffsetIndex(_IndexFile):
     """Relative offsets and their byte positions, both increasing."""
 
     entry_size = _OFFSET_ENTRY.size
 
     def __init__(self, path: Path, base_offset: int) -> None:
-        self.path = path
-        self.base_offset = base_offset
         self.offsets: array[int] = array("q")
         self.positions: array[int] = array("q")
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        super().__init__(path, base_offset)
+
+    def _columns(self) -> tuple[array[int], array[int]]:
+        return self.offsets, self.positions
 
     def load(self, segment_size: int) -> bool:
         """Read the entries from disk; False (and empty) if they are not plausible."""
@@ -64,36 +99,21 @@ class OffsetIndex:
 
     def truncate_to_position(self, size: int) -> None:
         """Drop entries pointing at or past ``size`` (after the log was truncated)."""
-        keep = bisect.bisect_left(self.positions, size)
-        del self.offsets[keep:]
-        del self.positions[keep:]
-        os.ftruncate(self._fd, keep * self.entry_size)
-
-    def reset(self) -> None:
-        del self.offsets[:]
-        del self.positions[:]
-        os.ftruncate(self._fd, 0)
-
-    def flush(self) -> None:
-        os.fdatasync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._keep(bisect.bisect_left(self.positions, size))
 
 
-class TimeIndex:
+class TimeIndex(_IndexFile):
     """Max timestamps seen so far, with the offset of the batch that reached each."""
 
     entry_size = _TIME_ENTRY.size
 
     def __init__(self, path: Path, base_offset: int) -> None:
-        self.path = path
-        self.base_offset = base_offset
         self.timestamps: array[int] = array("q")
         self.offsets: array[int] = array("q")
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        super().__init__(path, base_offset)
+
+    def _columns(self) -> tuple[array[int], array[int]]:
+        return self.timestamps, self.offsets
 
     def load(self, next_offset: int) -> bool:
         data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
@@ -126,20 +146,4 @@ class TimeIndex:
         return self.offsets[i] if i >= 0 else self.base_offset
 
     def truncate_to_offset(self, next_offset: int) -> None:
-        keep = bisect.bisect_left(self.offsets, next_offset)
-        del self.timestamps[keep:]
-        del self.offsets[keep:]
-        os.ftruncate(self._fd, keep * self.entry_size)
-
-    def reset(self) -> None:
-        del self.timestamps[:]
-        del self.offsets[:]
-        os.ftruncate(self._fd, 0)
-
-    def flush(self) -> None:
-        os.fdatasync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._keep(bisect.bisect_left(self.offsets, next_offset))
