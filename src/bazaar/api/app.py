@@ -19,6 +19,7 @@ from bazaar.api import openapi
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import BodyTooLarge, Unauthenticated, handle
 from bazaar.api.routes import Operation, ShopRoutes
+from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.domain import ShopError
 from bazaar.shop.services import Shop
 
@@ -26,12 +27,15 @@ Identity = Callable[[ASGIApp], ASGIApp]
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
-               extra: list[Operation] | None = None,
+               extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0") -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
-    ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached."""
-    handlers = ShopRoutes(shop, health)
-    operations = handlers.operations() + (extra or [])  # e.g. api.engagement's operations
+    ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
+    ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``."""
+    handlers = ShopRoutes(shop)
+    own = ServiceRoutes(health, services, title, version)
+    # e.g. api.engagement's operations in extra
+    operations = handlers.operations() + own.operations() + (extra or [])
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)
 
