@@ -26,13 +26,14 @@ def up(
     serve the API until Ctrl-C."""
     from bazaar import bootstrap
     from bazaar.commands.shop import fail_on_storage_errors, settings_from
+    from bazaar.processes import DirLocked
     from bazaar.supervisor import ServiceFailed
 
     settings = settings_from(host=host, port=port, data_dir=data_dir,
                              database_url=database_url, reservation_strategy=strategy)
     try:
         bootstrap.up(settings, services=services)
-    except ServiceFailed as exc:
+    except (ServiceFailed, DirLocked) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     except (ValueError, OSError) as exc:  # a bad database URL, a port in use
