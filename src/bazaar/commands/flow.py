@@ -53,7 +53,9 @@ def _when(stamp: float | None) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(None, help="Port (default: BAZAAR_FLOW_PORT, 8300)."),
-    db: str = typer.Option(None, "--db", help="SQLAlchemy URL (default: data_dir/flow.db)."),
+    db: str = typer.Option(None, "--database-url", "--db",
+                           help="SQLAlchemy URL of the store (default: BAZAAR_FLOW_DATABASE_URL, "
+                                "else data_dir/flow.db)."),
     limit: list[str] = typer.Option([], "--limit", help="QUEUE=N: at most N in progress."),
     register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
     threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
