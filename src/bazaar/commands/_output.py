@@ -8,6 +8,7 @@ plain tab-separated lines with a header, at full length, for ``cut``/``awk``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -29,8 +30,26 @@ class Col:
 
 
 def emit_json(data: Any) -> None:
-    """``data`` as indented JSON on stdout."""
-    typer.echo(json.dumps(data, indent=2, default=str))
+    """``data`` as indented JSON on stdout (see :func:`plain`)."""
+    typer.echo(json.dumps(plain(data), indent=2, default=str))
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: dataclasses as objects (with their public properties, e.g. a derived
+    ``lag``), sets as sorted lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name, attr in vars(type(value)).items():
+            if isinstance(attr, property) and not name.startswith("_"):
+                out[name] = plain(getattr(value, name))
+        return out
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(plain(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def emit_table(columns: Sequence[Col], rows: Iterable[Sequence[object]], *,
