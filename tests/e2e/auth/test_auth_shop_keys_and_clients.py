@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import jwt as pyjwt
@@ -24,25 +22,13 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from bazaar.localservers import bazaar_up
+from bazaar.processes import eventually
 
-T = TypeVar("T")
 PASSWORD = "correct horse battery"
 # Little refill during a test: the counts below are the bursts.
 LIMITS = {"BAZAAR_FAILED_AUTH_PER_S": "0.001", "BAZAAR_FAILED_AUTH_BURST": "20",
           "BAZAAR_FAILED_LOGIN_PER_ACCOUNT_PER_S": "0.001",
           "BAZAAR_FAILED_LOGIN_PER_ACCOUNT_BURST": "10"}
-
-
-def _until(produce: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """The first non-None ``produce()``, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = produce()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no result within {timeout} s")
-        time.sleep(0.05)
 
 
 def _client(url: str, source: str) -> httpx.Client:
@@ -109,7 +95,7 @@ def test_a_running_shop_signs_with_a_key_rotated_by_the_cli(shop: tuple[str, Pat
             return token if pyjwt.get_unverified_header(token)["kid"] == new_kid else None
 
         # Without a restart, within the keyring's recheck interval (1 s).
-        new_token = _until(signed_with_new_key)
+        new_token = eventually(signed_with_new_key, what="a token signed with the new kid")
         published = http.get("/.well-known/jwks.json")
         assert published.status_code == 200
         assert {k["kid"] for k in published.json()["keys"]} >= {old_kid, new_kid}
@@ -145,7 +131,8 @@ def test_a_rotating_forwarded_for_header_does_not_reset_the_failure_limit(
     with _client(url, "127.0.0.3") as neighbour:
         assert _login(neighbour, "bystander", PASSWORD).status_code == 200
     # The audit trail names the real peer, never the header's claim.
-    clients = _until(lambda: _audited_clients(data, "invalid-credentials") or None)
+    clients = eventually(lambda: _audited_clients(data, "invalid-credentials"),
+                         what="audited failures")
     assert source in clients and not any(c.startswith("198.51.100.") for c in clients)
 
 
@@ -188,5 +175,5 @@ def test_behind_a_configured_proxy_the_client_is_the_right_most_untrusted_hop(
         clients = _audited_clients(data, "invalid-credentials")
         return clients if "127.0.0.9" in clients else None
 
-    clients = _until(seen)
+    clients = eventually(seen, what="the direct client's line in the audit trail")
     assert set(clients) == {"203.0.113.5", "203.0.113.6", "127.0.0.9"}
