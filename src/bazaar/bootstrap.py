@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -105,12 +106,14 @@ def auth_config(settings: Settings) -> AuthConfig:
         public_origin=settings.effective_public_origin, data_dir=settings.data_dir,
         master_key=(Secret(settings.master_key.get_secret_value())
                     if settings.master_key is not None else None),
-        redis_url=settings.redis_url, issuer=settings.jwt_issuer,
+        redis_url=settings.redis_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
         access_token_ttl_s=settings.access_token_ttl_s,
         refresh_token_ttl_s=settings.refresh_token_ttl_s,
         signature_window_s=settings.signature_window_s, clock_skew_s=settings.clock_skew_s,
         rate_limit=RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
         failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst),
+        failed_login_per_account=RateLimit(settings.failed_login_per_account_per_s,
+                                           settings.failed_login_per_account_burst),
         audit_log=settings.data_dir / "auth" / "audit.log")
 
 
@@ -170,6 +173,15 @@ def demo_password_file(settings: Settings) -> Path:
     return settings.data_dir / "demo-password"
 
 
+def forwarded_headers(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: X-Forwarded-For/-Proto believed only from the
+    configured proxies (uvicorn's own default trusts 127.0.0.1, so any local client could pick
+    its address); the client is the right-most hop that is not a trusted proxy."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -217,7 +229,8 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
-                                log_level=settings.log_level, access_log=False)
+                                log_level=settings.log_level, access_log=False,
+                                **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run(sockets=[sock])
