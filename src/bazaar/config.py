@@ -29,7 +29,6 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default: a SQLite file under data_dir.",
     )
-    read_replica_urls: tuple[str, ...] = Field(default=(), description="Read-only replicas.")
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"

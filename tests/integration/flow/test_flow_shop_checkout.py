@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from checkout_helpers import open_services
 from starlette.testclient import TestClient
+from tests.support.checkout import open_services
 
 from bazaar import storage
 from bazaar.api import create_app
