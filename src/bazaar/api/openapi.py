@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from bazaar.api.params import Param
-from bazaar.api.problems import PROBLEM_JSON, Problem
+from bazaar.api.problems import PROBLEM_JSON, ShopProblem
 from bazaar.api.routes import Operation
 
 _CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
@@ -36,7 +36,7 @@ def _param(p: Param) -> dict[str, Any]:
 
 def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[str, Any]:
     """The whole document, as plain JSON values."""
-    kinds: list[Any] = [Problem]
+    kinds: list[Any] = [ShopProblem]
     for op in operations:
         for kind in (op.body, op.response):
             if kind is not None and kind not in kinds:
@@ -44,7 +44,7 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
     schemas, components = msgspec.json.schema_components(
         kinds, ref_template="#/components/schemas/{name}")
     schema_of = dict(zip(map(repr, kinds), schemas, strict=True))
-    problem_ref = {"content": {PROBLEM_JSON: {"schema": schema_of[repr(Problem)]}}}
+    problem_ref = {"content": {PROBLEM_JSON: {"schema": schema_of[repr(ShopProblem)]}}}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         item: dict[str, Any] = {"summary": op.summary, "operationId": op.endpoint.__name__,
