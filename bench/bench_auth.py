@@ -76,11 +76,11 @@ def bench_signatures(quick: bool) -> dict[str, float]:
         SignaturePolicy,
         SignedRequest,
         StaticAppKeys,
+        parse_signature_input,
         sign_request,
         signature_base,
         verify,
     )
-    from bazaar.auth._sfv import parse_signature_input
 
     n = 2000 if quick else 20000
     url = f"{ORIGIN}/orders?expand=items"

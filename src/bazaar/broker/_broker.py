@@ -63,6 +63,7 @@ class Broker:
                               f"{exc}") from exc
         state.port = self._server.sockets[0].getsockname()[1]
         self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
+        self._tasks.append(loop.create_task(state.group_commit.run()))
         self._tasks.append(loop.create_task(self._housekeeping()))
         if self.config.metrics_port is not None:
             self._start_metrics(state)

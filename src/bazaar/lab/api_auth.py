@@ -259,11 +259,11 @@ def _costs(quick: bool) -> dict[str, float]:
         SignedRequest,
         SigningKeys,
         install,
+        parse_signature_input,
         sign_request,
         signature_base,
         verify,
     )
-    from bazaar.auth._sfv import parse_signature_input
 
     def per_call(fn: Callable[[], object], n: int) -> float:
         runs = []

@@ -227,7 +227,7 @@ def test_jwks_publishes_the_signing_key(running: Running) -> None:
     kid = jwt.get_unverified_header(token)["kid"]
     [key] = [k for k in jwks["keys"] if k["kid"] == kid]
     public = jwt.PyJWK(key).key
-    assert jwt.decode(token, public, algorithms=["EdDSA"])["sub"] == "1"
+    assert jwt.decode(token, public, algorithms=["EdDSA"], audience="bazaar-api")["sub"] == "1"
 
 
 def test_refresh_rotates_and_reuse_kills_the_session_at_once(running: Running) -> None:
