@@ -27,6 +27,7 @@ from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
+from bazaar.web import Limits
 
 
 @dataclass
@@ -125,6 +126,13 @@ def build_auth(runtime: Runtime) -> AuthSystem:
                              ShopCredentials(runtime.shop))
 
 
+def web_limits(settings: Settings) -> Limits:
+    """The API listener's limits (bazaar.web) from the settings."""
+    return Limits(max_body=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,
+                  header_timeout_s=settings.header_timeout_s,
+                  max_connections=settings.max_connections)
+
+
 def build_app(runtime: Runtime) -> Starlette:
     from bazaar.api import create_app
     from bazaar.api.checkout import CheckoutRoutes
@@ -147,7 +155,8 @@ def build_app(runtime: Runtime) -> Starlette:
     checkout = CheckoutRoutes(shop, saga, saga)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine),
-                     extra=engagement.operations() + checkout.operations())
+                     extra=engagement.operations() + checkout.operations(),
+                     limits=web_limits(runtime.settings))
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
     return app
@@ -198,6 +207,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     import uvicorn
 
     from bazaar.supervisor import running_services, with_service_ports
+    from bazaar.web import uvicorn_config
 
     if services:
         settings = with_service_ports(settings)
@@ -228,9 +238,8 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         echo(f"API:  {base}/\ndocs: {base}/docs   (OpenAPI: {base}/openapi.json)")
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
-        config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
-                                log_level=settings.log_level, access_log=False,
-                                **forwarded_headers(settings))
+        config = uvicorn_config(app, web_limits(settings), loop="uvloop",
+                                log_level=settings.log_level, **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run(sockets=[sock])

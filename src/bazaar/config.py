@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
                     "the client is the right-most hop not in this list. Default: none.",
     )
+    # bazaar.web: what the API accepts before it stops reading (413 / 408 / 503)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body.")
+    body_timeout_s: float = Field(default=10.0, gt=0,
+                                  description="Longest wait for the next piece of a body.")
+    header_timeout_s: float = Field(default=10.0, gt=0,
+                                    description="Longest a request head may take to arrive.")
+    max_connections: int = Field(default=1000, ge=1,
+                                 description="Connection cap of the API (beyond it: 503).")
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Origins browsers may call the API from (CORS); '*' for any.")
 
     # --- shop behaviour ------------------------------------------------------------------
     reservation_strategy: ReservationStrategy = "atomic"
