@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -28,6 +28,9 @@ from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
+
+if TYPE_CHECKING:
+    from bazaar.api.service import ServiceStatus
 
 
 @dataclass
@@ -133,7 +136,9 @@ def web_limits(settings: Settings) -> Limits:
                   max_connections=settings.max_connections)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
+    """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
+    and ``GET /``."""
     from bazaar.api import create_app
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
@@ -143,7 +148,8 @@ def build_app(runtime: Runtime) -> Starlette:
     shop = runtime.shop
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
-    public = exempt_paths(("POST", "/users"), ("GET", "/health"), ("POST", "/auth/*"),
+    public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
+                          ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/openapi.json"))
     catalog = shop.reader
@@ -154,7 +160,7 @@ def build_app(runtime: Runtime) -> Starlette:
                         runtime.settings.data_dir / "saga")
     checkout = CheckoutRoutes(shop, saga, saga)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
-                     health=health_check(runtime.engine),
+                     health=health_check(runtime.engine), services=services,
                      extra=engagement.operations() + checkout.operations(),
                      limits=web_limits(runtime.settings))
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
@@ -195,7 +201,13 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"the API's port {host}:{port} is not available "
+                                 f"({exc.strerror}); choose another with --port (0 picks a "
+                                 "free one)") from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -203,16 +215,30 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
-    embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C."""
+    embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
+
+    Every port is checked before anything starts, and the data directory is locked: a
+    second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.supervisor import running_services, with_service_ports
+    from bazaar.processes import DirLock
+    from bazaar.supervisor import (
+        Supervisor,
+        running_services,
+        service_specs,
+        with_service_ports,
+    )
     from bazaar.web import uvicorn_config
 
     if services:
         settings = with_service_ports(settings)
-    runtime = build(settings)
     stack = contextlib.ExitStack()
+    stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
+    sock = stack.enter_context(_listen(settings.host, settings.port))
+    if services:
+        Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
+            service_specs(settings))
+    runtime = build(settings)
     try:
         revision = migrate_database(runtime)
         echo(f"database: {_redacted(settings.effective_database_url)} (schema {revision}, "
@@ -222,6 +248,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
             echo(f"demo data: {result.products_added} products and {result.rooms_added} room "
                  f"types added; demo admin user id {result.demo_user_id} "
                  f"(password in {demo_password_file(settings)})")
+        supervisor = None
         if services:
             supervisor = stack.enter_context(running_services(settings, echo))
             log = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port} (embedded)"
@@ -230,8 +257,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
-        app = build_app(runtime)
-        sock = _listen(settings.host, settings.port)
+        app = build_app(runtime, supervisor)
         port = sock.getsockname()[1]
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{shown}:{port}"

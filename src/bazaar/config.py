@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ReservationStrategy = Literal["optimistic", "pessimistic", "atomic"]
@@ -173,3 +173,22 @@ class Settings(BaseSettings):
         if self.public_origin:
             return self.public_origin.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+
+def explain(error: ValidationError, options: dict[str, str] | None = None) -> str:
+    """A user's account of bad settings: one line per value — the setting, where it can be
+    given (``options``: setting → command-line option, and its ``BAZAAR_*`` variable), what
+    is wrong, and the value received. No pydantic internals."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        where = [f"BAZAAR_{name.upper()}"]
+        if options and name in options:
+            where.insert(0, options[name])
+        message = str(problem["msg"])
+        if problem.get("type") == "extra_forbidden":
+            message = "not a setting Bazaar knows"
+        given = problem.get("input")
+        lines.append(f"{name} ({' or '.join(where)}): {message}"
+                     + ("" if isinstance(given, dict) else f"; got {given!r}"))
+    return "invalid settings:\n  " + "\n  ".join(lines)

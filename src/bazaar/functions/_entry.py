@@ -62,8 +62,13 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
                                                max_event_age_s=max_event_age_s))
     settings = WorkerSettings(memory_mb=worker_memory_mb, slots=worker_slots,
                               heartbeat_s=heartbeat_s)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(config, local_workers=workers, worker=settings))
+    from bazaar.processes import DirLocked
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(config, local_workers=workers, worker=settings))
+    except DirLocked as exc:  # a second platform on one data directory
+        raise SystemExit(f"error: {exc}") from exc
 
 
 def run_worker(control: Path, work_dir: Path, *, memory_mb: int = 2048, slots: int = 64,

@@ -56,6 +56,10 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
     """Serve the frontend and control plane until SIGINT/SIGTERM."""
     import uvicorn
 
+    from bazaar.processes import DirLock
+
+    # One platform per data directory: a second one fails naming the first one's pid.
+    lock = DirLock(config.root, "the functions data directory").acquire()
     platform = Platform(config)
     await platform.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -94,6 +98,7 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
         workers.stop()
         await platform.stop()
         (config.root / "server.json").unlink(missing_ok=True)
+        lock.release()
 
 
 class _LocalWorkers:
