@@ -46,6 +46,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     retryable: bool | None = None
     requested: int | None = None
     available: int | None = None
+    #: A short word for why a 409 conflict happened (e.g. ``checking_out``).
+    reason: str | None = None
 
 
 class BodyTooLarge(Exception):
@@ -105,7 +107,8 @@ def for_exception(exc: Exception) -> Response:
                        "nothing was written, send the request again",
                        headers={"Retry-After": "1"}, retryable=True)
     if isinstance(exc, StateConflict):
-        return problem(409, "conflict", "Conflict", str(exc), retryable=False)
+        return problem(409, "conflict", "Conflict", str(exc), retryable=False,
+                       reason=exc.reason)
     if isinstance(exc, Forbidden):
         return problem(403, "forbidden", "Forbidden", str(exc))
     if isinstance(exc, Unauthenticated):
