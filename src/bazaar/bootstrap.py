@@ -31,6 +31,8 @@ from bazaar.web import Limits
 
 if TYPE_CHECKING:
     from bazaar.api.service import ServiceStatus
+    from bazaar.flow.orchestrator import Store as FlowStore
+    from bazaar.shop.services.checkout import CheckoutStarter
 
 
 @dataclass
@@ -143,7 +145,6 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
-    from bazaar.shop.adapters.checkout import LazyCheckout
 
     shop = runtime.shop
     auth = build_auth(runtime)
@@ -156,9 +157,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    saga = LazyCheckout(runtime.settings.checkout, runtime.settings.flow_url,
-                        runtime.settings.data_dir / "saga")
-    checkout = CheckoutRoutes(shop, saga, saga)
+    checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      extra=engagement.operations() + checkout.operations(),
@@ -166,6 +165,65 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
     return app
+
+
+def checkout_dir(settings: Settings) -> Path:
+    """The shop's side of the checkout saga: its outbox and dedupe databases (the saga's
+    own services keep theirs wherever they run, e.g. ``DATA_DIR/saga``)."""
+    path = settings.data_dir / "checkout"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _checkout_store(settings: Settings, role: str) -> FlowStore:
+    from bazaar.flow.orchestrator import Store
+
+    return Store(f"sqlite:///{(checkout_dir(settings) / f'{role}.db').resolve()}")
+
+
+def checkout_starter(settings: Settings) -> CheckoutStarter:
+    """How the shop asks the saga to run: the orchestrator over HTTP, or OrderPlaced
+    through the shop's checkout outbox (relayed by :func:`serve_checkout`)."""
+    from bazaar.shop.adapters.checkout import ChoreographedCheckout, OrchestratedCheckout
+
+    if settings.checkout == "orchestration":
+        return OrchestratedCheckout(settings.flow_url)
+    return ChoreographedCheckout(_checkout_store(settings, "orders"))
+
+
+def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
+    """The shop's part of the checkout saga, until Ctrl-C: its inventory steps and its
+    order record (reserve, release, fulfil, close), as a worker of the orchestrator or as
+    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says."""
+    import asyncio
+
+    from bazaar.flow.checkout.events import TOPIC
+    from bazaar.flow.choreography import run_roles
+    from bazaar.flow.orchestrator import FlowClient, Worker
+    from bazaar.shop.adapters.checkout import SHOP_ROLES, ShopChoreography, inventory_handlers
+
+    runtime = build(settings)
+    stores = {role: _checkout_store(settings, role) for role in SHOP_ROLES}
+
+    async def serve() -> None:
+        if settings.checkout == "orchestration":
+            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
+            for name, handler in inventory_handlers(runtime.shop).items():
+                worker.add(name, handler, concurrency=concurrency)
+            await worker.run()
+        else:
+            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+            await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
+                            topic=TOPIC, group_prefix="checkout")
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for store in stores.values():
+            store.close()
+        runtime.close()
 
 
 def migrate_database(runtime: Runtime) -> str:
