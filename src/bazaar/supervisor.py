@@ -276,10 +276,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         way = ["orchestrated", "--flow-url", settings.flow_url]
     else:
         way = ["choreography", "--bootstrap", bootstrap]
-    # Payment and shipping are services of their own; notification and the saga's order
-    # record share one process.
+    # Payment, shipping and notification are services of their own; the shop's process
+    # ("saga-inventory") serves the shop's steps: its stock and its order record.
     for name, roles in (("payment", ["payment"]), ("shipping", ["shipping"]),
-                        ("notification", ["notification", "orders"])):
+                        ("notification", ["notification"])):
         argv = [py, "-m", "bazaar.flow.checkout", way[0], *way[1:], "--dir", saga_dir]
         for role in roles:
             argv += ["--role", role]

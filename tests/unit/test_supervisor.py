@@ -24,7 +24,6 @@ from bazaar.supervisor import (
 def test_settings_survive_the_trip_through_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(data_dir=tmp_path, checkout="choreography", broker_port=0,
-                        read_replica_urls=("sqlite:///a", "sqlite:///b"),
                         master_key="c2VjcmV0", seed_demo=False)  # type: ignore[arg-type]
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)

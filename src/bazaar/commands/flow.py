@@ -235,6 +235,7 @@ def trace_(order_id: str,
            as_json: bool = JSON) -> None:
     """A choreographed checkout's trace: which events, in which order, caused by what."""
     from bazaar.flow import FlowError
+    from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import trace
 
     if bootstrap is None:
@@ -243,7 +244,7 @@ def trace_(order_id: str,
         settings = Settings()
         bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
     try:
-        events = asyncio.run(trace(bootstrap, order_id))
+        events = asyncio.run(trace(bootstrap, order_id, topic=TOPIC))
     except FlowError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -269,39 +270,16 @@ def trace_(order_id: str,
 @app.command("shop-inventory")
 def shop_inventory(concurrency: int = typer.Option(8, help="Tasks at once (orchestration).")
                    ) -> None:
-    """Serve the checkout saga's inventory steps from the shop's own stock, the way
-    BAZAAR_CHECKOUT says (a worker of the orchestrator, or a consumer on the log).
+    """Serve the shop's part of the checkout saga (its inventory steps and its order
+    record), the way BAZAAR_CHECKOUT says: a worker of the orchestrator, or the inventory
+    and orders roles on the log.
 
-    The saga's other services run as their own processes:
-    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir
-    DATA_DIR/saga`` (and shipping, notification, orders)."""
+    The saga's other services run as their own processes, anywhere:
+    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir DIR``
+    (and shipping, notification)."""
     from bazaar import bootstrap
     from bazaar.config import Settings
-    from bazaar.flow.checkout.services import Databases, Services
-    from bazaar.flow.choreography import run_services
-    from bazaar.flow.orchestrator import FlowClient, Worker
-    from bazaar.shop.adapters.checkout import ShopInventoryChoreography, inventory_handlers
 
     settings = Settings()
-    runtime = bootstrap.build(settings)
-    saga = Services.open(Databases.under(settings.data_dir / "saga"))
-
-    async def serve() -> None:
-        if settings.checkout == "orchestration":
-            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-inventory")
-            for name, handler in inventory_handlers(runtime.shop).items():
-                worker.add(name, handler, concurrency=concurrency)
-            await worker.run()
-        else:
-            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
-            await run_services(broker, saga, ["inventory"],
-                               saga=ShopInventoryChoreography(saga, runtime.shop))
-
-    typer.echo(f"shop inventory for the checkout saga ({settings.checkout})")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        saga.close()
-        runtime.close()
+    typer.echo(f"the shop's checkout steps ({settings.checkout})")
+    bootstrap.serve_checkout(settings, concurrency)
