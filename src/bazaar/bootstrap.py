@@ -27,6 +27,7 @@ from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
+from bazaar.telemetry import SnapshotCollector, configure_logging
 from bazaar.web import Limits
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
     public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
+                          ("GET", "/metrics"),
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/openapi.json"))
@@ -160,10 +162,14 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
+                     access_log=runtime.settings.access_log,
                      extra=engagement.operations() + checkout.operations(),
                      limits=web_limits(runtime.settings))
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
+    if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
+        app.state.metrics.registry.register(
+            SnapshotCollector("bazaar_cache", "kind", catalog.stats))
     return app
 
 
@@ -288,6 +294,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     )
     from bazaar.web import uvicorn_config
 
+    configure_logging(settings.log_level, settings.log_format)
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()
@@ -323,7 +330,8 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
-                                log_level=settings.log_level, **forwarded_headers(settings))
+                                log_level=settings.log_level, log_config=None,  # ours
+                                **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run(sockets=[sock])

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         description="Origin clients sign against (scheme://host[:port]); default from host/port.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="Log lines as JSON objects, or for reading at a console.")
+    access_log: bool = Field(default=False, description="One log line per HTTP request.")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
         description="host:port of a Kafka-compatible cluster; default: the embedded broker.",
     )
     broker_port: int = Field(default=9092, ge=0, le=65535)
+    broker_metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Prometheus metrics of the embedded broker (0: a free port under up).")
 
     # --- broker --------------------------------------------------------------------------
     broker_host: str = Field(default="127.0.0.1", description="Interface the broker binds.")

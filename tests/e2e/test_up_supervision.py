@@ -49,6 +49,16 @@ def test_a_killed_orchestrator_is_restarted_and_health_names_it_meanwhile(
         assert services["broker"]["url"].startswith("kafka://127.0.0.1:")
         assert services["saga-payment"] == {"url": None, "state": "up"}
         assert httpx.get(f"{services['orchestrator']['url']}/api/health").status_code == 200
+        httpx.get(f"{shop.url}/products/1")  # 401: counted all the same
+        metrics = httpx.get(f"{shop.url}/metrics")  # public, like /health
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert ('bazaar_http_requests_total{method="GET",route="/health",status="200"}'
+                in metrics.text)
+        assert ('bazaar_http_requests_total{method="GET",route="/products/{product_id:int}",'
+                'status="401"} 1.0' in metrics.text)
+        assert 'bazaar_cache_database_queries_total{kind="products"}' in metrics.text
+        assert len(index.headers["x-request-id"]) == 20
 
         first = _orchestrator(shop.process.pid)
         os.kill(first, signal.SIGKILL)

@@ -48,6 +48,7 @@ class HotReads:
                     if who is not None and peek is not None and READ in who.scopes:
                         body = peek(int(digits))
                         if body is not None:
+                            scope["bazaar.route"] = "/products/{product_id:int}"  # metrics
                             await send({"type": "http.response.start", "status": 200,
                                         "headers": [(b"content-length", b"%d" % len(body)),
                                                     _HEADERS_TAIL]})
