@@ -204,6 +204,6 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
-    result = runner.invoke(app, ["functions", "worker", "--control", "127.0.0.1:1",
+    result = runner.invoke(app, ["functions", "worker", "--control", "/nonexistent/control.sock",
                                  "--no-reconnect"], env=env)
     assert result.exit_code == 2 and "cannot reach the control plane" in result.output
