@@ -22,12 +22,11 @@ import time
 
 from bazaar.broker._errors import FrameTooLargeError, ProtocolError
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import HANDLERS
+from bazaar.broker.apis import REGISTRY, api_name
 from bazaar.broker.log import FileRange
 from bazaar.broker.protocol import (
     Frame,
     FrameDecoder,
-    api_name,
     decode_request,
     encode_response,
 )
@@ -218,7 +217,7 @@ class Connection(asyncio.Protocol):
     async def _handle(self, frame: Frame) -> bool:
         started = time.perf_counter()
         try:
-            request = decode_request(frame)
+            request = decode_request(frame, REGISTRY)
         except ProtocolError as exc:
             log.warning("closing connection from %s: %s", self.peer, exc)
             return False
@@ -227,7 +226,7 @@ class Connection(asyncio.Protocol):
         self.state.metrics.requests[name] += 1
         client = Client(header.client_id or "", self.peer)
         try:
-            response = await HANDLERS[header.api_key](self.state, request.body, client,
+            response = await REGISTRY[header.api_key].handler(self.state, request.body, client,
                                                      header.api_version)
         except Exception:  # a bug must cost one connection, not the broker
             log.exception("%s v%d from %s failed", name, header.api_version, self.peer)
@@ -235,7 +234,7 @@ class Connection(asyncio.Protocol):
         if response is None:
             return True
         try:
-            parts = encode_response(header, response)
+            parts = encode_response(header, response, REGISTRY)
         except Exception:  # a response we cannot encode: the client cannot be answered
             log.exception("encoding %s v%d for %s failed", name, header.api_version, self.peer)
             return False

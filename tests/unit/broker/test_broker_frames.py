@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bazaar.broker import FrameTooLargeError, ProtocolError, UnsupportedVersionError
+from bazaar.broker.apis import REGISTRY
 from bazaar.broker.protocol import FrameDecoder, decode_request
 
 
@@ -59,7 +60,7 @@ def test_partial_frame_is_held_until_complete() -> None:
 def test_undecodable_requests_raise_protocol_errors(frame: bytes,
                                                     error: type[Exception]) -> None:
     with pytest.raises(error):
-        decode_request(frame)
+        decode_request(frame, REGISTRY)
 
 
 def test_each_api_has_its_own_limit_checked_before_the_body() -> None:

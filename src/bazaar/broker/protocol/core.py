@@ -7,35 +7,16 @@ frame to :func:`decode_request`, lets the broker answer, and writes what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bazaar.broker._errors import (
-    ErrorCode,
     FrameTooLargeError,
     ProtocolError,
     UnsupportedVersionError,
 )
-from bazaar.broker.protocol.apis import (
-    api_versions,
-    create_topics,
-    delete_topics,
-    describe_groups,
-    fetch,
-    find_coordinator,
-    heartbeat,
-    init_producer_id,
-    join_group,
-    leave_group,
-    list_groups,
-    list_offsets,
-    metadata,
-    offset_commit,
-    offset_fetch,
-    produce,
-    sync_group,
-)
+from bazaar.broker.protocol.apis import api_versions, fetch
 from bazaar.broker.protocol.header import RequestHeader, frame_response, read_request_header
 from bazaar.broker.protocol.primitives import Reader
 
@@ -51,43 +32,6 @@ class ApiCodec:
     versions: tuple[int, int]
     decode: Callable[[Reader, int], Any]
     encode: Callable[[Any, int], Any]
-
-
-def _codec(name: str, module: Any) -> ApiCodec:
-    return ApiCodec(module.API_KEY, name, module.VERSIONS, module.decode_request,
-                    module.encode_response)
-
-
-APIS: dict[int, ApiCodec] = {c.key: c for c in (
-    _codec("Produce", produce),
-    _codec("Fetch", fetch),
-    _codec("ListOffsets", list_offsets),
-    _codec("Metadata", metadata),
-    _codec("OffsetCommit", offset_commit),
-    _codec("OffsetFetch", offset_fetch),
-    _codec("FindCoordinator", find_coordinator),
-    _codec("JoinGroup", join_group),
-    _codec("Heartbeat", heartbeat),
-    _codec("LeaveGroup", leave_group),
-    _codec("SyncGroup", sync_group),
-    _codec("DescribeGroups", describe_groups),
-    _codec("ListGroups", list_groups),
-    _codec("ApiVersions", api_versions),
-    _codec("CreateTopics", create_topics),
-    _codec("DeleteTopics", delete_topics),
-    _codec("InitProducerId", init_producer_id),
-)}
-
-
-def supported_versions() -> list[tuple[int, int, int]]:
-    """(key, min, max) for every API we answer: what ApiVersions advertises."""
-    return [(c.key, c.versions[0], c.versions[1]) for c in sorted(APIS.values(),
-                                                                   key=lambda c: c.key)]
-
-
-def api_name(key: int) -> str:
-    codec = APIS.get(key)
-    return codec.name if codec else f"unknown({key})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,12 +164,13 @@ class FrameDecoder:
         return len(self._head) + (self._filled if self._size >= 0 else 0) + held
 
 
-def decode_request(frame: Frame) -> Request:
-    """Decode one frame. Raises :class:`UnsupportedVersionError` (unknown key or version) or
-    :class:`ProtocolError` (malformed); either way the caller closes the connection."""
+def decode_request(frame: Frame, apis: Mapping[int, ApiCodec]) -> Request:
+    """Decode one frame with the codecs in ``apis`` (the broker's registry). Raises
+    :class:`UnsupportedVersionError` (unknown key or version) or :class:`ProtocolError`
+    (malformed); either way the caller closes the connection."""
     r = Reader(frame)
     api_key, version = r.int16(), r.int16()
-    codec = APIS.get(api_key)
+    codec = apis.get(api_key)
     if codec is None:
         raise UnsupportedVersionError(f"unknown API key {api_key}")
     lo, hi = codec.versions
@@ -245,21 +190,18 @@ def decode_request(frame: Frame) -> Request:
     return Request(header, body)
 
 
-def encode_response(header: RequestHeader, response: Any) -> list[Part]:
+def encode_response(header: RequestHeader, response: Any,
+                    apis: Mapping[int, ApiCodec]) -> list[Part]:
     """The framed response: first part holds size + header + leading bytes."""
     if isinstance(response, api_versions.ApiVersionsResponse) and not (
             api_versions.VERSIONS[0] <= header.api_version <= api_versions.VERSIONS[1]):
         version = 0
     else:
         version = header.api_version
-    encoded = APIS[header.api_key].encode(response, version)
+    encoded = apis[header.api_key].encode(response, version)
     parts: list[Part] = encoded if isinstance(encoded, list) else [encoded]
     size = fetch.parts_size(parts)
     head = frame_response(header.correlation_id, size)
     if parts and isinstance(parts[0], bytes):
         return [head + parts[0], *parts[1:]]
     return [head, *parts]
-
-
-def unsupported_api_versions() -> api_versions.ApiVersionsResponse:
-    return api_versions.ApiVersionsResponse(ErrorCode.UNSUPPORTED_VERSION, supported_versions())
