@@ -17,8 +17,7 @@ from typing import Any
 
 import xxhash
 
-from bazaar.bloom import BloomFilter
-from bazaar.bloom._batch import NATIVE_AVAILABLE, NATIVE_UNAVAILABLE_REASON
+from bazaar.bloom import NATIVE_AVAILABLE, NATIVE_UNAVAILABLE_REASON, BloomFilter
 
 P = 0.01
 

@@ -3,13 +3,13 @@ document at ``/openapi.json``, a ``/docs`` page, and RFC 9457 problem+json error
 
 from bazaar.api.app import Identity, create_app
 from bazaar.api.principal import SCOPE_KEY, Principal
-from bazaar.api.problems import PROBLEM_JSON, Problem
+from bazaar.api.problems import PROBLEM_JSON, ShopProblem
 
 __all__ = [
     "PROBLEM_JSON",
     "SCOPE_KEY",
     "Identity",
     "Principal",
-    "Problem",
+    "ShopProblem",
     "create_app",
 ]

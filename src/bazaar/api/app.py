@@ -1,5 +1,5 @@
-"""The app factory: routes from the operations table, problem+json errors, an identity
-middleware passed in by the composition root (``bazaar.auth``)."""
+"""The app factory: routes from the operations table, problem+json errors and request limits
+(``bazaar.web``), an identity middleware passed in by the composition root (``bazaar.auth``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -17,21 +16,56 @@ from starlette.types import ASGIApp
 
 from bazaar.api import openapi
 from bazaar.api.hot import HotReads
-from bazaar.api.problems import BodyTooLarge, Unauthenticated, handle
-from bazaar.api.routes import Operation, ShopRoutes
-from bazaar.shop.domain import ShopError
+from bazaar.api.problems import shop_errors
+from bazaar.api.routes import Endpoint, Operation, ShopRoutes
+from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
+from bazaar.web import Guard, Limits
 
 Identity = Callable[[ASGIApp], ASGIApp]
 
+#: The shop's bodies are small JSON documents; anything bigger is refused before it is read.
+SHOP_LIMITS = Limits(max_body=64 * 1024)
+
+
+def by_path(operations: list[Operation]) -> list[Route]:
+    """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
+    ``OPTIONS`` answer list every method the path has (not only the first route's)."""
+    table: dict[str, dict[str, Endpoint]] = {}
+    for op in operations:
+        table.setdefault(op.path, {})[op.method] = op.endpoint
+    routes = []
+    for path, endpoints in table.items():
+        allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
+                                                             else set())))
+
+        async def options(request: Request, allow: str = allow) -> Response:
+            return Response(status_code=204, headers={"Allow": allow})
+
+        endpoints = {**endpoints, "OPTIONS": options}
+        if "GET" in endpoints:
+            endpoints["HEAD"] = endpoints["GET"]
+
+        async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints
+                           ) -> Response:
+            return await endpoints[request.method](request)
+
+        routes.append(Route(path, dispatch, methods=list(endpoints)))
+    return routes
+
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
-               extra: list[Operation] | None = None,
-               title: str = "Bazaar", version: str = "0.1.0") -> Starlette:
+               extra: list[Operation] | None = None, services: ServiceStatus | None = None,
+               title: str = "Bazaar", version: str = "0.1.0",
+               limits: Limits | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
-    ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached."""
-    handlers = ShopRoutes(shop, health)
-    operations = handlers.operations() + (extra or [])  # e.g. api.engagement's operations
+    ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
+    ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
+    ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON)."""
+    handlers = ShopRoutes(shop)
+    own = ServiceRoutes(health, services, title, version)
+    # e.g. api.engagement's operations in extra
+    operations = handlers.operations() + own.operations() + (extra or [])
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)
 
@@ -41,16 +75,18 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
 
-    routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in operations]
+    routes = by_path(operations)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"])]
+    errors = shop_errors()
+    # Outermost: the body limit (before anyone buffers, auth included), 500s, 5xx close.
+    middleware = [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
     # The identity callable is itself the middleware factory (no adapter layer); the hot
     # read path sits just inside it, where the principal is known.
-    middleware = [Middleware(identity)] if identity is not None else []
+    if identity is not None:
+        middleware.append(Middleware(identity))
     middleware.append(Middleware(HotReads, shop=shop))
-    exception_handlers: dict[Any, Any] = {
-        kind: handle for kind in (ShopError, Unauthenticated, BodyTooLarge, msgspec.ValidationError,
-                                  msgspec.DecodeError, HTTPException, Exception)}
+    exception_handlers: dict[Any, Any] = errors.handlers()
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers)
     app.state.operations = operations
     return app

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bazaar.api.params import path_id
 from bazaar.api.principal import user_id
 from bazaar.api.responses import json
 from bazaar.api.routes import READ, WRITE, Operation
@@ -35,13 +36,13 @@ class CheckoutRoutes:
     async def checkout(self, request: Request) -> Response:
         uid = user_id(request, WRITE)
         started = await run_in_threadpool(start_checkout, self.shop, self.starter, uid,
-                                          request.path_params["order_id"])
+                                          path_id(request, "order_id"))
         return json(CheckoutAccepted(started.order_id, started.mode, started.saga_id), 202)
 
     async def state(self, request: Request) -> Response:
         uid = user_id(request, READ)
         found = await run_in_threadpool(checkout_state, self.shop, uid,
-                                        request.path_params["order_id"])
+                                        path_id(request, "order_id"))
         return json(CheckoutStateOut(found.order_id, found.status, found.reason))
 
     def operations(self) -> list[Operation]:

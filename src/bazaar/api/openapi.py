@@ -9,9 +9,10 @@ from typing import Any
 
 import msgspec
 
-from bazaar.api.params import Param
-from bazaar.api.problems import PROBLEM_JSON, Problem
+from bazaar.api.params import Param, query_params
+from bazaar.api.problems import PROBLEM_JSON, ShopProblem
 from bazaar.api.routes import Operation
+from bazaar.api.schemas import Id
 
 _CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
 _STATUS_TEXT = {200: "OK", 201: "Created", 401: "No identity", 403: "Missing scope",
@@ -31,12 +32,17 @@ def _param(p: Param) -> dict[str, Any]:
                            "schema": p.schema}
     if p.description:
         out["description"] = p.description
+    if p.explode is not None:
+        out["explode"] = p.explode
     return out
+
+
+_ID_SCHEMA = msgspec.json.schema(Id)
 
 
 def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[str, Any]:
     """The whole document, as plain JSON values."""
-    kinds: list[Any] = [Problem]
+    kinds: list[Any] = [ShopProblem]
     for op in operations:
         for kind in (op.body, op.response):
             if kind is not None and kind not in kinds:
@@ -44,14 +50,16 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
     schemas, components = msgspec.json.schema_components(
         kinds, ref_template="#/components/schemas/{name}")
     schema_of = dict(zip(map(repr, kinds), schemas, strict=True))
-    problem_ref = {"content": {PROBLEM_JSON: {"schema": schema_of[repr(Problem)]}}}
+    problem_ref = {"content": {PROBLEM_JSON: {"schema": schema_of[repr(ShopProblem)]}}}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         item: dict[str, Any] = {"summary": op.summary, "operationId": op.endpoint.__name__,
                                 "parameters": [_param(p) for p in op.params]}
+        if op.query is not None:
+            item["parameters"] += query_params(op.query)
         for name in _CONVERTER.findall(op.path):
             item["parameters"].insert(0, {"name": name, "in": "path", "required": True,
-                                          "schema": {"type": "integer", "minimum": 1}})
+                                          "schema": _ID_SCHEMA})
         if op.body is not None:
             item["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": schema_of[repr(op.body)]}}}

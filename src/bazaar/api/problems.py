@@ -1,19 +1,9 @@
-"""RFC 9457 problem details: every error leaves the API as ``application/problem+json``.
-
-The shop's exception tree is mapped here, once. Nothing else in the API builds an error.
-"""
+"""The shop's exception tree mapped to RFC 9457 problems, once, with ``bazaar.web``'s
+renderer. Nothing else in the API builds an error."""
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
-from typing import Any
-
-import msgspec
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
 from bazaar.shop.domain import (
     Forbidden,
@@ -26,105 +16,47 @@ from bazaar.shop.domain import (
     StateConflict,
     Unavailable,
 )
+from bazaar.web import PROBLEM_JSON, ErrorMap, Problem
+
+__all__ = ["PROBLEM_JSON", "ShopProblem", "Unauthenticated", "shop_errors"]
 
 log = logging.getLogger("bazaar.api")
 
-PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://bazaar.invalid/problems/"
 
+class ShopProblem(Problem, kw_only=True):
+    """A problem as the shop sends it: ``bazaar.web``'s members plus what a 409 sold-out
+    carries."""
 
-class Problem(msgspec.Struct, omit_defaults=True):
-    """RFC 9457 problem details, plus the fields Bazaar adds."""
-
-    type: str
-    title: str
-    status: int
-    detail: str = ""
-    #: Dotted path of the offending input, for 422 (e.g. ``lines.0.quantity``).
-    field: str | None = None
-    #: True when the same request may succeed if sent again.
-    retryable: bool | None = None
+    #: Sold out: how many were asked for, and how many are left.
     requested: int | None = None
     available: int | None = None
-    #: A short word for why a 409 conflict happened (e.g. ``checking_out``).
-    reason: str | None = None
-
-
-class BodyTooLarge(Exception):
-    """The request body is larger than the API accepts (413)."""
 
 
 class Unauthenticated(Exception):
     """No (valid) identity on a request that needs one."""
 
 
-_ENCODER = msgspec.json.Encoder()
-
-
-def problem(status: int, slug: str, title: str, detail: str = "",
-            headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
-    body = Problem(type=TYPE_BASE + slug, title=title, status=status, detail=detail, **extra)
-    return Response(_ENCODER.encode(body), status_code=status, media_type=PROBLEM_JSON,
-                    headers=headers)
-
-
-_MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-
-
-def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
-    """``Expected int - at `$.lines[0].quantity``` → (``lines.0.quantity``, message)."""
-    text = str(error)
-    match = _MSGSPEC_PATH.search(text)
-    if not match:
-        return "body", text
-    path = re.sub(r"\[(\d+)\]", r".\1", match.group("path")).lstrip(".")
-    return path or "body", text[: match.start()]
-
-
-def for_exception(exc: Exception) -> Response:
-    """The problem response for any exception the API lets out."""
-    if isinstance(exc, InvalidInput):
-        return problem(422, "invalid-input", "Invalid input", exc.message, field=exc.field)
-    if isinstance(exc, msgspec.ValidationError):
-        path, message = field_of(exc)
-        return problem(422, "invalid-input", "Invalid input", message, field=path)
-    if isinstance(exc, msgspec.DecodeError):
-        return problem(422, "invalid-input", "Invalid input", f"malformed JSON: {exc}",
-                       field="body")
-    if isinstance(exc, BodyTooLarge):
-        return problem(413, "body-too-large", "Body too large", str(exc), field="body")
-    if isinstance(exc, IdempotencyKeyReused):
-        return problem(422, "idempotency-key-reused", "Idempotency-Key reused", str(exc),
-                       field="Idempotency-Key")
-    if isinstance(exc, NotFound):
-        return problem(404, "not-found", "Not found", str(exc))
-    if isinstance(exc, SoldOut):
-        return problem(409, "sold-out", "Sold out", str(exc), retryable=False,
-                       requested=exc.requested, available=exc.available)
-    if isinstance(exc, RetryableConflict):
-        return problem(409, "retry", "Conflict, please retry",
-                       "another request changed the same items at the same moment; "
-                       "nothing was written, send the request again",
-                       headers={"Retry-After": "1"}, retryable=True)
-    if isinstance(exc, StateConflict):
-        return problem(409, "conflict", "Conflict", str(exc), retryable=False,
-                       reason=exc.reason)
-    if isinstance(exc, Forbidden):
-        return problem(403, "forbidden", "Forbidden", str(exc))
-    if isinstance(exc, Unauthenticated):
-        return problem(401, "unauthenticated", "Unauthenticated", str(exc))
-    if isinstance(exc, Unavailable):
-        return problem(503, "unavailable", "Service unavailable", str(exc),
-                       headers={"Retry-After": str(exc.retry_after_s)}, retryable=True)
-    if isinstance(exc, ShopError):
-        return problem(400, "bad-request", "Bad request", str(exc))
-    if isinstance(exc, HTTPException):
-        return problem(exc.status_code, "http", str(exc.detail), headers=exc.headers)
-    log.exception("unhandled error", exc_info=exc)
-    return problem(500, "internal", "Internal server error",
-                   "something went wrong on our side; nothing is half-written")
-
-
-async def handle(request: Request, exc: Exception) -> Response:
-    """Starlette exception handler for everything."""
-    return for_exception(exc)
+def shop_errors() -> ErrorMap:
+    """Every exception the shop's API lets out, mapped (most specific class wins)."""
+    return (
+        ErrorMap.standard(log)
+        .add(InvalidInput, 422, "invalid-input", "Invalid input", detail=lambda e: e.message,
+             extensions=lambda e: {"field": e.field})
+        .add(IdempotencyKeyReused, 422, "idempotency-key-reused", "Idempotency-Key reused",
+             extensions=lambda e: {"field": "Idempotency-Key"})
+        .add(NotFound, 404, "not-found", "Not found")
+        .add(SoldOut, 409, "sold-out", "Sold out", retryable=False,
+             extensions=lambda e: {"requested": e.requested, "available": e.available})
+        .add(RetryableConflict, 409, "retry", "Conflict, please retry", retryable=True,
+             detail=lambda e: "another request changed the same items at the same moment; "
+                              "nothing was written, send the request again",
+             headers=lambda e: {"Retry-After": "1"})
+        .add(StateConflict, 409, "conflict", "Conflict", retryable=False,
+             extensions=lambda e: {"reason": e.reason} if e.reason else {})
+        .add(Forbidden, 403, "forbidden", "Forbidden")
+        .add(Unauthenticated, 401, "unauthenticated", "Unauthenticated",
+             headers=lambda e: {"WWW-Authenticate": 'Bearer realm="bazaar"'})
+        .add(Unavailable, 503, "unavailable", "Service unavailable", retryable=True,
+             headers=lambda e: {"Retry-After": str(e.retry_after_s)})
+        .add(ShopError, 400, "bad-request", "Bad request")
+    )

@@ -8,8 +8,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bazaar.api.problems import BodyTooLarge
-
 T = TypeVar("T")
 
 _ENCODER = msgspec.json.Encoder()
@@ -30,21 +28,11 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
     return found
 
 
-#: Bodies are small JSON documents; anything bigger is refused before it is buffered.
-MAX_BODY = 64 * 1024
-
-
 async def body(request: Request, kind: type[T]) -> T:
-    """Decode and type-check the JSON body; msgspec errors become 422 with the field."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise BodyTooLarge(f"the body may be at most {MAX_BODY} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge(f"the body may be at most {MAX_BODY} bytes")
-        chunks.append(chunk)
-    decoded: T = _decoder(kind).decode(b"".join(chunks) or b"null")
+    """Decode and type-check the JSON body; msgspec errors become 422 with the field.
+
+    The size is bounded before this reads anything: ``bazaar.web.Guard`` refuses a body over
+    the app's limit (413) from its ``Content-Length`` or as its chunks arrive.
+    """
+    decoded: T = _decoder(kind).decode(await request.body() or b"null")
     return decoded

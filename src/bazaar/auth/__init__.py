@@ -46,6 +46,7 @@ from bazaar.auth._replay import MemoryNonceStore, NonceStore, RedisNonceStore
 from bazaar.auth._revocations import MemoryRevocations, RedisRevocations, Revocations
 from bazaar.auth._secret import Secret
 from bazaar.auth._server import TokenPair, TokenServer
+from bazaar.auth._sfv import SignatureInput, parse_signature_input
 from bazaar.auth._signatures import (
     SignaturePolicy,
     SignedRequest,
@@ -104,6 +105,7 @@ __all__ = [
     "Revocations",
     "Secret",
     "SignatureError",
+    "SignatureInput",
     "SignaturePolicy",
     "SignedRequest",
     "SigningKeys",
@@ -120,6 +122,7 @@ __all__ = [
     "exempt_paths",
     "install",
     "metadata",
+    "parse_signature_input",
     "send_problem",
     "sign",
     "sign_request",

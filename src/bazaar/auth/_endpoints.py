@@ -3,15 +3,18 @@ as Starlette routes: mount them in any Starlette app, or serve :func:`auth_app` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bazaar import web
 from bazaar.auth._authenticator import Audit, structlog_audit
 from bazaar.auth._errors import AuthenticationFailed, TokenError
 from bazaar.auth._keyring import SigningKeys
@@ -19,14 +22,13 @@ from bazaar.auth._ratelimit import RateLimiter, retry_after_header
 from bazaar.auth._server import TokenServer
 from bazaar.auth._tokens import AccessClaims
 
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+
 
 def _problem(status: int, reason: str, detail: str,
              headers: dict[str, str] | None = None) -> Response:
-    titles = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
-    return JSONResponse({"type": f"https://bazaar.dev/problems/auth/{reason}",
-                         "title": titles.get(status, "Error"), "status": status,
-                         "reason": reason, "detail": detail},
-                        status_code=status, headers=headers, media_type="application/problem+json")
+    return web.problem(status, f"auth/{reason}", _TITLES.get(status, "Error"), detail,
+                       headers=headers)
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -48,9 +50,21 @@ async def _fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+def account_bucket(username: str) -> str:
+    """The failed-login bucket of an account: a hash, so no username is kept in memory or
+    Redis; case and surrounding spaces do not make a new bucket."""
+    digest = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    return f"account:{digest}"
+
+
 def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter,
-                audit: Audit | None = None) -> list[Route]:
-    """The authentication server's routes; each login, refresh and logout is audited."""
+                audit: Audit | None = None, *,
+                account_limiter: RateLimiter | None = None) -> list[Route]:
+    """The authentication server's routes; each login, refresh and logout is audited.
+
+    Failed logins are limited per client address (``failed_limiter``) and, with
+    ``account_limiter``, per account whatever the address: a guesser rotating addresses (or
+    spoofing ``X-Forwarded-For``) still runs out of tries for the account it attacks."""
     log = audit or structlog_audit()
 
     async def token(request: Request) -> Response:
@@ -61,15 +75,22 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
             return _problem(400, "invalid-request", "send username and password")
         client = request.client.host if request.client else "-"
         bucket = f"login:{client}"
+        account = account_bucket(username)
         decision = await failed_limiter.take(bucket, 0)
+        detail = "too many failed logins from this address"
+        if decision.allowed and account_limiter is not None:
+            decision = await account_limiter.take(account, 0)
+            detail = "too many failed logins for this account"
         if not decision.allowed:
             log("limited", scheme="password", reason="too-many-failures", client=client)
-            return _problem(429, "too-many-failures", "too many failed logins",
+            return _problem(429, "too-many-failures", detail,
                             {"retry-after": retry_after_header(decision.retry_after)})
         try:
             pair = await server.login(username, password)
         except AuthenticationFailed as exc:
             await failed_limiter.take(bucket)
+            if account_limiter is not None:
+                await account_limiter.take(account)
             log("deny", scheme="password", reason=exc.reason, client=client)
             return _problem(401, exc.reason, exc.detail)
         log("allow", scheme="password", principal=pair.subject, client=client)
@@ -107,7 +128,8 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
         return JSONResponse({"revoked": revoked})
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(keys.jwks(), headers={"cache-control": "public, max-age=60"})
+        published = await anyio.to_thread.run_sync(keys.jwks)  # a query (and on first use a key)
+        return JSONResponse(published, headers={"cache-control": "public, max-age=60"})
 
     return [
         Route("/auth/token", token, methods=["POST"]),
@@ -117,8 +139,10 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
     ]
 
 
-def auth_app(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter) -> Starlette:
+def auth_app(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimiter, *,
+             account_limiter: RateLimiter | None = None) -> Starlette:
     """The authentication server on its own."""
-    return Starlette(routes=auth_routes(server, keys, failed_limiter))
+    return Starlette(routes=auth_routes(server, keys, failed_limiter,
+                                        account_limiter=account_limiter))
 
 

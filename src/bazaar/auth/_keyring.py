@@ -1,7 +1,11 @@
 """JWT signing keys (Ed25519), sealed at rest, rotated by ``kid``.
 
-The newest key signs. Older keys stay published in the JWKS, and keep verifying, until every
-token they signed has expired (``retired_at + token lifetime``).
+The newest key signs. A rotation made by another process (``bazaar auth keys rotate``) is
+picked up by every running server within ``recheck_s``: :meth:`SigningKeys.current` looks up
+the newest key's ``kid`` (one indexed row) at most that often and reloads when it changed.
+Older keys stay published in the JWKS, and keep verifying, until every token they may have
+signed has expired: ``retired_at + recheck_s`` (the last moment a server may still sign with
+it) ``+ token lifetime + leeway``.
 """
 
 from __future__ import annotations
@@ -31,25 +35,45 @@ def _aad(kid: str) -> str:
     return f"bazaar-jwt-key|{kid}"
 
 
+_NEWEST_ACTIVE = (select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
+                  .order_by(signing_keys.c.created_at.desc()).limit(1))
+
+
 class SigningKeys:
     """The keyring: the current private key, and every public key that may still verify."""
 
     def __init__(self, engine: Engine, master_key: MasterKey, *, token_lifetime: float,
+                 recheck_s: float = 1.0, leeway: float = 5.0,
                  clock: Callable[[], float] = time.time) -> None:
+        if recheck_s < 0:
+            raise ValueError("recheck_s must be >= 0")
         self._engine = engine
         self._master = master_key
-        self._lifetime = token_lifetime
+        self._recheck = recheck_s
+        #: How long a retired key stays published and verifying.
+        self.keep_s = recheck_s + token_lifetime + leeway
         self._clock = clock
         self._current: tuple[str, Ed25519PrivateKey] | None = None
         self._public: dict[str, Ed25519PublicKey] = {}
         self._loaded_at = 0.0
+        self._checked_at = 0.0
 
     def current(self) -> tuple[str, Ed25519PrivateKey]:
-        """The (kid, key) that signs new tokens; made on first use if none exists."""
+        """The (kid, key) that signs new tokens; made on first use if none exists. Follows a
+        rotation made elsewhere within ``recheck_s`` (one indexed lookup at most that often)."""
+        now = self._clock()
         if self._current is None:
             self._load()
             if self._current is None:
                 self.rotate()
+        elif now - self._checked_at >= self._recheck:
+            with self._engine.connect() as conn:
+                newest = conn.execute(_NEWEST_ACTIVE).scalar()
+            self._checked_at = now
+            if newest != self._current[0]:
+                self._load()
+                if self._current is None:  # every key retired by hand: start a new one
+                    self.rotate()
         assert self._current is not None
         return self._current
 
@@ -89,14 +113,14 @@ class SigningKeys:
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys.c.public_jwk, signing_keys.c.retired_at)
                                 .order_by(signing_keys.c.created_at.desc())).all()
-        cutoff = self._clock() - self._lifetime
+        cutoff = self._clock() - self.keep_s
         return {"keys": [json.loads(r.public_jwk) for r in rows
                          if r.retired_at is None or r.retired_at > cutoff]}
 
     def _load(self) -> None:
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys).order_by(signing_keys.c.created_at)).all()
-        cutoff = self._clock() - self._lifetime
+        cutoff = self._clock() - self.keep_s
         public: dict[str, Ed25519PublicKey] = {}
         current: tuple[str, Ed25519PrivateKey] | None = None
         for r in rows:
@@ -110,4 +134,4 @@ class SigningKeys:
                 current = (r.kid, Ed25519PrivateKey.from_private_bytes(raw))
         self._public = public
         self._current = current
-        self._loaded_at = self._clock()
+        self._loaded_at = self._checked_at = self._clock()

@@ -53,12 +53,15 @@ class TokenServer:
 
     async def login(self, username: str, password: str) -> TokenPair:
         """Tokens for a correct username and password; :class:`InvalidCredentials` otherwise."""
-        credential = await anyio.to_thread.run_sync(
-            self._passwords.authenticate, self._credentials, username, password)
+        return await anyio.to_thread.run_sync(self._login, username, password)
+
+    def _login(self, username: str, password: str) -> TokenPair:
+        # One worker thread for the hash, the family row and the signing key's version check.
+        credential = self._passwords.authenticate(self._credentials, username, password)
         if credential is None:
             raise InvalidCredentials()
-        family_id, refresh = await anyio.to_thread.run_sync(
-            self.refresh_tokens.start_family, credential.user_id, credential.scopes)
+        family_id, refresh = self.refresh_tokens.start_family(credential.user_id,
+                                                              credential.scopes)
         token, claims = self.access.issue(credential.user_id, credential.scopes, family_id)
         return TokenPair(token, refresh, int(self.access.lifetime), claims.scopes, claims.sub)
 
@@ -73,7 +76,8 @@ class TokenServer:
                 if family:
                     await self._revoke_id(family, self._clock() + self.access.lifetime)
             raise
-        token, claims = self.access.issue(grant.subject, grant.scopes, grant.family_id)
+        token, claims = await anyio.to_thread.run_sync(
+            self.access.issue, grant.subject, grant.scopes, grant.family_id)
         return TokenPair(token, grant.refresh_token, int(self.access.lifetime), claims.scopes,
                          claims.sub)
 
@@ -96,15 +100,15 @@ class TokenServer:
             done = True
         return done
 
-    async def load_revocations(self) -> int:
-        """Copy still-live revocations from the database into the revocation store."""
+    def live_revocations(self) -> list[tuple[str, float]]:
+        """The durable record's still-live revocations ``(id, until)``, expired rows dropped:
+        what an in-process store reloads at start-up, so a logout survives a restart."""
         now = self._clock()
         with self._engine.begin() as conn:
             conn.execute(delete(revocations_table).where(revocations_table.c.expires_at <= now))
-            rows = conn.execute(select(revocations_table)).all()
-        for r in rows:
-            await self.revocations.add(r.revoked_id, r.expires_at)
-        return len(rows)
+            rows = conn.execute(select(revocations_table.c.revoked_id,
+                                       revocations_table.c.expires_at)).all()
+        return [(r.revoked_id, r.expires_at) for r in rows]
 
     async def _revoke_id(self, revoked_id: str, until: float) -> None:
         await self.revocations.add(revoked_id, until)

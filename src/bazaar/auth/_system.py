@@ -33,7 +33,7 @@ from bazaar.auth._secret import Secret
 from bazaar.auth._server import TokenServer
 from bazaar.auth._signatures import SignaturePolicy
 from bazaar.auth._tables import install
-from bazaar.auth._tokens import AccessTokens
+from bazaar.auth._tokens import DEFAULT_AUDIENCE, AccessTokens
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,19 @@ class AuthConfig:
     #: Prefix of every Redis key auth writes (several deployments can share one Redis).
     redis_prefix: str = "bazaar:auth:"
     issuer: str = "bazaar"
+    #: ``aud`` of the access tokens issued, and the one accepted.
+    audience: str = DEFAULT_AUDIENCE
     access_token_ttl_s: float = 15 * 60.0
     refresh_token_ttl_s: float = 14 * 86400.0
     signature_window_s: float = 300.0
     clock_skew_s: float = 5.0
     rate_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=100.0, burst=200.0))
     failed_auth_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=0.5, burst=20.0))
+    #: Failed logins per account (username), from any address.
+    failed_login_per_account: RateLimit = field(
+        default_factory=lambda: RateLimit(rate=0.1, burst=10.0))
+    #: How often a running server looks for a signing key rotated by another process.
+    signing_key_recheck_s: float = 1.0
     argon2: Argon2Params = field(default_factory=Argon2Params)
     max_signed_body_bytes: int = 1 << 20
     #: Where audit lines go (JSON lines, appended); None: the application's structlog set-up.
@@ -78,6 +85,8 @@ class AuthSystem:
     failed_limiter: RateLimiter
     audit: Audit
     redis: Redis | None = None
+    #: Failed logins per account; None: per address only.
+    account_limiter: RateLimiter | None = None
 
     def middleware(self, app: ASGIApp, exempt: Callable[[Scope], bool] = lambda s: False,
                    scope_key: str = SCOPE_KEY) -> AuthMiddleware:
@@ -87,7 +96,8 @@ class AuthSystem:
 
     def routes(self) -> list[BaseRoute]:
         """``/auth/token``, ``/auth/refresh``, ``/auth/revoke``, ``/.well-known/jwks.json``."""
-        return list(auth_routes(self.server, self.keys, self.failed_limiter, self.audit))
+        return list(auth_routes(self.server, self.keys, self.failed_limiter, self.audit,
+                                account_limiter=self.account_limiter))
 
     async def aclose(self) -> None:
         if isinstance(self.audit, JsonLinesAudit):
@@ -108,25 +118,35 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
     nonces: NonceStore
     limiter: RateLimiter
     failed: RateLimiter
+    accounts: RateLimiter
     if redis is not None:
         p = config.redis_prefix
         revocations = RedisRevocations(redis, prefix=p + "revoked:", clock=clock)
         nonces = RedisNonceStore(redis, prefix=p + "nonce:")
         limiter = RedisRateLimiter(redis, config.rate_limit, prefix=p + "bucket:")
         failed = RedisRateLimiter(redis, config.failed_auth_limit, prefix=p + "fail:")
+        accounts = RedisRateLimiter(redis, config.failed_login_per_account, prefix=p + "account:")
     else:
         revocations = MemoryRevocations(clock=clock)
-        nonces = MemoryNonceStore()
+        nonces = MemoryNonceStore(clock=clock)
         limiter = MemoryRateLimiter(config.rate_limit)
         failed = MemoryRateLimiter(config.failed_auth_limit)
+        accounts = MemoryRateLimiter(config.failed_login_per_account)
     apps = AppRegistry(engine, master, clock=clock)
-    keys = SigningKeys(engine, master, token_lifetime=config.access_token_ttl_s, clock=clock)
-    access = AccessTokens(keys, issuer=config.issuer, lifetime=config.access_token_ttl_s,
-                          leeway=config.clock_skew_s, clock=clock)
+    keys = SigningKeys(engine, master, token_lifetime=config.access_token_ttl_s,
+                       recheck_s=config.signing_key_recheck_s, leeway=config.clock_skew_s,
+                       clock=clock)
+    access = AccessTokens(keys, issuer=config.issuer, audience=config.audience,
+                          lifetime=config.access_token_ttl_s, leeway=config.clock_skew_s,
+                          clock=clock)
     refresh = RefreshTokens(engine, lifetime=config.refresh_token_ttl_s, clock=clock)
     server = TokenServer(credentials=credentials, passwords=Passwords(config.argon2),
                          access=access, refresh=refresh, revocations=revocations, engine=engine,
                          clock=clock)
+    if isinstance(revocations, MemoryRevocations):
+        # Logouts recorded before a restart still hold (Redis keeps its own, expiring keys).
+        for revoked_id, until in server.live_revocations():
+            revocations.add_now(revoked_id, until)
     policy = SignaturePolicy(max_age=config.signature_window_s, future_skew=config.clock_skew_s)
     if audit is None:
         audit = (JsonLinesAudit.open(config.audit_log) if config.audit_log is not None
@@ -136,4 +156,4 @@ def build_auth(engine: Engine, config: AuthConfig, credentials: CredentialStore,
                                   failed_limiter=failed, policy=policy, audit=audit, clock=clock)
     return AuthSystem(config=config, apps=apps, keys=keys, access=access, refresh=refresh,
                       server=server, authenticator=authenticator, failed_limiter=failed,
-                      audit=audit, redis=redis)
+                      audit=audit, redis=redis, account_limiter=accounts)

@@ -2,7 +2,8 @@
 
 Verifying an Ed25519 JWT costs ~250 µs, so a verified token's claims are cached, keyed by the
 token's SHA-256, until the token expires. Revocation is not cached: the caller checks ``jti``
-and ``fid`` against :class:`Revocations` on every request.
+and ``fid`` against :class:`Revocations` on every request. Tokens name their audience
+(``aud``, one API); a token for another audience is refused (``wrong-audience``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import jwt
 
 from bazaar.auth._errors import TokenError
 from bazaar.auth._keyring import ALGORITHM, SigningKeys
+
+#: ``aud`` of access tokens unless configured: the API they are good for.
+DEFAULT_AUDIENCE = "bazaar-api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +38,15 @@ class AccessClaims:
 class AccessTokens:
     """Issue and verify access tokens."""
 
-    def __init__(self, keys: SigningKeys, *, issuer: str = "bazaar", lifetime: float = 900.0,
+    def __init__(self, keys: SigningKeys, *, issuer: str = "bazaar",
+                 audience: str = DEFAULT_AUDIENCE, lifetime: float = 900.0,
                  leeway: float = 5.0, cache_size: int = 50_000,
                  clock: Callable[[], float] = time.time) -> None:
+        if not audience:
+            raise ValueError("an access token needs an audience")
         self._keys = keys
         self._issuer = issuer
+        self.audience = audience
         self.lifetime = lifetime
         self._leeway = leeway
         self._clock = clock
@@ -51,7 +59,8 @@ class AccessTokens:
         now = int(self._clock())
         claims = AccessClaims(sub=sub, scopes=frozenset(scopes), jti=secrets.token_hex(16),
                               fid=family_id, iat=now, exp=now + int(self.lifetime))
-        payload = {"iss": self._issuer, "sub": sub, "iat": claims.iat, "exp": claims.exp,
+        payload = {"iss": self._issuer, "aud": self.audience, "sub": sub, "iat": claims.iat,
+                   "exp": claims.exp,
                    "jti": claims.jti, "fid": family_id, "scope": " ".join(sorted(claims.scopes))}
         token = jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid})
         return token, claims
@@ -90,11 +99,18 @@ class AccessTokens:
         try:
             # Times are checked below against our clock (PyJWT would use the wall clock).
             payload = jwt.decode(
-                token, key, algorithms=[ALGORITHM], issuer=self._issuer,
-                options={"require": ["exp", "iat", "jti", "sub", "iss"], "verify_exp": False,
+                token, key, algorithms=[ALGORITHM], issuer=self._issuer, audience=self.audience,
+                options={"require": ["exp", "iat", "jti", "sub", "iss", "aud"],
+                         "verify_exp": False,
                          "verify_iat": False, "verify_nbf": False})
         except jwt.InvalidSignatureError as exc:
             raise TokenError("bad-signature", "the token signature does not verify") from exc
+        except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as exc:
+            if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim != "aud":
+                raise TokenError("malformed-token", "the token's claims are invalid") from exc
+            raise TokenError("wrong-audience",
+                             f"the token is not for this API (aud must be {self.audience!r})"
+                             ) from exc
         except jwt.PyJWTError as exc:
             raise TokenError("malformed-token", "the token's claims are invalid") from exc
         try:

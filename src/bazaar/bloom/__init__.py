@@ -6,6 +6,7 @@ as an option) by Kirsch-Mitzenmacher double hashing. The bit layout is the same 
 in files and in Redis, and stable across processes.
 """
 
+from bazaar.bloom._batch import NATIVE_AVAILABLE, NATIVE_UNAVAILABLE_REASON
 from bazaar.bloom._errors import (
     BackendError,
     BloomConfigError,
@@ -27,6 +28,8 @@ from bazaar.bloom._scalable import ScalableBloomFilter
 
 __all__ = [
     "MAX_BITS",
+    "NATIVE_AVAILABLE",
+    "NATIVE_UNAVAILABLE_REASON",
     "BackendError",
     "BloomConfigError",
     "BloomError",

@@ -42,6 +42,7 @@ class ErrorCode(IntEnum):
     OUT_OF_ORDER_SEQUENCE_NUMBER = 45
     DUPLICATE_SEQUENCE_NUMBER = 46
     INVALID_PRODUCER_EPOCH = 47
+    KAFKA_STORAGE_ERROR = 56
     UNKNOWN_SERVER_ERROR = -1
     GROUP_ID_NOT_FOUND = 69
     UNKNOWN_PRODUCER_ID = 59
@@ -53,7 +54,7 @@ RETRIABLE: frozenset[ErrorCode] = frozenset({
     ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT,
     ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR,
     ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REBALANCE_IN_PROGRESS,
-    ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.KAFKA_STORAGE_ERROR,
 })
 
 
@@ -129,6 +130,12 @@ class ProducerFencedError(BrokerError):
     """An idempotent producer's batch carries an older epoch than the broker has seen."""
 
     code = ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+class StorageError(BrokerError):
+    """The disk failed us (an fdatasync error): the records may not be durable, no ack."""
+
+    code = ErrorCode.KAFKA_STORAGE_ERROR
 
 
 class ProtocolError(BrokerError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bazaar.broker._config import BrokerConfig
 from bazaar.broker._producer_ids import ProducerIds
+from bazaar.broker.group_commit import GroupCommit
 from bazaar.broker.groups import GroupCoordinator, OffsetStore
 from bazaar.broker.log import TopicLogs
 from bazaar.broker.metrics import Metrics
@@ -30,8 +31,13 @@ class BrokerState:
     offsets: OffsetStore
     producer_ids: ProducerIds
     metrics: Metrics = field(default_factory=Metrics)
+    group_commit: GroupCommit = field(default_factory=GroupCommit)
     port: int = 0
     _appended: asyncio.Event | None = None
+
+    def __post_init__(self) -> None:
+        commit = self.group_commit
+        self.metrics.sync_rounds = lambda: (commit.rounds, commit.requests)
 
     @classmethod
     def open(cls, config: BrokerConfig) -> BrokerState:

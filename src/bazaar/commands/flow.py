@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,7 +53,9 @@ def _when(stamp: float | None) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(None, help="Port (default: BAZAAR_FLOW_PORT, 8300)."),
-    db: str = typer.Option(None, "--db", help="SQLAlchemy URL (default: data_dir/flow.db)."),
+    db: str = typer.Option(None, "--database-url", "--db",
+                           help="SQLAlchemy URL of the store (default: BAZAAR_FLOW_DATABASE_URL, "
+                                "else data_dir/flow.db)."),
     limit: list[str] = typer.Option([], "--limit", help="QUEUE=N: at most N in progress."),
     register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
     threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
@@ -83,8 +86,36 @@ def serve(
                           sqlite_synchronous=sync, definitions=tuple(register),
                           kafka_bootstrap=kafka or settings.kafka_bootstrap,
                           event_topics=tuple(event_topic))
-    typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
-    run_server(config)
+    with _store_lock(url):
+        typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
+        run_server(config)
+
+
+@contextlib.contextmanager
+def _store_lock(url: str) -> Iterator[None]:
+    """One orchestrator per SQLite store: a second one exits naming the first one's pid.
+
+    (A server database such as PostgreSQL is shared by design and is not locked here.)
+    """
+    from sqlalchemy.engine import make_url
+
+    from bazaar.processes import DirLock, DirLocked
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(parsed.database).resolve()
+    try:
+        lock = DirLock(path.parent, f"the orchestrator database {path.name} in",
+                       f"{path.name}.lock").acquire()
+    except DirLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 async def _register_one(client: Any, body: bytes) -> dict[str, Any]:

@@ -39,7 +39,15 @@ from bazaar.functions._packages import PackageStore, check_package, digest_of, z
 from bazaar.functions._placement import Placement
 from bazaar.functions._platform import Platform, PlatformConfig, read_address_file
 from bazaar.functions._queue import DurableQueue
-from bazaar.functions._sandbox import Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
+from bazaar.functions._sandbox import (
+    BWRAP,
+    Sandbox,
+    SandboxFailed,
+    SandboxLimits,
+    SandboxSpec,
+    bwrap_args,
+    runtime_paths,
+)
 from bazaar.functions._server import (
     ServerProcess,
     WorkerSettings,
@@ -49,6 +57,7 @@ from bazaar.functions._server import (
 )
 
 __all__ = [
+    "BWRAP",
     "LATEST",
     "AsyncInvoker",
     "AsyncPolicy",
@@ -87,12 +96,14 @@ __all__ = [
     "WorkerManager",
     "WorkerSettings",
     "build_app",
+    "bwrap_args",
     "check_package",
     "digest_of",
     "read_address_file",
     "run_host",
     "run_serve",
     "run_worker",
+    "runtime_paths",
     "serve",
     "spawn_worker_host",
     "start_server_process",

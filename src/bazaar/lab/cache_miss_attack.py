@@ -11,15 +11,12 @@ script) requesting ids that do not exist, as fast as it can. The API's own count
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import time
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -119,45 +116,17 @@ def _product_scans(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
-class _Api:
-    """``bazaar up`` in a subprocess with one defence setting."""
-
-    def __init__(self, ctx: RunContext, phase: Phase, db_url: str, cache_url: str) -> None:
-        self.port = localservers.free_port()
-        env = {**os.environ, "BAZAAR_DATA_DIR": str(ctx.work_dir), "BAZAAR_SEED_DEMO": "false",
-               "BAZAAR_CACHE_URL": cache_url, "BAZAAR_LOG_LEVEL": "warning",
-               "BAZAAR_CACHE_NULLS": str(phase.nulls).lower(),
-               "BAZAAR_CACHE_BLOOM_GUARD": str(phase.guard).lower(),
-               # The lab measures the cache defences: lift auth's per-user rate limit.
-               "BAZAAR_RATE_LIMIT_PER_S": "1e9", "BAZAAR_RATE_LIMIT_BURST": "1e9"}
-        self._log = (ctx.work_dir / "api.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "up", "--port", str(self.port),
-             "--database-url", db_url, "--no-services"], env=env, stdout=self._log,
-            stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                log = (ctx.work_dir / "api.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the API did not start: {log}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+def _api(ctx: RunContext, phase: Phase, db_url: str, cache_url: str
+         ) -> AbstractContextManager[localservers.ShopProcess]:
+    """``bazaar up --no-services`` in a subprocess with one defence setting."""
+    env = {"BAZAAR_SEED_DEMO": "false", "BAZAAR_CACHE_URL": cache_url,
+           "BAZAAR_LOG_LEVEL": "warning",
+           "BAZAAR_CACHE_NULLS": str(phase.nulls).lower(),
+           "BAZAAR_CACHE_BLOOM_GUARD": str(phase.guard).lower(),
+           # The lab measures the cache defences: lift auth's per-user rate limit.
+           "BAZAAR_RATE_LIMIT_PER_S": "1e9", "BAZAAR_RATE_LIMIT_BURST": "1e9"}
+    return localservers.bazaar_up(ctx.work_dir, "--database-url", db_url, "--no-services",
+                                  env=env, timeout=60, output=ctx.work_dir / "api.log")
 
 
 async def _legit(base: str, user: int, hot: list[int], seconds: float,
@@ -210,28 +179,25 @@ def _run_phase(ctx: RunContext, phase: Phase, pg: localservers.LocalServer, cach
                admin: int, hot: list[int], seconds: float) -> dict[str, Any]:
     redis.Redis.from_url(cache_url).flushall()
     scans_before = _product_scans(pg.extra["dsn"])
-    api = _Api(ctx, phase, pg.url, cache_url)
-    try:
-        with httpx.Client(base_url=api.base, headers=_identity(api.base, admin)) as c:
+    with _api(ctx, phase, pg.url, cache_url) as api:
+        with httpx.Client(base_url=api.url, headers=_identity(api.url, admin)) as c:
             for product_id in hot:  # warm the hot set: legitimate reads are then cache hits
                 c.get(f"/products/{product_id}").raise_for_status()
-        before = _stats(api.base, admin)
+        before = _stats(api.url, admin)
 
         async def window() -> tuple[list[float], int]:
-            legit = _legit(api.base, admin, hot, seconds, workers=8)
+            legit = _legit(api.url, admin, hot, seconds, workers=8)
             if phase.attacker == "none":
                 return await legit, 0
             lat, attacks = await asyncio.gather(
-                legit, _attack(ctx, api.base, admin, phase.attacker == "replay", seconds,
+                legit, _attack(ctx, api.url, admin, phase.attacker == "replay", seconds,
                                phase.rate))
             return lat, attacks
 
         started = time.perf_counter()
         latencies, attacks = asyncio.run(window())
         elapsed = time.perf_counter() - started
-        after = _stats(api.base, admin)
-    finally:
-        api.stop()
+        after = _stats(api.url, admin)
     db_queries = after["database_queries"] - before["database_queries"]
     latencies.sort()
     return {

@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bazaar.functions import PackageStore, Sandbox, SandboxLimits, SandboxSpec, zip_directory
-from bazaar.functions._sandbox import BWRAP, bwrap_args, runtime_paths
+from bazaar.functions import (
+    BWRAP,
+    PackageStore,
+    Sandbox,
+    SandboxLimits,
+    SandboxSpec,
+    bwrap_args,
+    runtime_paths,
+    zip_directory,
+)
 from bazaar.lab._experiment import Experiment, Report, RunContext
 
 if TYPE_CHECKING:

@@ -10,13 +10,13 @@ which Debian package provides it.
 from bazaar.localservers._servers import (
     LocalServer,
     ServerUnavailable,
-    free_port,
     memcached,
     nats,
     postgres,
     redis,
 )
 from bazaar.localservers._shop import ShopProcess, bazaar_up
+from bazaar.processes import free_port
 
 __all__ = [
     "LocalServer",

@@ -4,13 +4,13 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bazaar.processes import Child, ChildFailed, NotYet, eventually, free_port
 
 
 class ServerUnavailable(RuntimeError):
@@ -25,44 +25,29 @@ class LocalServer:
     host: str
     port: int
     url: str
-    process: subprocess.Popen[bytes]
+    child: Child
     directory: Path
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """SIGTERM, then SIGKILL after 10 s."""
+        self.child.stop(grace=10)
 
     def kill(self) -> None:
         """kill -9, for crash tests."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.child.kill()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float,
-               what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            detail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise ServerUnavailable(f"{what} exited with {process.returncode}: {detail}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    process.kill()
-    raise ServerUnavailable(f"{what} did not listen on {host}:{port} within {timeout:.0f}s")
+def _start(child: Child, what: str) -> Child:
+    """Start ``child`` until ready; a failure is :class:`ServerUnavailable` with its log."""
+    try:
+        return child.start()
+    except ChildFailed as exc:
+        raise ServerUnavailable(f"{what}: {exc}") from exc
 
 
 def _which(binary: str, package: str) -> str:
@@ -79,14 +64,13 @@ def redis(*, port: int | None = None, args: tuple[str, ...] = ()) -> Iterator[Lo
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="bazaar-redis-") as d:
         log = Path(d) / "redis.log"
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", d, "--logfile", str(log), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        server = LocalServer("redis", "127.0.0.1", port, f"redis://127.0.0.1:{port}/0", proc,
+        child = Child([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                       "--appendonly", "no", "--dir", d, "--logfile", str(log), *args],
+                      name="redis-server", ready_port=port, ready_timeout=15)
+        server = LocalServer("redis", "127.0.0.1", port, f"redis://127.0.0.1:{port}/0", child,
                              Path(d))
         try:
-            _wait_port("127.0.0.1", port, proc, 15, "redis-server", log)
+            _start(child, f"redis-server (log {log})")
             yield server
         finally:
             server.stop()
@@ -99,13 +83,13 @@ def memcached(*, port: int | None = None, memory_mb: int = 128) -> Iterator[Loca
     port = port or free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     with tempfile.TemporaryDirectory(prefix="bazaar-memcached-") as d:
-        proc = subprocess.Popen([binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0",
-                                 "-m", str(memory_mb), *user],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = Child([binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+                       "-m", str(memory_mb), *user], name="memcached", ready_port=port,
+                      ready_timeout=15, log=Path(d) / "memcached.log")
         server = LocalServer("memcached", "127.0.0.1", port, f"memcached://127.0.0.1:{port}",
-                             proc, Path(d))
+                             child, Path(d))
         try:
-            _wait_port("127.0.0.1", port, proc, 15, "memcached")
+            _start(child, "memcached")
             yield server
         finally:
             server.stop()
@@ -118,11 +102,12 @@ def nats(*, port: int | None = None, jetstream: bool = True) -> Iterator[LocalSe
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="bazaar-nats-") as d:
         js = ["-js", "-sd", d] if jetstream else []
-        proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), *js],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = LocalServer("nats", "127.0.0.1", port, f"nats://127.0.0.1:{port}", proc, Path(d))
+        child = Child([binary, "-a", "127.0.0.1", "-p", str(port), *js], name="nats-server",
+                      ready_port=port, ready_timeout=15, log=Path(d) / "nats.log")
+        server = LocalServer("nats", "127.0.0.1", port, f"nats://127.0.0.1:{port}", child,
+                             Path(d))
         try:
-            _wait_port("127.0.0.1", port, proc, 15, "nats-server")
+            _start(child, "nats-server")
             yield server
         finally:
             server.stop()
@@ -180,34 +165,30 @@ def postgres(*, port: int | None = None, settings: dict[str, str] | None = None,
         with (data / "postgresql.conf").open("a") as f:
             for key, value in conf.items():
                 f.write(f"{key} = {value}\n")
-        logf = log.open("wb")
-        if as_user:
-            import pwd as _pwd
-
-            pw = _pwd.getpwnam("postgres")
-            os.chown(log, pw.pw_uid, pw.pw_gid)
-        proc = subprocess.Popen([*as_user, str(bindir / "postgres"), "-D", str(data)],
-                                stdout=logf, stderr=subprocess.STDOUT)
+        child = Child([*as_user, str(bindir / "postgres"), "-D", str(data)], name="postgres",
+                      log=log, ready_port=port, ready_timeout=30)
         server = LocalServer("postgres", "127.0.0.1", port,
-                             f"postgresql+psycopg://postgres@127.0.0.1:{port}/bazaar", proc,
+                             f"postgresql+psycopg://postgres@127.0.0.1:{port}/bazaar", child,
                              Path(d), extra={"bindir": str(bindir), "data": str(data),
                                              "dsn": f"postgresql://postgres@127.0.0.1:{port}/bazaar"})
         try:
-            _wait_port("127.0.0.1", port, proc, 30, "postgres", log)
-            deadline = time.monotonic() + 30
-            while True:
+            _start(child, "postgres")
+
+            def create_database() -> bool:
                 r = subprocess.run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port),
                                     "-U", "postgres", "-d", "postgres", "-qAt", "-c",
                                     "CREATE DATABASE bazaar"], capture_output=True)
                 if r.returncode == 0 or b"already exists" in r.stderr:
-                    break
-                if time.monotonic() > deadline:
-                    raise ServerUnavailable(f"postgres not ready: {r.stderr.decode()[-500:]}")
-                time.sleep(0.1)
+                    return True
+                raise ServerUnavailable(r.stderr.decode(errors="replace")[-500:])
+
+            try:
+                eventually(create_database, timeout=30, interval=0.1, what="CREATE DATABASE")
+            except NotYet as exc:
+                raise ServerUnavailable(f"postgres not ready: {exc}") from exc
             yield server
         finally:
             server.stop()
-            logf.close()
     except subprocess.CalledProcessError as exc:
         raise ServerUnavailable(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
     finally:

@@ -5,14 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from bazaar.localservers._servers import ServerUnavailable, free_port
+from bazaar.localservers._servers import ServerUnavailable
+from bazaar.processes import Child, ChildFailed, free_port
 
 
 @dataclass
@@ -21,58 +19,51 @@ class ShopProcess:
 
     url: str
     data_dir: Path
-    process: subprocess.Popen[bytes]
+    child: Child
     output_path: Path
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
 
     def interrupt(self, timeout: float = 60) -> int:
         """Ctrl-C, as a user would; wait for the exit and return its code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=timeout)
+        if self.child.alive:
+            self.child.send(signal.SIGINT)
+            self.child.wait(timeout)
         return self.process.returncode
 
 
 @contextlib.contextmanager
 def bazaar_up(data_dir: Path, *args: str, env: dict[str, str] | None = None,
-              timeout: float = 90) -> Iterator[ShopProcess]:
+              timeout: float = 90, output: Path | None = None) -> Iterator[ShopProcess]:
     """Run ``bazaar up --port <free> --data-dir DATA_DIR ARGS…`` until ``/health`` answers.
 
     ``env`` is added to this process's environment less its ``BAZAAR_*`` variables; the
-    broker and orchestrator ports default to free ones so runs never collide.
+    broker and orchestrator ports default to free ones so runs never collide. On exit: Ctrl-C
+    (SIGINT), then kill -9 of the whole group if it does not stop within 30 s. Its output
+    goes to ``output`` (default: ``DATA_DIR.up.out`` beside the data directory), truncated.
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
     child_env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0")
     child_env.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
-    output_path = data_dir.parent / f"{data_dir.name}.up.out"
-    with output_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "up", "--port", str(port),
-             "--data-dir", str(data_dir), *args],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env)
-    shop = ShopProcess(f"http://127.0.0.1:{port}", data_dir, process, output_path)
+    output_path = output or data_dir.parent / f"{data_dir.name}.up.out"
+    output_path.unlink(missing_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    child = Child([sys.executable, "-m", "bazaar.cli", "up", "--port", str(port),
+                   "--data-dir", str(data_dir), *args], name="bazaar up", env=child_env,
+                  log=output_path, ready_url=f"{url}/health", ready_timeout=timeout)
+    shop = ShopProcess(url, data_dir, child, output_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise ServerUnavailable(f"bazaar up exited with {process.returncode}:\n"
-                                        f"{shop.output()[-3000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{shop.url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise ServerUnavailable(f"bazaar up did not answer within {timeout:.0f}s:\n"
-                                        f"{shop.output()[-3000:]}")
-            time.sleep(0.2)
+        try:
+            child.start()
+        except ChildFailed as exc:
+            raise ServerUnavailable(str(exc)) from exc
         yield shop
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                shop.interrupt(timeout=30)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        child.stop(grace=30, sig=signal.SIGINT)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bazaar import localservers
+from bazaar import localservers, web
 from bazaar.auth import (
     SCOPE_KEY,
     AccessTokens,
@@ -145,6 +145,8 @@ def _problem(response: httpx.Response | requests.Response, status: int) -> str:
     assert response.headers["content-type"] == "application/problem+json"
     reason = response.json()["reason"]
     assert isinstance(reason, str)
+    # Rendered by bazaar.web like every Bazaar problem: one type base.
+    assert response.json()["type"] == f"{web.TYPE_BASE}auth/{reason}"
     return reason
 
 
@@ -227,7 +229,7 @@ def test_jwks_publishes_the_signing_key(running: Running) -> None:
     kid = jwt.get_unverified_header(token)["kid"]
     [key] = [k for k in jwks["keys"] if k["kid"] == kid]
     public = jwt.PyJWK(key).key
-    assert jwt.decode(token, public, algorithms=["EdDSA"])["sub"] == "1"
+    assert jwt.decode(token, public, algorithms=["EdDSA"], audience="bazaar-api")["sub"] == "1"
 
 
 def test_refresh_rotates_and_reuse_kills_the_session_at_once(running: Running) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from checkout_helpers import STOCK, open_services, random_orders
+from tests.support.checkout import STOCK, open_services, random_orders
 
 from bazaar.broker import BrokerProcess, run_subprocess, start_subprocess
 from bazaar.flow.checkout import events as ev

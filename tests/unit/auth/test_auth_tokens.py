@@ -130,8 +130,64 @@ def test_rotation_keeps_old_tokens_valid_until_they_expire(tokens: AccessTokens,
     fresh = AccessTokens(keys, lifetime=900, clock=clock)
     assert fresh.verify(old).sub == "u"
     assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, new_kid}
-    clock.t += 901  # every token the old key signed has expired
+    # Published for the recheck interval + the lifetime + the leeway after it retired.
+    assert keys.keep_s == 1 + 900 + 5
+    clock.t += keys.keep_s - 0.5
+    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, new_kid}
+    clock.t += 1  # every token the old key may have signed has expired
     assert {k["kid"] for k in keys.jwks()["keys"]} == {new_kid}
+
+
+def test_a_rotation_made_by_another_process_is_followed_within_the_recheck(
+        engine, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    master = MasterKey.generate()
+    shop = SigningKeys(engine, master, token_lifetime=900, recheck_s=2.0, clock=clock)
+    tokens = AccessTokens(shop, lifetime=900, clock=clock)
+    old, _ = tokens.issue("u", [], "f")
+    old_kid = jwt.get_unverified_header(old)["kid"]
+    cli = SigningKeys(engine, master, token_lifetime=900, clock=clock)  # `auth keys rotate`
+    clock.t += 1
+    new_kid = cli.rotate()
+    assert new_kid != old_kid
+    # Within the recheck interval the shop may still sign with the retired key...
+    late, _ = tokens.issue("u", [], "f")
+    assert jwt.get_unverified_header(late)["kid"] == old_kid
+    clock.t += 1  # ...and not after it: one indexed lookup found the new kid
+    fresh, _ = tokens.issue("u", [], "f")
+    assert jwt.get_unverified_header(fresh)["kid"] == new_kid
+    # The late token is still published for and verified by everyone until it expires.
+    verifier = AccessTokens(cli, lifetime=900, clock=clock)
+    assert verifier.verify(late).sub == "u" and verifier.verify(fresh).sub == "u"
+    clock.t += 900
+    assert old_kid in {k["kid"] for k in cli.jwks()["keys"]}
+    assert verifier.verify(late).sub == "u"  # within the 5 s leeway
+
+
+def test_every_key_retired_by_hand_starts_a_new_one(engine, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    keys = SigningKeys(engine, MasterKey.generate(), token_lifetime=900, recheck_s=0,
+                       clock=clock)
+    kid, _ = keys.current()
+    with engine.begin() as conn:
+        conn.execute(signing_keys.update().values(retired_at=clock.t))
+    clock.t += 1
+    assert keys.current()[0] != kid
+
+
+def test_tokens_name_their_audience_and_others_are_refused(
+        keys: SigningKeys, tokens: AccessTokens, clock: Clock) -> None:
+    token, _ = tokens.issue("u", [], "f")
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == "bazaar-api"
+    other_api = AccessTokens(keys, audience="billing", lifetime=900, clock=clock)
+    foreign, _ = other_api.issue("u", [], "f")
+    assert _reason(tokens, foreign) == "wrong-audience"
+    assert _reason(other_api, token) == "wrong-audience"
+    kid, private = keys.current()
+    payload = jwt.decode(token, options={"verify_signature": False})
+    del payload["aud"]
+    unaddressed = jwt.encode(payload, private, algorithm="EdDSA", headers={"kid": kid})
+    assert _reason(tokens, unaddressed) == "wrong-audience"
+    with pytest.raises(ValueError):
+        AccessTokens(keys, audience="")
 
 
 def test_signing_keys_are_sealed_at_rest(keys: SigningKeys, engine) -> None:  # type: ignore[no-untyped-def]

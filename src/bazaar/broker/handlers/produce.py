@@ -1,19 +1,19 @@
-"""Produce: validate each partition's record batches, append them, flush per policy, ack."""
+"""Produce: validate each partition's record batches, append them, ack.
+
+acks=all (-1) is answered only after the group commit's fdatasync covered the records
+(durable on this one node); with ``flush="batch"`` acks=1 waits for it too. acks=1 and
+acks=0 otherwise leave the records in the page cache (``flush="interval"`` syncs them
+within ``flush_interval_ms``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from bazaar.broker._errors import BrokerError, ErrorCode
+from bazaar.broker._errors import BrokerError, ErrorCode, StorageError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import Log
 from bazaar.broker.protocol.apis import produce as api
-
-
-def _flush(logs: list[Log]) -> None:
-    for log in logs:
-        log.flush()
 
 
 async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
@@ -22,6 +22,7 @@ async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
     started = time.perf_counter()
     bad_acks = req.acks not in (-1, 0, 1)
     touched: list[Log] = []
+    answers: list[api.ProducePartitionResponse] = []
     topics: list[api.ProduceTopicResponse] = []
     for topic in req.topics:
         out = api.ProduceTopicResponse(topic.name)
@@ -42,12 +43,20 @@ async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
                 continue
             state.metrics.bytes_in += len(part.records)
             touched.append(log)
-            out.partitions.append(api.ProducePartitionResponse(
-                part.index, 0, result.base_offset, -1, log.start_offset))
+            answer = api.ProducePartitionResponse(
+                part.index, 0, result.base_offset, -1, log.start_offset)
+            answers.append(answer)
+            out.partitions.append(answer)
     if touched:
         state.notify_appended()
-        if state.config.log.flush == "batch":
-            await asyncio.to_thread(_flush, touched)
+        if req.acks == -1 or state.config.log.flush == "batch":
+            try:
+                await state.group_commit.durable(touched)
+            except StorageError as exc:
+                for answer in answers:  # appended, maybe not durable: no success ack
+                    answer.error_code = exc.code
+                    answer.error_message = str(exc)
+                    answer.base_offset = -1
     state.metrics.produce_latency.observe(time.perf_counter() - started)
     if req.acks == 0:
         return None

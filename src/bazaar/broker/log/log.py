@@ -172,6 +172,10 @@ class Log:
         """fdatasync the active segment (sealed ones were flushed when they rolled)."""
         self.active.flush()
 
+    @property
+    def closed(self) -> bool:
+        return self.active.store.closed
+
     # --- reading -----------------------------------------------------------------------
     def read(self, offset: int, max_bytes: int) -> FileRange | None:
         """Whole batches starting with the one that holds ``offset``; None at the end.

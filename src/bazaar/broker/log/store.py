@@ -66,6 +66,10 @@ class Store:
         os.fsync(self._fd)
         self.size = self._appended = self._synced = size
 
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
     def fileno(self) -> int:
         return self._fd
 
