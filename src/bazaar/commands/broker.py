@@ -79,7 +79,17 @@ def serve(
     retention_ms: int = typer.Option(None, help="Default: 7 days."),
     zero_copy: bool = typer.Option(None, "--zero-copy/--copy",
                                    help="sendfile for Fetch, or read+write (the experiment)."),
-    max_request_bytes: int = typer.Option(100 * 1024 * 1024, help="Larger frames: closed."),
+    max_request_bytes: int = typer.Option(
+        16 * 1024 * 1024, help="Largest Produce request; larger frames are closed unread."),
+    max_control_request_bytes: int = typer.Option(
+        1024 * 1024, help="Largest request of every other API (closed unread)."),
+    queued_max_request_bytes: int = typer.Option(
+        64 * 1024 * 1024, help="Request bytes all connections may hold at once (at least "
+                               "--max-request-bytes; a request waits, unread, for room)."),
+    max_connections: int = typer.Option(1000, help="Open connections; more are refused."),
+    request_timeout_ms: int = typer.Option(
+        30_000, help="A request not complete this long after its first byte: closed."),
+    connections_max_idle_ms: int = typer.Option(600_000, help="Silent connections: closed."),
     rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
     metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on this port."),
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
@@ -113,6 +123,12 @@ def serve(
             log=log,
             zero_copy=settings.broker_zero_copy if zero_copy is None else zero_copy,
             max_request_bytes=max_request_bytes,
+            max_control_request_bytes=max_control_request_bytes,
+            queued_max_request_bytes=max(queued_max_request_bytes, max_request_bytes,
+                                         max_control_request_bytes),
+            max_connections=max_connections,
+            request_timeout_ms=request_timeout_ms,
+            connections_max_idle_ms=connections_max_idle_ms,
             group_initial_rebalance_delay_ms=rebalance_delay_ms,
             metrics_port=metrics_port,
         )

@@ -4,38 +4,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.support.orchestrator import OrchestratorProcess
 from typer.testing import CliRunner
 
 from bazaar.commands.flow import app
-from bazaar.localservers import free_port
+from bazaar.processes import free_port
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    yield base
-    proc.terminate()
-    proc.wait()
+    with OrchestratorProcess(tmp_path / "flow.db") as node:
+        yield node.url
 
 
 def test_cli_round_trip(tmp_path: Path, url: str) -> None:
