@@ -38,8 +38,9 @@ class Settings(BaseSettings):
         description="Origin clients sign against (scheme://host[:port]); default from host/port.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = Field(
-        default="json", description="Log lines as JSON objects, or for reading at a console.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="Log lines as JSON objects, or for reading at a console; "
+                                    "auto: console on a terminal, JSON otherwise.")
     access_log: bool = Field(default=False, description="One log line per HTTP request.")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

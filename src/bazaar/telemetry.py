@@ -4,8 +4,9 @@ request, an optional access log, and structured logs configured once.
 - :class:`Telemetry` — ASGI middleware: counts requests by method, route template and status,
   times them (a histogram), tracks those in flight; gives each request an id (the caller's
   ``X-Request-ID`` when it is sane, else a new one), returns it in the response, binds it to
-  every log line written while the request runs (structlog context variables); and, when
-  asked, writes one access-log line per request.
+  every log line written while the request runs; when asked, writes one access-log line per
+  request. A client that hangs up mid-request, or a request cut by the server's shutdown,
+  is counted as 499, and neither is written to the log as a traceback.
 - :func:`metrics_response` — the registry in Prometheus' text format, for a ``/metrics`` route.
 - :func:`configure_logging` — structlog and the standard library's logging (uvicorn's too) as
   JSON lines (or a console format) on stderr; called once at start-up by each server.
@@ -15,6 +16,7 @@ A leaf: it imports no other ``bazaar`` module, so every component's HTTP app may
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import contextvars
@@ -30,6 +32,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -52,6 +55,9 @@ ROUTE_KEY = "bazaar.route"
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 _access = structlog.get_logger("bazaar.access")
+_log = structlog.get_logger("bazaar.telemetry")
+#: nginx's "client closed request": counted, never sent.
+_CLIENT_CLOSED = 499
 #: The current request's id, for log lines (see :func:`add_request_id`).
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "bazaar_request_id", default=None)
@@ -237,6 +243,16 @@ class Telemetry:
         token = _request_id.set(rid)
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up mid-request: nobody to answer, nothing went wrong here.
+            status = _CLIENT_CLOSED
+            _log.debug("client disconnected", path=scope["path"])
+        except asyncio.CancelledError:
+            # The server's shutdown cut this request (a long poll). Cancellation goes on up
+            # (the caller may be waiting on it); the log filter below keeps uvicorn from
+            # writing it as a traceback.
+            status = _CLIENT_CLOSED if status == 500 else status
+            raise
         finally:
             elapsed = time.perf_counter() - started
             method, route = scope["method"], self._route(scope)
@@ -260,15 +276,30 @@ def _incoming_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
-def configure_logging(level: str = "info", fmt: Literal["json", "console"] = "json",
+def _quiet_cancellations(record: logging.LogRecord) -> bool:
+    """Drop "Exception in ASGI application" records that are only a request cut by the
+    server's shutdown (CancelledError) or a client that hung up: nothing went wrong."""
+    if record.exc_info and record.name.startswith("uvicorn"):
+        kind = record.exc_info[0]
+        if kind is not None and issubclass(kind, asyncio.CancelledError | ClientDisconnect):
+            return False
+    return True
+
+
+def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "json",
                       stream: TextIO | None = None) -> None:
     """Structured logs for this process: structlog and stdlib loggers (uvicorn, the broker,
     the orchestrator…) rendered alike — one JSON object per line with ``timestamp``,
     ``level``, ``logger``, ``event`` and any bound context such as ``request_id``.
 
-    Safe to call more than once (the last call wins); call it before the server starts, and
-    give uvicorn ``log_config=None`` so that it keeps this set-up.
+    ``fmt="auto"``: the console format when ``stream`` is a terminal, else JSON. Migration
+    chatter (alembic's info lines) is shown only at debug level. Safe to call more than once
+    (the last call wins); call it before the server starts, and give uvicorn
+    ``log_config=None`` so that it keeps this set-up.
     """
+    out = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "json"
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         add_request_id,
@@ -289,8 +320,9 @@ def configure_logging(level: str = "info", fmt: Literal["json", "console"] = "js
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer])
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(_quiet_cancellations)
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_bazaar", False):
@@ -303,3 +335,4 @@ def configure_logging(level: str = "info", fmt: Literal["json", "console"] = "js
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.getLogger("alembic").setLevel("DEBUG" if level.lower() == "debug" else "WARNING")

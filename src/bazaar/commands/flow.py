@@ -88,6 +88,9 @@ def serve(
                           sqlite_synchronous=sync, definitions=tuple(register),
                           kafka_bootstrap=kafka or settings.kafka_bootstrap,
                           event_topics=tuple(event_topic))
+    from bazaar.telemetry import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     with _store_lock(url):
         typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
         run_server(config)
