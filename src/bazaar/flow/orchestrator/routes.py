@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from bazaar.flow.errors import FlowError
 from bazaar.flow.orchestrator.api import Service, error_response, json_response, read_body
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
+from bazaar.telemetry import Telemetry, http_metrics, metrics_response
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -165,4 +167,13 @@ def create_app(service: Service) -> Starlette:
     for action in ("terminate", "pause", "resume", "retry"):
         routes.append(Route(f"/api/executions/{{id}}/{action}", guard(control(action)),
                             methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Prometheus: requests by route and status, latency; request ids (bazaar.telemetry).
+    metrics = http_metrics("orchestrator")
+
+    async def metrics_text(request: Request) -> Response:
+        body, kind = metrics_response(metrics.registry)
+        return Response(body, media_type=kind)
+
+    routes.append(Route("/metrics", metrics_text))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(Telemetry, metrics=metrics, routes=lambda: routes)])

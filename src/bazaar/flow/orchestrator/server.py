@@ -61,5 +61,7 @@ def serve(config: ServerConfig, *, event_sink: EventSink | None = None) -> None:
     _, app = build(config, event_sink=event_sink)
     # Long-polls in flight are cut after 2 s on shutdown: a task handed out but never
     # delivered is leased, and its lapsed lease reschedules it.
+    # log_config=None: keep the process's logging set-up (bazaar.telemetry's JSON lines).
     uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+                access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+                log_config=None)
