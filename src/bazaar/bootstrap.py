@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -337,14 +338,24 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
                                 log_level=settings.log_level, log_config=None,  # ours
                                 **forwarded_headers(settings))
-        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[sock])
+        # uvicorn re-raises Ctrl-C (and TERM) after its graceful shutdown; both are our
+        # normal exit: TERM is turned into the same KeyboardInterrupt, so the services are
+        # stopped in order and the exit status is 0.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         stack.close()
         echo("stopped.")
     finally:
         stack.close()
         runtime.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _redacted(url: str) -> str:
