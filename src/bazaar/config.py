@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ReservationStrategy = Literal["optimistic", "pessimistic", "atomic"]
@@ -29,7 +29,6 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default: a SQLite file under data_dir.",
     )
-    read_replica_urls: tuple[str, ...] = Field(default=(), description="Read-only replicas.")
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -44,6 +43,16 @@ class Settings(BaseSettings):
         description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
                     "the client is the right-most hop not in this list. Default: none.",
     )
+    # bazaar.web: what the API accepts before it stops reading (413 / 408 / 503)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body.")
+    body_timeout_s: float = Field(default=10.0, gt=0,
+                                  description="Longest wait for the next piece of a body.")
+    header_timeout_s: float = Field(default=10.0, gt=0,
+                                    description="Longest a request head may take to arrive.")
+    max_connections: int = Field(default=1000, ge=1,
+                                 description="Connection cap of the API (beyond it: 503).")
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Origins browsers may call the API from (CORS); '*' for any.")
 
     # --- shop behaviour ------------------------------------------------------------------
     reservation_strategy: ReservationStrategy = "atomic"
@@ -164,3 +173,22 @@ class Settings(BaseSettings):
         if self.public_origin:
             return self.public_origin.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+
+def explain(error: ValidationError, options: dict[str, str] | None = None) -> str:
+    """A user's account of bad settings: one line per value — the setting, where it can be
+    given (``options``: setting → command-line option, and its ``BAZAAR_*`` variable), what
+    is wrong, and the value received. No pydantic internals."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        where = [f"BAZAAR_{name.upper()}"]
+        if options and name in options:
+            where.insert(0, options[name])
+        message = str(problem["msg"])
+        if problem.get("type") == "extra_forbidden":
+            message = "not a setting Bazaar knows"
+        given = problem.get("input")
+        lines.append(f"{name} ({' or '.join(where)}): {message}"
+                     + ("" if isinstance(given, dict) else f"; got {given!r}"))
+    return "invalid settings:\n  " + "\n  ".join(lines)

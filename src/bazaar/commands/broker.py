@@ -117,7 +117,17 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    _run(serve_broker(config))
+    from bazaar.processes import DirLock, DirLocked
+
+    try:  # one broker per log directory: a second one names the first one's pid
+        lock = DirLock(config.data_dir, "the broker log directory").acquire()
+    except DirLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        _run(serve_broker(config))
+    finally:
+        lock.release()
 
 
 @app.command()

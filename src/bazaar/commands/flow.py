@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,7 +53,9 @@ def _when(stamp: float | None) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(None, help="Port (default: BAZAAR_FLOW_PORT, 8300)."),
-    db: str = typer.Option(None, "--db", help="SQLAlchemy URL (default: data_dir/flow.db)."),
+    db: str = typer.Option(None, "--database-url", "--db",
+                           help="SQLAlchemy URL of the store (default: BAZAAR_FLOW_DATABASE_URL, "
+                                "else data_dir/flow.db)."),
     limit: list[str] = typer.Option([], "--limit", help="QUEUE=N: at most N in progress."),
     register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
     threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
@@ -83,8 +86,36 @@ def serve(
                           sqlite_synchronous=sync, definitions=tuple(register),
                           kafka_bootstrap=kafka or settings.kafka_bootstrap,
                           event_topics=tuple(event_topic))
-    typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
-    run_server(config)
+    with _store_lock(url):
+        typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
+        run_server(config)
+
+
+@contextlib.contextmanager
+def _store_lock(url: str) -> Iterator[None]:
+    """One orchestrator per SQLite store: a second one exits naming the first one's pid.
+
+    (A server database such as PostgreSQL is shared by design and is not locked here.)
+    """
+    from sqlalchemy.engine import make_url
+
+    from bazaar.processes import DirLock, DirLocked
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(parsed.database).resolve()
+    try:
+        lock = DirLock(path.parent, f"the orchestrator database {path.name} in",
+                       f"{path.name}.lock").acquire()
+    except DirLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 async def _register_one(client: Any, body: bytes) -> dict[str, Any]:
@@ -210,6 +241,7 @@ def trace_(order_id: str,
     from rich.table import Table
 
     from bazaar.flow import FlowError
+    from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import trace
 
     if bootstrap is None:
@@ -218,7 +250,7 @@ def trace_(order_id: str,
         settings = Settings()
         bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
     try:
-        events = asyncio.run(trace(bootstrap, order_id))
+        events = asyncio.run(trace(bootstrap, order_id, topic=TOPIC))
     except FlowError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -239,39 +271,16 @@ def trace_(order_id: str,
 @app.command("shop-inventory")
 def shop_inventory(concurrency: int = typer.Option(8, help="Tasks at once (orchestration).")
                    ) -> None:
-    """Serve the checkout saga's inventory steps from the shop's own stock, the way
-    BAZAAR_CHECKOUT says (a worker of the orchestrator, or a consumer on the log).
+    """Serve the shop's part of the checkout saga (its inventory steps and its order
+    record), the way BAZAAR_CHECKOUT says: a worker of the orchestrator, or the inventory
+    and orders roles on the log.
 
-    The saga's other services run as their own processes:
-    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir
-    DATA_DIR/saga`` (and shipping, notification, orders)."""
+    The saga's other services run as their own processes, anywhere:
+    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir DIR``
+    (and shipping, notification)."""
     from bazaar import bootstrap
     from bazaar.config import Settings
-    from bazaar.flow.checkout.services import Databases, Services
-    from bazaar.flow.choreography import run_services
-    from bazaar.flow.orchestrator import FlowClient, Worker
-    from bazaar.shop.adapters.checkout import ShopInventoryChoreography, inventory_handlers
 
     settings = Settings()
-    runtime = bootstrap.build(settings)
-    saga = Services.open(Databases.under(settings.data_dir / "saga"))
-
-    async def serve() -> None:
-        if settings.checkout == "orchestration":
-            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-inventory")
-            for name, handler in inventory_handlers(runtime.shop).items():
-                worker.add(name, handler, concurrency=concurrency)
-            await worker.run()
-        else:
-            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
-            await run_services(broker, saga, ["inventory"],
-                               saga=ShopInventoryChoreography(saga, runtime.shop))
-
-    typer.echo(f"shop inventory for the checkout saga ({settings.checkout})")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        saga.close()
-        runtime.close()
+    typer.echo(f"the shop's checkout steps ({settings.checkout})")
+    bootstrap.serve_checkout(settings, concurrency)

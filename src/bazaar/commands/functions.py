@@ -85,8 +85,8 @@ def serve(
 
 @app.command()
 def worker(
-    control: str = typer.Option(None, help="host:port of the control plane (default: the "
-                                           "platform serving the data dir)."),
+    control: Path = typer.Option(None, help="The control plane's unix socket (default: the "
+                                            "platform serving the data dir)."),
     memory_mb: int = typer.Option(None, help="Memory this host offers to sandboxes."),
     slots: int = typer.Option(None, help="Sandboxes this host runs at most."),
     work_dir: Path = typer.Option(None, help="Package cache and sandbox files."),
@@ -103,17 +103,13 @@ def worker(
         try:
             info = read_address_file(s.data_dir)
         except FunctionsError as exc:
-            typer.echo(f"error: {exc}; pass --control HOST:PORT", err=True)
+            typer.echo(f"error: {exc}; pass --control SOCKET", err=True)
             raise typer.Exit(2) from exc
-        control = f"{info['host']}:{info['control_port']}"
-    host, _, port = control.rpartition(":")
-    if not port.isdigit():
-        typer.echo(f"error: --control must be HOST:PORT, got {control!r}", err=True)
-        raise typer.Exit(2)
+        control = Path(info["control"])
     while True:
         try:
             run_host(HostConfig(
-                control_host=host, control_port=int(port),
+                control=control,
                 work_dir=work_dir or s.data_dir / "functions" / "hosts" / f"cli-{os.getpid()}",
                 memory_mb=memory_mb or s.functions_worker_memory_mb,
                 slots=slots or s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s))

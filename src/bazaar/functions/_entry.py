@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--worker-slots", type=int, default=64)
     serve.add_argument("--heartbeat-s", type=float, default=1.0)
     worker = sub.add_parser("worker")
-    worker.add_argument("--control", required=True, help="host:port of the control plane")
+    worker.add_argument("--control", type=Path, required=True,
+                        help="the control plane's unix socket")
     worker.add_argument("--work-dir", type=Path, required=True)
     worker.add_argument("--memory-mb", type=int, default=2048)
     worker.add_argument("--slots", type=int, default=64)
@@ -61,21 +62,24 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
                                                max_event_age_s=max_event_age_s))
     settings = WorkerSettings(memory_mb=worker_memory_mb, slots=worker_slots,
                               heartbeat_s=heartbeat_s)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(config, local_workers=workers, worker=settings))
+    from bazaar.processes import DirLocked
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(config, local_workers=workers, worker=settings))
+    except DirLocked as exc:  # a second platform on one data directory
+        raise SystemExit(f"error: {exc}") from exc
 
 
-def run_worker(control: str, work_dir: Path, *, memory_mb: int = 2048, slots: int = 64,
+def run_worker(control: Path, work_dir: Path, *, memory_mb: int = 2048, slots: int = 64,
                heartbeat_s: float = 1.0, host_id: str = "") -> None:
-    """Run one worker host attached to the control plane at ``control`` (host:port)."""
+    """Run one worker host attached to the control plane's unix socket ``control``."""
     import contextlib
 
     from bazaar.functions._host import HostConfig, run_host
 
-    host, _, port = control.rpartition(":")
     with contextlib.suppress(KeyboardInterrupt):
-        run_host(HostConfig(control_host=host or "127.0.0.1", control_port=int(port),
-                            work_dir=work_dir, memory_mb=memory_mb, slots=slots,
-                            heartbeat_s=heartbeat_s, host_id=host_id))
+        run_host(HostConfig(control=Path(control), work_dir=work_dir, memory_mb=memory_mb,
+                            slots=slots, heartbeat_s=heartbeat_s, host_id=host_id))
 
 

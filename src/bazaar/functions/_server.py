@@ -34,19 +34,19 @@ class WorkerSettings:
     heartbeat_s: float = 1.0
 
 
-def worker_command(control: tuple[str, int], work_dir: Path, settings: WorkerSettings,
+def worker_command(control: str | Path, work_dir: Path, settings: WorkerSettings,
                    host_id: str = "") -> list[str]:
     command = [sys.executable, "-m", "bazaar.functions", "worker",
-               "--control", f"{control[0]}:{control[1]}", "--work-dir", str(work_dir),
+               "--control", str(control), "--work-dir", str(work_dir),
                "--memory-mb", str(settings.memory_mb), "--slots", str(settings.slots),
                "--heartbeat-s", str(settings.heartbeat_s)]
     return [*command, "--host-id", host_id] if host_id else command
 
 
-def spawn_worker_host(control: tuple[str, int], work_dir: Path,
+def spawn_worker_host(control: str | Path, work_dir: Path,
                       settings: WorkerSettings | None = None,
                       host_id: str = "") -> subprocess.Popen[bytes]:
-    """Start a worker host process attached to the control port ``control``."""
+    """Start a worker host process attached to the control socket ``control``."""
     return subprocess.Popen(worker_command(control, work_dir, settings or WorkerSettings(),
                                            host_id), start_new_session=True)
 
@@ -56,6 +56,10 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
     """Serve the frontend and control plane until SIGINT/SIGTERM."""
     import uvicorn
 
+    from bazaar.processes import DirLock
+
+    # One platform per data directory: a second one fails naming the first one's pid.
+    lock = DirLock(config.root, "the functions data directory").acquire()
     platform = Platform(config)
     await platform.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -94,10 +98,11 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
         workers.stop()
         await platform.stop()
         (config.root / "server.json").unlink(missing_ok=True)
+        lock.release()
 
 
 class _LocalWorkers:
-    def __init__(self, control: tuple[str, int], work_dir: Path, settings: WorkerSettings,
+    def __init__(self, control: str, work_dir: Path, settings: WorkerSettings,
                  count: int) -> None:
         self.control, self.work_dir, self.settings, self.count = (control, work_dir, settings,
                                                                   count)
@@ -132,7 +137,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     data_dir: Path
     url: str
-    control: tuple[str, int]
+    control: str  # the control plane's unix socket
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
@@ -171,7 +176,7 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
             info = json.loads(address.read_text())
             if info["pid"] == proc.pid:
                 return ServerProcess(proc, Path(data_dir), f"http://{info['host']}:{info['port']}",
-                                     (info["host"], info["control_port"]))
+                                     info["control"])
         time.sleep(0.02)
     proc.kill()
     raise RuntimeError("the function platform did not start in time")

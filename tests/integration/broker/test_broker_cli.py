@@ -93,6 +93,12 @@ def test_metrics_endpoint_counts_requests_bytes_and_lag(tmp_path: Path) -> None:
     bytes_in = next(line for line in text.splitlines()
                     if line.startswith("bazaar_broker_bytes_in_total"))
     assert float(bytes_in.split()[-1]) > 25
+    counters = {line.split()[0]: float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith("bazaar_broker_group_commit_")}
+    # librdkafka's default is acks=all: each produce was acked after a group commit
+    assert counters["bazaar_broker_group_commit_requests_total"] >= 1
+    assert 1 <= counters["bazaar_broker_group_commit_rounds_total"] <= \
+        counters["bazaar_broker_group_commit_requests_total"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

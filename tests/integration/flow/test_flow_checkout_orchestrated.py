@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checkout_helpers import STOCK, open_services, orchestrated_run, random_orders
+from tests.support.checkout import STOCK, open_services, orchestrated_run, random_orders
 
 from bazaar.flow.checkout import inventory
 from bazaar.flow.checkout.audit import audit

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from checkout_helpers import STOCK, open_services, random_orders
+from tests.support.checkout import STOCK, open_services, random_orders
 
 from bazaar.flow.checkout import orchestrated
 from bazaar.flow.checkout.audit import audit
