@@ -35,7 +35,8 @@ class FuzzReport:
         return self.exit_code == 0 and not self.failures and not self.errors
 
     def summary(self) -> str:
-        return (f"{self.test_cases}; failures: {self.failures}; errors: {self.errors}\n"
+        return (f"{self.test_cases}; failures: {self.failures}; errors: {self.errors}; "
+                f"warnings: {self.warnings}\n"
                 f"{self.output[-6000:]}")
 
 
