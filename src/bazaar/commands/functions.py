@@ -49,13 +49,35 @@ def _url(url: str | None) -> str:
         return f"http://{settings.host}:{settings.functions_port}"
 
 
+def _token() -> str:
+    """BAZAAR_FUNCTIONS_TOKEN, else a token minted from the data dir's keyring (readable only
+    by the platform's user)."""
+    import os
+
+    given = os.environ.get("BAZAAR_FUNCTIONS_TOKEN")
+    if given:
+        return given
+    from bazaar.functions import PlatformAccess
+
+    access = PlatformAccess(_settings().data_dir / "functions")
+    try:
+        return access.issue()
+    finally:
+        access.close()
+
+
 def _call(url: str | None, fn: Callable[[FunctionsClient], T]) -> T:
     """Run one client call; platform errors become a message and exit status 2."""
-    from bazaar.functions import FunctionsClient, FunctionsError
+    from bazaar.functions import FunctionsClient, FunctionsError, Unauthorized
 
     try:
-        with FunctionsClient(_url(url)) as client:
+        with FunctionsClient(_url(url), token=_token()) as client:
             return fn(client)
+    except Unauthorized as exc:
+        typer.echo(f"error: {exc} (this data dir's keyring is not the platform's: set "
+                   "BAZAAR_FUNCTIONS_TOKEN to the output of `bazaar functions token` run "
+                   "where the platform serves)", err=True)
+        raise typer.Exit(2) from exc
     except FunctionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -125,6 +147,13 @@ def worker(
             time.sleep(1.0)
         except KeyboardInterrupt:
             return
+
+
+@app.command()
+def token() -> None:
+    """Print a Bearer token for the platform serving the data dir (valid 1 h), for curl or
+    for BAZAAR_FUNCTIONS_TOKEN on another machine."""
+    typer.echo(_token())
 
 
 @app.command()

@@ -3,10 +3,12 @@
 A frontend (HTTP API) in front of a worker manager that keeps warm sandboxes per function
 version, asks Placement for a worker host when it needs a new one, and hands Event invocations
 to a durable queue drained by pollers, with retries and a dead-letter store. Worker hosts are
-separate processes; each sandbox is a process running the runtime bootstrap, bare or under
-bubblewrap. Event source mappings feed a topic of a Kafka-compatible log to a function.
+separate processes; each sandbox is a process running the function runtime, bare or under
+bubblewrap. The frontend answers only Bearer tokens of the platform's own keyring. Event
+source mappings feed a topic of a Kafka-compatible log to a function.
 """
 
+from bazaar.functions._access import BearerToken, PlatformAccess
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
 from bazaar.functions._client import FunctionsClient, InvokeResponse
 from bazaar.functions._entry import run_serve, run_worker
@@ -21,6 +23,7 @@ from bazaar.functions._errors import (
     PayloadTooLarge,
     QueueError,
     TooManyRequests,
+    Unauthorized,
 )
 from bazaar.functions._event_sources import EventSourceMapping, EventSourcePoller
 from bazaar.functions._frontend import build_app
@@ -46,6 +49,7 @@ from bazaar.functions._sandbox import (
     SandboxLimits,
     SandboxSpec,
     bwrap_args,
+    hidden_mounts,
     runtime_paths,
 )
 from bazaar.functions._server import (
@@ -61,6 +65,7 @@ __all__ = [
     "LATEST",
     "AsyncInvoker",
     "AsyncPolicy",
+    "BearerToken",
     "Conflict",
     "DeadLetter",
     "DurableQueue",
@@ -83,6 +88,7 @@ __all__ = [
     "PayloadTooLarge",
     "Placement",
     "Platform",
+    "PlatformAccess",
     "PlatformConfig",
     "QueueError",
     "Sandbox",
@@ -91,6 +97,7 @@ __all__ = [
     "SandboxSpec",
     "ServerProcess",
     "TooManyRequests",
+    "Unauthorized",
     "VersionRef",
     "WorkerHost",
     "WorkerManager",
@@ -99,6 +106,7 @@ __all__ = [
     "bwrap_args",
     "check_package",
     "digest_of",
+    "hidden_mounts",
     "read_address_file",
     "run_host",
     "run_serve",

@@ -21,8 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bazaar.functions._frontend import build_app
+from bazaar.functions._access import PlatformAccess
+from bazaar.functions._client import FunctionsClient
+from bazaar.functions._frontend import LISTENER, build_app
 from bazaar.functions._platform import Platform, PlatformConfig
+from bazaar.web import Limits, uvicorn_config
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,9 @@ def spawn_worker_host(control: str | Path, work_dir: Path,
 
 
 async def serve(config: PlatformConfig, *, local_workers: int = 1,
-                worker: WorkerSettings | None = None) -> None:
-    """Serve the frontend and control plane until SIGINT/SIGTERM."""
+                worker: WorkerSettings | None = None, limits: Limits = LISTENER) -> None:
+    """Serve the frontend and control plane until SIGINT/SIGTERM. ``limits`` bound the
+    frontend's listener (request heads, bodies, idle and slow clients, connections)."""
     import uvicorn
 
     platform = Platform(config)
@@ -78,9 +82,9 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
                 for sig, handler in original.items():
                     signal.signal(sig, handler)
 
-    server = Server(uvicorn.Config(
-        build_app(platform), log_level="warning", access_log=False, lifespan="off",
-        http="httptools"))
+    access = PlatformAccess(config.root)
+    server = Server(uvicorn_config(build_app(platform, access, limits=limits), limits,
+                                   log_level="warning"))
     workers = _LocalWorkers(platform.control_address, config.root / "hosts",
                             worker or WorkerSettings(), local_workers)
     supervising = asyncio.create_task(workers.supervise())
@@ -93,6 +97,7 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
         supervising.cancel()
         workers.stop()
         await platform.stop()
+        access.close()
         (config.root / "server.json").unlink(missing_ok=True)
 
 
@@ -143,6 +148,18 @@ class ServerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
+    def token(self) -> str:
+        """A fresh Bearer token for this platform (minted from its data dir's keyring)."""
+        access = PlatformAccess(Path(self.data_dir).resolve() / "functions")
+        try:
+            return access.issue()
+        finally:
+            access.close()
+
+    def client(self, timeout: float = 60.0) -> FunctionsClient:
+        """An authenticated client of this platform's frontend."""
+        return FunctionsClient(self.url, token=self.token, timeout=timeout)
+
     def __enter__(self) -> ServerProcess:
         return self
 
@@ -153,7 +170,8 @@ class ServerProcess:
 def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: float = 300.0,
                          retry_backoff_s: float = 1.0, max_event_age_s: float = 21600.0,
                          worker_memory_mb: int = 2048, worker_slots: int = 64,
-                         heartbeat_s: float = 1.0, timeout: float = 60.0) -> ServerProcess:
+                         heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
+                         body_timeout_s: float = 30.0, timeout: float = 60.0) -> ServerProcess:
     """Start the platform in a subprocess on free ports; return once it serves."""
     address = Path(data_dir) / "functions" / "server.json"
     address.unlink(missing_ok=True)
@@ -162,7 +180,8 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
          "--port", "0", "--workers", str(workers), "--idle-timeout-s", str(idle_timeout_s),
          "--retry-backoff-s", str(retry_backoff_s), "--max-event-age-s", str(max_event_age_s),
          "--worker-memory-mb", str(worker_memory_mb), "--worker-slots", str(worker_slots),
-         "--heartbeat-s", str(heartbeat_s)], start_new_session=True)
+         "--heartbeat-s", str(heartbeat_s), "--header-timeout-s", str(header_timeout_s),
+         "--body-timeout-s", str(body_timeout_s)], start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -57,12 +57,14 @@ def test_bad_input_changes_nothing(client: FunctionsClient, faulty: bytes,
     with pytest.raises(NotFound):
         client.invoke("nope", {})
     client.create(FunctionSpec("strict"), faulty)
-    raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json")
+    raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json",
+                     headers=client.auth_headers())
     assert raw.status_code == 400
     assert raw.headers["content-type"] == "application/problem+json"
     assert raw.json()["title"] == "InvalidParameterValueException"
     bad = httpx.post(f"{client.url}/functions", json={"spec": {"name": "x", "memory_mb": 1},
-                                                      "code": base64.b64encode(faulty).decode()})
+                                                      "code": base64.b64encode(faulty).decode()},
+                     headers=client.auth_headers())
     assert bad.status_code == 400
     with pytest.raises(InvalidRequest):
         client.update_config("strict", {"timeout_s": -1})
@@ -174,13 +176,15 @@ def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
         client.invoke_async("missing-function", {})
 
 
-def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -> None:
+def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
+                                      tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from bazaar.cli import app
 
     runner = CliRunner()
-    env = {"BAZAAR_FUNCTIONS_URL": server.url}
+    # The CLI mints its token from the data dir's keyring, which only this user can read.
+    env = {"BAZAAR_FUNCTIONS_URL": server.url, "BAZAAR_DATA_DIR": str(server.data_dir)}
     result = runner.invoke(app, ["functions", "deploy", str(faulty_dir), "--name", "clifn"],
                            env=env)
     assert result.exit_code == 0, result.output
@@ -215,6 +219,14 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
+    other = {**env, "BAZAAR_DATA_DIR": str(tmp_path / "elsewhere")}  # another keyring
+    result = runner.invoke(app, ["functions", "ls"], env=other)
+    assert result.exit_code == 2 and "BAZAAR_FUNCTIONS_TOKEN" in result.output
+    token = runner.invoke(app, ["functions", "token"], env=env).output.strip()
+    result = runner.invoke(app, ["functions", "ls"], env={**other,
+                                                         "BAZAAR_FUNCTIONS_TOKEN": token})
+    assert result.exit_code == 0
+    assert result.output == runner.invoke(app, ["functions", "ls"], env=env).output
     result = runner.invoke(app, ["functions", "worker", "--control", "/nonexistent/control.sock",
                                  "--no-reconnect"], env=env)
     assert result.exit_code == 2 and "cannot reach the control plane" in result.output
