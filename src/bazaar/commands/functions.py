@@ -160,7 +160,8 @@ def token() -> None:
 def deploy(
     directory: Path = typer.Argument(..., help="The function's source directory."),
     name: str = typer.Option(None, help="Function name (default: the directory's name)."),
-    handler: str = typer.Option("app.handler", help="module.function to call."),
+    handler: str = typer.Option(None, help="module.function to call (default: 'handler' in "
+                                           "app.py, else handler.py, else main.py)."),
     memory_mb: int = typer.Option(128, help="Memory limit (MB)."),
     timeout_s: float = typer.Option(3.0, help="Wall-clock limit per invoke (s)."),
     isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
@@ -169,10 +170,11 @@ def deploy(
     url: str = URL,
 ) -> None:
     """Zip DIR and create the function, or update its code and settings."""
-    from bazaar.functions import FunctionsError, FunctionSpec
+    from bazaar.functions import FunctionsError, FunctionSpec, find_handler
 
     try:
-        spec = FunctionSpec(name or directory.resolve().name, handler=handler,
+        spec = FunctionSpec(name or directory.resolve().name,
+                            handler=handler or find_handler(directory),
                             memory_mb=memory_mb, timeout_s=timeout_s,
                             isolation=isolation,  # type: ignore[arg-type]
                             allow_network=allow_network, concurrency=concurrency)

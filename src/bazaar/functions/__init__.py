@@ -38,7 +38,14 @@ from bazaar.functions._model import (
     Isolation,
     VersionRef,
 )
-from bazaar.functions._packages import PackageStore, check_package, digest_of, zip_directory
+from bazaar.functions._packages import (
+    HANDLER_MODULES,
+    PackageStore,
+    check_package,
+    digest_of,
+    find_handler,
+    zip_directory,
+)
 from bazaar.functions._placement import Placement
 from bazaar.functions._platform import Platform, PlatformConfig, read_address_file
 from bazaar.functions._queue import DurableQueue
@@ -62,6 +69,7 @@ from bazaar.functions._server import (
 
 __all__ = [
     "BWRAP",
+    "HANDLER_MODULES",
     "LATEST",
     "AsyncInvoker",
     "AsyncPolicy",
@@ -106,6 +114,7 @@ __all__ = [
     "bwrap_args",
     "check_package",
     "digest_of",
+    "find_handler",
     "hidden_mounts",
     "read_address_file",
     "run_host",

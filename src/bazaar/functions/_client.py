@@ -116,14 +116,16 @@ class FunctionsClient:
         try:
             return self.create(spec, code)
         except Conflict:
-            self.update_config(spec.name, {k: v for k, v in spec.to_dict().items()
-                                           if k != "name"})
-            return self.update_code(spec.name, code)
+            return self.update_code(spec.name, code, {k: v for k, v in spec.to_dict().items()
+                                                      if k != "name"})
 
-    def update_code(self, name: str, code: bytes) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "PUT", f"/functions/{name}/code",
-            json={"code": base64.b64encode(code).decode()}).json()
+    def update_code(self, name: str, code: bytes,
+                    config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """New code for $LATEST, and new settings in the same step when ``config`` is given."""
+        body: dict[str, Any] = {"code": base64.b64encode(code).decode()}
+        if config is not None:
+            body["config"] = config
+        result: dict[str, Any] = self._call("PUT", f"/functions/{name}/code", json=body).json()
         return result
 
     def update_config(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -137,7 +137,11 @@ def _routes(platform: Platform) -> Starlette:
 
     async def put_code(request: Request) -> Response:
         data = await _json(request)
-        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data)))
+        config = data.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise InvalidRequest("'config' must be an object of settings")
+        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data),
+                                                       config))
 
     async def put_config(request: Request) -> Response:
         data = await _json(request)

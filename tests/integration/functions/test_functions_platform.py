@@ -98,7 +98,8 @@ def test_module_without_the_handler_function_fails_that_invoke(
 def test_every_fault_fails_alone_and_the_platform_keeps_serving(
         client: FunctionsClient, faulty: bytes, isolation: str) -> None:
     name = f"faulty-{isolation}"
-    client.create(FunctionSpec(name, timeout_s=1.0, isolation=isolation), faulty)
+    timeout_s = 2.0
+    client.create(FunctionSpec(name, timeout_s=timeout_s, isolation=isolation), faulty)
     expected = {"raise": "ValueError", "hang": "Sandbox.Timedout", "exit": "Runtime.ExitError",
                 "sysexit": "Runtime.ExitError", "alloc": "Runtime.OutOfMemory",
                 "fork": "BlockingIOError"}
@@ -107,6 +108,13 @@ def test_every_fault_fails_alone_and_the_platform_keeps_serving(
         assert response.error is not None, kind
         assert response.error["errorType"] == error_type, (kind, response.error)
         assert response.headers["x-function-error"] == "Unhandled"
+        if kind == "hang":  # the REPORT says how long it really ran: never 10x the timeout
+            report = client.logs(name, limit=1)[0]
+            assert report["requestId"] == response.request_id
+            assert timeout_s * 1000 <= report["durationMs"] <= timeout_s * 1000 + 5000, report
+            assert report["maxMemoryMB"] > 1, report  # the runtime's peak, read before the kill
+            assert float(response.headers["x-duration-ms"]) == pytest.approx(
+                report["durationMs"], abs=0.01)
         assert client.invoke(name, {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
     printed = client.invoke(name, {"kind": "print"})
     assert printed.payload == "printed"
@@ -219,6 +227,19 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
+    only_main = tmp_path / "mainfn"
+    only_main.mkdir()
+    (only_main / "main.py").write_text("def handler(event, context):\n    return 'main'\n")
+    assert runner.invoke(app, ["functions", "deploy", str(only_main)], env=env).exit_code == 0
+    result = runner.invoke(app, ["functions", "invoke", "mainfn"], env=env)
+    assert result.exit_code == 0 and result.output.strip().endswith('"main"'), result.output
+    (only_main / "main.py").rename(only_main / "service.py")
+    result = runner.invoke(app, ["functions", "deploy", str(only_main)], env=env)
+    assert result.exit_code == 2 and "--handler" in result.output
+    result = runner.invoke(app, ["functions", "deploy", str(only_main),
+                                 "--handler", "service.handler"], env=env)
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["functions", "rm", "mainfn"], env=env).exit_code == 0
     other = {**env, "BAZAAR_DATA_DIR": str(tmp_path / "elsewhere")}  # another keyring
     result = runner.invoke(app, ["functions", "ls"], env=other)
     assert result.exit_code == 2 and "BAZAAR_FUNCTIONS_TOKEN" in result.output
