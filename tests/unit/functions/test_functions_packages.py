@@ -129,7 +129,7 @@ def test_a_path_that_climbs_out_is_always_rejected(tree: dict[str, bytes], parts
                                                    at: int) -> None:
     files = {"app.py": "", **{k: v.decode("latin-1") for k, v in tree.items()}}
     check_package(_zip(files), "app.handler")  # safe paths and the module: accepted
-    climbing = "/".join(parts[:at] + [".."] + parts[at:])
+    climbing = "/".join([*parts[:at], "..", *parts[at:]])
     with pytest.raises(InvalidPackage, match="unsafe"):
         check_package(_zip({**files, climbing: "x"}), "app.handler")
 
