@@ -17,7 +17,8 @@ from starlette.types import ASGIApp
 from bazaar.api import openapi
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import shop_errors
-from bazaar.api.routes import Operation, ShopRoutes
+from bazaar.api.routes import Endpoint, Operation, ShopRoutes
+from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
 from bazaar.web import Guard, Limits
 
@@ -27,15 +28,44 @@ Identity = Callable[[ASGIApp], ASGIApp]
 SHOP_LIMITS = Limits(max_body=64 * 1024)
 
 
+def by_path(operations: list[Operation]) -> list[Route]:
+    """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
+    ``OPTIONS`` answer list every method the path has (not only the first route's)."""
+    table: dict[str, dict[str, Endpoint]] = {}
+    for op in operations:
+        table.setdefault(op.path, {})[op.method] = op.endpoint
+    routes = []
+    for path, endpoints in table.items():
+        allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
+                                                             else set())))
+
+        async def options(request: Request, allow: str = allow) -> Response:
+            return Response(status_code=204, headers={"Allow": allow})
+
+        endpoints = {**endpoints, "OPTIONS": options}
+        if "GET" in endpoints:
+            endpoints["HEAD"] = endpoints["GET"]
+
+        async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints
+                           ) -> Response:
+            return await endpoints[request.method](request)
+
+        routes.append(Route(path, dispatch, methods=list(endpoints)))
+    return routes
+
+
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
-               extra: list[Operation] | None = None,
+               extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
                limits: Limits | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
+    ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
     ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON)."""
-    handlers = ShopRoutes(shop, health)
-    operations = handlers.operations() + (extra or [])  # e.g. api.engagement's operations
+    handlers = ShopRoutes(shop)
+    own = ServiceRoutes(health, services, title, version)
+    # e.g. api.engagement's operations in extra
+    operations = handlers.operations() + own.operations() + (extra or [])
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)
 
@@ -45,7 +75,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
 
-    routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in operations]
+    routes = by_path(operations)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"])]
     errors = shop_errors()

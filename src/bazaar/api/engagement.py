@@ -8,21 +8,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bazaar.api.params import Param, date_param, int_or
+from bazaar.api.params import path_id, query
 from bazaar.api.principal import principal, user_id
 from bazaar.api.responses import json
 from bazaar.api.routes import READ, WRITE, Operation
 from bazaar.cache import Structures
-from bazaar.shop.domain import ADMIN_SCOPE, InvalidInput
+from bazaar.shop.domain import ADMIN_SCOPE
 from bazaar.shop.services import Shop
 
 MAX_DAYS = 31
+
+
+class CommentersQuery(msgspec.Struct):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+
+class DaysQuery(msgspec.Struct):
+    days: Annotated[list[date], msgspec.Meta(
+        min_length=1, max_length=MAX_DAYS, examples=[["2026-11-27"]],
+        description=f"1-{MAX_DAYS} comma-separated dates, YYYY-MM-DD.")]
 
 
 class ProductCounters(msgspec.Struct):
@@ -64,7 +74,7 @@ class EngagementRoutes:
         self._cache_stats = cache_stats
 
     async def _product(self, request: Request) -> int:
-        product_id: int = request.path_params["product_id"]
+        product_id = path_id(request, "product_id")
         await self._shop.catalog_reader.product(product_id)  # 404 if there is no such product
         return product_id
 
@@ -97,9 +107,7 @@ class EngagementRoutes:
     async def commenters(self, request: Request) -> Response:
         principal(request, READ)
         product_id = await self._product(request)
-        limit = int_or(request, "limit", 20)
-        if not 1 <= limit <= 100:
-            raise InvalidInput("limit", "must be between 1 and 100")
+        limit = query(request, CommentersQuery).limit
         rows = await self._s.commenters.recent(product_id, limit)
         return json([Commenter(u, at) for u, at in rows])
 
@@ -111,15 +119,7 @@ class EngagementRoutes:
 
     async def daily_actives(self, request: Request) -> Response:
         principal(request, ADMIN_SCOPE)
-        raw = request.query_params.get("days", "")
-        try:
-            days = [date.fromisoformat(d) for d in raw.split(",") if d]
-        except ValueError:
-            raise InvalidInput("days", "must be dates YYYY-MM-DD, comma-separated") from None
-        if not days:
-            days = [date_param(request, "day")] if "day" in request.query_params else []
-        if not 1 <= len(days) <= MAX_DAYS:
-            raise InvalidInput("days", f"give 1 to {MAX_DAYS} days")
+        days = query(request, DaysQuery).days
         count = (await self._s.logins.daily_actives(days[0]) if len(days) == 1
                  else await self._s.logins.active_on_all(days))
         return json(DailyActives(days, count))
@@ -143,17 +143,13 @@ class EngagementRoutes:
               "Record the caller as a commenter (sorted set: deduplicated, by time)",
               response=CommenterAdded, scope=WRITE, errors=(404,)),
             o("GET", f"{pid}/commenters", self.commenters, "Latest commenters, newest first",
-              response=list[Commenter], errors=(404, 422),
-              params=(Param("limit", {"type": "integer", "minimum": 1, "maximum": 100,
-                                      "default": 20}),)),
+              response=list[Commenter], errors=(404, 422), query=CommentersQuery),
             o("POST", "/users/me/logins", self.record_login,
               "Record today's login for the caller (SETBIT on the day's bitmap)",
               response=LoginRecorded),
             o("GET", "/stats/daily-actives", self.daily_actives,
               "Users active on every given day (BITCOUNT; BITOP AND for several days, admin)",
-              response=DailyActives, scope=ADMIN_SCOPE, errors=(422,),
-              params=(Param("days", {"type": "string"},
-                            "Comma-separated dates, YYYY-MM-DD.", example="2026-11-27"),)),
+              response=DailyActives, scope=ADMIN_SCOPE, errors=(422,), query=DaysQuery),
             o("GET", "/cache/stats", self.cache_stats,
               "Read-cache counters: hits, misses, null hits, bloom rejections, DB queries",
               response=dict[str, Any], scope=ADMIN_SCOPE),

@@ -9,9 +9,10 @@ from typing import Any
 
 import msgspec
 
-from bazaar.api.params import Param
+from bazaar.api.params import Param, query_params
 from bazaar.api.problems import PROBLEM_JSON, ShopProblem
 from bazaar.api.routes import Operation
+from bazaar.api.schemas import Id
 
 _CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
 _STATUS_TEXT = {200: "OK", 201: "Created", 401: "No identity", 403: "Missing scope",
@@ -31,7 +32,12 @@ def _param(p: Param) -> dict[str, Any]:
                            "schema": p.schema}
     if p.description:
         out["description"] = p.description
+    if p.explode is not None:
+        out["explode"] = p.explode
     return out
+
+
+_ID_SCHEMA = msgspec.json.schema(Id)
 
 
 def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[str, Any]:
@@ -49,9 +55,11 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
     for op in operations:
         item: dict[str, Any] = {"summary": op.summary, "operationId": op.endpoint.__name__,
                                 "parameters": [_param(p) for p in op.params]}
+        if op.query is not None:
+            item["parameters"] += query_params(op.query)
         for name in _CONVERTER.findall(op.path):
             item["parameters"].insert(0, {"name": name, "in": "path", "required": True,
-                                          "schema": {"type": "integer", "minimum": 1}})
+                                          "schema": _ID_SCHEMA})
         if op.body is not None:
             item["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": schema_of[repr(op.body)]}}}

@@ -1,19 +1,24 @@
-"""Query parameters: typed, bounded, and named in the 422 when wrong."""
+"""Query strings and path ids: decoded by the msgspec types in :mod:`bazaar.api.schemas`
+(which also document them), and named in the 422 when wrong."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from starlette.requests import Request
 
+from bazaar.api.schemas import Id
 from bazaar.shop.domain import InvalidInput
+from bazaar.web import field_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One documented parameter (query or header), for OpenAPI."""
+    """One documented parameter that no msgspec type describes (a header, say)."""
 
     name: str
     schema: dict[str, Any]
@@ -21,46 +26,69 @@ class Param:
     required: bool = False
     where: str = "query"
     example: Any = field(default=None)
+    #: OpenAPI ``explode`` (False: an array as one comma-separated value).
+    explode: bool | None = None
 
 
-def int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
+def _list_fields(kind: type[Any]) -> frozenset[str]:
+    found = _LISTS.get(kind)
+    if found is None:
+        info = msgspec.inspect.type_info(kind)
+        assert isinstance(info, msgspec.inspect.StructType)
+        found = _LISTS[kind] = frozenset(
+            f.encode_name for f in info.fields
+            if isinstance(_bare(f.type), msgspec.inspect.ListType))
+    return found
+
+
+def _bare(t: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    return t.type if isinstance(t, msgspec.inspect.Metadata) else t
+
+
+_LISTS: dict[type[Any], frozenset[str]] = {}
+
+
+def query(request: Request, kind: type[T]) -> T:
+    """The query string as ``kind``: each parameter at most once, strings converted to the
+    declared types and bounds (``?limit=`` is a 422 on ``limit``, not a default); a list is
+    one comma-separated value (OpenAPI ``explode: false``)."""
+    values: dict[str, Any] = {}
+    lists = _list_fields(kind)
+    for name, value in request.query_params.multi_items():
+        if name in values:
+            raise InvalidInput(name, "may be given at most once")
+        values[name] = value.split(",") if name in lists else value
     try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(name, "must be an integer") from None
+        return msgspec.convert(values, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        path, message = field_of(exc)
+        raise InvalidInput(path, message) from None
 
 
-def int_or(request: Request, name: str, default: int) -> int:
-    found = int_param(request, name)
-    return default if found is None else found
-
-
-def bool_param(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise InvalidInput(name, "must be true or false")
-
-
-def date_param(request: Request, name: str) -> date:
-    raw = request.query_params.get(name)
-    if not raw:
-        raise InvalidInput(name, "is required (YYYY-MM-DD)")
+def path_id(request: Request, name: str) -> int:
+    """A path id (``/orders/{order_id}``), held to the bounds of :data:`schemas.Id`."""
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(name, "must be a date, YYYY-MM-DD") from None
+        found: int = msgspec.convert(request.path_params[name], Id)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(name, str(exc)) from None
+    return found
 
 
-PAGE = (
-    Param("after", {"type": "integer", "minimum": 0}, "Return items after this id "
-          "(a previous page's next_after)."),
-    Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-)
+def query_params(kind: type[Any]) -> tuple[dict[str, Any], ...]:
+    """OpenAPI parameter objects for the fields of a query-string type."""
+    schema = msgspec.json.schema(kind)
+    definition = schema["$defs"][kind.__name__]
+    required = set(definition.get("required", ()))
+    out = []
+    for name, prop in definition["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
+                                 "schema": prop}
+        if description:
+            param["description"] = description
+        if prop.get("type") == "array":
+            param["explode"] = False
+            param["style"] = "form"
+        out.append(param)
+    return tuple(out)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bazaar.api import schemas as s
-from bazaar.api.params import PAGE, Param, bool_param, date_param, int_or, int_param
+from bazaar.api.params import Param, path_id, query
 from bazaar.api.principal import principal, user_id
 from bazaar.api.responses import body, json
 from bazaar.shop.domain import ADMIN_SCOPE, LineRequest
@@ -31,6 +32,7 @@ from bazaar.shop.services import (
 )
 
 READ, WRITE = "shop:read", "shop:write"
+T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -48,6 +50,8 @@ class Operation:
     params: tuple[Param, ...] = ()
     scope: str | None = READ
     errors: tuple[int, ...] = ()
+    #: The msgspec type of the query string (its fields are the documented parameters).
+    query: type[Any] | None = None
 
 
 IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
@@ -56,16 +60,15 @@ IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
                         where="header")
 
 
+def _given(value: T | msgspec.UnsetType) -> T | None:
+    return None if value is msgspec.UNSET else value  # type: ignore[return-value]
+
+
 class ShopRoutes:
     """Thin handlers: parse, call one use case (in a worker thread), encode."""
 
-    def __init__(self, shop: Shop, health: Callable[[], None]) -> None:
+    def __init__(self, shop: Shop) -> None:
         self.shop = shop
-        self._health = health
-
-    async def health(self, request: Request) -> Response:
-        await run_in_threadpool(self._health)
-        return json(s.Health(status="ok", database="ok"))
 
     # --- users --------------------------------------------------------------------------
     async def register(self, request: Request) -> Response:
@@ -81,19 +84,16 @@ class ShopRoutes:
     # --- products -----------------------------------------------------------------------
     async def list_products(self, request: Request) -> Response:
         principal(request, READ)
-        flt = ProductFilter(q=request.query_params.get("q") or None,
-                            min_price_cents=int_param(request, "min_price_cents"),
-                            max_price_cents=int_param(request, "max_price_cents"),
-                            in_stock=bool_param(request, "in_stock"))
-        page = await run_in_threadpool(catalog.list_products, self.shop, flt,
-                                       int_or(request, "after", 0),
-                                       int_or(request, "limit", 20))
+        q = query(request, s.ProductQuery)
+        flt = ProductFilter(q=q.q or None, min_price_cents=_given(q.min_price_cents),
+                            max_price_cents=_given(q.max_price_cents), in_stock=_given(q.in_stock))
+        page = await run_in_threadpool(catalog.list_products, self.shop, flt, q.after, q.limit)
         return json(s.ProductPage(list(page.items), page.next_after))
 
     async def get_product(self, request: Request) -> Response:
         # The hot path: no thread hop when the reader answers from a cache.
         principal(request, READ)
-        return json(await self.shop.catalog_reader.product(request.path_params["product_id"]))
+        return json(await self.shop.catalog_reader.product(path_id(request, "product_id")))
 
     async def create_product(self, request: Request) -> Response:
         principal(request, ADMIN_SCOPE)
@@ -106,20 +106,19 @@ class ShopRoutes:
         principal(request, ADMIN_SCOPE)
         data = await body(request, s.RestockIn)
         return json(await run_in_threadpool(catalog.restock, self.shop,
-                                            request.path_params["product_id"], data.quantity))
+                                            path_id(request, "product_id"), data.quantity))
 
     # --- rooms --------------------------------------------------------------------------
     async def search_rooms(self, request: Request) -> Response:
         principal(request, READ)
-        found = await run_in_threadpool(catalog.search_rooms, self.shop,
-                                        date_param(request, "check_in"),
-                                        date_param(request, "check_out"),
-                                        int_or(request, "rooms", 1))
+        stay = query(request, s.StayQuery)
+        found = await run_in_threadpool(catalog.search_rooms, self.shop, stay.check_in,
+                                        stay.check_out, stay.rooms)
         return json(found)
 
     async def get_room(self, request: Request) -> Response:
         principal(request, READ)
-        return json(await self.shop.catalog_reader.room(request.path_params["room_id"]))
+        return json(await self.shop.catalog_reader.room(path_id(request, "room_id")))
 
     async def create_room(self, request: Request) -> Response:
         principal(request, ADMIN_SCOPE)
@@ -138,12 +137,12 @@ class ShopRoutes:
     async def get_reservation(self, request: Request) -> Response:
         uid = user_id(request, READ)
         return json(await run_in_threadpool(bookings.get_reservation, self.shop, uid,
-                                            request.path_params["reservation_id"]))
+                                            path_id(request, "reservation_id")))
 
     async def cancel_reservation(self, request: Request) -> Response:
         uid = user_id(request, WRITE)
         return json(await run_in_threadpool(bookings.cancel_reservation, self.shop, uid,
-                                            request.path_params["reservation_id"]))
+                                            path_id(request, "reservation_id")))
 
     # --- orders -------------------------------------------------------------------------
     async def place_order(self, request: Request) -> Response:
@@ -159,48 +158,38 @@ class ShopRoutes:
 
     async def list_orders(self, request: Request) -> Response:
         uid = user_id(request, READ)
-        page = await run_in_threadpool(orders.list_orders, self.shop, uid,
-                                       int_or(request, "after", 0),
-                                       int_or(request, "limit", 20))
+        q = query(request, s.PageQuery)
+        page = await run_in_threadpool(orders.list_orders, self.shop, uid, q.after, q.limit)
         return json(s.OrderPage(list(page.items), page.next_after))
 
     async def get_order(self, request: Request) -> Response:
         uid = user_id(request, READ)
         return json(await run_in_threadpool(orders.get_order, self.shop, uid,
-                                            request.path_params["order_id"]))
+                                            path_id(request, "order_id")))
 
     async def cancel_order(self, request: Request) -> Response:
         uid = user_id(request, WRITE)
         return json(await run_in_threadpool(orders.cancel_order, self.shop, uid,
-                                            request.path_params["order_id"]))
+                                            path_id(request, "order_id")))
 
     def operations(self) -> list[Operation]:
         o = Operation
-        filters = (Param("q", {"type": "string", "maxLength": 100}, "Name contains."),
-                   Param("min_price_cents", {"type": "integer", "minimum": 0}),
-                   Param("max_price_cents", {"type": "integer", "minimum": 0}),
-                   Param("in_stock", {"type": "boolean"}))
-        stay = (Param("check_in", {"type": "string", "format": "date"}, required=True),
-                Param("check_out", {"type": "string", "format": "date"}, required=True),
-                Param("rooms", {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}))
         return [
             # The hot read path first: Starlette tries routes in order.
             o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
               response=ProductView, errors=(404,)),
-            o("GET", "/health", self.health, "Liveness and database check", response=s.Health,
-              scope=None, errors=(503,)),
             o("POST", "/users", self.register, "Register a user", s.RegisterIn, UserView, 201,
               scope=None, errors=(409, 422)),
             o("GET", "/users/me", self.me, "The caller's profile", response=UserView),
             o("GET", "/products", self.list_products, "List products (filters, pages)",
-              response=s.ProductPage, params=(*filters, *PAGE), errors=(422,)),
+              response=s.ProductPage, query=s.ProductQuery, errors=(422,)),
             o("POST", "/products", self.create_product, "Create a product (admin)",
               s.ProductIn, ProductView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
             o("POST", "/products/{product_id:int}/restock", self.restock,
               "Add stock (admin)", s.RestockIn, ProductView, scope=ADMIN_SCOPE,
               errors=(404, 409, 422)),
             o("GET", "/rooms", self.search_rooms, "Room types free for a stay",
-              response=list[RoomAvailability], params=stay, errors=(422,)),
+              response=list[RoomAvailability], query=s.StayQuery, errors=(422,)),
             o("POST", "/rooms", self.create_room, "Create a room type (admin)", s.RoomIn,
               RoomView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
             o("GET", "/rooms/{room_id:int}", self.get_room, "Read a room type",
@@ -215,7 +204,7 @@ class ShopRoutes:
             o("POST", "/orders", self.place_order, "Place an order (all lines or none)",
               s.OrderIn, OrderView, 201, (IDEMPOTENCY_KEY,), WRITE, (404, 409, 422)),
             o("GET", "/orders", self.list_orders, "Your orders", response=s.OrderPage,
-              params=PAGE, errors=(422,)),
+              query=s.PageQuery, errors=(422,)),
             o("GET", "/orders/{order_id:int}", self.get_order, "Read one of your orders",
               response=OrderView, errors=(404,)),
             o("POST", "/orders/{order_id:int}/cancel", self.cancel_order,

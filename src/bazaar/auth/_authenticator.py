@@ -112,7 +112,10 @@ class Authenticator:
         self._limiter = limiter
         self._failed = failed_limiter
         self.policy = policy
-        self._nonce_ttl = policy.max_age + policy.future_skew
+        # A signature is accepted from created - skew to created + max_age; its nonce is kept
+        # from first use for that whole span, plus a second so the last instant is covered
+        # too (and Redis's whole-second expiry cannot end it early).
+        self._nonce_ttl = policy.max_age + policy.future_skew + 1.0
         self._audit = audit or structlog_audit()
         # An audit with a keyword-free ``allow`` (JsonLinesAudit) gets the hot path's lines so.
         self._allow: Callable[[str, str, str, str, str, str], None] | None = getattr(

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bazaar import web
 from bazaar.auth._authenticator import Audit, structlog_audit
 from bazaar.auth._errors import AuthenticationFailed, TokenError
 from bazaar.auth._keyring import SigningKeys
@@ -21,14 +22,13 @@ from bazaar.auth._ratelimit import RateLimiter, retry_after_header
 from bazaar.auth._server import TokenServer
 from bazaar.auth._tokens import AccessClaims
 
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+
 
 def _problem(status: int, reason: str, detail: str,
              headers: dict[str, str] | None = None) -> Response:
-    titles = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
-    return JSONResponse({"type": f"https://bazaar.dev/problems/auth/{reason}",
-                         "title": titles.get(status, "Error"), "status": status,
-                         "reason": reason, "detail": detail},
-                        status_code=status, headers=headers, media_type="application/problem+json")
+    return web.problem(status, f"auth/{reason}", _TITLES.get(status, "Error"), detail,
+                       headers=headers)
 
 
 async def _fields(request: Request) -> dict[str, str]:

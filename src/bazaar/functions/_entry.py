@@ -68,10 +68,14 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
                                                max_event_age_s=max_event_age_s))
     settings = WorkerSettings(memory_mb=worker_memory_mb, slots=worker_slots,
                               heartbeat_s=heartbeat_s)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        limits = replace(LISTENER, header_timeout_s=header_timeout_s,
-                         body_timeout_s=body_timeout_s)
-        runner.run(serve(config, local_workers=workers, worker=settings, limits=limits))
+    from bazaar.processes import DirLocked
+
+    limits = replace(LISTENER, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(config, local_workers=workers, worker=settings, limits=limits))
+    except DirLocked as exc:  # a second platform on one data directory
+        raise SystemExit(f"error: {exc}") from exc
 
 
 def run_worker(control: Path, work_dir: Path, *, memory_mb: int = 2048, slots: int = 64,

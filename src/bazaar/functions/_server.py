@@ -60,6 +60,10 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
     frontend's listener (request heads, bodies, idle and slow clients, connections)."""
     import uvicorn
 
+    from bazaar.processes import DirLock
+
+    # One platform per data directory: a second one fails naming the first one's pid.
+    lock = DirLock(config.root, "the functions data directory").acquire()
     platform = Platform(config)
     await platform.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -99,6 +103,7 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
         await platform.stop()
         access.close()
         (config.root / "server.json").unlink(missing_ok=True)
+        lock.release()
 
 
 class _LocalWorkers:

@@ -58,16 +58,21 @@ class Mapped:
 
 
 _MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 
 
 def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
-    """``Expected int - at `$.lines[0].quantity``` → (``lines.0.quantity``, message)."""
+    """``Expected int - at `$.lines[0].quantity``` → (``lines.0.quantity``, message); a
+    missing field is named too (``Object missing required field `x` - at `$.a[0]``` →
+    ``a.0.x``)."""
     text = str(error)
     match = _MSGSPEC_PATH.search(text)
-    if not match:
-        return "body", text
-    path = re.sub(r"\[(\d+)\]", r".\1", match.group("path")).lstrip(".")
-    return path or "body", text[: match.start()]
+    path, message = ("", text) if not match else (match.group("path"), text[: match.start()])
+    path = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    missing = _MISSING.match(message)
+    if missing:
+        path = f"{path}.{missing.group('name')}".lstrip(".")
+    return path or "body", message
 
 
 def _http_slug(status: int) -> str:

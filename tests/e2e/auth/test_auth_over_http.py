@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bazaar import localservers
+from bazaar import localservers, web
 from bazaar.auth import (
     SCOPE_KEY,
     AccessTokens,
@@ -145,6 +145,8 @@ def _problem(response: httpx.Response | requests.Response, status: int) -> str:
     assert response.headers["content-type"] == "application/problem+json"
     reason = response.json()["reason"]
     assert isinstance(reason, str)
+    # Rendered by bazaar.web like every Bazaar problem: one type base.
+    assert response.json()["type"] == f"{web.TYPE_BASE}auth/{reason}"
     return reason
 
 

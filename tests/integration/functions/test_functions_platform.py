@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,16 +21,7 @@ from bazaar.functions import (
     ServerProcess,
     TooManyRequests,
 )
-
-
-def _wait(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+from bazaar.processes import eventually
 
 
 def test_deploy_invoke_warm_and_logs(client: FunctionsClient, faulty_dir: Path) -> None:
@@ -165,10 +155,10 @@ def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
     client.create(FunctionSpec("events"), faulty)
     ok = [client.invoke_async("events", {"kind": "ok", "i": i}) for i in range(20)]
     bad = client.invoke_async("events", {"kind": "raise"})
-    _wait(lambda: len(client.dead_letters("events")) == 1)
+    eventually(lambda: len(client.dead_letters("events")) == 1, timeout=30)
     done = {r["requestId"] for r in client.logs("events", 200) if r["error"] is None}
-    _wait(lambda: set(ok) <= {r["requestId"] for r in client.logs("events", 200)
-                              if r["error"] is None})
+    eventually(lambda: set(ok) <= {r["requestId"] for r in client.logs("events", 200)
+                                   if r["error"] is None}, timeout=30)
     tries = [r for r in client.logs("events", 200) if r["requestId"] == bad]
     assert len(tries) == 3 and all(r["invocationType"] == "Event" for r in tries)
     [letter] = client.dead_letters("events")
@@ -178,8 +168,8 @@ def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
     with pytest.raises(NotFound):
         client.redrive(ids=[letter["id"] + 1000])
     assert client.redrive(ids=[letter["id"]]) == 1
-    _wait(lambda: len(client.dead_letters("events")) == 1
-          and client.dead_letters("events")[0]["id"] != letter["id"])
+    eventually(lambda: len(client.dead_letters("events")) == 1
+               and client.dead_letters("events")[0]["id"] != letter["id"], timeout=30)
     with pytest.raises(NotFound):
         client.invoke_async("missing-function", {})
 
@@ -205,12 +195,14 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
     result = runner.invoke(app, ["functions", "invoke", "clifn", "--async"], env=env)
     assert result.exit_code == 0 and "queued" in result.output
     assert "clifn" in runner.invoke(app, ["functions", "ls"], env=env).output
+    listed = json.loads(runner.invoke(app, ["functions", "ls", "--json"], env=env).output)
+    assert "clifn" in [f["name"] for f in listed]
     assert "init" in runner.invoke(app, ["functions", "logs", "clifn"], env=env).output
     result = runner.invoke(app, ["functions", "invoke", "clifn", "--async", "--event",
                                  '{"kind": "raise"}'], env=env)
     assert result.exit_code == 0, result.output
-    _wait(lambda: "RetriesExhausted" in runner.invoke(
-        app, ["functions", "dlq", "ls", "--function", "clifn"], env=env).output)
+    eventually(lambda: "RetriesExhausted" in runner.invoke(
+        app, ["functions", "dlq", "ls", "--function", "clifn"], env=env).output, timeout=30)
     result = runner.invoke(app, ["functions", "dlq", "redrive", "--function", "clifn"], env=env)
     assert result.exit_code == 0 and "redriven 1" in result.output, result.output
     assert "published clifn version 1" in runner.invoke(

@@ -15,6 +15,8 @@ from bazaar.shop.domain.errors import InvalidInput, SoldOut, StateConflict
 
 MAX_STAY_NIGHTS = 30
 MAX_ROOMS_PER_BOOKING = 10
+MAX_ROOM_COUNT = 10_000
+MAX_ROOM_PRICE_CENTS = 100_000_000
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 
 
@@ -51,10 +53,10 @@ def new_room(code: str, name: str, price_cents: int, count: int) -> Room:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("name", "must be 1-200 characters")
-    if not 0 <= price_cents <= 100_000_000:
-        raise InvalidInput("price_cents", "must be between 0 and 100000000")
-    if not 1 <= count <= 10_000:
-        raise InvalidInput("count", "must be between 1 and 10000")
+    if not 0 <= price_cents <= MAX_ROOM_PRICE_CENTS:
+        raise InvalidInput("price_cents", f"must be between 0 and {MAX_ROOM_PRICE_CENTS}")
+    if not 1 <= count <= MAX_ROOM_COUNT:
+        raise InvalidInput("count", f"must be between 1 and {MAX_ROOM_COUNT}")
     return Room(code=code, name=name, price_cents=price_cents, count=count)
 
 
