@@ -95,7 +95,10 @@ class Broker:
             while True:
                 await asyncio.sleep(interval)
                 if cfg.log.flush == "interval":
-                    await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                    try:
+                        await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                    except OSError as exc:  # the disk failed: say so, keep housekeeping alive
+                        log.error("interval flush failed: %s", exc)
                 now = time.monotonic()
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
@@ -146,7 +149,11 @@ class Broker:
 
 def _flush_all(logs: list[Log]) -> None:
     for lg in logs:
-        lg.flush()
+        try:
+            lg.flush()
+        except OSError:
+            if not lg.closed:  # closed meanwhile (topic deleted): close() synced it
+                raise
 
 
 async def serve(config: BrokerConfig, *, ready: asyncio.Event | None = None) -> None:
