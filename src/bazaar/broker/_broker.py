@@ -95,10 +95,7 @@ class Broker:
             while True:
                 await asyncio.sleep(interval)
                 if cfg.log.flush == "interval":
-                    try:
-                        await asyncio.to_thread(_flush_all, state.topics.all_logs())
-                    except OSError as exc:  # the disk failed: say so, keep housekeeping alive
-                        log.error("interval flush failed: %s", exc)
+                    await asyncio.to_thread(_flush_all, state.topics.all_logs())
                 now = time.monotonic()
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
@@ -148,12 +145,17 @@ class Broker:
 
 
 def _flush_all(logs: list[Log]) -> None:
+    """The interval flush: a log whose sync fails goes offline, as in the group commit."""
     for lg in logs:
+        if lg.failed is not None:
+            continue
         try:
             lg.flush()
-        except OSError:
+        except OSError as exc:
             if not lg.closed:  # closed meanwhile (topic deleted): close() synced it
-                raise
+                lg.failed = str(exc)
+                log.error("fdatasync of %s failed: %s; the partition is offline until a "
+                          "restart", lg.directory.name, exc)
 
 
 async def serve(config: BrokerConfig, *, ready: asyncio.Event | None = None) -> None:
