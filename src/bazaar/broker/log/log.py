@@ -141,9 +141,14 @@ class Log:
 
     def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:
         total = len(view)
-        self._maybe_roll(total)
-        base = self.active.next_offset
-        self.active.append(view, headers, base)
+        try:
+            self._maybe_roll(total)
+            base = self.active.next_offset
+            self.active.append(view, headers, base)
+        except OSError as exc:  # disk full or failing: this append is refused, unwritten
+            if self.active.store.broken:
+                self.failed = str(exc)
+            raise StorageError(f"cannot write {self.directory.name}: {exc}") from exc
         return AppendResult(base, self.active.next_offset)
 
     def _maybe_roll(self, incoming: int) -> None:
