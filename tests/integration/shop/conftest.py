@@ -1,5 +1,6 @@
 """Shop fixtures: a migrated database (SQLite file or a fresh PostgreSQL database per module)
-and a ``Shop`` on it under a chosen reservation strategy."""
+and a ``Shop`` on it under a chosen reservation strategy, wired as production wires it
+(``bootstrap.build_shop``: read cache and Bloom guard included)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import Engine
+from tests.support.shop import make_shop as support_shop
 
 from bazaar import localservers, storage
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork, Strategy
+from bazaar.shop.adapters import Strategy
 from bazaar.shop.services import RetryPolicy, Shop
 
 _counter = itertools.count()
@@ -26,13 +28,6 @@ def fresh_pg_database(server: localservers.LocalServer, prefix: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/{name}"
-
-
-def fast_hasher() -> Argon2Hasher:
-    """argon2id with small parameters: tests register many users."""
-    from argon2 import PasswordHasher
-
-    return Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 ShopFactory = Callable[[Strategy], Shop]
@@ -57,7 +52,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def make_shop(engine: Engine) -> ShopFactory:
     def make(strategy: Strategy) -> Shop:
-        return Shop(uow=SqlUnitsOfWork(engine, strategy), queries=SqlCatalogQueries(engine),
-                    hasher=fast_hasher(),
-                    retry=RetryPolicy(attempts=50, base_delay_s=0.001, max_delay_s=0.05))
+        return support_shop(engine, strategy,
+                            retry=RetryPolicy(attempts=50, base_delay_s=0.001, max_delay_s=0.05))
     return make

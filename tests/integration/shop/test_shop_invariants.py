@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.shop import sqlite_shop
 
-from bazaar import storage
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
 from bazaar.shop.domain import LineRequest, SoldOut, StateConflict
 from bazaar.shop.services import Shop, catalog, orders, users
 
@@ -25,14 +24,8 @@ ops = st.lists(st.one_of(st.tuples(st.just("order"), st.integers(1, 6)),
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    from argon2 import PasswordHasher
-
     path: Path = tmp_path_factory.mktemp("inv") / "shop.db"
-    engine = storage.make_engine(f"sqlite:///{path}")
-    storage.migrate.upgrade(engine)
-    return Shop(uow=SqlUnitsOfWork(engine, "optimistic"), queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)))
+    return sqlite_shop(path, "optimistic")
 
 
 @settings(max_examples=30, deadline=None,
