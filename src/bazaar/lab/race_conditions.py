@@ -137,8 +137,14 @@ def run_strategy(engine: Engine, strategy: str, clients: int, nights: int, deadl
 
 
 def run_unprotected(engine: Engine, clients: int, nights: int, deadline_s: float,
-                     room_code: str) -> RunStats:
-    """The bug the strategies prevent: read the count, then write it back, unchecked."""
+                     room_code: str, align_first_round: bool = False) -> RunStats:
+    """The bug the strategies prevent: read the count, then write it back, unchecked.
+
+    With ``align_first_round`` every client's first read happens before any client's first
+    write (a barrier between them), so the lost update is certain instead of depending on
+    how the scheduler interleaves the threads: at least ``clients - 1`` rooms over-booked.
+    The experiment leaves it off and measures the race as it falls.
+    """
     from sqlalchemy import insert, select, update
 
     from bazaar.shop.domain import SoldOut
@@ -154,12 +160,17 @@ def run_unprotected(engine: Engine, clients: int, nights: int, deadline_s: float
                                   "total": ROOMS, "reserved": 0, "version": 1}
                                  for i in range(nights)])
     sold: dict[date, int] = {}
+    first_round = threading.Barrier(clients) if align_first_round else None
+    waited: set[int] = set()
 
     def book(night: date) -> None:
         with engine.connect() as conn:
             reserved = conn.execute(select(n.c.reserved).where(
                 n.c.room_id == room_id, n.c.night == night)).scalar_one()
             conn.commit()
+            if first_round is not None and threading.get_ident() not in waited:
+                waited.add(threading.get_ident())
+                first_round.wait(timeout=deadline_s)
             if reserved >= ROOMS:
                 raise SoldOut("room", room_id, 1, 0)
             conn.execute(update(n).where(n.c.room_id == room_id, n.c.night == night)
