@@ -234,8 +234,10 @@ class Telemetry:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", rid.encode()))
-                message = {**message, "headers": headers}
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    # (an app may answer with its own, e.g. an async invocation's id)
+                    headers.append((b"x-request-id", rid.encode()))
+                    message = {**message, "headers": headers}
             await send(message)
 
         m = self.metrics
