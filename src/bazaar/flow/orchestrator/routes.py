@@ -1,4 +1,8 @@
-"""Routes of the orchestrator's HTTP API; ``create_app`` builds the Starlette app."""
+"""The orchestrator's HTTP API (Starlette): definitions, executions, long-polling workers.
+
+``create_app`` builds the app over a running :class:`~.service.Service`. Errors leave as
+RFC 9457 problem details.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,68 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bazaar.flow.errors import FlowError
-from bazaar.flow.orchestrator.api import Service, error_response, json_response, read_body
+from bazaar.flow.errors import (
+    DefinitionError,
+    FlowError,
+    InvalidState,
+    LeaseLost,
+    NotFound,
+    StartConflict,
+    StoreError,
+)
+from bazaar.flow.orchestrator.service import Service
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status,
+                    media_type="application/problem+json")
+
+
+def error_response(exc: Exception) -> Response:
+    if isinstance(exc, DefinitionError):
+        return problem(422, "invalid definition", str(exc), problems=exc.problems)
+    if isinstance(exc, StartConflict):
+        return problem(409, "start conflict", str(exc), existing_id=exc.existing_id)
+    if isinstance(exc, NotFound):
+        return problem(404, "not found", str(exc))
+    if isinstance(exc, LeaseLost):
+        return problem(409, "lease lost", str(exc))
+    if isinstance(exc, InvalidState):
+        return problem(409, "invalid state", str(exc))
+    if isinstance(exc, StoreError):
+        return problem(503, "store unavailable", str(exc))
+    if isinstance(exc, ValueError | KeyError | TypeError):
+        return problem(400, "bad request", str(exc))
+    return problem(500, "flow error", str(exc))
+
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
 
 
 def create_app(service: Service) -> Starlette:
