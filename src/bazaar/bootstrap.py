@@ -24,7 +24,7 @@ from bazaar.cache import CachePolicy, Structures, memory_structures, redis_struc
 from bazaar.config import Settings
 from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
-from bazaar.shop.services import RetryPolicy, Shop, users
+from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
@@ -51,13 +51,18 @@ def build_engine(settings: Settings, options: EngineOptions | None = None) -> En
     return make_engine(settings.effective_database_url, options)
 
 
-def build_shop(settings: Settings, engine: Engine, retry: RetryPolicy | None = None) -> Shop:
-    """The shop's ports on ``engine``, under the configured reservation strategy."""
+def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | None = None,
+               retry: RetryPolicy | None = None) -> Shop:
+    """The shop's ports on ``engine``, under the configured reservation strategy.
+
+    The overrides are for tests and the lab, which build the production wiring with a cheaper
+    argon2id (``Passwords(Argon2Params(...))``) or a retry policy of their own; anything else
+    about the shop is what ``bazaar up`` runs."""
     queries = SqlCatalogQueries(engine)
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
-                hasher=Passwords(), retry=retry or RetryPolicy(),  # argon2id at OWASP's cost
-                reader=catalog, invalidation=catalog)
+                hasher=hasher or Passwords(),  # argon2id at OWASP's cost
+                retry=retry or RetryPolicy(), reader=catalog, invalidation=catalog)
 
 
 def build_read_cache(settings: Settings, engine: Engine,

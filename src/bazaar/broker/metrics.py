@@ -53,6 +53,7 @@ class Metrics:
     produce_latency: Latency = field(default_factory=Latency)
     fetch_latency: Latency = field(default_factory=Latency)
     connections: int = 0
+    refused_connections: int = 0
     sync_rounds: Callable[[], tuple[int, int]] = lambda: (0, 0)  # (rounds, requests)
 
 
@@ -76,6 +77,9 @@ class BrokerCollector(Collector):
         yield requests
         yield GaugeMetricFamily("bazaar_broker_connections", "Open connections",
                                 value=m.connections)
+        yield CounterMetricFamily("bazaar_broker_refused_connections",
+                                  "Connections refused over max_connections",
+                                  value=m.refused_connections)
         rounds, durable = m.sync_rounds()
         yield CounterMetricFamily("bazaar_broker_group_commit_rounds",
                                   "Group commit rounds (one fdatasync per dirty file each)",

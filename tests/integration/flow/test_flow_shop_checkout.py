@@ -5,20 +5,16 @@ services, orchestrated through a real orchestrator process or choreographed on t
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 from tests.support.checkout import open_services
+from tests.support.orchestrator import OrchestratorProcess
+from tests.support.shop import sqlite_shop
 
-from bazaar import storage
 from bazaar.api import create_app
 from bazaar.api.checkout import CheckoutRoutes
 from bazaar.api.principal import SCOPE_KEY
@@ -30,8 +26,7 @@ from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Services
 from bazaar.flow.choreography import run_roles
 from bazaar.flow.orchestrator import FlowClient, Store, Worker
-from bazaar.localservers import free_port
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+from bazaar.processes import free_port
 from bazaar.shop.adapters.checkout import (
     SHOP_ROLES,
     SHOP_TASKS,
@@ -52,11 +47,7 @@ class Caller:
 
 
 def make_shop(tmp: Path) -> Shop:
-    engine = storage.make_engine(f"sqlite:///{tmp / 'shop.db'}")
-    storage.migrate.upgrade(engine)
-    return Shop(uow=SqlUnitsOfWork(engine, "atomic"), queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)))
+    return sqlite_shop(tmp / "shop.db")
 
 
 def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
@@ -114,22 +105,10 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
     shop = make_shop(tmp_path)
     saga = open_services(tmp_path, Faults(decline_rate=1.0 if declined else 0.0))
     uid, pid, order_id = setup_order(shop)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = OrchestratorProcess(tmp_path / "flow.db").start()
+    url = node.url
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/api/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        for definition in orchestrated.DEFINITIONS:
-            httpx.post(f"{url}/api/definitions", json=definition).raise_for_status()
+        node.register(orchestrated.DEFINITIONS)
         client = client_for(shop, OrchestratedCheckout(url), uid)
         assert checkout_of(client, order_id)["status"] == "not_started"
         assert client.get("/orders/999/checkout").status_code == 404
@@ -149,8 +128,7 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
 
         asyncio.run(orchestrated_workers(url, shop, saga, done))
     finally:
-        proc.terminate()
-        proc.wait()
+        node.stop()
     assert saga.orders.all() == [], "the shop's order is the saga's only order record"
     shop_order = orders.get_order(shop, uid, order_id)
     state = checkout_of(client, order_id)
