@@ -207,14 +207,17 @@ def test_the_request_pool_is_whole_again_after_clients_come_and_go(tmp_path: Pat
                 elif kind == 2:  # a large frame whole minus one byte: holds a reservation
                     writer.write(struct.pack(">ihh", 200 * 1024, 0, 3)
                                  + b"\0" * (200 * 1024 - 3))
-                else:  # a long poll, then requests queued behind it, then gone
+                elif kind == 3:  # a long poll, then requests queued behind it, then gone
                     writer.write(long_poll + whole * 5)
+                else:  # a whole large frame (may wait for the pool), then an oversized claim
+                    writer.write(struct.pack(">ihh", 200 * 1024, 0, 3)
+                                 + b"\0" * (200 * 1024 - 2) + struct.pack(">ihh", 10**8, 0, 3))
                 await writer.drain()
                 writer.close()
                 await writer.wait_closed()
 
             for _ in range(5):
-                await asyncio.gather(*(client(k % 4) for k in range(12)))
+                await asyncio.gather(*(client(k % 5) for k in range(15)))
             producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
             await producer.start()
             for i in range(50):
