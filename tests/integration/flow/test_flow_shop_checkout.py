@@ -14,12 +14,14 @@ from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 from tests.support.checkout import open_services
 from tests.support.orchestrator import OrchestratorProcess
+from typer.testing import CliRunner
 
 from bazaar import storage
 from bazaar.api import create_app
 from bazaar.api.checkout import CheckoutRoutes
 from bazaar.api.principal import SCOPE_KEY
 from bazaar.broker import run_subprocess
+from bazaar.commands import flow as flow_cli
 from bazaar.flow.checkout import orchestrated
 from bazaar.flow.checkout.choreographed import Choreography, run_services
 from bazaar.flow.checkout.events import TOPIC
@@ -199,6 +201,12 @@ def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:
             await the_shop
 
         asyncio.run(main())
+        # `bazaar flow trace 5` for the shop's order 5: the saga's id is the order's id
+        traced = CliRunner().invoke(flow_cli.app, ["trace", str(order_id), "--bootstrap",
+                                                   broker.bootstrap])
+        assert traced.exit_code == 0, traced.output
+        for event in ("OrderPlaced", "ShipmentFailed", "PaymentRefunded", "OrderFailed"):
+            assert event in traced.output
     state = checkout_of(client, order_id)
     assert state["status"] == "failed" and "no carrier" in state["reason"]
     assert orders.get_order(shop, uid, order_id).status == "cancelled"
