@@ -13,6 +13,7 @@ from bazaar.flow.checkout import inventory, orchestrated
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
 from bazaar.flow.orchestrator import LocalWorker, Orchestrator, Store
+from bazaar.shop.services import Shop
 
 STOCK = {"mug": 40, "tee": 40, "cap": 10}
 
@@ -58,3 +59,17 @@ def orchestrated_run(tmp: Path, services: Services,
 
     asyncio.run(asyncio.wait_for(worker.run_until(done), timeout=240))
     return engine
+
+
+def make_shop(tmp: Path) -> Shop:
+    """The production shop wiring (``bootstrap.build_shop``) on a migrated SQLite file in
+    ``tmp``, with a cheap argon2id so registering a user is fast."""
+    from bazaar import bootstrap, storage
+    from bazaar.auth import Argon2Params, Passwords
+    from bazaar.config import Settings
+
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'shop.db'}")
+    engine = bootstrap.build_engine(settings)
+    storage.migrate.upgrade(engine)
+    cheap = Passwords(Argon2Params(memory_kib=1024, time_cost=1, parallelism=1))
+    return bootstrap.build_shop(settings, engine, hasher=cheap)

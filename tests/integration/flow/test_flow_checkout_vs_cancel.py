@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from checkout_helpers import open_services
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.checkout import make_shop, open_services
 
-from bazaar import storage
 from bazaar.flow import NonRetryableError
 from bazaar.flow.checkout import orchestrated
 from bazaar.flow.checkout.choreographed import Choreography
@@ -38,7 +36,6 @@ from bazaar.flow.choreography import outbox
 from bazaar.flow.orchestrator import Orchestrator, Store, Task
 from bazaar.flow.orchestrator.client import Task as ClientTask
 from bazaar.flow.orchestrator.views import task_json
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
 from bazaar.shop.adapters.checkout import (
     SHOP_ROLES,
     SHOP_TASKS,
@@ -54,14 +51,6 @@ ORDERS = 3
 STOCK = 10
 SAGA_ROLES = ("payment", "shipping", "notification")
 Step = tuple[str, int]
-
-
-def make_shop(tmp: Path) -> Shop:
-    engine = storage.make_engine(f"sqlite:///{tmp / 'shop.db'}")
-    storage.migrate.upgrade(engine)
-    return Shop(uow=SqlUnitsOfWork(engine, "atomic"), queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)))
 
 
 @dataclass

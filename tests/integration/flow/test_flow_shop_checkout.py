@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
-from tests.support.checkout import open_services
+from tests.support.checkout import make_shop, open_services
 from tests.support.orchestrator import OrchestratorProcess
 from typer.testing import CliRunner
 
-from bazaar import storage
 from bazaar.api import create_app
 from bazaar.api.checkout import CheckoutRoutes
 from bazaar.api.principal import SCOPE_KEY
@@ -30,7 +28,6 @@ from bazaar.flow.checkout.services import Services
 from bazaar.flow.choreography import run_roles
 from bazaar.flow.orchestrator import FlowClient, Store, Worker
 from bazaar.processes import free_port
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
 from bazaar.shop.adapters.checkout import (
     SHOP_ROLES,
     SHOP_TASKS,
@@ -48,14 +45,6 @@ class Caller:
     id: str
     kind: str = "user"
     scopes: set[str] = field(default_factory=lambda: {"shop:read", "shop:write"})
-
-
-def make_shop(tmp: Path) -> Shop:
-    engine = storage.make_engine(f"sqlite:///{tmp / 'shop.db'}")
-    storage.migrate.upgrade(engine)
-    return Shop(uow=SqlUnitsOfWork(engine, "atomic"), queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)))
 
 
 def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
