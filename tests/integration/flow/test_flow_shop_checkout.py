@@ -5,19 +5,15 @@ services, orchestrated through a real orchestrator process or choreographed on t
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.support.checkout import make_shop, open_services
+from tests.support.checkout import client_for, make_shop, open_services
 from tests.support.orchestrator import OrchestratorProcess
 from typer.testing import CliRunner
 
-from bazaar.api import create_app
-from bazaar.api.checkout import CheckoutRoutes
-from bazaar.api.principal import SCOPE_KEY
 from bazaar.broker import run_subprocess
 from bazaar.commands import flow as flow_cli
 from bazaar.flow.checkout import orchestrated
@@ -38,25 +34,6 @@ from bazaar.shop.adapters.checkout import (
 )
 from bazaar.shop.domain import LineRequest
 from bazaar.shop.services import Shop, catalog, orders, users
-
-
-@dataclass
-class Caller:
-    id: str
-    kind: str = "user"
-    scopes: set[str] = field(default_factory=lambda: {"shop:read", "shop:write"})
-
-
-def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
-    def identity(app: Any) -> Any:
-        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-            scope[SCOPE_KEY] = Caller(str(uid))
-            await app(scope, receive, send)
-        return wrapped
-
-    app = create_app(shop, identity=identity, health=lambda: None,
-                     extra=CheckoutRoutes(shop, starter).operations())
-    return TestClient(app, raise_server_exceptions=False)
 
 
 def stock(shop: Shop, pid: int) -> int:
