@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bazaar import __version__
 from bazaar.cli import app
+from bazaar.commands._output import Col, emit_table
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -89,3 +90,22 @@ def test_dev_alone_prints_its_usage_and_nothing_else() -> None:
     assert lines[0] == "Bazaar's two set-up commands (see README):"
     assert all("./dev" in line or "README" in line for line in lines), lines
     assert "set -euo" not in run.stdout and run.stderr == ""
+
+
+_ROWS = [["orchestration-vs-choreography-7f3a9c", "a long workflow name", "failed because"]]
+_COLS = [Col("id", whole=True), Col("name"), Col("reason")]
+
+
+def test_piped_listings_are_tab_separated_and_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    emit_table(_COLS, _ROWS, terminal=False)
+    assert capsys.readouterr().out.splitlines() == ["id\tname\treason", "\t".join(_ROWS[0])]
+
+
+@pytest.mark.parametrize("width", [30, 60, 120])
+def test_no_id_is_cut_at_any_terminal_width(width: int, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    emit_table(_COLS, _ROWS, terminal=True)
+    out = capsys.readouterr().out
+    assert _ROWS[0][0] in out  # on one line, whole
+    assert "…" not in out

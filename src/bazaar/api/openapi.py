@@ -15,8 +15,9 @@ from bazaar.api.routes import Operation
 from bazaar.api.schemas import Id
 
 _CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
-_STATUS_TEXT = {200: "OK", 201: "Created", 401: "No identity", 403: "Missing scope",
-                404: "Not found", 409: "Conflict (sold out, or retry)",
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 401: "No identity",
+                403: "Missing scope", 404: "Not found", 409: "Conflict (sold out, or retry)",
+                413: "Body too large",
                 422: "Invalid input (field named)", 503: "Database unavailable (Retry-After)"}
 AUTH_TEXT = ("Authenticate with `Authorization: Bearer <token>` (from `POST /auth/token`) or "
              "sign the request as an app (RFC 9421 hmac-sha256; `bazaar auth apps create`).")
@@ -68,6 +69,10 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
             ok["content"] = {"application/json": {"schema": schema_of[repr(op.response)]}}
         responses: dict[str, Any] = {str(op.status): ok}
         errors = set(op.errors) | {503}
+        if op.body is not None:
+            errors |= {413, 422}
+        if op.query is not None or op.params or _CONVERTER.search(op.path):
+            errors.add(422)  # every input is checked against the bounds documented here
         if op.scope is not None:
             item["security"] = [{"bearer": []}, {"signature": []}]
             item["description"] = f"Needs an identity with scope `{op.scope}`."

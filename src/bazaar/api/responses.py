@@ -8,6 +8,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bazaar.shop.domain import InvalidInput
+
 T = TypeVar("T")
 
 _ENCODER = msgspec.json.Encoder()
@@ -32,7 +34,32 @@ async def body(request: Request, kind: type[T]) -> T:
     """Decode and type-check the JSON body; msgspec errors become 422 with the field.
 
     The size is bounded before this reads anything: ``bazaar.web.Guard`` refuses a body over
-    the app's limit (413) from its ``Content-Length`` or as its chunks arrive.
+    the app's limit (413) from its ``Content-Length`` or as its chunks arrive. As in JSON
+    Schema, a number with no fraction (``66.0``, ``1e2``) is an integer.
     """
-    decoded: T = _decoder(kind).decode(await request.body() or b"null")
-    return decoded
+    raw = await request.body() or b"null"
+    try:
+        decoded: T = _decoder(kind).decode(raw)
+        return decoded
+    except msgspec.ValidationError as exc:
+        if "got `float`" not in str(exc):
+            raise
+    try:
+        loose = msgspec.json.decode(raw)
+    except RecursionError:
+        raise InvalidInput("body", "is nested too deeply") from None
+    converted: T = msgspec.convert(_integral(loose), kind)
+    return converted
+
+
+def _integral(value: Any, depth: int = 0) -> Any:
+    """Integral floats as ints, a few levels down (the shop's bodies are shallow)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if depth > 8:
+        return value
+    if isinstance(value, list):
+        return [_integral(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v, depth + 1) for k, v in value.items()}
+    return value

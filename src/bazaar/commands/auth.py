@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -85,24 +87,24 @@ def apps_create(
 
 
 @apps_app.command("ls")
-def apps_ls(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
+def apps_ls(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl,
+            as_json: bool = JSON) -> None:
     """List apps: scopes, active keys, last use."""
     import datetime
-
-    from rich.console import Console
-    from rich.table import Table
 
     def when(t: float | None) -> str:
         if t is None:
             return "never"
         return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
-    table = Table("app id", "name", "scopes", "active keys", "created", "last used", "state")
-    for info in _registry(data_dir, database_url).list():
-        table.add_row(info.app_id, info.name, " ".join(sorted(info.scopes)),
-                      " ".join(info.active_keys), when(info.created_at), when(info.last_used_at),
-                      "revoked" if info.revoked else "active")
-    Console().print(table)
+    apps = _registry(data_dir, database_url).list()
+    if as_json:
+        return emit_json(apps)
+    emit_table([Col("app id", whole=True), Col("name"), Col("scopes"),
+                Col("active keys", whole=True), Col("created"), Col("last used"), Col("state")],
+               ([info.app_id, info.name, " ".join(sorted(info.scopes)),
+                 " ".join(info.active_keys), when(info.created_at), when(info.last_used_at),
+                 "revoked" if info.revoked else "active"] for info in apps))
 
 
 @apps_app.command("rotate")

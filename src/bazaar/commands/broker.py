@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from bazaar.config import Settings
 
@@ -180,65 +182,59 @@ def topics_rm(name: str, bootstrap: str = BOOTSTRAP) -> None:
 
 
 @topics_app.command("ls")
-def topics_ls(bootstrap: str = BOOTSTRAP) -> None:
+def topics_ls(bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """List topics: partitions and messages."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
-    table = Table("topic", "partitions", "messages")
-    for t in _run(admin.list_topics(_bootstrap(bootstrap))):
-        table.add_row(t.name, str(len(t.partitions)), str(t.messages))
-    Console().print(table)
+    topics = _run(admin.list_topics(_bootstrap(bootstrap)))
+    if as_json:
+        return emit_json(topics)
+    emit_table([Col("topic", whole=True), Col("partitions"), Col("messages")],
+               ([t.name, len(t.partitions), t.messages] for t in topics))
 
 
 @topics_app.command("describe")
-def topics_describe(name: str, bootstrap: str = BOOTSTRAP) -> None:
+def topics_describe(name: str, bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """Each partition's first and next offset."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
-    table = Table("partition", "start offset", "end offset", "messages", title=name)
-    for t in _run(admin.list_topics(_bootstrap(bootstrap), [name])):
-        for p in t.partitions:
-            table.add_row(str(p.partition), str(p.start_offset), str(p.end_offset),
-                          str(p.end_offset - p.start_offset))
-    Console().print(table)
+    topics = _run(admin.list_topics(_bootstrap(bootstrap), [name]))
+    if as_json:
+        return emit_json(topics)
+    emit_table([Col("partition"), Col("start offset"), Col("end offset"), Col("messages")],
+               ([p.partition, p.start_offset, p.end_offset, p.end_offset - p.start_offset]
+                for t in topics for p in t.partitions), title=name)
 
 
 @groups_app.command("ls")
-def groups_ls(bootstrap: str = BOOTSTRAP) -> None:
+def groups_ls(bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """List consumer groups."""
     from bazaar.broker import admin
 
-    for group in _run(admin.list_groups(_bootstrap(bootstrap))):
+    groups = _run(admin.list_groups(_bootstrap(bootstrap)))
+    if as_json:
+        return emit_json(groups)
+    for group in groups:
         typer.echo(group)
 
 
 @groups_app.command("describe")
-def groups_describe(group: str, bootstrap: str = BOOTSTRAP) -> None:
+def groups_describe(group: str, bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """A group's state, members and lag per partition."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
     info = _run(admin.describe_group(_bootstrap(bootstrap), group))
-    console = Console()
-    console.print(f"group {info.group_id}: {info.state}, protocol {info.protocol or '-'}, "
-                  f"total lag {info.lag}")
-    members = Table("member", "client", "host", "partitions")
-    for m in info.members:
-        members.add_row(m.member_id, m.client_id, m.host,
-                        ", ".join(f"{t}-{p}" for t, p in m.assignment))
-    console.print(members)
-    lag = Table("topic", "partition", "committed", "end offset", "lag")
-    for o in info.offsets:
-        lag.add_row(o.topic, str(o.partition), str(o.committed), str(o.end_offset), str(o.lag))
-    console.print(lag)
+    if as_json:
+        return emit_json(info)
+    typer.echo(f"group {info.group_id}: {info.state}, protocol {info.protocol or '-'}, "
+               f"total lag {info.lag}")
+    emit_table([Col("member", whole=True), Col("client", whole=True), Col("host"),
+                Col("partitions")],
+               ([m.member_id, m.client_id, m.host,
+                 ", ".join(f"{t}-{p}" for t, p in m.assignment)] for m in info.members))
+    emit_table([Col("topic", whole=True), Col("partition"), Col("committed"),
+                Col("end offset"), Col("lag")],
+               ([o.topic, o.partition, o.committed, o.end_offset, o.lag] for o in info.offsets))
 
 
 if __name__ == "__main__":  # `python -m bazaar.commands.broker`: no other command groups loaded

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 app = typer.Typer(help="The saga orchestrator: serve it, register workflows, inspect and steer "
                        "executions.", no_args_is_help=True)
 T = TypeVar("T")
@@ -144,31 +146,26 @@ def start(name: str, input: str = typer.Option("{}", "--input", help="JSON input
 @app.command("ls")
 def list_(status: str = typer.Option(None, help="RUNNING, COMPLETED, FAILED, …"),
           name: str = typer.Option(None, help="Workflow name."),
-          limit: int = typer.Option(30), url: str = URL) -> None:
+          limit: int = typer.Option(30), url: str = URL, as_json: bool = JSON) -> None:
     """List recent executions."""
-    from rich.console import Console
-    from rich.table import Table
-
     rows = _call(url, lambda c: c.executions(status=status, name=name, limit=limit))
-    table = Table("workflow", "status", "started", "ended", "reason")
-    table.add_column("id", no_wrap=True, min_width=32)
-    for r in rows:
-        table.add_row(f"{r['name']} v{r['version']}", r["status"], _when(r["created_at"]),
-                      _when(r["ended_at"]), (r["reason"] or "")[:60], r["id"])
-    Console().print(table)
+    if as_json:
+        return emit_json(rows)
+    emit_table([Col("id", whole=True), Col("workflow", whole=True), Col("status"),
+                Col("started"), Col("ended"), Col("reason")],
+               ([r["id"], f"{r['name']} v{r['version']}", r["status"], _when(r["created_at"]),
+                 _when(r["ended_at"]), r["reason"] or ""] for r in rows))
 
 
 @app.command()
-def show(execution_id: str, as_json: bool = typer.Option(False, "--json"),
-         url: str = URL) -> None:
+def show(execution_id: str, as_json: bool = JSON, url: str = URL) -> None:
     """One execution: status, why it is where it is, and every attempt of every task."""
     from rich.console import Console
     from rich.table import Table
 
     data = _call(url, lambda c: c.execution(execution_id))
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
+        return emit_json(data)
     console = Console()
     console.print(f"[bold]{data['id']}[/bold] {data['name']} v{data['version']} "
                   f"[bold]{data['status']}[/bold]")
@@ -176,14 +173,15 @@ def show(execution_id: str, as_json: bool = typer.Option(False, "--json"),
         console.print(f"reason: {data['reason']}")
     for line in data["why"]:
         console.print(f"[yellow]why:[/yellow] {line}")
-    table = Table("step", "try", "status", "worker", "ran", "n", "error / output")
+    table = Table("step", "try", "status", "worker", "ran", "n")
+    table.add_column("error / output", overflow="fold")
     for t in data["tasks"]:
         step = t["ref"] + (" (undo)" if t["kind"] == "compensation" else "")
         ran = (f"{t['ended_at'] - t['started_at']:.2f}s"
                if t["ended_at"] and t["started_at"] else _when(t["started_at"]))
         detail = t["error"] or (json.dumps(t["output"]) if t["output"] is not None else "")
         table.add_row(step, str(t["attempt"]), t["status"], t["worker_id"] or "", ran,
-                      str(t["deliveries"]), detail[:80])
+                      str(t["deliveries"]), detail)
     console.print(table)
     for note in data["notes"]:
         console.print(f"[dim]· {note}[/dim]")
@@ -218,28 +216,24 @@ def signal(execution_id: str, ref: str,
 
 
 @app.command()
-def queues(url: str = URL) -> None:
+def queues(url: str = URL, as_json: bool = JSON) -> None:
     """Task queues: depth, in progress, concurrency limit, last poll."""
-    from rich.console import Console
-    from rich.table import Table
-
     data = _call(url, lambda c: c.queues())
-    table = Table("queue", "scheduled", "in progress", "limit", "last poll", "by")
-    for name, q in data.items():
-        table.add_row(name, str(q["scheduled"]), str(q["in_progress"]), str(q["limit"] or "-"),
-                      _when(q["last_poll"]), q["last_worker"] or "-")
-    Console().print(table)
+    if as_json:
+        return emit_json(data)
+    emit_table([Col("queue", whole=True), Col("scheduled"), Col("in progress"), Col("limit"),
+                Col("last poll"), Col("by", whole=True)],
+               ([name, q["scheduled"], q["in_progress"], q["limit"] or "-",
+                 _when(q["last_poll"]), q["last_worker"] or "-"] for name, q in data.items()))
 
 
 @app.command("trace")
 def trace_(order_id: str,
            bootstrap: str = typer.Option(None, help="host:port of the log (default: "
                                                     "BAZAAR_KAFKA_BOOTSTRAP or the embedded "
-                                                    "broker's port).")) -> None:
+                                                    "broker's port)."),
+           as_json: bool = JSON) -> None:
     """A choreographed checkout's trace: which events, in which order, caused by what."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.flow import FlowError
     from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import trace
@@ -257,15 +251,20 @@ def trace_(order_id: str,
     if not events:
         typer.echo(f"no events for order {order_id}")
         raise typer.Exit(1)
+    if as_json:
+        return emit_json([{"event_id": e.event_id, "type": e.type, "at": e.at,
+                           "source": e.source, "cause": e.cause, "data": e.data}
+                          for e in events])
     start = events[0].at
-    table = Table("+ms", "event", "by", "caused by", "detail")
     names = {e.event_id: e.type for e in events}
+    rows = []
     for e in events:
         detail = e.data.get("reason") or e.data.get("shipment_id") or e.data.get(
             "charge_id") or ""
-        table.add_row(f"{(e.at - start) * 1000:.1f}", e.type, e.source or "-",
-                      names.get(e.cause or "", "-"), str(detail)[:50])
-    Console().print(table)
+        rows.append([f"{(e.at - start) * 1000:.1f}", e.type, e.source or "-",
+                     names.get(e.cause or "", "-"), str(detail)])
+    emit_table([Col("+ms"), Col("event", whole=True), Col("by"), Col("caused by"),
+                Col("detail", whole=True)], rows)
 
 
 @app.command("shop-inventory")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from bazaar.config import Settings
     from bazaar.functions import FunctionsClient
@@ -205,12 +207,15 @@ def logs(name: str = typer.Argument(...),
 
 
 @app.command("ls")
-def ls(url: str = URL) -> None:
+def ls(url: str = URL, as_json: bool = JSON) -> None:
     """List functions."""
-    for f in _call(url, lambda c: c.list_functions()):
-        versions = ",".join(v["version"] for v in f["versions"]) or "-"
-        typer.echo(f"{f['name']:24} {f['handler']:20} {f['memory_mb']:>5} MB "
-                   f"{f['timeout_s']:>6} s {f['isolation']:9} versions {versions}")
+    found = _call(url, lambda c: c.list_functions())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("name", whole=True), Col("handler", whole=True), Col("memory MB"),
+                Col("timeout s"), Col("isolation"), Col("versions")],
+               ([f["name"], f["handler"], f["memory_mb"], f["timeout_s"], f["isolation"],
+                 ",".join(v["version"] for v in f["versions"]) or "-"] for f in found))
 
 
 @app.command("rm")
@@ -235,22 +240,30 @@ def alias(name: str = typer.Argument(...), alias_name: str = typer.Argument(...)
 
 
 @app.command()
-def hosts(url: str = URL) -> None:
+def hosts(url: str = URL, as_json: bool = JSON) -> None:
     """Worker hosts and their capacity."""
-    for h in _call(url, lambda c: c.hosts()):
-        typer.echo(f"{h['host_id']:24} pid {h['pid']:>7} sandboxes {h['sandboxes']:>3} "
-                   f"memory {h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)} MB "
-                   f"slots {h.get('used_slots', 0)}/{h.get('slots', 0)}")
+    found = _call(url, lambda c: c.hosts())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("host", whole=True), Col("pid"), Col("sandboxes"), Col("memory MB"),
+                Col("slots")],
+               ([h["host_id"], h["pid"], h["sandboxes"],
+                 f"{h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)}",
+                 f"{h.get('used_slots', 0)}/{h.get('slots', 0)}"] for h in found))
 
 
 @dlq.command("ls")
 def dlq_ls(function: str = typer.Option(None, help="Only this function's."),
-           url: str = URL) -> None:
+           url: str = URL, as_json: bool = JSON) -> None:
     """List dead letters."""
-    for d in _call(url, lambda c: c.dead_letters(function)):
-        error = (d["error"] or {}).get("errorType", "-")
-        typer.echo(f"{d['id']:>6} {d['function']}:{d['qualifier']} {d['reason']} {error} "
-                   f"attempts {d['attempts']} failed {_when(d['failedAt'])} {d['payload'][:60]}")
+    found = _call(url, lambda c: c.dead_letters(function))
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("id", whole=True), Col("function", whole=True), Col("reason"),
+                Col("error"), Col("attempts"), Col("failed"), Col("payload")],
+               ([d["id"], f"{d['function']}:{d['qualifier']}", d["reason"],
+                 (d["error"] or {}).get("errorType", "-"), d["attempts"],
+                 _when(d["failedAt"]), d["payload"]] for d in found))
 
 
 @dlq.command("redrive")
@@ -291,12 +304,16 @@ def sources_add(
 
 
 @sources.command("ls")
-def sources_ls(url: str = URL) -> None:
+def sources_ls(url: str = URL, as_json: bool = JSON) -> None:
     """List event source mappings and what they have processed."""
-    for m in _call(url, lambda c: c.event_sources()):
-        typer.echo(f"{m['uuid']} {m['topic']}@{m['bootstrap']} -> {m['function']}:"
-                   f"{m['qualifier']} batch {m['batch_size']} records {m.get('records', 0)} "
-                   f"failed batches {m.get('failedBatches', 0)}")
+    found = _call(url, lambda c: c.event_sources())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("uuid", whole=True), Col("topic", whole=True), Col("function", whole=True),
+                Col("batch"), Col("records"), Col("failed batches")],
+               ([m["uuid"], f"{m['topic']}@{m['bootstrap']}",
+                 f"{m['function']}:{m['qualifier']}", m["batch_size"], m.get("records", 0),
+                 m.get("failedBatches", 0)] for m in found))
 
 
 @sources.command("rm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -87,6 +88,9 @@ def test_create_list_rotate_revoke_and_sign(tmp_path: Path) -> None:
                   b'{"q": 1}', after.secrets).keyid == app_id
     listing = _bazaar(tmp_path, "auth", "apps", "ls", *dd)
     assert "cli-app" in listing.stdout and "k2" in listing.stdout
+    assert app_id in listing.stdout.splitlines()[1].split("\t")  # piped: whole, not cut
+    listed = json.loads(_bazaar(tmp_path, "auth", "apps", "ls", "--json", *dd).stdout)
+    assert [(a["app_id"], a["active_keys"]) for a in listed] == [(app_id, ["k2"])]
 
 
 def test_keys_rotate_makes_new_tokens_carry_the_new_kid(tmp_path: Path) -> None:

@@ -117,6 +117,31 @@ def test_keep_alive_survives_refusals(shop_up: RunningShop) -> None:
 
 
 def _day(offset: int) -> str:
-    from datetime import date, timedelta
+    """A day relative to the server's today (UTC, as the demo rooms' horizon is)."""
+    from datetime import UTC, datetime, timedelta
 
-    return (date.today() + timedelta(days=offset)).isoformat()
+    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
+
+
+@pytest.mark.parametrize(("check_in", "check_out", "field"), [
+    (400, 402, "check_out"),   # a year and more ahead: past the horizon
+    (364, 366, "check_out"),   # the last night is bookable, the one after is not
+    (-1, 1, "check_in"),       # yesterday has gone
+])
+def test_a_stay_outside_the_booking_horizon_is_422_naming_it(
+        shop_up: RunningShop, check_in: int, check_out: int, field: str) -> None:
+    with shop_up.client(shop_up.user_token) as client:
+        r = client.post("/reservations", json={"room_id": 1, "check_in": _day(check_in),
+                                               "check_out": _day(check_out)})
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["field"] == field
+    assert "booking horizon" in problem["detail"]
+    assert _day(0) in problem["detail"] and _day(364) in problem["detail"]
+
+
+def test_the_last_night_of_the_horizon_can_be_booked(shop_up: RunningShop) -> None:
+    with shop_up.client(shop_up.user_token) as client:
+        r = client.post("/reservations", json={"room_id": 1, "check_in": _day(363),
+                                               "check_out": _day(365)})
+    assert r.status_code == 201, r.text

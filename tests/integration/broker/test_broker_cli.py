@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -37,8 +38,14 @@ def test_topics_create_ls_describe_rm(broker: BrokerProcess) -> None:
     assert listed.returncode == 0 and "payments" in listed.stdout
     described = cli("topics", "describe", "payments", *b)
     assert described.returncode == 0
-    rows = [line.split() for line in described.stdout.splitlines() if "│ 3" in line]
-    assert len(rows) == 3  # three partitions, each 0 → 3
+    # Piped: a title, a header, then one tab-separated row per partition.
+    lines = described.stdout.splitlines()
+    assert lines[:2] == ["# payments", "partition\tstart offset\tend offset\tmessages"]
+    assert [line.split("\t") for line in lines[2:]] == [[str(p), "0", "3", "3"]
+                                                         for p in range(3)]
+    as_json = json.loads(cli("topics", "ls", "--json", *b).stdout)
+    assert {"name": "payments", "messages": 9} in [
+        {"name": t["name"], "messages": t["messages"]} for t in as_json]
     removed = cli("topics", "rm", "payments", *b)
     assert removed.returncode == 0
     assert "payments" not in cli("topics", "ls", *b).stdout
@@ -69,6 +76,9 @@ def test_groups_ls_and_describe_show_members_and_lag(broker: BrokerProcess) -> N
         assert described.returncode == 0, described.stderr
         assert "Stable" in described.stdout and "total lag 6" in described.stdout
         assert "auditor-1" in described.stdout and "lagging-0" in described.stdout
+        group = json.loads(cli("groups", "describe", "auditors", "--json", *b).stdout)
+        assert group["lag"] == 6 and group["members"][0]["client_id"] == "auditor-1"
+        assert "auditors" in json.loads(cli("groups", "ls", "--json", *b).stdout)
     finally:
         consumer.close()
 

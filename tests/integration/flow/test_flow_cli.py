@@ -35,7 +35,9 @@ def test_cli_round_trip(tmp_path: Path, url: str) -> None:
     again = runner.invoke(app, ["start", "cli", "--key", "k1", "--url", url])
     assert "already exists" in again.output
     listed = runner.invoke(app, ["ls", "--url", url])
-    assert execution_id in listed.output
+    assert execution_id in listed.output.splitlines()[1].split("\t")  # piped: whole, no cut
+    as_json = json.loads(runner.invoke(app, ["ls", "--json", "--url", url]).output)
+    assert [e["id"] for e in as_json] == [execution_id]
     shown = runner.invoke(app, ["show", execution_id, "--url", url])
     assert "no worker has polled" in shown.output
     data = json.loads(runner.invoke(app, ["show", execution_id, "--json", "--url", url]).output)
@@ -46,6 +48,7 @@ def test_cli_round_trip(tmp_path: Path, url: str) -> None:
         assert out.exit_code == 0 and status in out.output, out.output
     queues = runner.invoke(app, ["queues", "--url", url])
     assert "step_a" in queues.output
+    assert "step_a" in json.loads(runner.invoke(app, ["queues", "--json", "--url", url]).output)
 
 
 def test_cli_errors_are_clean(tmp_path: Path, url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -182,6 +183,8 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     result = runner.invoke(app, ["functions", "invoke", "clifn", "--async"], env=env)
     assert result.exit_code == 0 and "queued" in result.output
     assert "clifn" in runner.invoke(app, ["functions", "ls"], env=env).output
+    listed = json.loads(runner.invoke(app, ["functions", "ls", "--json"], env=env).output)
+    assert "clifn" in [f["name"] for f in listed]
     assert "init" in runner.invoke(app, ["functions", "logs", "clifn"], env=env).output
     result = runner.invoke(app, ["functions", "invoke", "clifn", "--async", "--event",
                                  '{"kind": "raise"}'], env=env)

@@ -135,7 +135,8 @@ def test_rooms_never_double_booked_and_cancel_frees(
     with pytest.raises(SoldOut):  # overlaps one night only
         bookings.reserve_room(shop, uid, room.id, start + timedelta(days=2),
                               start + timedelta(days=4), 1)
-    with pytest.raises(SoldOut):  # past the booking horizon
+    with pytest.raises(InvalidInput, match=r"nights 2030-06-01 to 2030-06-10 \(its booking "
+                                           r"horizon\)"):  # past it: not "sold out" (issue 10)
         bookings.reserve_room(shop, uid, room.id, start + timedelta(days=9),
                               start + timedelta(days=12), 1)
     with pytest.raises(NotFound):

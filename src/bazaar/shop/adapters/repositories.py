@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bazaar.shop.domain import Order, Product, Reservation, Room, RoomNight, StateConflict
@@ -59,6 +60,12 @@ class SqlRooms:
     def add_nights(self, nights: Sequence[RoomNight]) -> None:
         self._s.add_all(nights)
         self._s.flush()
+
+    def bookable_span(self, room_id: int) -> tuple[date, date] | None:
+        n = schema.room_nights.c
+        first, last = self._s.execute(
+            select(func.min(n.night), func.max(n.night)).where(n.room_id == room_id)).one()
+        return None if first is None else (first, last)
 
 
 class SqlOrders:

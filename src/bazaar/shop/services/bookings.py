@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from bazaar.shop.domain import NotFound, Reservation, check_rooms, stay_nights
+from bazaar.shop.domain import (
+    InvalidInput,
+    NotFound,
+    Reservation,
+    SoldOut,
+    check_rooms,
+    stay_nights,
+)
 from bazaar.shop.services.shop import Shop
 from bazaar.shop.services.views import ReservationView
 
@@ -13,6 +20,20 @@ def reservation_view(r: Reservation) -> ReservationView:
     assert r.id is not None
     return ReservationView(r.id, r.user_id, r.room_id, r.check_in, r.check_out, r.rooms,
                            r.price_cents, str(r.status))
+
+
+def _check_horizon(span: tuple[date, date] | None, room_id: int, check_in: date,
+                   check_out: date) -> None:
+    """A stay outside the nights a room type has is not "sold out": it cannot be booked yet
+    (or any more). Say so, and name the horizon."""
+    if span is None:
+        raise NotFound("room", room_id)
+    first, last = span
+    if check_in < first or check_out > last + timedelta(days=1):
+        raise InvalidInput("check_in" if check_in < first else "check_out",
+                           f"room {room_id} can be booked for the nights {first} to {last} "
+                           f"(its booking horizon): check in on {first} or later, check out "
+                           f"on {last + timedelta(days=1)} or earlier")
 
 
 def reserve_room(shop: Shop, user_id: int, room_id: int, check_in: date, check_out: date,
@@ -25,7 +46,11 @@ def reserve_room(shop: Shop, user_id: int, room_id: int, check_in: date, check_o
         with shop.uow() as uow:
             # The write comes first: on SQLite a transaction that starts by writing never
             # has to upgrade a stale read snapshot.
-            uow.stock.take_nights(room_id, nights, rooms)
+            try:
+                uow.stock.take_nights(room_id, nights, rooms)
+            except SoldOut:
+                _check_horizon(uow.rooms.bookable_span(room_id), room_id, check_in, check_out)
+                raise
             room = uow.rooms.get(room_id)
             if room is None:
                 raise NotFound("room", room_id)
