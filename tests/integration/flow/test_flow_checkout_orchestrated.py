@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.support.checkout import STOCK, open_services, orchestrated_run, random_orders
 
-from bazaar.flow.checkout import inventory
+from bazaar.flow.checkout import inventory, payments
 from bazaar.flow.checkout.audit import audit
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.orchestrator import Task
@@ -24,6 +24,21 @@ def test_happy_path(tmp_path: Path) -> None:
     assert services.provider.charged() == {"order:o1": 1500}
     run = engine.executions(name="checkout")[0]
     assert run.status == "COMPLETED" and run.output and run.output["shipment_id"]
+
+
+def test_the_auditor_catches_money_and_stock_left_behind(tmp_path: Path) -> None:
+    services = open_services(tmp_path, Faults(decline_rate=1.0))
+    orchestrated_run(tmp_path, services, [("o1", {"mug": 1}, 999)])
+    assert audit(services, STOCK).ok
+    with services.inventory.begin() as conn:  # a reservation nobody released
+        inventory.reserve(conn, "stray", {"tee": 2})
+    with services.provider.store.begin() as conn:  # a failed order whose charge stands
+        conn.execute(payments.ledger.insert().values(key="order:o1", charge_id="c",
+                                                     amount_cents=999, status="charged",
+                                                     at=0.0))
+    problems = " | ".join(audit(services, STOCK).problems)
+    assert "2 tee stay reserved" in problems and "['stray'] still hold" in problems
+    assert "order o1 failed but its charge stands" in problems
 
 
 FAILURES = {
