@@ -42,9 +42,9 @@ from bazaar.shop.adapters.checkout import (
     ShopChoreography,
     inventory_handlers,
 )
-from bazaar.shop.domain import LineRequest, StateConflict
+from bazaar.shop.domain import LineRequest, StateConflict, Unavailable
 from bazaar.shop.services import Shop, catalog, orders, users
-from bazaar.shop.services.checkout import checkout_state, start_checkout
+from bazaar.shop.services.checkout import announce_waiting, checkout_state, start_checkout
 
 EXAMPLES = int(os.environ.get("BAZAAR_RACE_EXAMPLES", "12"))
 ORDERS = 3
@@ -82,6 +82,10 @@ class World:
     def checkout(self, starter: Any, order_id: int) -> None:
         try:
             start_checkout(self.shop, starter, self.uid, order_id)
+        except Unavailable:  # the request's fate is unknown: the order stays the checkout's
+            assert order_id not in self.cancelled_by_customer
+            self.checkout_accepted.add(order_id)
+            return
         except StateConflict:
             assert order_id in self.cancelled_by_customer or order_id in self.checkout_accepted\
                 or orders.get_order(self.shop, self.uid, order_id).status != "placed"
@@ -126,6 +130,31 @@ def check_books(world: World) -> None:
     for pid, n in taken.items():
         assert world.stock(pid) == STOCK - n, f"product {pid}: stock {world.stock(pid)}"
     assert world.saga.orders.all() == [], "the shop's order is the saga's only order record"
+
+
+class LostStarter:
+    """The API committed the checkout, then its request to the saga vanished (a timeout,
+    or the API died): the saga never heard of it."""
+
+    mode = "lost"
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        raise Unavailable("the saga did not answer in time")
+
+
+def common_step(world: World, starter: Any, kind: str, arg: int) -> bool:
+    """The steps both ways share; False if ``kind`` is not one of them."""
+    if kind == "checkout":
+        world.checkout(starter, world.order_ids[arg % ORDERS])
+    elif kind == "lost":
+        world.checkout(LostStarter(), world.order_ids[arg % ORDERS])
+    elif kind == "cancel":
+        world.cancel(world.order_ids[arg % ORDERS])
+    elif kind == "announce":  # the shop's checkout worker's periodic round
+        announce_waiting(world.shop, starter)
+    else:
+        return False
+    return True
 
 
 # --- orchestration -----------------------------------------------------------------------
@@ -185,11 +214,9 @@ async def orchestrated_example(world: World, steps: list[Step], tmp: Path) -> No
         return ran
 
     for kind, arg in steps:
-        if kind == "checkout":
-            world.checkout(starter, world.order_ids[arg % ORDERS])
-        elif kind == "cancel":
-            world.cancel(world.order_ids[arg % ORDERS])
-        elif kind == "run":
+        if common_step(world, starter, kind, arg):
+            continue
+        if kind == "run":
             for _ in range(arg):
                 await one_pass()
         elif kind == "kill":  # a worker dies holding a task: with or without its effect
@@ -199,6 +226,7 @@ async def orchestrated_example(world: World, steps: list[Step], tmp: Path) -> No
         else:  # time passes: backoffs fall due, lapsed leases are requeued
             now[0] += arg
             engine.sweep()
+    announce_waiting(world.shop, starter)  # the worker's round after the last step
     for _ in range(400):  # drive every saga to its end
         if await one_pass() == 0:
             running = [e for e in engine.executions() if e.status == "RUNNING"]
@@ -260,11 +288,9 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
     log = Log([stores["orders"], stores["inventory"]] + [saga.store(r) for r in SAGA_ROLES])
     starter = ChoreographedCheckout(stores["orders"])
     for kind, arg in steps:
-        if kind == "checkout":
-            world.checkout(starter, world.order_ids[arg % ORDERS])
-        elif kind == "cancel":
-            world.cancel(world.order_ids[arg % ORDERS])
-        elif kind == "run":
+        if common_step(world, starter, kind, arg):
+            continue
+        if kind == "run":
             log.relay()
             role = roles[arg % len(roles)]
             await log.deliver(role, reactions[role])
@@ -273,6 +299,7 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
             await log.deliver(role, reactions[role], commit=False)
         else:
             log.relay()
+    announce_waiting(world.shop, starter)  # the worker's round after the last step
     for _ in range(2000):  # every group reads to the end, until nothing new is emitted
         log.relay()
         busy = [r for r in roles if log.pending(r)]
@@ -287,7 +314,8 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
 
 # --- the properties ----------------------------------------------------------------------
 
-steps = st.lists(st.tuples(st.sampled_from(["checkout", "cancel", "run", "kill", "time"]),
+steps = st.lists(st.tuples(st.sampled_from(["checkout", "lost", "announce", "cancel", "run",
+                                            "kill", "time"]),
                            st.integers(0, 11)), min_size=1, max_size=25)
 faults = st.builds(Faults, decline_rate=st.sampled_from([0.0, 0.5, 1.0]),
                    timeout_rate=st.sampled_from([0.0, 0.3]),
@@ -343,5 +371,20 @@ def test_the_books_check_catches_a_cancel_that_won_during_a_checkout(tmp_path: P
         assert "shipped" in str(exc) or "kept money" in str(exc)
     else:
         raise AssertionError("the books check missed a cancelled order that shipped")
+    finally:
+        world.saga.close()
+
+
+def test_a_checkout_the_saga_never_heard_of_is_asked_again_and_completes(
+        tmp_path: Path) -> None:
+    world = build_world(tmp_path, Faults(), [(0, 1), (1, 1), (0, 2)])
+    oid = world.order_ids[0]
+    try:
+        world.checkout(LostStarter(), oid)
+        assert checkout_state(world.shop, world.uid, oid).status == "pending"
+        world.cancel(oid)  # refused: the checkout owns the order
+        asyncio.run(orchestrated_example(world, [], tmp_path))  # its round announces it
+        assert checkout_state(world.shop, world.uid, oid).status == "completed"
+        check_books(world)
     finally:
         world.saga.close()
