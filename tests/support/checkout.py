@@ -66,17 +66,10 @@ def orchestrated_run(tmp: Path, services: Services,
 
 
 def make_shop(tmp: Path) -> Shop:
-    """The production shop wiring (``bootstrap.build_shop``) on a migrated SQLite file in
-    ``tmp``, with a cheap argon2id so registering a user is fast."""
-    from bazaar import bootstrap, storage
-    from bazaar.auth import Argon2Params, Passwords
-    from bazaar.config import Settings
+    """The production shop wiring on a migrated SQLite file in ``tmp`` (cheap argon2id)."""
+    from tests.support.shop import sqlite_shop
 
-    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'shop.db'}")
-    engine = bootstrap.build_engine(settings)
-    storage.migrate.upgrade(engine)
-    cheap = Passwords(Argon2Params(memory_kib=1024, time_cost=1, parallelism=1))
-    return bootstrap.build_shop(settings, engine, hasher=cheap)
+    return sqlite_shop(tmp / "shop.db")
 
 
 @dataclass

@@ -64,7 +64,7 @@ class MemoryPool:
 
     def release(self, size: int) -> None:
         self.used -= size
-        while self.waiting and self.used < self.capacity:
+        while self.waiting and self.used < self.capacity + self.overdraft:
             connection = next(iter(self.waiting))
             del self.waiting[connection]
             if not connection.retry_grant():

@@ -56,21 +56,22 @@ class RunStats:
 
 
 def _shop(engine: Engine, strategy: str, stats: RunStats) -> Shop:
-    from argon2 import PasswordHasher
-
-    from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+    from bazaar import bootstrap
+    from bazaar.auth import Argon2Params, Passwords
+    from bazaar.config import Settings
     from bazaar.shop.domain import RetryableConflict
-    from bazaar.shop.services import RetryPolicy, Shop
+    from bazaar.shop.services import RetryPolicy
 
     def on_retry(_: RetryableConflict) -> None:
         with stats.lock:
             stats.conflicts += 1
 
-    return Shop(uow=SqlUnitsOfWork(engine, strategy),  # type: ignore[arg-type]
-                queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)),
-                retry=RetryPolicy(attempts=8, on_retry=on_retry))
+    # The production wiring (bootstrap.build_shop), with argon2id made cheap: the lab
+    # registers users only to book with them.
+    settings = Settings(reservation_strategy=strategy)  # type: ignore[arg-type]
+    return bootstrap.build_shop(settings, engine,
+                                hasher=Passwords(Argon2Params(memory_kib=1024, time_cost=1)),
+                                retry=RetryPolicy(attempts=8, on_retry=on_retry))
 
 
 def _clients(clients: int, nights: int, deadline_s: float, stats: RunStats,

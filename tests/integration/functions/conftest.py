@@ -117,7 +117,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[FunctionsClient]:
-    with FunctionsClient(server.url) as c:
+    with server.client() as c:
         yield c
 
 

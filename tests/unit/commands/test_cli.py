@@ -15,7 +15,7 @@ from bazaar import __version__
 from bazaar.cli import app
 from bazaar.commands._output import Col, emit_table
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 
 

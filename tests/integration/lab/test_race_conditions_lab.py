@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine, select
+from tests.support.shop import make_shop
 
 from bazaar.lab import race_conditions as rc
 from bazaar.shop.services import users
 from bazaar.storage import schema
 
-from .conftest import ShopFactory
-
 
 @pytest.mark.parametrize("strategy", rc.STRATEGIES)
-def test_every_night_fills_exactly(make_shop: ShopFactory, engine: Engine,
-                                   strategy: str) -> None:
-    uid = users.register(make_shop("atomic"), "lab", "", "lab-password").id
+def test_every_night_fills_exactly(engine: Engine, strategy: str) -> None:
+    uid = users.register(make_shop(engine), "lab", "", "lab-password").id
     stats = rc.run_strategy(engine, strategy, clients=6, nights=2, deadline_s=60,
                             room_code="LAB-1", user_id=uid)
     assert stats.booked == 2 * rc.ROOMS and stats.over_booked == 0
