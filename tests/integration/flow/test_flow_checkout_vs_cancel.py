@@ -14,8 +14,10 @@ delivery order (the broker itself is covered by the choreography and HTTP race t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support.checkout import make_shop, open_services
+from tests.support.shop import make_shop as shop_on
 
 from bazaar.flow import NonRetryableError
 from bazaar.flow.checkout import orchestrated
@@ -388,3 +391,63 @@ def test_a_checkout_the_saga_never_heard_of_is_asked_again_and_completes(
         check_books(world)
     finally:
         world.saga.close()
+
+
+class RecordingStarter:
+    """A saga that only remembers who asked, so the race is the shop's alone."""
+
+    mode = "recording"
+
+    def __init__(self) -> None:
+        self.started: set[int] = set()
+        self.lock = threading.Lock()
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        with self.lock:
+            self.started.add(order_id)
+        return str(order_id)
+
+
+def test_racing_checkouts_and_cancels_have_one_winner_on_sqlite_and_postgresql(
+        engine: Any) -> None:
+    """Real threads, real row locks and version checks: per order, a checkout and a cancel
+    sent at the same moment — exactly one wins, and the stock says which."""
+    shop = shop_on(engine)
+    uid = users.register(shop, "racer", "", "correct horse battery").id
+    pid = catalog.create_product(shop, "RACE-1", "thing", 100, 100).id
+    ids = [orders.place_order(shop, uid, [LineRequest(pid, 1)]).order.id for _ in range(30)]
+    starter = RecordingStarter()
+    won: dict[int, list[str]] = {oid: [] for oid in ids}
+
+    def race(oid: int) -> None:
+        go = threading.Barrier(2)
+
+        def checkout() -> None:
+            go.wait()
+            with contextlib.suppress(StateConflict):
+                start_checkout(shop, starter, uid, oid)
+                won[oid].append("checkout")
+
+        def cancel() -> None:
+            go.wait()
+            with contextlib.suppress(StateConflict):
+                orders.cancel_order(shop, uid, oid)
+                won[oid].append("cancel")
+
+        threads = [threading.Thread(target=checkout), threading.Thread(target=cancel)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    for oid in ids:
+        race(oid)
+    assert all(len(w) == 1 for w in won.values()), won
+    checked_out = {oid for oid, w in won.items() if w == ["checkout"]}
+    assert 0 < len(checked_out) < len(ids), "both sides won some races"
+    assert starter.started == checked_out
+    for oid in ids:
+        status = orders.get_order(shop, uid, oid).status
+        assert status == ("checking_out" if oid in checked_out else "cancelled"), oid
+    found = shop.queries.product(pid)
+    assert found is not None and found.stock == 100 - 30 + (30 - len(checked_out))
