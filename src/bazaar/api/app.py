@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -11,7 +12,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bazaar.api import openapi
@@ -23,17 +25,21 @@ from bazaar.web import Guard, Limits
 
 Identity = Callable[[ASGIApp], ASGIApp]
 
+#: Swagger UI, vendored (see its VENDORED.md).
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
+
 #: The shop's bodies are small JSON documents; anything bigger is refused before it is read.
 SHOP_LIMITS = Limits(max_body=64 * 1024)
 
 
-def by_path(operations: list[Operation]) -> list[Route]:
+def by_path(operations: list[Operation]) -> list[BaseRoute]:
     """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
     ``OPTIONS`` answer list every method the path has (not only the first route's)."""
     table: dict[str, dict[str, Endpoint]] = {}
     for op in operations:
-        table.setdefault(op.path, {})[op.method] = op.endpoint
-    routes = []
+        if op.endpoint is not None:
+            table.setdefault(op.path, {})[op.method] = op.endpoint
+    routes: list[BaseRoute] = []
     for path, endpoints in table.items():
         allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
                                                              else set())))
@@ -73,7 +79,8 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
 
     routes = by_path(operations)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
-               Route("/docs", docs, methods=["GET"])]
+               Route("/docs", docs, methods=["GET"]),
+               Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")]
     errors = shop_errors()
     # Outermost: the body limit (before anyone buffers, auth included), 500s, 5xx close.
     middleware = [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]

@@ -38,11 +38,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Operation:
-    """A route plus what OpenAPI says about it. ``scope`` None means no identity needed."""
+    """A route plus what OpenAPI says about it. ``scope`` None means no identity needed;
+    ``endpoint`` None means another component serves it (documented, not routed here)."""
 
     method: str
     path: str
-    endpoint: Endpoint
+    endpoint: Endpoint | None
     summary: str
     body: type[Any] | None = None
     response: Any = None
@@ -52,6 +53,14 @@ class Operation:
     errors: tuple[int, ...] = ()
     #: The msgspec type of the query string (its fields are the documented parameters).
     query: type[Any] | None = None
+    #: Media types the body may come in.
+    media: tuple[str, ...] = ("application/json",)
+    #: Default: the endpoint's name.
+    operation_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.operation_id or (self.endpoint.__name__ if self.endpoint else self.path)
 
 
 IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
