@@ -132,6 +132,7 @@ def web_limits(settings: Settings) -> Limits:
 
 def build_app(runtime: Runtime) -> Starlette:
     from bazaar.api import create_app
+    from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
@@ -140,9 +141,11 @@ def build_app(runtime: Runtime) -> Starlette:
     shop = runtime.shop
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
+    # OPTIONS only says which methods a path has (as /openapi.json does, publicly).
     public = exempt_paths(("POST", "/users"), ("GET", "/health"), ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
-                          ("GET", "/openapi.json"))
+                          ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
@@ -152,7 +155,7 @@ def build_app(runtime: Runtime) -> Starlette:
     checkout = CheckoutRoutes(shop, saga, saga)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine),
-                     extra=engagement.operations() + checkout.operations(),
+                     extra=engagement.operations() + checkout.operations() + auth_operations(),
                      limits=web_limits(runtime.settings))
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
