@@ -4,7 +4,9 @@ Bazaar Log is driven by librdkafka (confluent-kafka), the peers by their Python 
 (nats-py, redis-py pipelined), each against a real server started here; every row is the
 best of two (``--quick``) or three repetitions, because the machine is shared. 100-byte and
 1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
-/proc, for the consume phase), next to the sendfile floor measured in the same run.
+/proc, for the consume phase), next to the sendfile floor measured in the same run. Then the
+cost of acks=all on disk (group commit) against acks=1 (``python bench/bench_broker.py
+--acks`` runs only that part).
 """
 
 from __future__ import annotations
@@ -152,6 +154,111 @@ def _best(runs: list[dict[str, float]]) -> dict[str, float]:
             **{k: sum(r[k] for r in runs) / len(runs) for k in runs[0] if k.endswith("per_gib")}}
 
 
+def _metric(port: int, name: str) -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    return next((float(line.split()[-1]) for line in text.decode().splitlines()
+                 if line.startswith(name)), 0.0)  # 0 on a broker without group commit
+
+
+def acks_cost(bootstrap: str, metrics_port: int, acks: str, producers: int, n: int,
+              topic: str) -> dict[str, float]:
+    """``producers`` concurrent librdkafka producers (one connection each), 100 B messages,
+    linger 5 ms, as fast as they go: total msgs/s, delivery latency p50/p99 (produce() to
+    ack, client queueing included) and produce requests per group-commit fsync round."""
+    from confluent_kafka import Producer
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    rounds0 = _metric(metrics_port, "bazaar_broker_group_commit_rounds_total")
+    durable0 = _metric(metrics_port, "bazaar_broker_group_commit_requests_total")
+
+    def one(k: int) -> None:
+        mine: list[float] = []
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5,
+                             "enable.idempotence": False,
+                             "queue.buffering.max.messages": 1_000_000})
+
+        def done(err: Any, msg: Any) -> None:
+            if err is None:
+                mine.append(msg.latency())
+
+        payload = os.urandom(100)
+        for _ in range(n // producers):
+            while True:
+                try:
+                    producer.produce(topic, payload, partition=k % 2, on_delivery=done)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            producer.poll(0)
+        producer.flush(120)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(producers)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    rounds = _metric(metrics_port, "bazaar_broker_group_commit_rounds_total") - rounds0
+    durable = _metric(metrics_port, "bazaar_broker_group_commit_requests_total") - durable0
+    return {"msgs_s": len(latencies) / elapsed, **_percentiles(latencies),
+            "per_round": durable / rounds if rounds else 0.0}
+
+
+def round_trip(bootstrap: str, acks: str, n: int, topic: str) -> dict[str, float]:
+    """One message at a time, each flushed before the next: the unloaded latency of an ack."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 0,
+                         "enable.idempotence": False})
+    producer.produce(topic, b"warm-up")
+    producer.flush(10)
+    latencies = []
+    for _ in range(n):
+        started = time.perf_counter()
+        producer.produce(topic, b"x" * 100)
+        producer.flush(10)
+        latencies.append(time.perf_counter() - started)
+    return _percentiles(latencies)
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"p50_ms": ordered[len(ordered) // 2] * 1000,
+            "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000}
+
+
+def main_acks(quick: bool) -> None:
+    """acks=1 (page cache: what acks=all was before group commit) vs acks=all (fsynced)."""
+    from bazaar.processes import free_port
+
+    n = 200_000 if quick else 800_000
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-acks-") as d, \
+            run_subprocess(Path(d) / "data", args=("--metrics-port", str(port),
+                                                   "--partitions", "2")) as b:
+        print(f"\nthroughput, 100 B, linger 5 ms (best of 2)\n{'acks':<6}{'producers':>10}"
+              f"{'msgs/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'requests/fsync':>16}")
+        for producers in (1, 4):
+            for acks in ("1", "all"):
+                runs = [acks_cost(b.bootstrap, port, acks, producers, n,
+                                  f"acks-{acks}-{producers}-{i}") for i in range(2)]
+                r = max(runs, key=lambda x: x["msgs_s"])
+                per_round = f"{r['per_round']:.1f}" if acks == "all" else "-"
+                print(f"{acks:<6}{producers:>10}{r['msgs_s']:>12,.0f}{r['p50_ms']:>9.1f}"
+                      f"{r['p99_ms']:>9.1f}{per_round:>16}")
+        print(f"\none message at a time (produce + flush), unloaded\n{'acks':<6}"
+              f"{'p50 ms':>9}{'p99 ms':>9}")
+        for acks in ("1", "all"):
+            r = round_trip(b.bootstrap, acks, 300 if quick else 2000, f"rtt-{acks}")
+            print(f"{acks:<6}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+
+
 def main(quick: bool) -> None:
     sizes = {100: (300_000 if quick else 1_000_000, 20_000 if quick else 100_000),
              1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
@@ -209,7 +316,13 @@ def main(quick: bool) -> None:
           + f"; os.sendfile floor {floor:.2f} s/GiB")
     print("broker CPU per GiB produced: "
           + ", ".join(f"{s} B {c:.2f} s" for s, c in produce_cpu.items()))
+    main_acks(quick)
 
 
 if __name__ == "__main__":
-    main(quick=True)
+    import sys
+
+    if "--acks" in sys.argv:
+        main_acks(quick="--full" not in sys.argv)
+    else:
+        main(quick=True)

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -23,10 +24,15 @@ from bazaar.cache import CachePolicy, Structures, memory_structures, redis_struc
 from bazaar.config import Settings
 from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
-from bazaar.shop.services import RetryPolicy, Shop, users
+from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
+
+if TYPE_CHECKING:
+    from bazaar.api.service import ServiceStatus
+    from bazaar.flow.orchestrator import Store as FlowStore
+    from bazaar.shop.services.checkout import CheckoutStarter
 
 
 @dataclass
@@ -45,13 +51,18 @@ def build_engine(settings: Settings, options: EngineOptions | None = None) -> En
     return make_engine(settings.effective_database_url, options)
 
 
-def build_shop(settings: Settings, engine: Engine, retry: RetryPolicy | None = None) -> Shop:
-    """The shop's ports on ``engine``, under the configured reservation strategy."""
+def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | None = None,
+               retry: RetryPolicy | None = None) -> Shop:
+    """The shop's ports on ``engine``, under the configured reservation strategy.
+
+    The overrides are for tests and the lab, which build the production wiring with a cheaper
+    argon2id (``Passwords(Argon2Params(...))``) or a retry policy of their own; anything else
+    about the shop is what ``bazaar up`` runs."""
     queries = SqlCatalogQueries(engine)
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
-                hasher=Passwords(), retry=retry or RetryPolicy(),  # argon2id at OWASP's cost
-                reader=catalog, invalidation=catalog)
+                hasher=hasher or Passwords(),  # argon2id at OWASP's cost
+                retry=retry or RetryPolicy(), reader=catalog, invalidation=catalog)
 
 
 def build_read_cache(settings: Settings, engine: Engine,
@@ -106,12 +117,14 @@ def auth_config(settings: Settings) -> AuthConfig:
         public_origin=settings.effective_public_origin, data_dir=settings.data_dir,
         master_key=(Secret(settings.master_key.get_secret_value())
                     if settings.master_key is not None else None),
-        redis_url=settings.redis_url, issuer=settings.jwt_issuer,
+        redis_url=settings.redis_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
         access_token_ttl_s=settings.access_token_ttl_s,
         refresh_token_ttl_s=settings.refresh_token_ttl_s,
         signature_window_s=settings.signature_window_s, clock_skew_s=settings.clock_skew_s,
         rate_limit=RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
         failed_auth_limit=RateLimit(settings.failed_auth_per_s, settings.failed_auth_burst),
+        failed_login_per_account=RateLimit(settings.failed_login_per_account_per_s,
+                                           settings.failed_login_per_account_burst),
         audit_log=settings.data_dir / "auth" / "audit.log")
 
 
@@ -130,19 +143,21 @@ def web_limits(settings: Settings) -> Limits:
                   max_connections=settings.max_connections)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
+    """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
+    and ``GET /``."""
     from bazaar.api import create_app
     from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
-    from bazaar.shop.adapters.checkout import LazyCheckout
 
     shop = runtime.shop
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
     # OPTIONS only says which methods a path has (as /openapi.json does, publicly).
-    public = exempt_paths(("POST", "/users"), ("GET", "/health"), ("POST", "/auth/*"),
+    public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
+                          ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
                           ("OPTIONS", "/*"))
@@ -150,16 +165,73 @@ def build_app(runtime: Runtime) -> Starlette:
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    saga = LazyCheckout(runtime.settings.checkout, runtime.settings.flow_url,
-                        runtime.settings.data_dir / "saga")
-    checkout = CheckoutRoutes(shop, saga, saga)
+    checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
-                     health=health_check(runtime.engine),
+                     health=health_check(runtime.engine), services=services,
                      extra=engagement.operations() + checkout.operations() + auth_operations(),
                      limits=web_limits(runtime.settings))
     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
     app.router.routes.extend(auth.routes())
     return app
+
+
+def checkout_dir(settings: Settings) -> Path:
+    """The shop's side of the checkout saga: its outbox and dedupe databases (the saga's
+    own services keep theirs wherever they run, e.g. ``DATA_DIR/saga``)."""
+    path = settings.data_dir / "checkout"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _checkout_store(settings: Settings, role: str) -> FlowStore:
+    from bazaar.flow.orchestrator import Store
+
+    return Store(f"sqlite:///{(checkout_dir(settings) / f'{role}.db').resolve()}")
+
+
+def checkout_starter(settings: Settings) -> CheckoutStarter:
+    """How the shop asks the saga to run: the orchestrator over HTTP, or OrderPlaced
+    through the shop's checkout outbox (relayed by :func:`serve_checkout`)."""
+    from bazaar.shop.adapters.checkout import ChoreographedCheckout, OrchestratedCheckout
+
+    if settings.checkout == "orchestration":
+        return OrchestratedCheckout(settings.flow_url)
+    return ChoreographedCheckout(_checkout_store(settings, "orders"))
+
+
+def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
+    """The shop's part of the checkout saga, until Ctrl-C: its inventory steps and its
+    order record (reserve, release, fulfil, close), as a worker of the orchestrator or as
+    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says."""
+    import asyncio
+
+    from bazaar.flow.checkout.events import TOPIC
+    from bazaar.flow.choreography import run_roles
+    from bazaar.flow.orchestrator import FlowClient, Worker
+    from bazaar.shop.adapters.checkout import SHOP_ROLES, ShopChoreography, inventory_handlers
+
+    runtime = build(settings)
+    stores = {role: _checkout_store(settings, role) for role in SHOP_ROLES}
+
+    async def serve() -> None:
+        if settings.checkout == "orchestration":
+            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
+            for name, handler in inventory_handlers(runtime.shop).items():
+                worker.add(name, handler, concurrency=concurrency)
+            await worker.run()
+        else:
+            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+            await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
+                            topic=TOPIC, group_prefix="checkout")
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for store in stores.values():
+            store.close()
+        runtime.close()
 
 
 def migrate_database(runtime: Runtime) -> str:
@@ -182,11 +254,26 @@ def demo_password_file(settings: Settings) -> Path:
     return settings.data_dir / "demo-password"
 
 
+def forwarded_headers(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: X-Forwarded-For/-Proto believed only from the
+    configured proxies (uvicorn's own default trusts 127.0.0.1, so any local client could pick
+    its address); the client is the right-most hop that is not a trusted proxy."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"the API's port {host}:{port} is not available "
+                                 f"({exc.strerror}); choose another with --port (0 picks a "
+                                 "free one)") from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -194,16 +281,30 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
-    embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C."""
+    embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
+
+    Every port is checked before anything starts, and the data directory is locked: a
+    second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.supervisor import running_services, with_service_ports
+    from bazaar.processes import DirLock
+    from bazaar.supervisor import (
+        Supervisor,
+        running_services,
+        service_specs,
+        with_service_ports,
+    )
     from bazaar.web import uvicorn_config
 
     if services:
         settings = with_service_ports(settings)
-    runtime = build(settings)
     stack = contextlib.ExitStack()
+    stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
+    sock = stack.enter_context(_listen(settings.host, settings.port))
+    if services:
+        Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
+            service_specs(settings))
+    runtime = build(settings)
     try:
         revision = migrate_database(runtime)
         echo(f"database: {_redacted(settings.effective_database_url)} (schema {revision}, "
@@ -213,6 +314,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
             echo(f"demo data: {result.products_added} products and {result.rooms_added} room "
                  f"types added; demo admin user id {result.demo_user_id} "
                  f"(password in {demo_password_file(settings)})")
+        supervisor = None
         if services:
             supervisor = stack.enter_context(running_services(settings, echo))
             log = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port} (embedded)"
@@ -221,8 +323,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
-        app = build_app(runtime)
-        sock = _listen(settings.host, settings.port)
+        app = build_app(runtime, supervisor)
         port = sock.getsockname()[1]
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{shown}:{port}"
@@ -230,7 +331,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
-                                log_level=settings.log_level)
+                                log_level=settings.log_level, **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run(sockets=[sock])

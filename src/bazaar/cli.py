@@ -10,13 +10,30 @@ import importlib
 
 import typer
 
+from bazaar import __version__
+
 app = typer.Typer(
     name="bazaar",
     help="Bazaar: system-design explainers made real, as one running shop.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bazaar {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version,
+                                       is_eager=True, help="Print the version and exit.")
+          ) -> None:
+    """Bazaar: system-design explainers made real, as one running shop."""
 
 # (module under bazaar.commands, group name or "" to add its commands at top level)
 # One line per command group; keep the list sorted by group name.
@@ -45,7 +62,7 @@ _register()
 
 
 def main() -> None:
-    app()
+    app(prog_name="bazaar")
 
 
 if __name__ == "__main__":

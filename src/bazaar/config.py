@@ -6,11 +6,13 @@ No other module reads ``os.environ``: the CLI builds a :class:`Settings`, and
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ReservationStrategy = Literal["optimistic", "pessimistic", "atomic"]
 CheckoutMode = Literal["orchestration", "choreography"]
@@ -27,7 +29,6 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default: a SQLite file under data_dir.",
     )
-    read_replica_urls: tuple[str, ...] = Field(default=(), description="Read-only replicas.")
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
         description="Origin clients sign against (scheme://host[:port]); default from host/port.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
+                    "the client is the right-most hop not in this list. Default: none.",
+    )
     # bazaar.web: what the API accepts before it stops reading (413 / 408 / 503)
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Largest request body.")
     body_timeout_s: float = Field(default=10.0, gt=0,
@@ -122,6 +128,33 @@ class Settings(BaseSettings):
     failed_auth_burst: float = Field(default=20.0, ge=1,
                                      description="Failed authentications per client, burst.")
     jwt_issuer: str = Field(default="bazaar", min_length=1, description="`iss` of access tokens.")
+    jwt_audience: str = Field(default="bazaar-api", min_length=1,
+                              description="`aud` of access tokens, and the one accepted.")
+    failed_login_per_account_per_s: float = Field(
+        default=0.1, gt=0, description="Failed logins per account (any address), sustained.")
+    failed_login_per_account_burst: float = Field(
+        default=10.0, ge=1, description="Failed logins per account (any address), burst.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: object) -> object:
+        if isinstance(v, str):  # "10.0.0.1, 10.0.0.0/8", or JSON as settings_env writes it
+            items: object = (json.loads(v) if v.lstrip().startswith("[")
+                             else [p.strip() for p in v.split(",")])
+        else:
+            items = v
+        if not isinstance(items, (list, tuple)):
+            return v
+        out = []
+        for item in items:
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(str(item), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted proxy {item!r} is not an IP address or CIDR") from exc
+            out.append(str(item))
+        return tuple(out)
 
     @field_validator("data_dir")
     @classmethod
@@ -140,3 +173,22 @@ class Settings(BaseSettings):
         if self.public_origin:
             return self.public_origin.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+
+def explain(error: ValidationError, options: dict[str, str] | None = None) -> str:
+    """A user's account of bad settings: one line per value — the setting, where it can be
+    given (``options``: setting → command-line option, and its ``BAZAAR_*`` variable), what
+    is wrong, and the value received. No pydantic internals."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        where = [f"BAZAAR_{name.upper()}"]
+        if options and name in options:
+            where.insert(0, options[name])
+        message = str(problem["msg"])
+        if problem.get("type") == "extra_forbidden":
+            message = "not a setting Bazaar knows"
+        given = problem.get("input")
+        lines.append(f"{name} ({' or '.join(where)}): {message}"
+                     + ("" if isinstance(given, dict) else f"; got {given!r}"))
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -9,22 +9,26 @@ and are stopped in reverse order on exit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from bazaar.config import Settings
+from bazaar.processes import Child, ChildFailed, free_port, port_free
+
+_log = logging.getLogger("bazaar.supervisor")
 
 
 class ServiceFailed(RuntimeError):
-    """A child process exited or did not become ready."""
+    """A child process exited or did not become ready, or its port is taken."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,36 @@ class ServiceSpec:
     argv: list[str]
     ready_port: int | None = None
     ready_timeout_s: float = 30.0
+    #: Where it answers, for ``GET /`` (None: it listens nowhere, e.g. a saga worker).
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Restart a dead child after ``backoff_s``, doubling per consecutive crash up to
+    ``max_backoff_s``; after ``limit`` restarts within ``window_s`` seconds, give up on it (a
+    crash loop). A child that stays up for ``window_s`` starts again from ``backoff_s``."""
+
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    limit: int = 5
+    window_s: float = 60.0
+
+
+#: A service's state as ``/health`` reports it.
+State = Literal["starting", "up", "restarting", "failed", "stopped"]
 
 
 @dataclass
-class _Running:
+class _Service:
     spec: ServiceSpec
-    process: subprocess.Popen[bytes]
-    log: Path
+    child: Child
+    state: State = "starting"
+    restarts: deque[float] = field(default_factory=deque)  # when each restart happened
+    delay_s: float = 0.0
+    restart_at: float = 0.0
+    up_since: float = 0.0
+    last_exit: int | None = None
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -60,100 +87,159 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _own_session_dying_with_parent() -> None:  # pragma: no cover - runs in the child
-    """In the child before exec: its own session (Ctrl-C reaches only the parent, which stops
-    children in order), and SIGTERM when the parent dies, even by kill -9 (Linux)."""
-    os.setsid()
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _answers(port: int, host: str = "127.0.0.1") -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3):
-        return True
-    return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def busy_ports(ports: dict[str, tuple[str, int]]) -> list[str]:
+    """Which of ``{what: (host, port)}`` cannot be bound now, as ``"what host:port"``."""
+    return [f"{what} {host}:{port}" for what, (host, port) in ports.items()
+            if not port_free(port, host)]
 
 
 @dataclass
 class Supervisor:
-    """Starts children in order, watches them, stops them in reverse order."""
+    """Starts children in order, restarts the ones that die (with backoff, up to a
+    crash-loop limit), reports their state, stops them in reverse order."""
 
     settings: Settings
     log_dir: Path
     echo: Callable[[str], None] = print
-    _running: list[_Running] = field(default_factory=list)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    _services: list[_Service] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+
+    def check_ports(self, specs: list[ServiceSpec]) -> None:
+        """Refuse to start anything if a service's port is taken, naming every such port."""
+        taken = busy_ports({s.name: ("127.0.0.1", s.ready_port) for s in specs
+                            if s.ready_port})
+        if taken:
+            raise ServiceFailed(
+                f"port in use: {', '.join(taken)}; set it to another number or 0 "
+                "(--broker-port/BAZAAR_BROKER_PORT, --flow-port/BAZAAR_FLOW_PORT), point "
+                "BAZAAR_KAFKA_BOOTSTRAP at a running log, or run with --no-services")
 
     def start(self, spec: ServiceSpec) -> None:
-        if spec.ready_port is not None and _answers(spec.ready_port):
-            raise ServiceFailed(
-                f"{spec.name}: port {spec.ready_port} is already in use; set its port to "
-                "another number or 0 (BAZAAR_BROKER_PORT, BAZAAR_FLOW_PORT), point "
-                "BAZAAR_KAFKA_BOOTSTRAP at a running log, or run with --no-services")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_dir / f"{spec.name}.log"
+        """Start ``spec`` and wait until it listens; :class:`ServiceFailed` says why not."""
+        self.check_ports([spec])
         env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
         env.update(settings_env(self.settings))
-        with log.open("ab") as out:
-            process = subprocess.Popen(spec.argv, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=env,
-                                       preexec_fn=_own_session_dying_with_parent)
-        running = _Running(spec, process, log)
-        self._running.append(running)
-        deadline = time.monotonic() + spec.ready_timeout_s
-        while spec.ready_port is not None and not _answers(spec.ready_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-1500:]
-                why = (f"exited with {process.returncode}" if process.poll() is not None
-                       else f"did not listen on port {spec.ready_port} in "
-                            f"{spec.ready_timeout_s:.0f}s")
-                raise ServiceFailed(f"{spec.name} {why} (log {log}):\n{tail}")
-            time.sleep(0.05)
-        if process.poll() is not None:
-            raise ServiceFailed(f"{spec.name} exited with {process.returncode} (log {log})")
+        env["PYTHONUNBUFFERED"] = "1"
+        child = Child(spec.argv, name=spec.name, env=env, log=self.log_dir / f"{spec.name}.log",
+                      ready_port=spec.ready_port, ready_timeout=spec.ready_timeout_s)
+        service = _Service(spec, child)
+        with self._lock:
+            self._services.append(service)
+        try:
+            child.start()
+        except ChildFailed as exc:
+            service.state = "failed"
+            raise ServiceFailed(str(exc)) from exc
+        service.state, service.up_since = "up", time.monotonic()
 
-    def watch(self, interval_s: float = 1.0) -> None:
-        """Report, once each, children that die while the shop runs."""
+    # -- watching ----------------------------------------------------------------------------
+    def watch(self, interval_s: float = 0.2) -> None:
+        """Watch the children from a thread of their own until :meth:`stop`.
+
+        Restarted children are started by this thread, which lives as long as the supervisor
+        (a child started with die-with-parent dies with the thread that started it).
+        """
         def loop() -> None:
-            reported: set[str] = set()
             while not self._stopping.wait(interval_s):
-                for r in self._running:
-                    code = r.process.poll()
-                    if code is not None and r.spec.name not in reported:
-                        reported.add(r.spec.name)
-                        self.echo(f"warning: {r.spec.name} exited with {code} (log {r.log})")
+                self.tick()
 
-        threading.Thread(target=loop, name="bazaar-supervisor", daemon=True).start()
+        self._thread = threading.Thread(target=loop, name="bazaar-supervisor", daemon=True)
+        self._thread.start()
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        self._stopping.set()
-        for r in reversed(self._running):
-            if r.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    r.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        for r in reversed(self._running):
+    def tick(self, now: float | None = None) -> None:
+        """One look at every child: notice deaths, schedule and perform restarts."""
+        with self._lock:
+            services = list(self._services)
+        for service in services:
+            if self._stopping.is_set():
+                return
+            self._tick(service, time.monotonic() if now is None else now)
+
+    def _tick(self, service: _Service, now: float) -> None:
+        child, name, policy = service.child, service.spec.name, self.policy
+        if service.state in ("up", "starting") and not child.alive:
+            service.last_exit = child.returncode
+            while service.restarts and now - service.restarts[0] > policy.window_s:
+                service.restarts.popleft()
+            if len(service.restarts) >= policy.limit:
+                service.state = "failed"
+                self._say(service, f"error: {name} exited with {service.last_exit} and crashed "
+                                   f"{len(service.restarts) + 1} times in "
+                                   f"{policy.window_s:g}s; giving up on it (log {child.log})")
+                return
+            stayed_up = service.state == "up" and now - service.up_since >= policy.window_s
+            service.delay_s = (policy.backoff_s if stayed_up or not service.delay_s
+                               else min(service.delay_s * 2, policy.max_backoff_s))
+            service.state, service.restart_at = "restarting", now + service.delay_s
+            self._say(service, f"warning: {name} exited with {service.last_exit}; restarting "
+                               f"in {service.delay_s:g}s (restart {len(service.restarts) + 1} "
+                               f"of at most {policy.limit} in {policy.window_s:g}s; log "
+                               f"{child.log})")
+        elif service.state == "restarting" and now >= service.restart_at:
+            service.restarts.append(now)
+            if service.spec.ready_port is not None and not port_free(service.spec.ready_port):
+                return self._retry_later(service, f"port {service.spec.ready_port} still busy")
             try:
-                r.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                r.process.kill()
-                r.process.wait()
-        self._running.clear()
+                child.spawn()
+            except OSError as exc:
+                return self._retry_later(service, str(exc))
+            service.state = "starting"
+        elif service.state == "starting" and child.is_ready():
+            service.state, service.up_since = "up", now
+            self._say(service, f"{name} is up again (pid {child.pid})")
+
+    def _retry_later(self, service: _Service, why: str) -> None:
+        service.delay_s = min(service.delay_s * 2, self.policy.max_backoff_s)
+        service.state = "starting"  # counts as a crash on the next tick
+        self._say(service, f"warning: {service.spec.name} could not restart ({why})")
+
+    def _say(self, service: _Service, line: str) -> None:
+        """Tell the terminal, the supervisor's logger and the child's own log."""
+        self.echo(line)
+        _log.warning(line)
+        log = service.child.log
+        if log is not None:
+            with contextlib.suppress(OSError), log.open("a") as f:
+                f.write(f"--- supervisor {time.strftime('%Y-%m-%dT%H:%M:%S')}: {line}\n")
+
+    # -- reporting and stopping --------------------------------------------------------------
+    def states(self) -> dict[str, State]:
+        """Each service's state, in start order (``up`` is the only healthy one)."""
+        with self._lock:
+            return {s.spec.name: s.state for s in self._services}
+
+    def urls(self) -> dict[str, str]:
+        """Where the services that listen answer."""
+        with self._lock:
+            return {s.spec.name: s.spec.url for s in self._services if s.spec.url}
+
+    def down(self) -> list[str]:
+        """The services that are not up right now."""
+        return [name for name, state in self.states().items() if state != "up"]
 
     def pids(self) -> dict[str, int]:
-        return {r.spec.name: r.process.pid for r in self._running}
+        with self._lock:
+            return {s.spec.name: s.child.pid for s in self._services if s.child.alive}
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """TERM every child in reverse start order, then KILL what is left after the grace."""
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        with self._lock:
+            services = list(reversed(self._services))
+        for service in services:
+            service.child.send(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for service in services:
+            if service.child.alive:
+                service.child.stop(grace=max(0.1, deadline - time.monotonic()))
+            service.state = "stopped"
+        with self._lock:
+            self._services.clear()
 
 
 def with_service_ports(settings: Settings) -> Settings:
@@ -179,20 +265,21 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
             "broker", [py, "-m", "bazaar.commands.broker", "serve", "--data-dir",
                        str(data / "broker"), "--host", "127.0.0.1",
                        "--port", str(settings.broker_port)],
-            ready_port=settings.broker_port))
+            ready_port=settings.broker_port,
+            url=f"kafka://127.0.0.1:{settings.broker_port}"))
     saga_dir = str(data / "saga")
     if settings.checkout == "orchestration":
         specs.append(ServiceSpec(
             "orchestrator", [py, "-m", "bazaar.cli", "flow", "serve", "--host", "127.0.0.1",
                              "--port", str(settings.flow_port)],
-            ready_port=settings.flow_port))
+            ready_port=settings.flow_port, url=settings.flow_url))
         way = ["orchestrated", "--flow-url", settings.flow_url]
     else:
         way = ["choreography", "--bootstrap", bootstrap]
-    # Payment and shipping are services of their own; notification and the saga's order
-    # record share one process.
+    # Payment, shipping and notification are services of their own; the shop's process
+    # ("saga-inventory") serves the shop's steps: its stock and its order record.
     for name, roles in (("payment", ["payment"]), ("shipping", ["shipping"]),
-                        ("notification", ["notification", "orders"])):
+                        ("notification", ["notification"])):
         argv = [py, "-m", "bazaar.flow.checkout", way[0], *way[1:], "--dir", saga_dir]
         for role in roles:
             argv += ["--role", role]
@@ -207,8 +294,10 @@ def running_services(settings: Settings, echo: Callable[[str], None] = print
                      ) -> Iterator[Supervisor]:
     """Start every service for ``settings`` (already port-settled), stop them on exit."""
     supervisor = Supervisor(settings, settings.data_dir / "logs", echo)
+    specs = service_specs(settings)
+    supervisor.check_ports(specs)
     try:
-        for spec in service_specs(settings):
+        for spec in specs:
             supervisor.start(spec)
         supervisor.watch()
         yield supervisor

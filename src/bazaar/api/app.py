@@ -20,6 +20,7 @@ from bazaar.api import openapi
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import shop_errors
 from bazaar.api.routes import Endpoint, Operation, ShopRoutes
+from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
 from bazaar.web import Guard, Limits
 
@@ -60,14 +61,17 @@ def by_path(operations: list[Operation]) -> list[BaseRoute]:
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
-               extra: list[Operation] | None = None,
+               extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
                limits: Limits | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
+    ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
     ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON)."""
-    handlers = ShopRoutes(shop, health)
-    operations = handlers.operations() + (extra or [])  # e.g. api.engagement's operations
+    handlers = ShopRoutes(shop)
+    own = ServiceRoutes(health, services, title, version)
+    # e.g. api.engagement's operations in extra
+    operations = handlers.operations() + own.operations() + (extra or [])
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)
 

@@ -13,12 +13,7 @@ from bazaar.api.principal import user_id
 from bazaar.api.responses import json
 from bazaar.api.routes import READ, WRITE, Operation
 from bazaar.shop.services import Shop
-from bazaar.shop.services.checkout import (
-    CheckoutStarter,
-    CheckoutStatus,
-    checkout_state,
-    start_checkout,
-)
+from bazaar.shop.services.checkout import CheckoutStarter, checkout_state, start_checkout
 
 
 class CheckoutAccepted(msgspec.Struct):
@@ -34,11 +29,9 @@ class CheckoutStateOut(msgspec.Struct):
 
 
 class CheckoutRoutes:
-    def __init__(self, shop: Shop, starter: CheckoutStarter,
-                 tracker: CheckoutStatus | None = None) -> None:
+    def __init__(self, shop: Shop, starter: CheckoutStarter) -> None:
         self.shop = shop
         self.starter = starter
-        self.tracker = tracker
 
     async def checkout(self, request: Request) -> Response:
         uid = user_id(request, WRITE)
@@ -48,19 +41,19 @@ class CheckoutRoutes:
 
     async def state(self, request: Request) -> Response:
         uid = user_id(request, READ)
-        assert self.tracker is not None
-        found = await run_in_threadpool(checkout_state, self.shop, self.tracker, uid,
+        found = await run_in_threadpool(checkout_state, self.shop, uid,
                                         path_id(request, "order_id"))
         return json(CheckoutStateOut(found.order_id, found.status, found.reason))
 
     def operations(self) -> list[Operation]:
-        ops = [Operation("POST", "/orders/{order_id:int}/checkout", self.checkout,
-                         "Check out a placed order: reserve → charge → ship → notify, as a "
-                         "saga (orchestrated or choreographed per BAZAAR_CHECKOUT)",
-                         response=CheckoutAccepted, status=202, scope=WRITE,
-                         errors=(404, 409, 503))]
-        if self.tracker is not None:
-            ops.append(Operation("GET", "/orders/{order_id:int}/checkout", self.state,
-                                 "The order's checkout: pending, completed, or failed and why",
-                                 response=CheckoutStateOut, errors=(404,)))
-        return ops
+        return [Operation("POST", "/orders/{order_id:int}/checkout", self.checkout,
+                          "Check out a placed order: reserve → charge → ship → notify, as a "
+                          "saga (orchestrated or choreographed per BAZAAR_CHECKOUT). From "
+                          "the 202 on the checkout owns the order: cancelling it is 409 "
+                          "(reason: checking_out); a failed checkout cancels it and returns "
+                          "its stock", response=CheckoutAccepted, status=202, scope=WRITE,
+                          errors=(404, 409, 503)),
+                Operation("GET", "/orders/{order_id:int}/checkout", self.state,
+                          "The order's checkout: not_started (with the reason if a start "
+                          "failed), pending, completed, or failed and why",
+                          response=CheckoutStateOut, errors=(404,))]

@@ -11,7 +11,7 @@ app, which answers exactly as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,12 +21,6 @@ from bazaar.shop.services import Shop
 
 _PREFIX = "/products/"
 _HEADERS_TAIL = (b"content-type", b"application/json")
-
-
-class HotProducts(Protocol):
-    """A catalogue reader that can hand over a cached product's JSON without awaiting."""
-
-    def cached_product_json(self, product_id: int) -> bytes | None: ...
 
 
 def _peek(shop: Shop) -> Callable[[int], bytes | None] | None:

@@ -51,7 +51,8 @@ def shop_errors() -> ErrorMap:
              detail=lambda e: "another request changed the same items at the same moment; "
                               "nothing was written, send the request again",
              headers=lambda e: {"Retry-After": "1"})
-        .add(StateConflict, 409, "conflict", "Conflict", retryable=False)
+        .add(StateConflict, 409, "conflict", "Conflict", retryable=False,
+             extensions=lambda e: {"reason": e.reason} if e.reason else {})
         .add(Forbidden, 403, "forbidden", "Forbidden")
         .add(Unauthenticated, 401, "unauthenticated", "Unauthenticated",
              headers=lambda e: {"WWW-Authenticate": 'Bearer realm="bazaar"'})

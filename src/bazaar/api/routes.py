@@ -76,13 +76,8 @@ def _given(value: T | msgspec.UnsetType) -> T | None:
 class ShopRoutes:
     """Thin handlers: parse, call one use case (in a worker thread), encode."""
 
-    def __init__(self, shop: Shop, health: Callable[[], None]) -> None:
+    def __init__(self, shop: Shop) -> None:
         self.shop = shop
-        self._health = health
-
-    async def health(self, request: Request) -> Response:
-        await run_in_threadpool(self._health)
-        return json(s.Health(status="ok", database="ok"))
 
     # --- users --------------------------------------------------------------------------
     async def register(self, request: Request) -> Response:
@@ -192,8 +187,6 @@ class ShopRoutes:
             # The hot read path first: Starlette tries routes in order.
             o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
               response=ProductView, errors=(404,)),
-            o("GET", "/health", self.health, "Liveness and database check", response=s.Health,
-              scope=None, errors=(503,)),
             o("POST", "/users", self.register, "Register a user", s.RegisterIn, UserView, 201,
               scope=None, errors=(409, 422)),
             o("GET", "/users/me", self.me, "The caller's profile", response=UserView),

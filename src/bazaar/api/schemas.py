@@ -128,3 +128,19 @@ class OrderPage(msgspec.Struct):
 class Health(msgspec.Struct):
     status: str
     database: str
+    #: Each supervised service's state (``up``, ``starting``, ``restarting``, ``failed``).
+    services: dict[str, str] = msgspec.field(default_factory=dict)
+    #: The services that are not ``up`` (present only when the answer is 503).
+    down: list[str] | None = None
+
+
+class ServiceLink(msgspec.Struct):
+    url: str | None
+    state: str
+
+
+class Index(msgspec.Struct):
+    name: str
+    version: str
+    links: dict[str, str]
+    services: dict[str, ServiceLink]

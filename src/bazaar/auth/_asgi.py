@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from bazaar import web
 from bazaar.auth._authenticator import Authenticator
 from bazaar.auth._errors import AuthenticationFailed, AuthUnavailable, RateLimited
 from bazaar.auth._ratelimit import retry_after_header
@@ -25,14 +25,10 @@ _TITLES = {401: "Unauthorized", 413: "Content Too Large", 429: "Too Many Request
 
 async def send_problem(send: Send, status: int, reason: str, detail: str,
                        headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """An RFC 9457 problem+json response carrying a stable ``reason``."""
-    body = json.dumps({"type": f"https://bazaar.dev/problems/auth/{reason}",
-                       "title": _TITLES.get(status, "Error"), "status": status,
-                       "reason": reason, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()), *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
+    """An RFC 9457 problem+json response carrying a stable ``reason`` (type
+    ``…/problems/auth/<reason>``), rendered by :mod:`bazaar.web` like every other problem."""
+    await web.send_problem(send, status, f"auth/{reason}", _TITLES.get(status, "Error"), detail,
+                           headers=headers)
 
 
 def exempt_paths(*rules: tuple[str, str]) -> Callable[[Scope], bool]:

@@ -112,7 +112,10 @@ class Authenticator:
         self._limiter = limiter
         self._failed = failed_limiter
         self.policy = policy
-        self._nonce_ttl = policy.max_age + policy.future_skew
+        # A signature is accepted from created - skew to created + max_age; its nonce is kept
+        # from first use for that whole span, plus a second so the last instant is covered
+        # too (and Redis's whole-second expiry cannot end it early).
+        self._nonce_ttl = policy.max_age + policy.future_skew + 1.0
         self._audit = audit or structlog_audit()
         # An audit with a keyword-free ``allow`` (JsonLinesAudit) gets the hot path's lines so.
         self._allow: Callable[[str, str, str, str, str, str], None] | None = getattr(
@@ -147,9 +150,6 @@ class Authenticator:
                 raise RateLimited("too-many-failures", wait)
             del self._blocked[client]
 
-    async def _record_failure(self, client: str) -> RateLimited | None:
-        return self._failure_recorded(client, await self._failed.take("fail:" + client))
-
     def _failure_recorded(self, client: str, failed: Decision) -> RateLimited | None:
         if failed.allowed:
             return None
@@ -157,6 +157,11 @@ class Authenticator:
             self._blocked.clear()
         self._blocked[client] = self._clock() + failed.retry_after
         return RateLimited("too-many-failures", failed.retry_after)
+
+    # Two thin I/O shells around one set of decisions. ``authenticate_now`` calls the
+    # in-process stores directly; ``authenticate`` awaits the remote ones. Every decision
+    # (which scheme, revoked, replayed, failure counting, the principal's limit, what is
+    # audited) is one of the step methods below, shared by both.
 
     def authenticate_now(self, method: str, path: str, query: str,
                          headers: Mapping[str, str], body: bytes | None,
@@ -171,50 +176,29 @@ class Authenticator:
         scheme = "-"
         try:
             try:
-                if self._blocked:
-                    self.check_failures(client)
-                authorization = headers.get("authorization")
-                if authorization is not None and authorization[:7].lower() == "bearer ":
-                    scheme = "bearer"
-                    principal, bucket = self._bearer_now(authorization[7:].strip(), revoked_now)
-                elif "signature-input" in headers or "signature" in headers:
-                    scheme = "signature"
-                    verified = self._verify_signature(method, path, query, headers, body)
-                    if verified.nonce is not None and not remember_now(
-                            f"{verified.keyid}:{verified.nonce}", self._nonce_ttl):
-                        raise SignatureError("replayed", "this nonce was already used")
-                    principal = self._app_principal(verified)
-                    bucket = f"app:{principal.id}"
+                scheme, token = self._scheme(headers, client)
+                if token is not None:
+                    claims = self._claims(token)
+                    principal, bucket = self._bearer_checked(
+                        claims, revoked_now(claims.jti, claims.fid))
                 else:
-                    raise AuthenticationFailed(
-                        "missing-credentials",
-                        "send Authorization: Bearer or an RFC 9421 signature")
+                    verified = self._verify_signature(method, path, query, headers, body)
+                    principal, bucket = self._signature_checked(
+                        verified, verified.nonce is None
+                        or remember_now(self._nonce_key(verified), self._nonce_ttl))
             except AuthenticationFailed as exc:
-                self._audit("deny", scheme=scheme, reason=exc.reason, method=method, path=path,
-                            client=client)
+                self._denied(exc, scheme, method, path, client)
                 limited = self._failure_recorded(client, failed_now("fail:" + client))
                 if limited is not None:
                     raise limited from exc
                 raise
             except RateLimited as exc:
-                self._audit("limited", scheme=scheme, reason=exc.reason, method=method,
-                            path=path, client=client)
+                self._limited(exc, scheme, method, path, client)
                 raise
             decision = take_now(bucket)
         except (SQLAlchemyError, OSError) as exc:
-            self._audit("error", reason="auth-unavailable", error=type(exc).__name__,
-                        method=method, path=path, client=client)
-            raise AuthUnavailable() from exc
-        if not decision.allowed:
-            self._audit("limited", scheme=scheme, reason="rate-limited", principal=principal.id,
-                        method=method, path=path, client=client)
-            raise RateLimited("rate-limited", decision.retry_after)
-        if self._allow is not None:
-            self._allow(scheme, principal.id, principal.kind, method, path, client)
-        else:
-            self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
-                        method=method, path=path, client=client)
-        return principal
+            raise self._unavailable(exc, method, path, client) from exc
+        return self._decided(decision, principal, scheme, method, path, client)
 
     async def authenticate(self, method: str, path: str, query: str,
                            headers: Mapping[str, str], body: bytes | None,
@@ -226,57 +210,64 @@ class Authenticator:
         scheme = "-"
         try:  # one coroutine on the hot path: each extra await layer costs ~0.3 µs
             try:
-                if self._blocked:
-                    self.check_failures(client)
-                authorization = headers.get("authorization")
-                if authorization is not None and authorization[:7].lower() == "bearer ":
-                    scheme = "bearer"
-                    token = authorization[7:].strip()
-                    if self._revoked_now is not None:
-                        principal, bucket = self._bearer_now(token, self._revoked_now)
-                    else:
-                        principal, bucket = await self._bearer(token)
-                elif "signature-input" in headers or "signature" in headers:
-                    scheme = "signature"
-                    principal = await self._signature(method, path, query, headers, body)
-                    bucket = f"app:{principal.id}"
+                scheme, token = self._scheme(headers, client)
+                if token is not None:
+                    claims = self._claims(token)
+                    revoked = (self._revoked_now(claims.jti, claims.fid)
+                               if self._revoked_now is not None
+                               else await self._revocations.any_revoked(claims.jti, claims.fid))
+                    principal, bucket = self._bearer_checked(claims, revoked)
                 else:
-                    raise AuthenticationFailed(
-                        "missing-credentials",
-                        "send Authorization: Bearer or an RFC 9421 signature")
+                    verified = self._verify_signature(method, path, query, headers, body)
+                    fresh = True
+                    if verified.nonce is not None:
+                        key = self._nonce_key(verified)
+                        fresh = (self._remember_now(key, self._nonce_ttl)
+                                 if self._remember_now is not None
+                                 else await self._nonces.remember(key, self._nonce_ttl))
+                    principal, bucket = self._signature_checked(verified, fresh)
             except AuthenticationFailed as exc:
-                self._audit("deny", scheme=scheme, reason=exc.reason, method=method, path=path,
-                            client=client)
-                limited = await self._record_failure(client)
+                self._denied(exc, scheme, method, path, client)
+                limited = self._failure_recorded(client, await self._failed.take("fail:" + client))
                 if limited is not None:
                     raise limited from exc
                 raise
             except RateLimited as exc:
-                self._audit("limited", scheme=scheme, reason=exc.reason, method=method,
-                            path=path, client=client)
+                self._limited(exc, scheme, method, path, client)
                 raise
             decision = (self._take_now(bucket) if self._take_now is not None
                         else await self._limiter.take(bucket))
         except (RedisError, SQLAlchemyError, OSError) as exc:
-            self._audit("error", reason="auth-unavailable", error=type(exc).__name__,
-                        method=method, path=path, client=client)
-            raise AuthUnavailable() from exc
-        if not decision.allowed:
-            self._audit("limited", scheme=scheme, reason="rate-limited", principal=principal.id,
-                        method=method, path=path, client=client)
-            raise RateLimited("rate-limited", decision.retry_after)
-        self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
-                    method=method, path=path, client=client)
-        return principal
+            raise self._unavailable(exc, method, path, client) from exc
+        return self._decided(decision, principal, scheme, method, path, client)
+
+    # --- the decisions ------------------------------------------------------------------
+
+    def _scheme(self, headers: Mapping[str, str], client: str) -> tuple[str, str | None]:
+        """A client blocked for failing too often is refused first; then the scheme:
+        ``("bearer", token)``, ``("signature", None)``, or ``missing-credentials``."""
+        if self._blocked:
+            self.check_failures(client)
+        authorization = headers.get("authorization")
+        if authorization is not None and authorization[:7].lower() == "bearer ":
+            return "bearer", authorization[7:].strip()
+        if "signature-input" in headers or "signature" in headers:
+            return "signature", None
+        raise AuthenticationFailed("missing-credentials",
+                                   "send Authorization: Bearer or an RFC 9421 signature")
 
     def _claims(self, token: str) -> AccessClaims:
         if self._tokens is None:
             raise TokenError("unsupported-scheme", "bearer tokens are not accepted here")
         return self._tokens.verify(token)
 
-    def _principal(self, claims: AccessClaims) -> tuple[Principal, str]:
+    def _bearer_checked(self, claims: AccessClaims, revoked: bool) -> tuple[Principal, str]:
+        """A verified token's principal and bucket, unless it (or its family) is revoked."""
+        if revoked:
+            raise TokenError("revoked", "the token has been revoked")
         found = self._principals.get(claims.jti)
         if found is None:
+            # One Principal per token, built once: its claims are immutable.
             if len(self._principals) > 50_000:
                 self._principals.clear()
             found = self._principals[claims.jti] = (
@@ -285,24 +276,6 @@ class Authenticator:
                 f"user:{claims.sub}")
         return found
 
-    def _bearer_now(self, token: str,
-                    revoked: Callable[..., bool]) -> tuple[Principal, str]:
-        # _claims and _principal inlined: this runs on every Bearer request.
-        tokens = self._tokens
-        if tokens is None:
-            raise TokenError("unsupported-scheme", "bearer tokens are not accepted here")
-        claims = tokens.verify(token)
-        if revoked(claims.jti, claims.fid):
-            raise TokenError("revoked", "the token has been revoked")
-        found = self._principals.get(claims.jti)
-        return found if found is not None else self._principal(claims)
-
-    async def _bearer(self, token: str) -> tuple[Principal, str]:
-        claims = self._claims(token)
-        if await self._revocations.any_revoked(claims.jti, claims.fid):
-            raise TokenError("revoked", "the token has been revoked")
-        return self._principal(claims)
-
     def _verify_signature(self, method: str, path: str, query: str,
                           headers: Mapping[str, str], body: bytes | None) -> VerifiedSignature:
         req = SignedRequest(method=method, scheme=self.scheme, authority=self.authority,
@@ -310,16 +283,48 @@ class Authenticator:
         return verify(req, body if body is not None else b"", self._apps.secrets,
                       policy=self.policy, now=self._clock())
 
-    async def _signature(self, method: str, path: str, query: str,
-                         headers: Mapping[str, str], body: bytes | None) -> Principal:
-        verified = self._verify_signature(method, path, query, headers, body)
-        if verified.nonce is not None:
-            key = f"{verified.keyid}:{verified.nonce}"
-            fresh = (self._remember_now(key, self._nonce_ttl) if self._remember_now is not None
-                     else await self._nonces.remember(key, self._nonce_ttl))
-            if not fresh:
-                raise SignatureError("replayed", "this nonce was already used")
-        return self._app_principal(verified)
+    @staticmethod
+    def _nonce_key(verified: VerifiedSignature) -> str:
+        return f"{verified.keyid}:{verified.nonce}"
+
+    def _signature_checked(self, verified: VerifiedSignature,
+                           fresh: bool) -> tuple[Principal, str]:
+        """A verified signature's principal and bucket, unless its nonce was seen before."""
+        if not fresh:
+            raise SignatureError("replayed", "this nonce was already used")
+        principal = self._app_principal(verified)
+        return principal, f"app:{principal.id}"
+
+    def _denied(self, exc: AuthenticationFailed, scheme: str, method: str, path: str,
+                client: str) -> None:
+        self._audit("deny", scheme=scheme, reason=exc.reason, method=method, path=path,
+                    client=client)
+
+    def _limited(self, exc: RateLimited, scheme: str, method: str, path: str,
+                 client: str) -> None:
+        self._audit("limited", scheme=scheme, reason=exc.reason, method=method, path=path,
+                    client=client)
+
+    def _unavailable(self, exc: Exception, method: str, path: str,
+                     client: str) -> AuthUnavailable:
+        """Fail closed: a store we cannot reach is a 503, never an open door."""
+        self._audit("error", reason="auth-unavailable", error=type(exc).__name__,
+                    method=method, path=path, client=client)
+        return AuthUnavailable()
+
+    def _decided(self, decision: Decision, principal: Principal, scheme: str, method: str,
+                 path: str, client: str) -> Principal:
+        """The principal's own rate limit, then the allow line."""
+        if not decision.allowed:
+            self._audit("limited", scheme=scheme, reason="rate-limited", principal=principal.id,
+                        method=method, path=path, client=client)
+            raise RateLimited("rate-limited", decision.retry_after)
+        if self._allow is not None:
+            self._allow(scheme, principal.id, principal.kind, method, path, client)
+        else:
+            self._audit("allow", scheme=scheme, principal=principal.id, kind=principal.kind,
+                        method=method, path=path, client=client)
+        return principal
 
     def _app_principal(self, verified: VerifiedSignature) -> Principal:
         self._apps.touch(verified.keyid)

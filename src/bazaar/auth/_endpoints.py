@@ -14,21 +14,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bazaar import web
 from bazaar.auth._authenticator import Audit, structlog_audit
 from bazaar.auth._errors import AuthenticationFailed, TokenError
-from bazaar.auth._keyring import SigningKeys
+from bazaar.auth._keyring import JWKS_MAX_AGE_S, SigningKeys
 from bazaar.auth._ratelimit import RateLimiter, retry_after_header
 from bazaar.auth._server import TokenServer
 from bazaar.auth._tokens import AccessClaims
 
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+
 
 def _problem(status: int, reason: str, detail: str,
              headers: dict[str, str] | None = None) -> Response:
-    titles = {400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
-    return JSONResponse({"type": f"https://bazaar.dev/problems/auth/{reason}",
-                         "title": titles.get(status, "Error"), "status": status,
-                         "reason": reason, "detail": detail},
-                        status_code=status, headers=headers, media_type="application/problem+json")
+    return web.problem(status, f"auth/{reason}", _TITLES.get(status, "Error"), detail,
+                       headers=headers)
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -129,7 +129,8 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
 
     async def jwks(request: Request) -> Response:
         published = await anyio.to_thread.run_sync(keys.jwks)  # a query (and on first use a key)
-        return JSONResponse(published, headers={"cache-control": "public, max-age=60"})
+        return JSONResponse(published,
+                            headers={"cache-control": f"public, max-age={JWKS_MAX_AGE_S}"})
 
     return [
         Route("/auth/token", token, methods=["POST"]),

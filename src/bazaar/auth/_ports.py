@@ -41,6 +41,3 @@ class Principal:
     scheme: Literal["bearer", "signature"]
     #: The access token's ``jti``, or the signing app's key index; for audit and revocation.
     credential_id: str = ""
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes

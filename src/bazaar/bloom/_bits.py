@@ -48,12 +48,6 @@ def test_bits(vector: U8, positions: U64, bits: int) -> npt.NDArray[np.bool_]:
     return hit
 
 
-def any_unset(vector: U8, positions: U64) -> bool:
-    """Whether any of a few positions is clear (one key's k probes)."""
-    probed = vector[positions >> _THREE] & _LUT[positions & _SEVEN]
-    return not bool(probed.all())
-
-
 def popcount(vector: U8) -> int:
     """Number of set bits."""
     return int(np.bitwise_count(vector).sum(dtype=np.uint64))

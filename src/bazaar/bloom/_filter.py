@@ -133,11 +133,6 @@ class BloomFilter:
         return _batch.contains_many(self._vector, keys, self._k, self._m, self._hash,
                                     native=self._native)
 
-    def set_positions(self, probes: npt.NDArray[np.uint64]) -> None:
-        """Set precomputed bit positions (used by the Redis-backed filter's local mirror)."""
-        with self._lock:
-            _bits.set_bits(self._vector, probes, self._m)
-
     # --- estimates ---------------------------------------------------------------------------
     def bits_set(self) -> int:
         return _bits.popcount(self._vector)

@@ -13,7 +13,7 @@ from bazaar.broker._config import BrokerConfig
 from bazaar.broker._errors import BrokerError
 from bazaar.broker._state import BrokerState
 from bazaar.broker.log import Log
-from bazaar.broker.server import Connection
+from bazaar.broker.server import Connection, MemoryPool
 
 log = logging.getLogger("bazaar.broker")
 
@@ -31,6 +31,7 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: object | None = None
         self._connections: set[Connection] = set()
+        self._pool = MemoryPool(config.queued_max_request_bytes)
 
     @property
     def port(self) -> int:
@@ -54,7 +55,7 @@ class Broker:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: Connection(state, self._connections), self.config.host,
+                lambda: Connection(state, self._connections, self._pool), self.config.host,
                 self.config.port,
                 reuse_address=True, backlog=512)
         except OSError as exc:
@@ -87,7 +88,7 @@ class Broker:
         cfg = self.config
         interval = min(cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0,
                        cfg.retention_check_interval_ms / 1000,
-                       cfg.connections_max_idle_ms / 2000)
+                       cfg.connections_max_idle_ms / 2000, cfg.request_timeout_ms / 2000)
         next_retention = 0.0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(asyncio.CancelledError):
@@ -99,6 +100,11 @@ class Broker:
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
                         log.info("closing idle connection from %s", connection.peer)
+                        connection.close()
+                    elif connection.request_late_by(now) * 1000 > cfg.request_timeout_ms:
+                        log.warning("closing connection from %s: a request still incomplete "
+                                    "%d ms after its first byte", connection.peer,
+                                    cfg.request_timeout_ms)
                         connection.close()
                 if loop.time() >= next_retention:
                     next_retention = loop.time() + cfg.retention_check_interval_ms / 1000
@@ -139,8 +145,17 @@ class Broker:
 
 
 def _flush_all(logs: list[Log]) -> None:
+    """The interval flush: a log whose sync fails goes offline, as in the group commit."""
     for lg in logs:
-        lg.flush()
+        if lg.failed is not None:
+            continue
+        try:
+            lg.flush()
+        except OSError as exc:
+            if not lg.closed:  # closed meanwhile (topic deleted): close() synced it
+                lg.failed = str(exc)
+                log.error("fdatasync of %s failed: %s; the partition is offline until a "
+                          "restart", lg.directory.name, exc)
 
 
 async def serve(config: BrokerConfig, *, ready: asyncio.Event | None = None) -> None:

@@ -50,6 +50,13 @@ class BrokerConfig:
     ``advertised_host`` is what Metadata tells clients to connect to (default: ``host``).
     ``zero_copy`` serves Fetch with ``sendfile``; off, it reads record bytes into Python and
     writes them (the copying path, kept for the zero-copy experiment).
+
+    Limits, all checked before a byte of a request body is buffered: ``max_request_bytes``
+    for a Produce frame (Kafka's ``message.max.bytes`` plays this part), and
+    ``max_control_request_bytes`` for every other API; ``queued_max_request_bytes`` is the
+    memory all connections' requests may hold at once (a frame waits, unread, for its share);
+    ``max_connections`` open at once; a request not complete ``request_timeout_ms`` after its
+    first byte, or a connection silent for ``connections_max_idle_ms``, is closed.
     """
 
     data_dir: Path
@@ -62,7 +69,11 @@ class BrokerConfig:
     max_partitions: int = 10_000
     log: LogConfig = field(default_factory=LogConfig)
     zero_copy: bool = True
-    max_request_bytes: int = 100 * 1024 * 1024
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_control_request_bytes: int = 1024 * 1024
+    queued_max_request_bytes: int = 64 * 1024 * 1024
+    max_connections: int = 1000
+    request_timeout_ms: int = 30_000
     group_initial_rebalance_delay_ms: int = 300
     group_min_session_timeout_ms: int = 1000
     group_max_session_timeout_ms: int = 300_000
@@ -78,6 +89,16 @@ class BrokerConfig:
             raise ConfigError("default_partitions must be between 1 and max_partitions")
         if self.max_request_bytes < 1024:
             raise ConfigError("max_request_bytes must be >= 1024")
+        if self.max_control_request_bytes < 1024:
+            raise ConfigError("max_control_request_bytes must be >= 1024")
+        if self.queued_max_request_bytes < max(self.max_request_bytes,
+                                               self.max_control_request_bytes):
+            raise ConfigError("queued_max_request_bytes must hold the largest request "
+                              "(>= max_request_bytes)")
+        if self.max_connections < 1:
+            raise ConfigError("max_connections must be >= 1")
+        if self.request_timeout_ms < 1:
+            raise ConfigError("request_timeout_ms must be >= 1")
         if self.group_initial_rebalance_delay_ms < 0:
             raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
         if self.connections_max_idle_ms < 1:

@@ -35,6 +35,10 @@ class BrokerState:
     port: int = 0
     _appended: asyncio.Event | None = None
 
+    def __post_init__(self) -> None:
+        commit = self.group_commit
+        self.metrics.sync_rounds = lambda: (commit.rounds, commit.requests)
+
     @classmethod
     def open(cls, config: BrokerConfig) -> BrokerState:
         root = config.data_dir

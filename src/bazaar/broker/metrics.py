@@ -53,6 +53,8 @@ class Metrics:
     produce_latency: Latency = field(default_factory=Latency)
     fetch_latency: Latency = field(default_factory=Latency)
     connections: int = 0
+    refused_connections: int = 0
+    sync_rounds: Callable[[], tuple[int, int]] = lambda: (0, 0)  # (rounds, requests)
 
 
 class BrokerCollector(Collector):
@@ -75,6 +77,16 @@ class BrokerCollector(Collector):
         yield requests
         yield GaugeMetricFamily("bazaar_broker_connections", "Open connections",
                                 value=m.connections)
+        yield CounterMetricFamily("bazaar_broker_refused_connections",
+                                  "Connections refused over max_connections",
+                                  value=m.refused_connections)
+        rounds, durable = m.sync_rounds()
+        yield CounterMetricFamily("bazaar_broker_group_commit_rounds",
+                                  "Group commit rounds (one fdatasync per dirty file each)",
+                                  value=rounds)
+        yield CounterMetricFamily("bazaar_broker_group_commit_requests",
+                                  "Produce requests acknowledged after a group commit",
+                                  value=durable)
         for name, lat in (("produce", m.produce_latency), ("fetch", m.fetch_latency)):
             yield HistogramMetricFamily(f"bazaar_broker_{name}_latency_seconds",
                                         f"{name} request latency", buckets=lat.buckets(),

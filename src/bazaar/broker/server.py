@@ -3,8 +3,14 @@
 Requests on one connection are answered one at a time, in order, as Kafka requires.
 Fetch responses are written as the encoded header, then each segment file range with
 ``loop.sendfile`` (zero-copy: the record bytes never enter Python) unless the copying path
-was chosen. A frame over ``max_request_bytes``, an undecodable request, or an unknown API
-key or version closes that connection only; the broker and every other client carry on.
+was chosen. A frame over its API's limit, an undecodable request, or an unknown API key or
+version closes that connection only; the broker and every other client carry on.
+
+Memory: every request frame takes its size from one :class:`MemoryPool` before its body is
+read and gives it back once answered (or when its connection ends). A frame the pool cannot
+fit waits with that connection's reading paused, as Kafka mutes a channel when
+``queued.max.request.bytes`` is used up; whatever clients claim or send, the broker holds at
+most the pool's capacity of request bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +22,11 @@ import time
 
 from bazaar.broker._errors import FrameTooLargeError, ProtocolError
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import HANDLERS
+from bazaar.broker.apis import REGISTRY, api_name
 from bazaar.broker.log import FileRange
 from bazaar.broker.protocol import (
     Frame,
     FrameDecoder,
-    api_name,
     decode_request,
     encode_response,
 )
@@ -29,17 +34,59 @@ from bazaar.broker.protocol import (
 log = logging.getLogger("bazaar.broker")
 
 _MAX_QUEUED_FRAMES = 64
+_PRODUCE = 0
+
+
+_SMALL = 64 * 1024
+
+
+class MemoryPool:
+    """The request bytes all connections may hold at once; waiters retried on release.
+
+    Small requests (up to 64 KiB: metadata, heartbeats, commits, most fetches) may also use
+    an overdraft of 1/16 of the capacity that large ones cannot touch, so a pool filled by
+    large produce requests (or by clients that claim them and go quiet until the request
+    timeout) still lets every other client's control traffic through.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.overdraft = capacity // 16
+        self.used = 0
+        self.waiting: dict[Connection, None] = {}  # blocked connections, in arrival order
+
+    def reserve(self, size: int) -> bool:
+        limit = self.capacity + (self.overdraft if size <= _SMALL else 0)
+        if self.used + size > limit:
+            return False
+        self.used += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.used -= size
+        while self.waiting and self.used < self.capacity + self.overdraft:
+            connection = next(iter(self.waiting))
+            del self.waiting[connection]
+            if not connection.retry_grant():
+                self.waiting[connection] = None  # still too big: first in line again
+                break
 
 
 class Connection(asyncio.Protocol):
     """One client connection: frames in, responses out, strictly in request order."""
 
-    def __init__(self, state: BrokerState, open_connections: set[Connection] | None = None
-                 ) -> None:
+    def __init__(self, state: BrokerState, open_connections: set[Connection] | None = None,
+                 pool: MemoryPool | None = None) -> None:
         self.state = state
         self.open_connections = open_connections if open_connections is not None else set()
-        self.decoder = FrameDecoder(state.config.max_request_bytes)
+        config = state.config
+        self.pool = pool or MemoryPool(config.queued_max_request_bytes)
+        limits = (config.max_request_bytes, config.max_control_request_bytes)
+        self.decoder = FrameDecoder(lambda key: limits[0] if key == _PRODUCE else limits[1],
+                                    self.pool.reserve)
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()
+        self.partial_since: float | None = None  # when the request now arriving began
+        self.refused = False
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.peer = "?"
@@ -55,6 +102,14 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
+        if len(self.open_connections) >= self.state.config.max_connections:
+            self.refused = True
+            self.state.metrics.refused_connections += 1
+            if self.state.metrics.refused_connections % 100 == 1:  # a flood: log, not spam
+                log.warning("refusing connection from %s: %d open (max_connections)",
+                            self.peer, len(self.open_connections))
+            transport.abort()
+            return
         self.state.metrics.connections += 1
         self.open_connections.add(self)
         self.task = asyncio.get_running_loop().create_task(self._serve())
@@ -67,18 +122,54 @@ class Connection(asyncio.Protocol):
             log.warning("closing connection from %s: %s", self.peer, exc)
             self._abort()
             return
+        self._took(frames)
+
+    def _took(self, frames: list[Frame]) -> None:
         for frame in frames:
             self.frames.put_nowait(frame)
-        if self.frames.qsize() > _MAX_QUEUED_FRAMES and self.transport and not self._paused:
+        decoder = self.decoder
+        if decoder.blocked:
+            self.partial_since = None  # waiting for the pool is not the client's fault
+            self.pool.waiting[self] = None
+        elif decoder.pending:
+            if self.partial_since is None:
+                self.partial_since = time.monotonic()
+        else:
+            self.partial_since = None
+        self._set_reading()
+
+    def _set_reading(self) -> None:
+        pause = self.decoder.blocked or self.frames.qsize() > _MAX_QUEUED_FRAMES
+        if self.transport is None or self.transport.is_closing() or pause == self._paused:
+            return
+        if pause:
             self.transport.pause_reading()
-            self._paused = True
+        else:
+            self.transport.resume_reading()
+        self._paused = pause
+
+    def retry_grant(self) -> bool:
+        """The pool freed memory: try again for the frame this connection waits on."""
+        if self.transport is None or self.transport.is_closing():
+            return True  # gone: nothing to wait for
+        self._took(self.decoder.resume())
+        return not self.decoder.blocked
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            return
         self.state.metrics.connections -= 1
         self.open_connections.discard(self)
+        self.pool.waiting.pop(self, None)
         self._can_write.set()
         if self.task:
             self.task.cancel()
+        # the memory of frames never handled and of the one half-received goes back now
+        while not self.frames.empty():
+            self.pool.release(len(self.frames.get_nowait()))
+        reserved, self.decoder = self.decoder.reserved, FrameDecoder(0)
+        if reserved:
+            self.pool.release(reserved)
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -94,6 +185,10 @@ class Connection(asyncio.Protocol):
         """Seconds since the client last sent or was answered (0 while a request runs)."""
         return 0.0 if self.busy or not self.frames.empty() else now - self.last_active
 
+    def request_late_by(self, now: float) -> float:
+        """Seconds since the request still arriving began (0 if none is half-sent)."""
+        return 0.0 if self.partial_since is None else now - self.partial_since
+
     def _abort(self) -> None:
         if self.transport:
             self.transport.abort()
@@ -103,10 +198,8 @@ class Connection(asyncio.Protocol):
         with contextlib.suppress(asyncio.CancelledError):
             while True:
                 frame = await self.frames.get()
-                if self._paused and self.frames.qsize() < _MAX_QUEUED_FRAMES // 2:
-                    assert self.transport is not None
-                    self.transport.resume_reading()
-                    self._paused = False
+                if self.frames.qsize() < _MAX_QUEUED_FRAMES // 2:
+                    self._set_reading()
                 self.busy = True
                 try:
                     ok = await self._handle(frame)
@@ -116,6 +209,7 @@ class Connection(asyncio.Protocol):
                 finally:
                     self.busy = False
                     self.last_active = time.monotonic()
+                    self.pool.release(len(frame))
                 if not ok:
                     self._abort()
                     return
@@ -123,7 +217,7 @@ class Connection(asyncio.Protocol):
     async def _handle(self, frame: Frame) -> bool:
         started = time.perf_counter()
         try:
-            request = decode_request(frame)
+            request = decode_request(frame, REGISTRY)
         except ProtocolError as exc:
             log.warning("closing connection from %s: %s", self.peer, exc)
             return False
@@ -132,7 +226,7 @@ class Connection(asyncio.Protocol):
         self.state.metrics.requests[name] += 1
         client = Client(header.client_id or "", self.peer)
         try:
-            response = await HANDLERS[header.api_key](self.state, request.body, client,
+            response = await REGISTRY[header.api_key].handler(self.state, request.body, client,
                                                      header.api_version)
         except Exception:  # a bug must cost one connection, not the broker
             log.exception("%s v%d from %s failed", name, header.api_version, self.peer)
@@ -140,7 +234,7 @@ class Connection(asyncio.Protocol):
         if response is None:
             return True
         try:
-            parts = encode_response(header, response)
+            parts = encode_response(header, response, REGISTRY)
         except Exception:  # a response we cannot encode: the client cannot be answered
             log.exception("encoding %s v%d for %s failed", name, header.api_version, self.peer)
             return False

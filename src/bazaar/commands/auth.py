@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -85,24 +87,24 @@ def apps_create(
 
 
 @apps_app.command("ls")
-def apps_ls(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
+def apps_ls(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl,
+            as_json: bool = JSON) -> None:
     """List apps: scopes, active keys, last use."""
     import datetime
-
-    from rich.console import Console
-    from rich.table import Table
 
     def when(t: float | None) -> str:
         if t is None:
             return "never"
         return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
-    table = Table("app id", "name", "scopes", "active keys", "created", "last used", "state")
-    for info in _registry(data_dir, database_url).list():
-        table.add_row(info.app_id, info.name, " ".join(sorted(info.scopes)),
-                      " ".join(info.active_keys), when(info.created_at), when(info.last_used_at),
-                      "revoked" if info.revoked else "active")
-    Console().print(table)
+    apps = _registry(data_dir, database_url).list()
+    if as_json:
+        return emit_json(apps)
+    emit_table([Col("app id", whole=True), Col("name"), Col("scopes"),
+                Col("active keys", whole=True), Col("created"), Col("last used"), Col("state")],
+               ([info.app_id, info.name, " ".join(sorted(info.scopes)),
+                 " ".join(info.active_keys), when(info.created_at), when(info.last_used_at),
+                 "revoked" if info.revoked else "active"] for info in apps))
 
 
 @apps_app.command("rotate")
@@ -137,15 +139,28 @@ def apps_revoke(app_id: str = typer.Argument(..., help="The APP ID."),
 
 
 @keys_app.command("rotate")
-def keys_rotate(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
-    """Start signing access tokens with a new key; the old one verifies until its tokens expire."""
+def keys_rotate(
+    publish_ahead: float = typer.Option(
+        60.0, "--publish-ahead", min=0,  # bazaar.auth.JWKS_MAX_AGE_S
+        help="Seconds the new key is published in the JWKS before it signs (verifiers may "
+             "cache the JWKS this long). 0: sign with it at once (a compromised key)."),
+    data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl,
+) -> None:
+    """Make a new token signing key: published now, signing after --publish-ahead seconds
+    (running servers follow within 1 s); the old one verifies until its tokens expire."""
+    import datetime
+
     from bazaar import auth
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     config = auth_config(settings)
     keys = auth.SigningKeys(_engine(settings), config.load_master_key(),
                             token_lifetime=config.access_token_ttl_s)
-    typer.echo(f"signing with kid {keys.rotate()}")
+    kid = keys.rotate(publish_ahead_s=publish_ahead)
+    starts = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=publish_ahead)
+    typer.echo(f"signing with kid {kid}")
+    typer.echo(f"published in the JWKS now; signs from {starts:%Y-%m-%d %H:%M:%SZ}"
+               + (" (at once)" if publish_ahead == 0 else f" (in {publish_ahead:g} s)"))
 
 
 @app.command("sign")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from bazaar.config import Settings
 
@@ -77,7 +79,17 @@ def serve(
     retention_ms: int = typer.Option(None, help="Default: 7 days."),
     zero_copy: bool = typer.Option(None, "--zero-copy/--copy",
                                    help="sendfile for Fetch, or read+write (the experiment)."),
-    max_request_bytes: int = typer.Option(100 * 1024 * 1024, help="Larger frames: closed."),
+    max_request_bytes: int = typer.Option(
+        16 * 1024 * 1024, help="Largest Produce request; larger frames are closed unread."),
+    max_control_request_bytes: int = typer.Option(
+        1024 * 1024, help="Largest request of every other API (closed unread)."),
+    queued_max_request_bytes: int = typer.Option(
+        64 * 1024 * 1024, help="Request bytes all connections may hold at once (at least "
+                               "--max-request-bytes; a request waits, unread, for room)."),
+    max_connections: int = typer.Option(1000, help="Open connections; more are refused."),
+    request_timeout_ms: int = typer.Option(
+        30_000, help="A request not complete this long after its first byte: closed."),
+    connections_max_idle_ms: int = typer.Option(600_000, help="Silent connections: closed."),
     rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
     metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on this port."),
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
@@ -111,13 +123,29 @@ def serve(
             log=log,
             zero_copy=settings.broker_zero_copy if zero_copy is None else zero_copy,
             max_request_bytes=max_request_bytes,
+            max_control_request_bytes=max_control_request_bytes,
+            queued_max_request_bytes=max(queued_max_request_bytes, max_request_bytes,
+                                         max_control_request_bytes),
+            max_connections=max_connections,
+            request_timeout_ms=request_timeout_ms,
+            connections_max_idle_ms=connections_max_idle_ms,
             group_initial_rebalance_delay_ms=rebalance_delay_ms,
             metrics_port=metrics_port,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    _run(serve_broker(config))
+    from bazaar.processes import DirLock, DirLocked
+
+    try:  # one broker per log directory: a second one names the first one's pid
+        lock = DirLock(config.data_dir, "the broker log directory").acquire()
+    except DirLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        _run(serve_broker(config))
+    finally:
+        lock.release()
 
 
 @app.command()
@@ -154,65 +182,59 @@ def topics_rm(name: str, bootstrap: str = BOOTSTRAP) -> None:
 
 
 @topics_app.command("ls")
-def topics_ls(bootstrap: str = BOOTSTRAP) -> None:
+def topics_ls(bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """List topics: partitions and messages."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
-    table = Table("topic", "partitions", "messages")
-    for t in _run(admin.list_topics(_bootstrap(bootstrap))):
-        table.add_row(t.name, str(len(t.partitions)), str(t.messages))
-    Console().print(table)
+    topics = _run(admin.list_topics(_bootstrap(bootstrap)))
+    if as_json:
+        return emit_json(topics)
+    emit_table([Col("topic", whole=True), Col("partitions"), Col("messages")],
+               ([t.name, len(t.partitions), t.messages] for t in topics))
 
 
 @topics_app.command("describe")
-def topics_describe(name: str, bootstrap: str = BOOTSTRAP) -> None:
+def topics_describe(name: str, bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """Each partition's first and next offset."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
-    table = Table("partition", "start offset", "end offset", "messages", title=name)
-    for t in _run(admin.list_topics(_bootstrap(bootstrap), [name])):
-        for p in t.partitions:
-            table.add_row(str(p.partition), str(p.start_offset), str(p.end_offset),
-                          str(p.end_offset - p.start_offset))
-    Console().print(table)
+    topics = _run(admin.list_topics(_bootstrap(bootstrap), [name]))
+    if as_json:
+        return emit_json(topics)
+    emit_table([Col("partition"), Col("start offset"), Col("end offset"), Col("messages")],
+               ([p.partition, p.start_offset, p.end_offset, p.end_offset - p.start_offset]
+                for t in topics for p in t.partitions), title=name)
 
 
 @groups_app.command("ls")
-def groups_ls(bootstrap: str = BOOTSTRAP) -> None:
+def groups_ls(bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """List consumer groups."""
     from bazaar.broker import admin
 
-    for group in _run(admin.list_groups(_bootstrap(bootstrap))):
+    groups = _run(admin.list_groups(_bootstrap(bootstrap)))
+    if as_json:
+        return emit_json(groups)
+    for group in groups:
         typer.echo(group)
 
 
 @groups_app.command("describe")
-def groups_describe(group: str, bootstrap: str = BOOTSTRAP) -> None:
+def groups_describe(group: str, bootstrap: str = BOOTSTRAP, as_json: bool = JSON) -> None:
     """A group's state, members and lag per partition."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.broker import admin
 
     info = _run(admin.describe_group(_bootstrap(bootstrap), group))
-    console = Console()
-    console.print(f"group {info.group_id}: {info.state}, protocol {info.protocol or '-'}, "
-                  f"total lag {info.lag}")
-    members = Table("member", "client", "host", "partitions")
-    for m in info.members:
-        members.add_row(m.member_id, m.client_id, m.host,
-                        ", ".join(f"{t}-{p}" for t, p in m.assignment))
-    console.print(members)
-    lag = Table("topic", "partition", "committed", "end offset", "lag")
-    for o in info.offsets:
-        lag.add_row(o.topic, str(o.partition), str(o.committed), str(o.end_offset), str(o.lag))
-    console.print(lag)
+    if as_json:
+        return emit_json(info)
+    typer.echo(f"group {info.group_id}: {info.state}, protocol {info.protocol or '-'}, "
+               f"total lag {info.lag}")
+    emit_table([Col("member", whole=True), Col("client", whole=True), Col("host"),
+                Col("partitions")],
+               ([m.member_id, m.client_id, m.host,
+                 ", ".join(f"{t}-{p}" for t, p in m.assignment)] for m in info.members))
+    emit_table([Col("topic", whole=True), Col("partition"), Col("committed"),
+                Col("end offset"), Col("lag")],
+               ([o.topic, o.partition, o.committed, o.end_offset, o.lag] for o in info.offsets))
 
 
 if __name__ == "__main__":  # `python -m bazaar.commands.broker`: no other command groups loaded

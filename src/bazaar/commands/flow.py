@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
 
 app = typer.Typer(help="The saga orchestrator: serve it, register workflows, inspect and steer "
                        "executions.", no_args_is_help=True)
@@ -52,7 +55,9 @@ def _when(stamp: float | None) -> str:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(None, help="Port (default: BAZAAR_FLOW_PORT, 8300)."),
-    db: str = typer.Option(None, "--db", help="SQLAlchemy URL (default: data_dir/flow.db)."),
+    db: str = typer.Option(None, "--database-url", "--db",
+                           help="SQLAlchemy URL of the store (default: BAZAAR_FLOW_DATABASE_URL, "
+                                "else data_dir/flow.db)."),
     limit: list[str] = typer.Option([], "--limit", help="QUEUE=N: at most N in progress."),
     register: list[Path] = typer.Option([], "--register", help="Definition files to register."),
     threads: int = typer.Option(None, help="DB threads (default 0 for SQLite, 4 otherwise)."),
@@ -83,8 +88,36 @@ def serve(
                           sqlite_synchronous=sync, definitions=tuple(register),
                           kafka_bootstrap=kafka or settings.kafka_bootstrap,
                           event_topics=tuple(event_topic))
-    typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
-    run_server(config)
+    with _store_lock(url):
+        typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
+        run_server(config)
+
+
+@contextlib.contextmanager
+def _store_lock(url: str) -> Iterator[None]:
+    """One orchestrator per SQLite store: a second one exits naming the first one's pid.
+
+    (A server database such as PostgreSQL is shared by design and is not locked here.)
+    """
+    from sqlalchemy.engine import make_url
+
+    from bazaar.processes import DirLock, DirLocked
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(parsed.database).resolve()
+    try:
+        lock = DirLock(path.parent, f"the orchestrator database {path.name} in",
+                       f"{path.name}.lock").acquire()
+    except DirLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 async def _register_one(client: Any, body: bytes) -> dict[str, Any]:
@@ -113,31 +146,26 @@ def start(name: str, input: str = typer.Option("{}", "--input", help="JSON input
 @app.command("ls")
 def list_(status: str = typer.Option(None, help="RUNNING, COMPLETED, FAILED, …"),
           name: str = typer.Option(None, help="Workflow name."),
-          limit: int = typer.Option(30), url: str = URL) -> None:
+          limit: int = typer.Option(30), url: str = URL, as_json: bool = JSON) -> None:
     """List recent executions."""
-    from rich.console import Console
-    from rich.table import Table
-
     rows = _call(url, lambda c: c.executions(status=status, name=name, limit=limit))
-    table = Table("workflow", "status", "started", "ended", "reason")
-    table.add_column("id", no_wrap=True, min_width=32)
-    for r in rows:
-        table.add_row(f"{r['name']} v{r['version']}", r["status"], _when(r["created_at"]),
-                      _when(r["ended_at"]), (r["reason"] or "")[:60], r["id"])
-    Console().print(table)
+    if as_json:
+        return emit_json(rows)
+    emit_table([Col("id", whole=True), Col("workflow", whole=True), Col("status"),
+                Col("started"), Col("ended"), Col("reason")],
+               ([r["id"], f"{r['name']} v{r['version']}", r["status"], _when(r["created_at"]),
+                 _when(r["ended_at"]), r["reason"] or ""] for r in rows))
 
 
 @app.command()
-def show(execution_id: str, as_json: bool = typer.Option(False, "--json"),
-         url: str = URL) -> None:
+def show(execution_id: str, as_json: bool = JSON, url: str = URL) -> None:
     """One execution: status, why it is where it is, and every attempt of every task."""
     from rich.console import Console
     from rich.table import Table
 
     data = _call(url, lambda c: c.execution(execution_id))
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
+        return emit_json(data)
     console = Console()
     console.print(f"[bold]{data['id']}[/bold] {data['name']} v{data['version']} "
                   f"[bold]{data['status']}[/bold]")
@@ -145,14 +173,15 @@ def show(execution_id: str, as_json: bool = typer.Option(False, "--json"),
         console.print(f"reason: {data['reason']}")
     for line in data["why"]:
         console.print(f"[yellow]why:[/yellow] {line}")
-    table = Table("step", "try", "status", "worker", "ran", "n", "error / output")
+    table = Table("step", "try", "status", "worker", "ran", "n")
+    table.add_column("error / output", overflow="fold")
     for t in data["tasks"]:
         step = t["ref"] + (" (undo)" if t["kind"] == "compensation" else "")
         ran = (f"{t['ended_at'] - t['started_at']:.2f}s"
                if t["ended_at"] and t["started_at"] else _when(t["started_at"]))
         detail = t["error"] or (json.dumps(t["output"]) if t["output"] is not None else "")
         table.add_row(step, str(t["attempt"]), t["status"], t["worker_id"] or "", ran,
-                      str(t["deliveries"]), detail[:80])
+                      str(t["deliveries"]), detail)
     console.print(table)
     for note in data["notes"]:
         console.print(f"[dim]· {note}[/dim]")
@@ -187,29 +216,26 @@ def signal(execution_id: str, ref: str,
 
 
 @app.command()
-def queues(url: str = URL) -> None:
+def queues(url: str = URL, as_json: bool = JSON) -> None:
     """Task queues: depth, in progress, concurrency limit, last poll."""
-    from rich.console import Console
-    from rich.table import Table
-
     data = _call(url, lambda c: c.queues())
-    table = Table("queue", "scheduled", "in progress", "limit", "last poll", "by")
-    for name, q in data.items():
-        table.add_row(name, str(q["scheduled"]), str(q["in_progress"]), str(q["limit"] or "-"),
-                      _when(q["last_poll"]), q["last_worker"] or "-")
-    Console().print(table)
+    if as_json:
+        return emit_json(data)
+    emit_table([Col("queue", whole=True), Col("scheduled"), Col("in progress"), Col("limit"),
+                Col("last poll"), Col("by", whole=True)],
+               ([name, q["scheduled"], q["in_progress"], q["limit"] or "-",
+                 _when(q["last_poll"]), q["last_worker"] or "-"] for name, q in data.items()))
 
 
 @app.command("trace")
 def trace_(order_id: str,
            bootstrap: str = typer.Option(None, help="host:port of the log (default: "
                                                     "BAZAAR_KAFKA_BOOTSTRAP or the embedded "
-                                                    "broker's port).")) -> None:
+                                                    "broker's port)."),
+           as_json: bool = JSON) -> None:
     """A choreographed checkout's trace: which events, in which order, caused by what."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar.flow import FlowError
+    from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import trace
 
     if bootstrap is None:
@@ -218,60 +244,42 @@ def trace_(order_id: str,
         settings = Settings()
         bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
     try:
-        events = asyncio.run(trace(bootstrap, order_id))
+        events = asyncio.run(trace(bootstrap, order_id, topic=TOPIC))
     except FlowError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     if not events:
         typer.echo(f"no events for order {order_id}")
         raise typer.Exit(1)
+    if as_json:
+        return emit_json([{"event_id": e.event_id, "type": e.type, "at": e.at,
+                           "source": e.source, "cause": e.cause, "data": e.data}
+                          for e in events])
     start = events[0].at
-    table = Table("+ms", "event", "by", "caused by", "detail")
     names = {e.event_id: e.type for e in events}
+    rows = []
     for e in events:
         detail = e.data.get("reason") or e.data.get("shipment_id") or e.data.get(
             "charge_id") or ""
-        table.add_row(f"{(e.at - start) * 1000:.1f}", e.type, e.source or "-",
-                      names.get(e.cause or "", "-"), str(detail)[:50])
-    Console().print(table)
+        rows.append([f"{(e.at - start) * 1000:.1f}", e.type, e.source or "-",
+                     names.get(e.cause or "", "-"), str(detail)])
+    emit_table([Col("+ms"), Col("event", whole=True), Col("by"), Col("caused by"),
+                Col("detail", whole=True)], rows)
 
 
 @app.command("shop-inventory")
 def shop_inventory(concurrency: int = typer.Option(8, help="Tasks at once (orchestration).")
                    ) -> None:
-    """Serve the checkout saga's inventory steps from the shop's own stock, the way
-    BAZAAR_CHECKOUT says (a worker of the orchestrator, or a consumer on the log).
+    """Serve the shop's part of the checkout saga (its inventory steps and its order
+    record), the way BAZAAR_CHECKOUT says: a worker of the orchestrator, or the inventory
+    and orders roles on the log.
 
-    The saga's other services run as their own processes:
-    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir
-    DATA_DIR/saga`` (and shipping, notification, orders)."""
+    The saga's other services run as their own processes, anywhere:
+    ``python -m bazaar.flow.checkout orchestrated|choreography --role payment --dir DIR``
+    (and shipping, notification)."""
     from bazaar import bootstrap
     from bazaar.config import Settings
-    from bazaar.flow.checkout.services import Databases, Services
-    from bazaar.flow.choreography import run_services
-    from bazaar.flow.orchestrator import FlowClient, Worker
-    from bazaar.shop.adapters.checkout import ShopInventoryChoreography, inventory_handlers
 
     settings = Settings()
-    runtime = bootstrap.build(settings)
-    saga = Services.open(Databases.under(settings.data_dir / "saga"))
-
-    async def serve() -> None:
-        if settings.checkout == "orchestration":
-            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-inventory")
-            for name, handler in inventory_handlers(runtime.shop).items():
-                worker.add(name, handler, concurrency=concurrency)
-            await worker.run()
-        else:
-            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
-            await run_services(broker, saga, ["inventory"],
-                               saga=ShopInventoryChoreography(saga, runtime.shop))
-
-    typer.echo(f"shop inventory for the checkout saga ({settings.checkout})")
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        saga.close()
-        runtime.close()
+    typer.echo(f"the shop's checkout steps ({settings.checkout})")
+    bootstrap.serve_checkout(settings, concurrency)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 if TYPE_CHECKING:
     from bazaar.config import Settings
     from bazaar.functions import FunctionsClient
@@ -49,13 +51,35 @@ def _url(url: str | None) -> str:
         return f"http://{settings.host}:{settings.functions_port}"
 
 
+def _token() -> str:
+    """BAZAAR_FUNCTIONS_TOKEN, else a token minted from the data dir's keyring (readable only
+    by the platform's user)."""
+    import os
+
+    given = os.environ.get("BAZAAR_FUNCTIONS_TOKEN")
+    if given:
+        return given
+    from bazaar.functions import PlatformAccess
+
+    access = PlatformAccess(_settings().data_dir / "functions")
+    try:
+        return access.issue()
+    finally:
+        access.close()
+
+
 def _call(url: str | None, fn: Callable[[FunctionsClient], T]) -> T:
     """Run one client call; platform errors become a message and exit status 2."""
-    from bazaar.functions import FunctionsClient, FunctionsError
+    from bazaar.functions import FunctionsClient, FunctionsError, Unauthorized
 
     try:
-        with FunctionsClient(_url(url)) as client:
+        with FunctionsClient(_url(url), token=_token()) as client:
             return fn(client)
+    except Unauthorized as exc:
+        typer.echo(f"error: {exc} (this data dir's keyring is not the platform's: set "
+                   "BAZAAR_FUNCTIONS_TOKEN to the output of `bazaar functions token` run "
+                   "where the platform serves)", err=True)
+        raise typer.Exit(2) from exc
     except FunctionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -85,8 +109,8 @@ def serve(
 
 @app.command()
 def worker(
-    control: str = typer.Option(None, help="host:port of the control plane (default: the "
-                                           "platform serving the data dir)."),
+    control: Path = typer.Option(None, help="The control plane's unix socket (default: the "
+                                            "platform serving the data dir)."),
     memory_mb: int = typer.Option(None, help="Memory this host offers to sandboxes."),
     slots: int = typer.Option(None, help="Sandboxes this host runs at most."),
     work_dir: Path = typer.Option(None, help="Package cache and sandbox files."),
@@ -103,17 +127,13 @@ def worker(
         try:
             info = read_address_file(s.data_dir)
         except FunctionsError as exc:
-            typer.echo(f"error: {exc}; pass --control HOST:PORT", err=True)
+            typer.echo(f"error: {exc}; pass --control SOCKET", err=True)
             raise typer.Exit(2) from exc
-        control = f"{info['host']}:{info['control_port']}"
-    host, _, port = control.rpartition(":")
-    if not port.isdigit():
-        typer.echo(f"error: --control must be HOST:PORT, got {control!r}", err=True)
-        raise typer.Exit(2)
+        control = Path(info["control"])
     while True:
         try:
             run_host(HostConfig(
-                control_host=host, control_port=int(port),
+                control=control,
                 work_dir=work_dir or s.data_dir / "functions" / "hosts" / f"cli-{os.getpid()}",
                 memory_mb=memory_mb or s.functions_worker_memory_mb,
                 slots=slots or s.functions_worker_slots, heartbeat_s=s.functions_heartbeat_s))
@@ -132,10 +152,18 @@ def worker(
 
 
 @app.command()
+def token() -> None:
+    """Print a Bearer token for the platform serving the data dir (valid 1 h), for curl or
+    for BAZAAR_FUNCTIONS_TOKEN on another machine."""
+    typer.echo(_token())
+
+
+@app.command()
 def deploy(
     directory: Path = typer.Argument(..., help="The function's source directory."),
     name: str = typer.Option(None, help="Function name (default: the directory's name)."),
-    handler: str = typer.Option("app.handler", help="module.function to call."),
+    handler: str = typer.Option(None, help="module.function to call (default: 'handler' in "
+                                           "app.py, else handler.py, else main.py)."),
     memory_mb: int = typer.Option(128, help="Memory limit (MB)."),
     timeout_s: float = typer.Option(3.0, help="Wall-clock limit per invoke (s)."),
     isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
@@ -144,10 +172,11 @@ def deploy(
     url: str = URL,
 ) -> None:
     """Zip DIR and create the function, or update its code and settings."""
-    from bazaar.functions import FunctionsError, FunctionSpec
+    from bazaar.functions import FunctionsError, FunctionSpec, find_handler
 
     try:
-        spec = FunctionSpec(name or directory.resolve().name, handler=handler,
+        spec = FunctionSpec(name or directory.resolve().name,
+                            handler=handler or find_handler(directory),
                             memory_mb=memory_mb, timeout_s=timeout_s,
                             isolation=isolation,  # type: ignore[arg-type]
                             allow_network=allow_network, concurrency=concurrency)
@@ -209,12 +238,15 @@ def logs(name: str = typer.Argument(...),
 
 
 @app.command("ls")
-def ls(url: str = URL) -> None:
+def ls(url: str = URL, as_json: bool = JSON) -> None:
     """List functions."""
-    for f in _call(url, lambda c: c.list_functions()):
-        versions = ",".join(v["version"] for v in f["versions"]) or "-"
-        typer.echo(f"{f['name']:24} {f['handler']:20} {f['memory_mb']:>5} MB "
-                   f"{f['timeout_s']:>6} s {f['isolation']:9} versions {versions}")
+    found = _call(url, lambda c: c.list_functions())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("name", whole=True), Col("handler", whole=True), Col("memory MB"),
+                Col("timeout s"), Col("isolation"), Col("versions")],
+               ([f["name"], f["handler"], f["memory_mb"], f["timeout_s"], f["isolation"],
+                 ",".join(v["version"] for v in f["versions"]) or "-"] for f in found))
 
 
 @app.command("rm")
@@ -239,22 +271,30 @@ def alias(name: str = typer.Argument(...), alias_name: str = typer.Argument(...)
 
 
 @app.command()
-def hosts(url: str = URL) -> None:
+def hosts(url: str = URL, as_json: bool = JSON) -> None:
     """Worker hosts and their capacity."""
-    for h in _call(url, lambda c: c.hosts()):
-        typer.echo(f"{h['host_id']:24} pid {h['pid']:>7} sandboxes {h['sandboxes']:>3} "
-                   f"memory {h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)} MB "
-                   f"slots {h.get('used_slots', 0)}/{h.get('slots', 0)}")
+    found = _call(url, lambda c: c.hosts())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("host", whole=True), Col("pid"), Col("sandboxes"), Col("memory MB"),
+                Col("slots")],
+               ([h["host_id"], h["pid"], h["sandboxes"],
+                 f"{h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)}",
+                 f"{h.get('used_slots', 0)}/{h.get('slots', 0)}"] for h in found))
 
 
 @dlq.command("ls")
 def dlq_ls(function: str = typer.Option(None, help="Only this function's."),
-           url: str = URL) -> None:
+           url: str = URL, as_json: bool = JSON) -> None:
     """List dead letters."""
-    for d in _call(url, lambda c: c.dead_letters(function)):
-        error = (d["error"] or {}).get("errorType", "-")
-        typer.echo(f"{d['id']:>6} {d['function']}:{d['qualifier']} {d['reason']} {error} "
-                   f"attempts {d['attempts']} failed {_when(d['failedAt'])} {d['payload'][:60]}")
+    found = _call(url, lambda c: c.dead_letters(function))
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("id", whole=True), Col("function", whole=True), Col("reason"),
+                Col("error"), Col("attempts"), Col("failed"), Col("payload")],
+               ([d["id"], f"{d['function']}:{d['qualifier']}", d["reason"],
+                 (d["error"] or {}).get("errorType", "-"), d["attempts"],
+                 _when(d["failedAt"]), d["payload"]] for d in found))
 
 
 @dlq.command("redrive")
@@ -295,12 +335,16 @@ def sources_add(
 
 
 @sources.command("ls")
-def sources_ls(url: str = URL) -> None:
+def sources_ls(url: str = URL, as_json: bool = JSON) -> None:
     """List event source mappings and what they have processed."""
-    for m in _call(url, lambda c: c.event_sources()):
-        typer.echo(f"{m['uuid']} {m['topic']}@{m['bootstrap']} -> {m['function']}:"
-                   f"{m['qualifier']} batch {m['batch_size']} records {m.get('records', 0)} "
-                   f"failed batches {m.get('failedBatches', 0)}")
+    found = _call(url, lambda c: c.event_sources())
+    if as_json:
+        return emit_json(found)
+    emit_table([Col("uuid", whole=True), Col("topic", whole=True), Col("function", whole=True),
+                Col("batch"), Col("records"), Col("failed batches")],
+               ([m["uuid"], f"{m['topic']}@{m['bootstrap']}",
+                 f"{m['function']}:{m['qualifier']}", m["batch_size"], m.get("records", 0),
+                 m.get("failedBatches", 0)] for m in found))
 
 
 @sources.command("rm")

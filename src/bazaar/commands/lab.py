@@ -6,23 +6,23 @@ from pathlib import Path
 
 import typer
 
+from bazaar.commands._output import JSON, Col, emit_json, emit_table
+
 app = typer.Typer(help="Experiments that reproduce each explainer's claim on the real components.",
                   no_args_is_help=True)
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = JSON) -> None:
     """List the experiments and the claim each one tests."""
-    from rich.console import Console
-    from rich.table import Table
-
     from bazaar import lab
 
-    table = Table("name", "explainer", "claim")
-    for name in lab.names():
-        experiment = lab.load(name)
-        table.add_row(name, experiment.explainer, experiment.claim)
-    Console().print(table)
+    found = [(name, lab.load(name)) for name in lab.names()]
+    if as_json:
+        return emit_json([{"name": name, "explainer": e.explainer, "claim": e.claim}
+                          for name, e in found])
+    emit_table([Col("name", whole=True), Col("explainer"), Col("claim")],
+               ([name, e.explainer, e.claim] for name, e in found))
 
 
 @app.command("run")

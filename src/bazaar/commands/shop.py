@@ -17,16 +17,18 @@ DataDir = typer.Option(None, "--data-dir", help="Where local state lives.")
 DatabaseUrl = typer.Option(None, "--database-url", help="SQLAlchemy URL.")
 
 
-def settings_from(**overrides: Any) -> Settings:
-    """Settings from the environment, with the options the user gave on top."""
+def settings_from(options: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the options the user gave on top; a bad value is
+    a plain message naming the setting, its option (``options``: setting → option) and its
+    ``BAZAAR_*`` variable, and exit code 2."""
     from pydantic import ValidationError
 
-    from bazaar.config import Settings
+    from bazaar.config import Settings, explain
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {explain(exc, options)}", err=True)
         raise typer.Exit(2) from exc
 
 

@@ -30,8 +30,7 @@ UID_BASE = 1_000_000
 class HostConfig:
     """A worker host's settings: where the control plane is and what the host offers."""
 
-    control_host: str
-    control_port: int
+    control: Path  # the control plane's unix socket
     work_dir: Path
     memory_mb: int = 2048
     slots: int = 64
@@ -61,15 +60,12 @@ class WorkerHost:
         _become_subreaper()
         reaping = asyncio.create_task(self._reap_orphans())
         try:
-            reader, writer = await asyncio.open_connection(self.config.control_host,
-                                                           self.config.control_port)
+            reader, writer = await asyncio.open_unix_connection(self.config.control,
+                                                                limit=2**20)
         except OSError as exc:
             reaping.cancel()
-            raise FunctionsError(f"cannot reach the control plane at {self.config.control_host}:"
-                           f"{self.config.control_port}: {exc}") from exc
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raise FunctionsError(f"cannot reach the control plane at {self.config.control}: "
+                                 f"{exc}") from exc
         self._peer = peer = Peer(reader, writer, self._handle)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,7 +180,8 @@ class WorkerHost:
             self._sandboxes.pop(sandbox.id, None)
             await self._discard(sandbox)
             return {"gone": True, "error": _error(failed), "logs": failed.logs,
-                    "logs_truncated": failed.logs_truncated}
+                    "logs_truncated": failed.logs_truncated,
+                    "duration_ms": failed.duration_ms, "max_rss_kb": failed.max_rss_kb}
         if not sandbox.alive:
             self._sandboxes.pop(sandbox.id, None)
             await self._discard(sandbox)

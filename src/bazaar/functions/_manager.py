@@ -22,7 +22,13 @@ from bazaar.functions._errors import HostLost, NoCapacity, TooManyRequests
 from bazaar.functions._model import ErrorInfo, HostInfo, InvocationResult, VersionRef
 from bazaar.functions._packages import PackageStore
 from bazaar.functions._placement import Placement
-from bazaar.functions._wire import Peer, PeerClosed, RemoteFailure
+from bazaar.functions._wire import (
+    MAX_HOST_FRAME,
+    MAX_UNREGISTERED_FRAME,
+    Peer,
+    PeerClosed,
+    RemoteFailure,
+)
 
 
 @dataclass
@@ -50,8 +56,13 @@ class WorkerManager:
     """Routes invocations to sandboxes on attached worker hosts."""
 
     def __init__(self, packages: PackageStore, *, idle_timeout_s: float = 300.0,
-                 heartbeat_timeout_s: float = 5.0) -> None:
+                 heartbeat_timeout_s: float = 5.0, max_connections: int = 256,
+                 register_timeout_s: float = 10.0, body_timeout_s: float = 30.0) -> None:
         self.packages = packages
+        self.max_connections = max_connections
+        self.register_timeout_s = register_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self._connections = 0
         self.idle_timeout_s = idle_timeout_s
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.placement = Placement()
@@ -76,17 +87,30 @@ class WorkerManager:
             host.peer.close()
 
     async def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one host's control channel until it drops (a ``start_server`` callback)."""
+        """Serve one host's control channel until it drops (a ``start_server`` callback).
+
+        Bounded before anything is trusted: at most ``max_connections`` channels, frames of
+        at most 64 KiB until the host registers (8 MiB after), registration within
+        ``register_timeout_s``, and a frame's body within ``body_timeout_s`` of its header."""
+        if self._connections >= self.max_connections:
+            writer.close()
+            return
+        self._connections += 1
         registered: list[str] = []
 
         async def handle(op: str, body: dict[str, Any]) -> dict[str, Any]:
             if op == "register":
+                if registered:
+                    raise ValueError("this channel has registered already")
                 host_id = str(body["host_id"])
                 self.placement.add(host_id, int(body["memory_mb"]), int(body["slots"]))
                 self._hosts[host_id] = _Host(peer, time.monotonic(), int(body.get("pid", 0)))
                 registered.append(host_id)
+                peer.max_frame = MAX_HOST_FRAME
                 self._host_changed.set()
                 return {"ok": True}
+            if not registered:
+                raise ValueError(f"{op!r} before register")
             if op == "package":
                 blob = await asyncio.to_thread(self.packages.get, str(body["digest"]))
                 return {"blob": blob}
@@ -97,11 +121,20 @@ class WorkerManager:
             if op == "heartbeat" and host is not None:
                 host.last_seen = time.monotonic()
 
-        peer = Peer(reader, writer, handle)
+        peer = Peer(reader, writer, handle, max_frame=MAX_UNREGISTERED_FRAME,
+                    body_timeout=self.body_timeout_s)
         peer.on_notice = notice
+
+        async def register_or_close() -> None:
+            await asyncio.sleep(self.register_timeout_s)
+            if not registered:
+                peer.close()
+        deadline = asyncio.create_task(register_or_close())
         try:
             await peer.serve()
         finally:
+            deadline.cancel()
+            self._connections -= 1
             for host_id in registered:
                 self._host_lost(host_id)
 

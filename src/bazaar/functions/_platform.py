@@ -28,12 +28,13 @@ from bazaar.functions._registry import FunctionRegistry
 
 @dataclass(frozen=True)
 class PlatformConfig:
-    """Control-plane settings. ``port``/``control_port`` 0 pick free ports."""
+    """Control-plane settings. ``port`` 0 picks a free port. Worker hosts attach over a unix
+    socket, ``DATA_DIR/functions/control/control.sock``, in a directory only this user can
+    enter: no sandbox can reach it."""
 
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8090
-    control_port: int = 0
     idle_timeout_s: float = 300.0
     heartbeat_timeout_s: float = 5.0
     policy: AsyncPolicy = field(default_factory=AsyncPolicy)
@@ -42,6 +43,18 @@ class PlatformConfig:
     def root(self) -> Path:
         return Path(self.data_dir).resolve() / "functions"
 
+    @property
+    def control_path(self) -> Path:
+        return self.root / "control" / "control.sock"
+
+
+def owner_only(path: Path) -> None:
+    """Create ``path`` (a directory) if needed and make it 0700: sandbox uids (and any other
+    user) can neither list it nor reach anything below it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
 
 class Platform:
     """The function platform's control plane."""
@@ -49,7 +62,8 @@ class Platform:
     def __init__(self, config: PlatformConfig) -> None:
         self.config = config
         root = config.root
-        root.mkdir(parents=True, exist_ok=True)
+        owner_only(Path(config.data_dir).resolve())  # the shop's secrets live here too
+        owner_only(root)
         self.packages = PackageStore(root / "packages")
         self.registry = FunctionRegistry(root / "functions.db")
         self.queue = DurableQueue(root / "queue.db")
@@ -58,14 +72,16 @@ class Platform:
                                      heartbeat_timeout_s=config.heartbeat_timeout_s)
         self.async_invoker = AsyncInvoker(self.queue, self._invoke_for_poller, config.policy)
         self._control: asyncio.Server | None = None
-        self.control_address: tuple[str, int] = (config.host, 0)
+        self.control_address = str(config.control_path)
         self._sources: dict[str, tuple[EventSourcePoller, asyncio.Task[None]]] = {}
 
     async def start(self) -> None:
         """Open the control port for worker hosts; start reaper, heartbeat watch, pollers."""
-        self._control = await asyncio.start_server(self.manager.attach, self.config.host,
-                                                   self.config.control_port)
-        self.control_address = self._control.sockets[0].getsockname()[:2]
+        path = self.config.control_path
+        owner_only(path.parent)
+        path.unlink(missing_ok=True)  # a socket left by a killed platform
+        self._control = await asyncio.start_unix_server(self.manager.attach, path)
+        os.chmod(path, 0o600)
         self.manager.start()
         await self.async_invoker.start()
         for mapping in self.registry.sources():
@@ -80,6 +96,7 @@ class Platform:
             self._control.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._control.wait_closed(), 2)
+            self.config.control_path.unlink(missing_ok=True)
         self.logs.close()
         self.registry.close()
         self.queue.close()
@@ -89,8 +106,7 @@ class Platform:
         path = self.config.root / "server.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"host": self.config.host, "port": http_port,
-                                   "control_port": self.control_address[1],
-                                   "pid": os.getpid()}))
+                                   "control": self.control_address, "pid": os.getpid()}))
         os.replace(tmp, path)
         return path
 
@@ -101,11 +117,18 @@ class Platform:
         await asyncio.to_thread(self.registry.create, spec, digest)
         return self.registry.describe(spec.name)
 
-    async def update_code(self, name: str, blob: bytes) -> dict[str, Any]:
+    async def update_code(self, name: str, blob: bytes,
+                          changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """New code for $LATEST — with new settings in the same step when ``changes`` are
+        given (a new handler is checked against the new code, not the old)."""
         spec, _ = self.registry.get(name)
+        if changes:
+            if "name" in changes and changes["name"] != name:
+                raise InvalidRequest("a function cannot be renamed")
+            spec = FunctionSpec.from_dict({**spec.to_dict(), **changes})
         check_package(blob, spec.handler)
         digest = await asyncio.to_thread(self.packages.put, blob)
-        await asyncio.to_thread(self.registry.update, name, digest=digest)
+        await asyncio.to_thread(self.registry.update, name, spec=spec, digest=digest)
         await self.manager.drop_function(name)
         return self.registry.describe(name)
 

@@ -1,10 +1,11 @@
-"""A sandbox as its worker host sees it: one OS process running the runtime bootstrap.
+"""A sandbox as its worker host sees it: one OS process running the function runtime.
 
-``process`` isolation is a bare child process; ``namespace`` runs the same bootstrap under
+``process`` isolation is a bare child process with a mount namespace of its own (a private
+/tmp, directories closed to other users hidden); ``namespace`` runs the same runtime under
 bubblewrap (own mount, pid, ipc, uts and — unless allowed — network namespaces, read-only root,
-private /tmp). In both, the bootstrap caps memory (RLIMIT_AS), processes (RLIMIT_NPROC under a
-sandbox-private uid, since the kernel does not apply it to root) and file size, and the host
-caps wall-clock time by killing the sandbox.
+private /tmp). In both, the runtime (``_runtime.py``) runs as a sandbox-private uid with no
+capability and caps memory (RLIMIT_AS), processes (RLIMIT_NPROC: the kernel does not apply it
+to root) and file size; the host caps wall-clock time by killing the sandbox.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import stat
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 from bazaar.functions._model import ErrorInfo
 
 _HEADER = struct.Struct(">I")
-BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+RUNTIME = Path(__file__).with_name("_runtime.py")
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
 
 
@@ -57,11 +59,15 @@ class SandboxLimits:
 class SandboxFailed(Exception):
     """The sandbox failed to init or died during an invoke; it is gone."""
 
-    def __init__(self, error: ErrorInfo, logs: str = "", logs_truncated: bool = False) -> None:
+    def __init__(self, error: ErrorInfo, logs: str = "", logs_truncated: bool = False, *,
+                 duration_ms: float = 0.0, max_rss_kb: int = 0) -> None:
         super().__init__(f"{error.type}: {error.message}")
         self.error = error
         self.logs = logs
         self.logs_truncated = logs_truncated
+        #: How long the failed invoke ran, and the sandbox's peak memory (VmHWM) so far.
+        self.duration_ms = duration_ms
+        self.max_rss_kb = max_rss_kb
 
 
 def _closed_to_others(path: Path) -> list[Path]:
@@ -80,24 +86,15 @@ def _closed_to_others(path: Path) -> list[Path]:
 def runtime_paths() -> list[Path]:
     """Files the bootstrap needs: the interpreter, its standard library, the bootstrap."""
     return [Path(os.path.realpath(sys.executable)), Path(sys.base_prefix).resolve(),
-            BOOTSTRAP.resolve()]
+            RUNTIME.resolve()]
 
 
-def needs_read_search(extra: list[Path]) -> bool:
-    """True when a sandbox uid could not reach the runtime without CAP_DAC_READ_SEARCH."""
-    return any(_closed_to_others(p.parent if p.is_file() else p)
-               for p in [*runtime_paths(), *extra])
-
-
-def bwrap_args(*, allow_network: bool, visible: list[Path], tmp_mb: int = 64) -> list[str]:
-    """bubblewrap arguments: read-only root, a private writable /tmp of ``tmp_mb``, /dev,
-    /proc, own namespaces, and directories closed to other users replaced by an empty tmpfs
-    with only ``visible`` shown."""
-    args = [BWRAP, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-    if not allow_network:
-        args.append("--unshare-net")
+def hidden_mounts(visible: list[Path]) -> list[tuple[str, str]]:
+    """The mounts that give a sandbox its view: every directory closed to other users on the
+    way to a ``visible`` path is covered by a tmpfs (crossable, not listable: 0711) that shows
+    only the next step of that path again (read-only), and visible paths under ``/tmp`` (which
+    the sandbox replaces) are shown again. ``("tmpfs", dir)`` / ``("bind", path)``, in the
+    order they are to be made."""
     ops: dict[str, tuple[int, int, str]] = {}
     for path in visible:
         for locked in _closed_to_others(path.parent if path.is_file() else path):
@@ -109,9 +106,21 @@ def bwrap_args(*, allow_network: bool, visible: list[Path], tmp_mb: int = 64) ->
     for path in visible:
         if Path("/tmp") in path.parents:  # under the private /tmp: show it again
             ops[f"bind:{path}"] = (len(path.parts), 1, str(path))
-    for key, (_, _, target) in sorted(ops.items(), key=lambda kv: kv[1]):
-        if key.startswith("tmpfs:"):
-            args += ["--tmpfs", target]
+    return [(key.partition(":")[0], target)
+            for key, (_, _, target) in sorted(ops.items(), key=lambda kv: kv[1])]
+
+
+def bwrap_args(*, allow_network: bool, visible: list[Path], tmp_mb: int = 64) -> list[str]:
+    """bubblewrap arguments: read-only root, a private writable /tmp of ``tmp_mb``, /dev,
+    /proc, own namespaces, and :func:`hidden_mounts` for ``visible``."""
+    args = [BWRAP, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    if not allow_network:
+        args.append("--unshare-net")
+    for kind, target in hidden_mounts(visible):
+        if kind == "tmpfs":
+            args += ["--perms", "0711", "--tmpfs", target]
         else:
             args += ["--ro-bind", target, target]
     return args
@@ -139,6 +148,8 @@ class Sandbox:
         self._stray_dropped = 0
         self._drain: asyncio.Task[None] | None = None
         self._work: Path | None = None
+        #: The highest peak memory (kB) seen in this sandbox's answers.
+        self.max_rss_kb = 0
 
     @property
     def pid(self) -> int | None:
@@ -148,10 +159,16 @@ class Sandbox:
         """Spawn and Init; return the bootstrap's ``ready`` message (init_ms, logs, max_rss_kb).
         Raises SandboxFailed with the init error (the sandbox is then gone)."""
         loop = asyncio.get_running_loop()
+        # The package goes in as an open descriptor: no sandbox needs a path into the host's
+        # package cache (where other functions' code lies).
+        package_fd = os.open(package, os.O_RDONLY)
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         namespace = self.spec.isolation == "namespace"
-        if namespace:
+        # A root host gives a process sandbox its own mount namespace (private /tmp); a host
+        # that is not root cannot, and its sandboxes run as its own user (see the docs).
+        private = bool(uid) and not namespace
+        if namespace or private:
             work = Path("/tmp/sandbox")
         else:
             work = work_root / self.id
@@ -159,30 +176,31 @@ class Sandbox:
             self._work = work
         self.uid = uid
         config = {
-            "request_fd": req_r, "response_fd": res_w, "package": str(package),
+            "request_fd": req_r, "response_fd": res_w, "package_fd": package_fd,
             "digest": self.spec.digest, "handler": self.spec.handler,
             "function_name": self.spec.function, "function_version": self.spec.version,
             "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
             "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
             "work_dir": str(work), "uid": uid, "host_pid": 0 if namespace else os.getpid(),
-            "keep_read_search": bool(uid) and not namespace and needs_read_search(
-                [package, work_root]),
+            "mounts": hidden_mounts(runtime_paths()) if private else None,
+            "tmp_mb": self.limits.tmp_mb,
         }
         # The base interpreter, not a venv's link to it: the venv may live under /tmp, which
         # the namespace sandbox replaces; with -I -S the bootstrap needs only the stdlib.
-        command = [str(runtime_paths()[0]), "-I", "-S", str(BOOTSTRAP), json.dumps(config)]
+        command = [str(runtime_paths()[0]), "-I", "-S", str(RUNTIME), json.dumps(config)]
         if namespace:
-            visible = [*runtime_paths(), package.resolve()]
-            command = [*bwrap_args(allow_network=self.spec.allow_network, visible=visible,
+            command = [*bwrap_args(allow_network=self.spec.allow_network,
+                                   visible=runtime_paths(),
                                    tmp_mb=self.limits.tmp_mb), *command]
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, pass_fds=(req_r, res_w),
+                stderr=asyncio.subprocess.STDOUT, pass_fds=(req_r, res_w, package_fd),
                 start_new_session=True, env=self._environment())
         finally:
             os.close(req_r)
             os.close(res_w)
+            os.close(package_fd)
         self.alive = True
         reader = asyncio.StreamReader(limit=2**26)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
@@ -207,6 +225,7 @@ class Sandbox:
             raise SandboxFailed(ErrorInfo(error["type"], error["message"],
                                           tuple(error["trace"])),
                                 ready.get("logs", ""), ready.get("logs_truncated", False))
+        self.max_rss_kb = int(ready.get("max_rss_kb", 0))
         return ready
 
     def _environment(self) -> dict[str, str]:
@@ -224,24 +243,42 @@ class Sandbox:
         self._stray_dropped = 0
         body = json.dumps({"id": request_id, "payload": payload.decode("utf-8", "replace"),
                            "timeout_ms": int(timeout_s * 1000)}).encode()
+        started = time.perf_counter()
         try:
             self._requests.write(_HEADER.pack(len(body)) + body)
             async with asyncio.timeout(timeout_s):  # no extra task, unlike wait_for
                 answer = await _read_frame(self._responses)
         except TimeoutError:
+            self._note_peak()  # read before the kill: a dead process has no VmHWM
+            duration = (time.perf_counter() - started) * 1000
             await self.kill()
             raise SandboxFailed(ErrorInfo("Sandbox.Timedout",
                                           f"Task timed out after {timeout_s:.2f} seconds"),
-                                *self._stray_logs()) from None
+                                *self._stray_logs(), duration_ms=duration,
+                                max_rss_kb=self.max_rss_kb) from None
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
+            duration = (time.perf_counter() - started) * 1000
             error = await self._death("during invoke")
-            raise SandboxFailed(error, *self._stray_logs()) from None
+            raise SandboxFailed(error, *self._stray_logs(), duration_ms=duration,
+                                max_rss_kb=self.max_rss_kb) from None
+        self.max_rss_kb = max(self.max_rss_kb, int(answer.get("max_rss_kb", 0)))
         logs, truncated = self._stray_logs()
         answer["logs"] = answer.get("logs", "") + logs
         answer["logs_truncated"] = answer.get("logs_truncated", False) or truncated
         if answer.get("recycle"):
             await self.kill()
         return answer
+
+    def _note_peak(self) -> None:
+        """Update :attr:`max_rss_kb` from the live process's VmHWM (its peak so far)."""
+        if self._proc is None:
+            return
+        with (contextlib.suppress(OSError, ValueError, IndexError),
+              open(f"/proc/{self._proc.pid}/status") as f):
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    self.max_rss_kb = max(self.max_rss_kb, int(line.split()[1]))
+                    return
 
     def _stray_logs(self) -> tuple[str, bool]:
         """Output written straight to fd 1/2 (not through sys.stdout) since the invoke began."""

@@ -1,6 +1,7 @@
 """The control channel between the worker manager and a worker host: framed msgpack RPC.
 
-One TCP connection per host, opened by the host. Either side may call the other; calls carry
+One connection per host (a unix socket in a directory only the platform's user can enter),
+opened by the host. Either side may call the other; calls carry
 an id and are answered out of order, so many invokes share one connection. A frame is a
 4-byte big-endian length and a msgpack array ``[kind, id, op, body]``. When the connection
 drops, every pending call fails with :class:`PeerClosed` at once: that is how a killed host's
@@ -19,7 +20,14 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 _HEADER = struct.Struct(">I")
+#: The largest frame a host reads (a package of up to 50 MB travels in one reply).
 MAX_FRAME = 64 * 1024 * 1024
+#: The largest frame the control plane reads from a registered host (an answer carries at most
+#: a 6 MiB response and 2 x 64 KiB of logs), and from a connection that has not registered yet.
+MAX_HOST_FRAME = 8 * 1024 * 1024
+MAX_UNREGISTERED_FRAME = 64 * 1024
+#: Once a frame's header has arrived, its body must follow within this many seconds.
+BODY_TIMEOUT_S = 30.0
 REQUEST, REPLY, FAILURE, NOTICE = 0, 1, 2, 3
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -38,11 +46,23 @@ def encode(kind: int, call_id: int, op: str, body: dict[str, Any]) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, int, str, dict[str, Any]]:
+async def read_frame(reader: asyncio.StreamReader, max_frame: int = MAX_FRAME,
+                     body_timeout: float = BODY_TIMEOUT_S,
+                     ) -> tuple[int, int, str, dict[str, Any]]:
+    """One frame. The size is checked before a byte of the body is read (PeerClosed when it
+    is over ``max_frame``), and a body that does not arrive within ``body_timeout`` seconds
+    of its header ends the connection: a half-sent frame is not held forever."""
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    if size > MAX_FRAME:
-        raise PeerClosed(f"frame of {size} bytes exceeds {MAX_FRAME}")
-    kind, call_id, op, body = msgpack.unpackb(await reader.readexactly(size), raw=False)
+    if size > max_frame:
+        raise PeerClosed(f"frame of {size} bytes exceeds {max_frame}")
+    try:
+        async with asyncio.timeout(body_timeout):
+            raw = await reader.readexactly(size)
+    except TimeoutError:
+        raise PeerClosed(f"a frame's body did not arrive within {body_timeout} s") from None
+    kind, call_id, op, body = msgpack.unpackb(raw, raw=False)
+    if not isinstance(body, dict):
+        raise ValueError("a frame's body must be a map")
     return int(kind), int(call_id), str(op), body
 
 
@@ -50,7 +70,11 @@ class Peer:
     """One end of the channel. ``serve`` reads until the connection drops."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 handler: Handler | None = None) -> None:
+                 handler: Handler | None = None, *, max_frame: int = MAX_FRAME,
+                 body_timeout: float = BODY_TIMEOUT_S) -> None:
+        #: The largest frame this end accepts; may be raised once the other end is known.
+        self.max_frame = max_frame
+        self.body_timeout = body_timeout
         self._reader = reader
         self._writer = writer
         self._handler = handler
@@ -83,7 +107,8 @@ class Peer:
         """Dispatch frames until the connection drops, then fail every pending call."""
         try:
             while True:
-                kind, call_id, op, body = await read_frame(self._reader)
+                kind, call_id, op, body = await read_frame(self._reader, self.max_frame,
+                                                            self.body_timeout)
                 if kind == REQUEST:
                     task = asyncio.create_task(self._answer(call_id, op, body))
                     self._tasks.add(task)
@@ -98,8 +123,8 @@ class Peer:
                             future.set_result(body)
                         else:
                             future.set_exception(RemoteFailure(body.get("message", "")))
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError, TypeError):
+            pass  # a dropped, oversized, slow or garbled connection: closed below
         finally:
             self.close()
 

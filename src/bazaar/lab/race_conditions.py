@@ -56,21 +56,22 @@ class RunStats:
 
 
 def _shop(engine: Engine, strategy: str, stats: RunStats) -> Shop:
-    from argon2 import PasswordHasher
-
-    from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+    from bazaar import bootstrap
+    from bazaar.auth import Argon2Params, Passwords
+    from bazaar.config import Settings
     from bazaar.shop.domain import RetryableConflict
-    from bazaar.shop.services import RetryPolicy, Shop
+    from bazaar.shop.services import RetryPolicy
 
     def on_retry(_: RetryableConflict) -> None:
         with stats.lock:
             stats.conflicts += 1
 
-    return Shop(uow=SqlUnitsOfWork(engine, strategy),  # type: ignore[arg-type]
-                queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)),
-                retry=RetryPolicy(attempts=8, on_retry=on_retry))
+    # The production wiring (bootstrap.build_shop), with argon2id made cheap: the lab
+    # registers users only to book with them.
+    settings = Settings(reservation_strategy=strategy)  # type: ignore[arg-type]
+    return bootstrap.build_shop(settings, engine,
+                                hasher=Passwords(Argon2Params(memory_kib=1024, time_cost=1)),
+                                retry=RetryPolicy(attempts=8, on_retry=on_retry))
 
 
 def _clients(clients: int, nights: int, deadline_s: float, stats: RunStats,
@@ -136,8 +137,14 @@ def run_strategy(engine: Engine, strategy: str, clients: int, nights: int, deadl
 
 
 def run_unprotected(engine: Engine, clients: int, nights: int, deadline_s: float,
-                     room_code: str) -> RunStats:
-    """The bug the strategies prevent: read the count, then write it back, unchecked."""
+                     room_code: str, align_first_round: bool = False) -> RunStats:
+    """The bug the strategies prevent: read the count, then write it back, unchecked.
+
+    With ``align_first_round`` every client's first read happens before any client's first
+    write (a barrier between them), so the lost update is certain instead of depending on
+    how the scheduler interleaves the threads: at least ``clients - 1`` rooms over-booked.
+    The experiment leaves it off and measures the race as it falls.
+    """
     from sqlalchemy import insert, select, update
 
     from bazaar.shop.domain import SoldOut
@@ -153,12 +160,17 @@ def run_unprotected(engine: Engine, clients: int, nights: int, deadline_s: float
                                   "total": ROOMS, "reserved": 0, "version": 1}
                                  for i in range(nights)])
     sold: dict[date, int] = {}
+    first_round = threading.Barrier(clients) if align_first_round else None
+    waited: set[int] = set()
 
     def book(night: date) -> None:
         with engine.connect() as conn:
             reserved = conn.execute(select(n.c.reserved).where(
                 n.c.room_id == room_id, n.c.night == night)).scalar_one()
             conn.commit()
+            if first_round is not None and threading.get_ident() not in waited:
+                waited.add(threading.get_ident())
+                first_round.wait(timeout=deadline_s)
             if reserved >= ROOMS:
                 raise SoldOut("room", room_id, 1, 0)
             conn.execute(update(n).where(n.c.room_id == room_id, n.c.night == night)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     func,
 )
 
@@ -74,6 +75,10 @@ orders = Table(
     Column("status", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the checkout saga's progress on this order (None: never checked out) and why it
+    # failed or never started
+    Column("checkout", String(16), nullable=True),
+    Column("checkout_reason", Text, nullable=True),
     Index("ix_orders_user_id_id", "user_id", "id"),
 )
 

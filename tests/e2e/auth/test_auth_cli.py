@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -9,9 +10,21 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jwt
+import pytest
 from sqlalchemy import create_engine
 
-from bazaar.auth import AppRegistry, MasterKey, SignedRequest, verify
+from bazaar.auth import (
+    AccessTokens,
+    AppRegistry,
+    MasterKey,
+    SignatureError,
+    SignedRequest,
+    SigningKeys,
+    install,
+    sign_request,
+    verify,
+)
 
 
 def _bazaar(data_dir: Path, *args: str, env: dict[str, str] | None = None
@@ -58,10 +71,58 @@ def test_create_list_rotate_revoke_and_sign(tmp_path: Path) -> None:
 
     rotated = _bazaar(tmp_path, "auth", "apps", "rotate", app_id, *dd)
     assert rotated.returncode == 0 and "k2" in rotated.stdout
+    second_key = rotated.stdout.split("API KEY")[1].split()[0]
     third = _bazaar(tmp_path, "auth", "apps", "rotate", app_id, *dd)
     assert third.returncode == 2 and "revoke" in third.stderr
     revoked = _bazaar(tmp_path, "auth", "apps", "revoke", app_id, "--key", "k1", *dd)
     assert revoked.returncode == 0
+    # The effect: the first key no longer verifies, the second does.
+    after = AppRegistry(engine, master)  # a server started now (no cached keys)
+    with pytest.raises(SignatureError) as info:
+        verify(req, b'{"q": 1}', after.secrets)
+    assert info.value.reason == "bad-signature"
+    resigned = {k.lower(): v for k, v in sign_request(
+        "POST", url, {"content-type": "application/json"}, b'{"q": 1}', keyid=app_id,
+        secret=second_key.encode()).items()}
+    assert verify(req._replace(headers={"content-type": "application/json", **resigned}),
+                  b'{"q": 1}', after.secrets).keyid == app_id
     listing = _bazaar(tmp_path, "auth", "apps", "ls", *dd)
     assert "cli-app" in listing.stdout and "k2" in listing.stdout
-    assert _bazaar(tmp_path, "auth", "keys", "rotate", *dd).returncode == 0
+    assert app_id in listing.stdout.splitlines()[1].split("\t")  # piped: whole, not cut
+    listed = json.loads(_bazaar(tmp_path, "auth", "apps", "ls", "--json", *dd).stdout)
+    assert [(a["app_id"], a["active_keys"]) for a in listed] == [(app_id, ["k2"])]
+
+
+def test_keys_rotate_makes_new_tokens_carry_the_new_kid(tmp_path: Path) -> None:
+    dd = ["--data-dir", str(tmp_path)]
+    engine = create_engine(f"sqlite:///{tmp_path / 'bazaar.db'}")
+    install(engine)
+    master = MasterKey.load_or_create(tmp_path / "auth" / "master.key")
+    keys = SigningKeys(engine, master, token_lifetime=900, recheck_s=0)  # a running server
+    tokens = AccessTokens(keys)
+    before, _ = tokens.issue("1", ["shop:read"], "f")
+    old_kid = jwt.get_unverified_header(before)["kid"]
+
+    # A routine rotation publishes the new key first: verifiers that cache the JWKS (60 s)
+    # hold it before the first token it signs.
+    routine = _bazaar(tmp_path, "auth", "keys", "rotate", *dd)
+    assert routine.returncode == 0, routine.stderr
+    pending_kid = routine.stdout.split("signing with kid")[1].split()[0]
+    assert "(in 60 s)" in routine.stdout
+    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, pending_kid}
+    still, _ = tokens.issue("1", ["shop:read"], "f")
+    assert jwt.get_unverified_header(still)["kid"] == old_kid
+
+    # A compromised key is replaced at once.
+    rotated = _bazaar(tmp_path, "auth", "keys", "rotate", "--publish-ahead", "0", *dd)
+    assert rotated.returncode == 0, rotated.stderr
+    new_kid = rotated.stdout.split("signing with kid")[1].split()[0]
+    assert new_kid not in (old_kid, pending_kid) and "(at once)" in rotated.stdout
+    after, _ = tokens.issue("1", ["shop:read"], "f")
+    assert jwt.get_unverified_header(after)["kid"] == new_kid
+    # The pending key never signed; it stays published as long as a retired key would.
+    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, pending_kid, new_kid}
+    assert tokens.verify(before).sub == tokens.verify(after).sub == "1"
+    bad = _bazaar(tmp_path, "auth", "keys", "rotate", "--publish-ahead", "-1", *dd)
+    assert bad.returncode == 2
+    engine.dispose()

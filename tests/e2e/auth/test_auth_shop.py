@@ -23,7 +23,7 @@ from bazaar.auth import HttpxSigner
 from bazaar.config import Settings
 from bazaar.localservers import bazaar_up
 
-PUBLIC = {("POST", "/users"), ("GET", "/health")}
+PUBLIC = {("POST", "/users"), ("GET", "/health"), ("GET", "/")}  # GET /: the index
 
 
 def test_every_shop_operation_but_registration_and_health_needs_auth(tmp_path: Path) -> None:

@@ -138,18 +138,24 @@ def test_racing_retries_over_http_order_once(shop_url: str) -> None:
     order = {"lines": [{"product_id": tea["id"], "quantity": 3}]}
     barrier = threading.Barrier(8)
     responses: list[httpx.Response] = []
+    errors: list[BaseException] = []
 
     def send() -> None:
-        with httpx.Client(base_url=shop_url, timeout=60) as own:
-            barrier.wait()
-            responses.append(own.post("/orders", json=order,
-                                      headers={**me, "Idempotency-Key": "race-1"}))
+        try:
+            with httpx.Client(base_url=shop_url, timeout=60) as own:
+                barrier.wait(timeout=30)
+                responses.append(own.post("/orders", json=order,
+                                          headers={**me, "Idempotency-Key": "race-1"}))
+        except BaseException as exc:  # a lost request must fail the test, not vanish
+            errors.append(exc)
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=90)
+    assert not errors, errors
+    assert len(responses) == 8, f"only {len(responses)} of 8 responses arrived"
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1

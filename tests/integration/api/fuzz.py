@@ -38,8 +38,8 @@ class FuzzReport:
         """The counts, and schemathesis's own account of each failure (with a curl line)."""
         start = self.output.find("FAILURES")
         details = self.output[start:start + 12000] if start >= 0 else self.output[-6000:]
-        return (f"{self.test_cases}; failures: {self.failures}; errors: {self.errors}\n"
-                f"{details}")
+        return (f"{self.test_cases}; failures: {self.failures}; errors: {self.errors}; "
+                f"warnings: {self.warnings}\n{details}")
 
 
 def fuzz(schema_url: str, report_dir: Path, *, headers: Mapping[str, str] | None = None,

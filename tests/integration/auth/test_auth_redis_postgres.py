@@ -109,6 +109,9 @@ def test_a_nonce_used_at_one_server_is_a_replay_at_another(
         a, b = server(), server()
         principal = await a.authenticate("GET", "/products/1", "", lower, b"")
         assert principal.kind == "app" and principal.id == "app_1"
+        # Redis keeps the nonce for the whole window (300 s + 5 s skew), not less.
+        nonce = lower["signature-input"].split('nonce="')[1].split('"')[0]
+        assert await redis.ttl(f"x{run}:app_1:{nonce}") >= 305
         with pytest.raises(SignatureError) as info:
             await b.authenticate("GET", "/products/1", "", lower, b"")
         assert info.value.reason == "replayed"
@@ -144,12 +147,13 @@ def test_refresh_reuse_race_on_postgresql_has_one_winner(pg_engine: Engine) -> N
     refresh = RefreshTokens(pg_engine)
     _, token = refresh.start_family("user-1", ["shop:read"])
     outcomes: list[str] = []
+    won: list[str] = []
     barrier = threading.Barrier(4)
 
     def attempt() -> None:
         barrier.wait()
         try:
-            refresh.rotate(token)
+            won.append(refresh.rotate(token).refresh_token)
             outcomes.append("ok")
         except TokenError as exc:
             outcomes.append(exc.reason)
@@ -159,6 +163,11 @@ def test_refresh_reuse_race_on_postgresql_has_one_winner(pg_engine: Engine) -> N
         t.start()
     for t in threads:
         t.join()
-    assert outcomes.count("ok") <= 1
+    assert len(outcomes) == 4
+    assert outcomes.count("ok") == 1, outcomes  # one winner: not zero, not two
     assert set(outcomes) - {"ok"} <= {"refresh-reuse", "revoked"}
     assert "refresh-reuse" in outcomes
+    # The losers' reuse revoked the family: the winner's new token is dead too.
+    with pytest.raises(TokenError) as info:
+        refresh.rotate(won[0])
+    assert info.value.reason == "revoked"

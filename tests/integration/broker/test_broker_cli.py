@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bazaar.broker import BrokerProcess, run_subprocess
-from bazaar.broker._process import free_port
+from bazaar.processes import free_port
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,8 +38,14 @@ def test_topics_create_ls_describe_rm(broker: BrokerProcess) -> None:
     assert listed.returncode == 0 and "payments" in listed.stdout
     described = cli("topics", "describe", "payments", *b)
     assert described.returncode == 0
-    rows = [line.split() for line in described.stdout.splitlines() if "│ 3" in line]
-    assert len(rows) == 3  # three partitions, each 0 → 3
+    # Piped: a title, a header, then one tab-separated row per partition.
+    lines = described.stdout.splitlines()
+    assert lines[:2] == ["# payments", "partition\tstart offset\tend offset\tmessages"]
+    assert [line.split("\t") for line in lines[2:]] == [[str(p), "0", "3", "3"]
+                                                         for p in range(3)]
+    as_json = json.loads(cli("topics", "ls", "--json", *b).stdout)
+    assert {"name": "payments", "messages": 9} in [
+        {"name": t["name"], "messages": t["messages"]} for t in as_json]
     removed = cli("topics", "rm", "payments", *b)
     assert removed.returncode == 0
     assert "payments" not in cli("topics", "ls", *b).stdout
@@ -69,6 +76,9 @@ def test_groups_ls_and_describe_show_members_and_lag(broker: BrokerProcess) -> N
         assert described.returncode == 0, described.stderr
         assert "Stable" in described.stdout and "total lag 6" in described.stdout
         assert "auditor-1" in described.stdout and "lagging-0" in described.stdout
+        group = json.loads(cli("groups", "describe", "auditors", "--json", *b).stdout)
+        assert group["lag"] == 6 and group["members"][0]["client_id"] == "auditor-1"
+        assert "auditors" in json.loads(cli("groups", "ls", "--json", *b).stdout)
     finally:
         consumer.close()
 
@@ -93,6 +103,12 @@ def test_metrics_endpoint_counts_requests_bytes_and_lag(tmp_path: Path) -> None:
     bytes_in = next(line for line in text.splitlines()
                     if line.startswith("bazaar_broker_bytes_in_total"))
     assert float(bytes_in.split()[-1]) > 25
+    counters = {line.split()[0]: float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith("bazaar_broker_group_commit_")}
+    # librdkafka's default is acks=all: each produce was acked after a group commit
+    assert counters["bazaar_broker_group_commit_requests_total"] >= 1
+    assert 1 <= counters["bazaar_broker_group_commit_rounds_total"] <= \
+        counters["bazaar_broker_group_commit_requests_total"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

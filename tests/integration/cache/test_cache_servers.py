@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
 from datetime import date
 
 import pytest
 import redis
+from tests.support.cache import Db, Item, codec
 
 from bazaar import localservers
 from bazaar.cache import (
@@ -17,7 +17,6 @@ from bazaar.cache import (
     Cache,
     CacheConfigError,
     CachePolicy,
-    MsgpackCodec,
     RedisGuard,
     Structures,
     backend_from_url,
@@ -26,29 +25,6 @@ from bazaar.cache import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    name: str
-
-
-def codec() -> MsgpackCodec[Item]:
-    return MsgpackCodec(asdict, lambda d: Item(**d))
-
-
-class Db:
-    def __init__(self) -> None:
-        self.rows = {i: Item(i, f"item {i}") for i in range(1, 101)}
-        self.queries = 0
-
-    def loader(self, item_id: int):  # type: ignore[no-untyped-def]
-        async def load() -> Item | None:
-            self.queries += 1
-            await asyncio.sleep(0.01)
-            return self.rows.get(item_id)
-        return load
 
 
 @pytest.fixture(params=["redis", "memcached"])
@@ -64,7 +40,7 @@ def _ns() -> str:
 
 
 async def test_cache_aside_on_a_real_server(backend: Backend) -> None:
-    db, c = Db(), Cache(backend, codec(), namespace=_ns())
+    db, c = Db(delay=0.01), Cache(backend, codec(), namespace=_ns())
     results = await asyncio.gather(*(c.get(5, db.loader(5)) for _ in range(20)))
     assert set(results) == {Item(5, "item 5")}
     assert await c.get(5, db.loader(5)) == Item(5, "item 5")
@@ -75,7 +51,7 @@ async def test_cache_aside_on_a_real_server(backend: Backend) -> None:
 
 
 async def test_invalidation_reaches_another_process(backend: Backend) -> None:
-    ns, db = _ns(), Db()
+    ns, db = _ns(), Db(delay=0.01)
     writer = Cache(backend, codec(), namespace=ns)
     reader = Cache(backend, codec(), namespace=ns)  # another app process, same server
     await reader.get(1, db.loader(1))
@@ -85,7 +61,7 @@ async def test_invalidation_reaches_another_process(backend: Backend) -> None:
 
 
 async def test_entries_expire(backend: Backend) -> None:
-    db = Db()
+    db = Db(delay=0.01)
     c = Cache(backend, codec(), namespace=_ns(), policy=CachePolicy(ttl_s=1, jitter=0))
     await c.get(2, db.loader(2))
     await asyncio.sleep(2.1)  # Memcached expires on whole seconds
@@ -98,7 +74,7 @@ async def test_a_dead_cache_server_costs_latency_not_requests(kind: str) -> None
     start = localservers.redis if kind == "redis" else localservers.memcached
     with start() as server:
         backend = backend_from_url(server.url, timeout_s=0.2)
-        db = Db()
+        db = Db(delay=0.01)
         c = Cache(backend, codec(), namespace="x", policy=CachePolicy(retry_after_s=0.3))
         assert await c.get(1, db.loader(1)) == Item(1, "item 1")
     # The server is gone: every read still answers, from the database.

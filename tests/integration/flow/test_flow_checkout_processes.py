@@ -3,7 +3,6 @@ shipping service, the rest — with the orchestrator killed (-9) mid-checkout.""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -12,34 +11,12 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from checkout_helpers import STOCK, open_services, random_orders
+from tests.support.checkout import STOCK, open_services, random_orders
+from tests.support.orchestrator import OrchestratorProcess
 
 from bazaar.flow.checkout import orchestrated
 from bazaar.flow.checkout.audit import audit
 from bazaar.flow.checkout.faults import Faults
-from bazaar.localservers import free_port
-
-
-class Node:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db = tmp / "flow.db"
-        self.log = tmp / "orchestrator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                                      f"sqlite:///{self.db}", "--port", str(self.port)],
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{self.url}/api/health", timeout=1).raise_for_status()
-                return
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and self.proc.poll() is None
-                time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -48,10 +25,8 @@ def test_orchestrator_killed_mid_checkout_every_checkout_finishes_or_compensates
     faults = ["--decline-rate", "0.15", "--timeout-rate", "0.1", "--ship-fail-rate", "0.1",
               "--provider-latency", "0.01"]
     services = open_services(tmp_path, Faults())
-    node = Node(tmp_path)
-    node.start()
-    for definition in orchestrated.DEFINITIONS:
-        httpx.post(f"{node.url}/api/definitions", json=definition).raise_for_status()
+    node = OrchestratorProcess(tmp_path / "flow.db", log=tmp_path / "orchestrator.log").start()
+    node.register(orchestrated.DEFINITIONS)
     roles = [["payment"], ["shipping"], ["inventory", "notification", "orders"]]
     workers = [subprocess.Popen(
         [sys.executable, "-m", "bazaar.flow.checkout", "orchestrated", "--flow-url", node.url,
@@ -66,9 +41,7 @@ def test_orchestrator_killed_mid_checkout_every_checkout_finishes_or_compensates
                 "idempotency_key": order_id}).raise_for_status()
         while sum(o["status"] != "pending" for o in services.orders.all()) < 8:
             time.sleep(0.02)
-        assert node.proc is not None
-        node.proc.send_signal(signal.SIGKILL)
-        node.proc.wait()
+        node.kill9()
         time.sleep(0.5)  # workers keep polling a dead orchestrator; results wait
         node.start()
         deadline = time.monotonic() + 120
@@ -79,9 +52,7 @@ def test_orchestrator_killed_mid_checkout_every_checkout_finishes_or_compensates
         for w in workers:
             w.terminate()
             w.wait()
-        if node.proc is not None and node.proc.poll() is None:
-            node.proc.terminate()
-            node.proc.wait()
+        node.stop()
     report = audit(services, STOCK)
     assert report.ok, report.problems
     assert report.completed + report.failed == 40

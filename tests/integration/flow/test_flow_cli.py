@@ -4,38 +4,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.support.orchestrator import OrchestratorProcess
 from typer.testing import CliRunner
 
 from bazaar.commands.flow import app
-from bazaar.localservers import free_port
+from bazaar.processes import free_port
 
 
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/api/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    yield base
-    proc.terminate()
-    proc.wait()
+    with OrchestratorProcess(tmp_path / "flow.db") as node:
+        yield node.url
 
 
 def test_cli_round_trip(tmp_path: Path, url: str) -> None:
@@ -52,7 +35,9 @@ def test_cli_round_trip(tmp_path: Path, url: str) -> None:
     again = runner.invoke(app, ["start", "cli", "--key", "k1", "--url", url])
     assert "already exists" in again.output
     listed = runner.invoke(app, ["ls", "--url", url])
-    assert execution_id in listed.output
+    assert execution_id in listed.output.splitlines()[1].split("\t")  # piped: whole, no cut
+    as_json = json.loads(runner.invoke(app, ["ls", "--json", "--url", url]).output)
+    assert [e["id"] for e in as_json] == [execution_id]
     shown = runner.invoke(app, ["show", execution_id, "--url", url])
     assert "no worker has polled" in shown.output
     data = json.loads(runner.invoke(app, ["show", execution_id, "--json", "--url", url]).output)
@@ -63,6 +48,7 @@ def test_cli_round_trip(tmp_path: Path, url: str) -> None:
         assert out.exit_code == 0 and status in out.output, out.output
     queues = runner.invoke(app, ["queues", "--url", url])
     assert "step_a" in queues.output
+    assert "step_a" in json.loads(runner.invoke(app, ["queues", "--json", "--url", url]).output)
 
 
 def test_cli_errors_are_clean(tmp_path: Path, url: str) -> None:

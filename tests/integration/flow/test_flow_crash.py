@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from bazaar.localservers import free_port
+from tests.support.orchestrator import OrchestratorProcess
 
 HERE = Path(__file__).resolve().parent
 SAGA: dict[str, Any] = {
@@ -36,45 +35,14 @@ SAGA: dict[str, Any] = {
 }
 
 
-class Orchestrator:
-    def __init__(self, db: Path, port: int, log: Path) -> None:
-        self.db, self.port, self.log = db, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.flow.orchestrator", "--port", str(self.port),
-             "--db", f"sqlite:///{self.db}"],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.url}/api/health", timeout=1).raise_for_status()
-                return
-            except httpx.HTTPError:
-                assert self.proc.poll() is None, self.log.read_text()
-                time.sleep(0.05)
-        raise AssertionError("orchestrator did not come up")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-
 @pytest.fixture
-def orchestrator(tmp_path: Path) -> Iterator[Orchestrator]:
-    node = Orchestrator(tmp_path / "flow.db", free_port(), tmp_path / "server.log")
-    node.start()
-    httpx.post(f"{node.url}/api/definitions", json=SAGA).raise_for_status()
-    yield node
-    if node.proc is not None and node.proc.poll() is None:
-        node.proc.terminate()
-        node.proc.wait()
+def orchestrator(tmp_path: Path) -> Iterator[OrchestratorProcess]:
+    with OrchestratorProcess(tmp_path / "flow.db", log=tmp_path / "server.log") as node:
+        node.register([SAGA])
+        yield node
 
 
-def start_worker(node: Orchestrator, log: Path, name: str,
+def start_worker(node: OrchestratorProcess, log: Path, name: str,
                  slow: float = 0.03) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(HERE / "flow_crash_worker.py"), node.url,
                              str(log), name, str(slow)],
@@ -87,7 +55,7 @@ def lines(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def wait_all_finished(node: Orchestrator, ids: list[str], timeout: float = 120) -> list[Any]:
+def wait_all_finished(node: OrchestratorProcess, ids: list[str], timeout: float = 120) -> list[Any]:
     deadline = time.monotonic() + timeout
     while True:
         shown = [httpx.get(f"{node.url}/api/executions/{i}", timeout=10).json() for i in ids]
@@ -129,14 +97,14 @@ def check_invariants(shown: list[dict[str, Any]], log: list[dict[str, Any]]) -> 
                        for r in ("reserve", "charge", "ship", "notify"))
 
 
-def start_many(node: Orchestrator, n: int) -> list[str]:
+def start_many(node: OrchestratorProcess, n: int) -> list[str]:
     return [httpx.post(f"{node.url}/api/workflows/crash_saga/start",
                        json={"input": {"order": i}, "idempotency_key": f"order-{i}"},
                        timeout=10).json()["id"] for i in range(n)]
 
 
 @pytest.mark.slow
-def test_orchestrator_killed_mid_run_loses_nothing(orchestrator: Orchestrator,
+def test_orchestrator_killed_mid_run_loses_nothing(orchestrator: OrchestratorProcess,
                                                    tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     workers = [start_worker(orchestrator, log, f"w{i}") for i in range(2)]
@@ -160,7 +128,7 @@ def test_orchestrator_killed_mid_run_loses_nothing(orchestrator: Orchestrator,
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_task_is_redelivered(orchestrator: Orchestrator,
+def test_worker_killed_mid_task_is_redelivered(orchestrator: OrchestratorProcess,
                                                tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     doomed = start_worker(orchestrator, log, "doomed", slow=5.0)  # sits on its tasks

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from flow_helpers import SAGA, make_engine, work_one
+from tests.support.flow import SAGA, make_engine, work_one
 
 from bazaar import localservers
 from bazaar.flow.orchestrator import Orchestrator, Store

@@ -5,35 +5,34 @@ services, orchestrated through a real orchestrator process or choreographed on t
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from argon2 import PasswordHasher
-from checkout_helpers import open_services
 from starlette.testclient import TestClient
+from tests.support.checkout import open_services
+from tests.support.orchestrator import OrchestratorProcess
+from tests.support.shop import sqlite_shop
 
-from bazaar import storage
 from bazaar.api import create_app
 from bazaar.api.checkout import CheckoutRoutes
 from bazaar.api.principal import SCOPE_KEY
 from bazaar.broker import run_subprocess
 from bazaar.flow.checkout import orchestrated
+from bazaar.flow.checkout.choreographed import Choreography, run_services
+from bazaar.flow.checkout.events import TOPIC
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Services
-from bazaar.flow.choreography import ROLES, run_services
-from bazaar.flow.orchestrator import FlowClient, Worker
-from bazaar.localservers import free_port
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+from bazaar.flow.choreography import run_roles
+from bazaar.flow.orchestrator import FlowClient, Store, Worker
+from bazaar.processes import free_port
 from bazaar.shop.adapters.checkout import (
+    SHOP_ROLES,
+    SHOP_TASKS,
     ChoreographedCheckout,
     OrchestratedCheckout,
-    ShopInventoryChoreography,
+    ShopChoreography,
     inventory_handlers,
 )
 from bazaar.shop.domain import LineRequest
@@ -48,11 +47,7 @@ class Caller:
 
 
 def make_shop(tmp: Path) -> Shop:
-    engine = storage.make_engine(f"sqlite:///{tmp / 'shop.db'}")
-    storage.migrate.upgrade(engine)
-    return Shop(uow=SqlUnitsOfWork(engine, "atomic"), queries=SqlCatalogQueries(engine),
-                hasher=Argon2Hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                   parallelism=1)))
+    return sqlite_shop(tmp / "shop.db")
 
 
 def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
@@ -63,7 +58,7 @@ def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
         return wrapped
 
     app = create_app(shop, identity=identity, health=lambda: None,
-                     extra=CheckoutRoutes(shop, starter, starter).operations())
+                     extra=CheckoutRoutes(shop, starter).operations())
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -80,9 +75,19 @@ def setup_order(shop: Shop) -> tuple[int, int, int]:
     return uid, pid, order.id
 
 
+def saga_handlers(saga: Services) -> dict[str, Any]:
+    """The saga's own services (payment, shipping, notification); the shop serves the rest."""
+    return {name: h for name, h in orchestrated.handlers(saga).items() if name not in SHOP_TASKS}
+
+
+def checkout_of(client: TestClient, order_id: int) -> dict[str, Any]:
+    found: dict[str, Any] = client.get(f"/orders/{order_id}/checkout").json()
+    return found
+
+
 async def orchestrated_workers(url: str, shop: Shop, saga: Services, done: Any) -> None:
     worker = Worker(FlowClient(url), worker_id="t", poll_wait_s=0.5)
-    table = {**orchestrated.handlers(saga), **inventory_handlers(shop)}
+    table = {**saga_handlers(saga), **inventory_handlers(shop)}
     for name, handler in table.items():
         worker.add(name, handler)
     stop = asyncio.Event()
@@ -100,24 +105,12 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
     shop = make_shop(tmp_path)
     saga = open_services(tmp_path, Faults(decline_rate=1.0 if declined else 0.0))
     uid, pid, order_id = setup_order(shop)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                             f"sqlite:///{tmp_path / 'flow.db'}", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = OrchestratorProcess(tmp_path / "flow.db").start()
+    url = node.url
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/api/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        for definition in orchestrated.DEFINITIONS:
-            httpx.post(f"{url}/api/definitions", json=definition).raise_for_status()
-        client = client_for(shop, OrchestratedCheckout(url, saga), uid)
-        assert client.get(f"/orders/{order_id}/checkout").json()["status"] == "not_started"
+        node.register(orchestrated.DEFINITIONS)
+        client = client_for(shop, OrchestratedCheckout(url), uid)
+        assert checkout_of(client, order_id)["status"] == "not_started"
         assert client.get("/orders/999/checkout").status_code == 404
         response = client.post(f"/orders/{order_id}/checkout")
         assert response.status_code == 202, response.text
@@ -125,57 +118,83 @@ def test_orchestrated_checkout_through_the_api(tmp_path: Path, declined: bool) -
         again = client.post(f"/orders/{order_id}/checkout")  # idempotent per order
         assert again.json()["saga_id"] == response.json()["saga_id"]
         assert client.post("/orders/999/checkout").status_code == 404
+        # The checkout owns the order now: the customer's cancel is refused, nothing moves.
+        cancel = client.post(f"/orders/{order_id}/cancel")
+        assert cancel.status_code == 409 and cancel.json()["reason"] == "checking_out"
+        assert stock(shop, pid) == 8 and checkout_of(client, order_id)["status"] == "pending"
 
         def done() -> bool:
-            return all(o["status"] != "pending" for o in saga.orders.all())
+            return checkout_of(client, order_id)["status"] != "pending"
 
         asyncio.run(orchestrated_workers(url, shop, saga, done))
     finally:
-        proc.terminate()
-        proc.wait()
-    record = saga.orders.all()[0]
+        node.stop()
+    assert saga.orders.all() == [], "the shop's order is the saga's only order record"
     shop_order = orders.get_order(shop, uid, order_id)
-    state = client.get(f"/orders/{order_id}/checkout").json()
-    assert (state["status"], state["reason"]) == (record["status"], record["reason"])
+    state = checkout_of(client, order_id)
     if declined:
-        assert record["status"] == "failed" and "declined" in record["reason"]
+        assert state["status"] == "failed" and "declined" in state["reason"]
         assert shop_order.status == "cancelled" and stock(shop, pid) == 10
-        assert saga.provider.charged() == {}
+        assert saga.provider.charged() == {} and saga.shipping.shipped() == set()
         assert client.post(f"/orders/{order_id}/checkout").status_code == 409
     else:
-        assert record["status"] == "completed", record["reason"]
+        assert state == {"order_id": order_id, "status": "completed", "reason": None}
         assert shop_order.status == "fulfilled" and stock(shop, pid) == 8
-        assert saga.provider.charged() == {f"order:shop-{order_id}": 2500}
+        assert saga.provider.charged() == {f"order:{order_id}": 2500}
         # Shipped: the order can no longer be cancelled, its stock stays shipped.
         cancel = client.post(f"/orders/{order_id}/cancel")
         assert cancel.status_code == 409, cancel.text
         assert "fulfilled" in cancel.json()["detail"] and stock(shop, pid) == 8
 
 
+def test_orchestrator_down_the_checkout_did_not_start_and_the_order_is_free(
+        tmp_path: Path) -> None:
+    shop = make_shop(tmp_path)
+    uid, pid, order_id = setup_order(shop)
+    client = client_for(shop, OrchestratedCheckout(f"http://127.0.0.1:{free_port()}"), uid)
+    response = client.post(f"/orders/{order_id}/checkout")
+    assert response.status_code == 503, response.text
+    state = checkout_of(client, order_id)
+    assert state["status"] == "not_started" and "unreachable" in state["reason"]
+    assert orders.get_order(shop, uid, order_id).status == "placed"
+    assert client.post(f"/orders/{order_id}/cancel").status_code == 200
+    assert stock(shop, pid) == 10
+
+
+def shop_stores(tmp: Path) -> dict[str, Store]:
+    return {role: Store(f"sqlite:///{tmp / f'shop-{role}.db'}") for role in SHOP_ROLES}
+
+
 def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:
     shop = make_shop(tmp_path)
     saga = open_services(tmp_path, Faults(ship_fail_rate=1.0))
     uid, pid, order_id = setup_order(shop)
-    client = client_for(shop, ChoreographedCheckout(saga), uid)
+    stores = shop_stores(tmp_path)
+    client = client_for(shop, ChoreographedCheckout(stores["orders"]), uid)
     with run_subprocess(tmp_path / "broker") as broker:
         async def main() -> None:
             stop = asyncio.Event()
-            reactions = ShopInventoryChoreography(saga, shop)
-            runner = asyncio.create_task(run_services(broker.bootstrap, saga, ROLES, stop=stop,
-                                                      saga=reactions))
+            services = asyncio.create_task(run_services(
+                broker.bootstrap, saga, ("payment", "shipping", "notification"), stop=stop,
+                saga=Choreography(saga)))
+            the_shop = asyncio.create_task(run_roles(
+                broker.bootstrap, ShopChoreography(shop, stores), SHOP_ROLES, topic=TOPIC,
+                group_prefix="checkout", stop=stop))
             response = await asyncio.to_thread(client.post, f"/orders/{order_id}/checkout")
             assert response.status_code == 202 and response.json()["mode"] == "choreography"
+            cancel = await asyncio.to_thread(client.post, f"/orders/{order_id}/cancel")
+            assert cancel.status_code == 409 and cancel.json()["reason"] == "checking_out"
             for _ in range(1200):
-                if all(o["status"] != "pending" for o in saga.orders.all()):
+                if checkout_of(client, order_id)["status"] != "pending":
                     break
                 await asyncio.sleep(0.05)
             stop.set()
-            await runner
+            await services
+            await the_shop
 
         asyncio.run(main())
-    record = saga.orders.all()[0]
-    assert record["status"] == "failed" and "no carrier" in record["reason"]
-    state = client.get(f"/orders/{order_id}/checkout").json()
+    state = checkout_of(client, order_id)
     assert state["status"] == "failed" and "no carrier" in state["reason"]
     assert orders.get_order(shop, uid, order_id).status == "cancelled"
     assert stock(shop, pid) == 10 and saga.provider.charged() == {}
+    assert saga.orders.all() == [], "the shop's order is the saga's only order record"

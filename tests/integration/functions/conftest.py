@@ -13,8 +13,34 @@ from bazaar.functions import FunctionsClient, ServerProcess, start_server_proces
 
 # One handler that misbehaves on request: every fault of the issue's list, and some probes.
 FAULTY = '''
-import os, socket, sys, time
+import http.client, os, socket, sys, time
 print("init ran")
+
+
+def _probe(op, arg):
+    """One escape attempt: 'ok' / 'http <status>' when it worked, 'refused: …' when not."""
+    try:
+        if op == "read":
+            with open(arg, "rb") as f:
+                f.read(64)
+        elif op == "list":
+            os.listdir(arg)
+        elif op == "write":
+            with open(arg, "w") as f:
+                f.write("escaped")
+        elif op == "unix":
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(2)
+            s.connect(arg)
+            s.close()
+        elif op == "http":
+            conn = http.client.HTTPConnection(arg["host"], arg["port"], timeout=3)
+            conn.request(arg["method"], arg["path"], body=arg.get("body"),
+                         headers={"content-type": "application/json"})
+            return f"http {conn.getresponse().status}"
+        return "ok"
+    except OSError as exc:
+        return f"refused: {type(exc).__name__}: {exc}"
 
 def handler(event, context):
     kind = event.get("kind", "ok")
@@ -65,6 +91,8 @@ def handler(event, context):
             return "written"
         except OSError as exc:
             return f"denied: {exc}"
+    if kind == "probe":
+        return {name: _probe(op, arg) for name, (op, arg) in event["probes"].items()}
     if kind == "unserialisable":
         return object()
     raise KeyError(kind)
@@ -89,7 +117,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[FunctionsClient]:
-    with FunctionsClient(server.url) as c:
+    with server.client() as c:
         yield c
 
 

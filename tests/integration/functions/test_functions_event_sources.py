@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +20,7 @@ from bazaar.functions import (
     NotFound,
     start_server_process,
 )
+from bazaar.processes import eventually
 
 CONSUMER = '''
 import base64
@@ -40,16 +39,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     with run_subprocess(tmp_path_factory.mktemp("broker") / "data",
                         args=("--partitions", "2")) as running:
         yield running
-
-
-def _wait(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 async def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]
@@ -86,7 +75,7 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
         make_zip: Callable[[dict[str, str]], bytes]) -> None:
     topic = "orders-events"
     with start_server_process(tmp_path / "data", workers=1, retry_backoff_s=0.05) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
         with pytest.raises(NotFound):
             client.create_event_source("missing", topic, broker.bootstrap)
@@ -102,7 +91,7 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
         assert len(produced) == 2  # both partitions got records
         mapping = client.create_event_source("consume", topic, broker.bootstrap,
                                              batch_size=10, starting_position="earliest")
-        _wait(lambda: client.event_sources()[0].get("records", 0) >= len(records))
+        eventually(lambda: client.event_sources()[0].get("records", 0) >= len(records), timeout=60)
 
         seen: dict[int, list[int]] = defaultdict(list)
         reports = [r for r in client.logs("consume", 500)
@@ -146,16 +135,17 @@ def test_a_mapping_resumes_from_its_committed_offsets_after_a_restart(
 
     first = asyncio.run(_produce(broker.bootstrap, topic,
                                  [(str(i).encode(), b"a") for i in range(30)]))
-    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+    with start_server_process(data, workers=1) as server, server.client() as client:
         client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
         client.create_event_source("consume", topic, broker.bootstrap, batch_size=5,
                                    starting_position="earliest")
-        _wait(lambda: client.event_sources()[0].get("records") == 30)  # all committed
+        # all committed
+        eventually(lambda: client.event_sources()[0].get("records") == 30, timeout=60)
     second = asyncio.run(_produce(broker.bootstrap, topic,
                                   [(str(i).encode(), b"b") for i in range(30)]))
-    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+    with start_server_process(data, workers=1) as server, server.client() as client:
         assert len(client.event_sources()) == 1  # the mapping is durable
-        _wait(lambda: len(processed(client)) == 60)
+        eventually(lambda: len(processed(client)) == 60, timeout=60)
         seen = processed(client)
     expected = sorted((p, o) for produced in (first, second)
                       for p, offsets in produced.items() for o in offsets)

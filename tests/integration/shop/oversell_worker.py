@@ -12,10 +12,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from bazaar import storage
-from bazaar.shop.adapters import Argon2Hasher, SqlCatalogQueries, SqlUnitsOfWork
+from bazaar import bootstrap, storage
+from bazaar.auth import Argon2Params, Passwords
+from bazaar.config import Settings
 from bazaar.shop.domain import LineRequest, RetryableConflict, SoldOut
-from bazaar.shop.services import RetryPolicy, Shop, bookings, orders
+from bazaar.shop.services import RetryPolicy, bookings, orders
 
 
 def attempt(fn: object) -> dict[str, int | str]:
@@ -34,8 +35,9 @@ def attempt(fn: object) -> dict[str, int | str]:
 def main() -> None:
     url, strategy, uid, pid, rid, check_in, go = sys.argv[1:8]
     engine = storage.make_engine(url, storage.EngineOptions(pool_size=2))
-    shop = Shop(uow=SqlUnitsOfWork(engine, strategy), queries=SqlCatalogQueries(engine),  # type: ignore[arg-type]
-                hasher=Argon2Hasher(), retry=RetryPolicy(attempts=3))
+    shop = bootstrap.build_shop(Settings(reservation_strategy=strategy), engine,  # type: ignore[arg-type]
+                                hasher=Passwords(Argon2Params(memory_kib=1024, time_cost=1)),
+                                retry=RetryPolicy(attempts=3))
     start = date.fromisoformat(check_in)
     engine.connect().close()  # connect before the race starts
     while not Path(go).exists():

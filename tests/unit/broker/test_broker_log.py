@@ -399,3 +399,103 @@ def test_segments_roll_by_age_and_time_lookups_survive_restart(tmp_path: Path) -
     assert [again.offset_for(ts) for ts in (500, 3_000, 6_000, 9_500, 99_999)] == [
         0, 2, 5, 9, 10]
     again.close()
+
+
+ROOMY = LogConfig(segment_bytes=1 << 20, index_interval_bytes=100, segment_ms=None,
+                  retention_ms=None)
+
+
+def _bad_magic() -> bytes:
+    raw = bytearray(make_batch([b"late"], base_offset=5))
+    raw[rb.MAGIC_OFFSET] = 1  # outside the CRC: only the header check can catch it
+    return bytes(raw)
+
+
+def _bad_length() -> bytes:
+    raw = bytearray(make_batch([b"late"], base_offset=5))
+    raw[8:12] = struct.pack(">i", 10)  # shorter than a batch header
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(("tail", "reason"), [
+    (make_batch([b"torn" * 20], base_offset=5)[:30], "torn batch header"),
+    (make_batch([b"torn" * 20], base_offset=5)[:rb.HEADER_SIZE + 5],
+     "torn batch (file ends inside it)"),
+    (_bad_magic(), "bad batch header"),
+    (_bad_length(), "bad batch header"),
+    (make_batch([b"again"], base_offset=2), "offsets go backwards"),
+    # a bad batch followed by a good one: recovery keeps the prefix before the first bad one
+    (_bad_magic() + make_batch([b"after"], base_offset=5), "bad batch header"),
+    (make_batch([b"again"], base_offset=4) + make_batch([b"after"], base_offset=5),
+     "offsets go backwards"),
+])
+def test_recovery_keeps_the_good_prefix_and_accepts_appends(tmp_path: Path, tail: bytes,
+                                                             reason: str) -> None:
+    log = Log(tmp_path / "p", ROOMY)
+    for i in range(5):
+        log.append(make_batch([f"v{i}".encode()]))
+    path, good = log.active.store.path, log.active.size
+    log.close()
+    with path.open("ab") as f:
+        f.write(tail)
+    again = Log(tmp_path / "p", ROOMY)
+    assert [(c.position, c.reason) for c in again.recovery] == [(good, reason)]
+    assert path.stat().st_size == good, "the file was cut at the first bad batch"
+    assert (again.start_offset, again.end_offset) == (0, 5)
+    assert read_all(again) == [(i, f"v{i}".encode()) for i in range(5)]
+    assert again.append(make_batch([b"next"])).base_offset == 5
+    again.close()
+    third = Log(tmp_path / "p", ROOMY)  # and the repaired log reopens clean
+    assert third.recovery == []
+    assert read_all(third)[-1] == (5, b"next")
+    third.close()
+
+
+def test_a_sealed_segment_with_an_implausible_index_is_rebuilt(tmp_path: Path) -> None:
+    log = Log(tmp_path / "p", TINY)
+    for i in range(30):
+        log.append(make_batch([bytes([65 + i % 26]) * 60]))
+    sealed = log.segments[0]
+    index_path, sealed_end = sealed.index.path, log.segments[1].base_offset
+    log.close()
+    with index_path.open("ab") as f:  # an entry pointing far past the segment's end
+        f.write(struct.pack(">II", 1, 10**6))
+    again = Log(tmp_path / "p", TINY)
+    assert again.segments[0].next_offset == sealed_end
+    assert [v for _o, v in read_all(again)] == [bytes([65 + i % 26]) * 60 for i in range(30)]
+    assert again.append(make_batch([b"next"])).base_offset == 30
+    assert os.path.getsize(index_path) % 8 == 0
+    again.close()
+
+
+def test_a_failed_write_is_cut_back_refused_and_the_log_carries_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full halfway through a write: the partial bytes are cut off, the append is a
+    retriable KAFKA_STORAGE_ERROR, and the next append lands where the failed one would have."""
+    import errno
+
+    from bazaar.broker._errors import StorageError
+
+    log = Log(tmp_path / "p", ROOMY)
+    for i in range(3):
+        log.append(make_batch([f"v{i}".encode()]))
+    size = log.active.size
+    real = os.writev
+
+    def half_then_enospc(fd: int, parts: list[bytes]) -> int:
+        os.write(fd, bytes(parts[0]))  # some bytes reach the file first
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", half_then_enospc)
+    with pytest.raises(StorageError) as refused:
+        log.append(make_batch([b"lost"]))
+    assert refused.value.code == 56 and refused.value.retriable
+    assert os.path.getsize(log.active.store.path) == size == log.active.size
+    assert log.end_offset == 3 and log.failed is None  # cut back cleanly: still writable
+    monkeypatch.setattr(os, "writev", real)
+    assert log.append(make_batch([b"v3"])).base_offset == 3
+    log.close()
+    again = Log(tmp_path / "p", ROOMY)
+    assert again.recovery == []
+    assert read_all(again) == [(i, f"v{i}".encode()) for i in range(4)]
+    again.close()

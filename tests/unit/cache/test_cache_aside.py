@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import asdict, dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.cache import Db, Item, codec
 
 import bazaar.cache as cache_pkg
 from bazaar.cache import (
@@ -18,39 +18,11 @@ from bazaar.cache import (
     InvalidCacheKeyError,
     LocalGuard,
     MemoryBackend,
-    MsgpackCodec,
     OrjsonCodec,
     backend_from_url,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    name: str
-
-
-def codec() -> MsgpackCodec[Item]:
-    return MsgpackCodec(asdict, lambda d: Item(**d))
-
-
-class Db:
-    """A stand-in database: the rows and a count of queries (the thing the cache saves)."""
-
-    def __init__(self, n: int = 100, delay: float = 0.0) -> None:
-        self.rows = {i: Item(i, f"item {i}") for i in range(1, n + 1)}
-        self.queries = 0
-        self.delay = delay
-
-    def loader(self, item_id: int):  # type: ignore[no-untyped-def]
-        async def load() -> Item | None:
-            self.queries += 1
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            return self.rows.get(item_id)
-        return load
 
 
 def test_public_surface() -> None:

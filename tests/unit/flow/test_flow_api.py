@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from flow_helpers import SAGA
+from tests.support.flow import SAGA
 
 import bazaar.flow
 import bazaar.flow.orchestrator

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flow_helpers import make_engine, work_one
+from tests.support.flow import make_engine, work_one
 
 # Two parallel branches: "hold_seat" is defined first, "hold_meal" second. Either may
 # finish first; "pay" runs after the join and may fail.

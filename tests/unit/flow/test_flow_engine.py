@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flow_helpers import SAGA, make_engine, work_one
+from tests.support.flow import SAGA, make_engine, work_one
 
 from bazaar.flow import DefinitionError, InvalidState, LeaseLost, NotFound, StartConflict
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flow_helpers import SAGA, make_engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.flow import SAGA, make_engine
 
 QUEUES = ["reserve", "charge", "ship", "notify", "release", "refund"]
 outcome = st.sampled_from(["ok", "ok", "ok", "fail", "fatal", "lapse", "dup"])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
+import random
 from datetime import date, timedelta
 
 import pytest
@@ -27,40 +26,77 @@ from bazaar.shop.domain import (
     validate_registration,
 )
 
+# Each step is ("take", n) or ("give", n): a buyer reserving n units / rooms, or a
+# cancelled order or stay handing n back (only what is actually held can come back).
+steps = st.lists(st.tuples(st.sampled_from(["take", "give"]), st.integers(1, 10)),
+                 max_size=40)
 
-@given(stock=st.integers(0, 50), asks=st.lists(st.integers(1, 20), max_size=30))
-def test_reserving_never_oversells(stock: int, asks: list[int]) -> None:
+
+@given(stock=st.integers(0, 30), script=steps)
+def test_stock_follows_a_model_of_takes_and_give_backs(
+        stock: int, script: list[tuple[str, int]]) -> None:
+    """Against a plain counter: a take succeeds exactly when enough is left, a refusal
+    says how much is left and changes nothing, and stock + held always equals what the
+    product started with."""
     product = Product("SKU-1", "thing", 100, stock)
-    granted = 0
-    for ask in asks:
-        before = product.stock
-        try:
-            product.reserve(ask)
-            granted += ask
-        except SoldOut as exc:
-            assert product.stock == before  # a refusal changes nothing
-            assert exc.available == before < ask
-    assert product.stock == stock - granted >= 0
+    held: list[int] = []  # quantities on live orders
+    for kind, n in script:
+        left = stock - sum(held)
+        if kind == "take":
+            if n <= left:
+                product.reserve(n)
+                held.append(n)
+            else:
+                with pytest.raises(SoldOut) as info:
+                    product.reserve(n)
+                assert (info.value.requested, info.value.available) == (n, left)
+        elif held:
+            back = held.pop(n % len(held))
+            product.restock(back)
+        assert product.stock == stock - sum(held)
 
 
-@given(total=st.integers(1, 10), asks=st.lists(st.integers(1, 10), max_size=30))
-def test_room_nights_never_double_booked(total: int, asks: list[int]) -> None:
+@given(total=st.integers(1, 10), script=steps)
+def test_a_room_night_follows_a_model_of_bookings_and_releases(
+        total: int, script: list[tuple[str, int]]) -> None:
+    """A booking succeeds exactly when that many rooms are free; a release gives back a
+    booking's rooms, no more, no less; ``available`` is always total minus what is held."""
     night = RoomNight(1, date(2026, 1, 1), total)
-    for ask in asks:
-        with contextlib.suppress(SoldOut):
-            night.book(ask)
-        assert 0 <= night.reserved <= total
-    night.release(10)
-    assert night.reserved >= 0
+    held: list[int] = []
+    for kind, n in script:
+        free = total - sum(held)
+        if kind == "take":
+            if n <= free:
+                night.book(n)
+                held.append(n)
+            else:
+                with pytest.raises(SoldOut) as info:
+                    night.book(n)
+                assert (info.value.requested, info.value.available) == (n, free)
+        elif held:
+            night.release(held.pop(n % len(held)))
+        assert (night.reserved, night.available) == (sum(held), total - sum(held))
 
 
-@given(st.lists(st.tuples(st.integers(1, 20), st.integers(1, 30)), min_size=1, max_size=40))
-def test_lines_merge_per_product_and_sort(pairs: list[tuple[int, int]]) -> None:
-    lines = normalise_lines(LineRequest(p, q) for p, q in pairs)
-    ids = [ln.product_id for ln in lines]
-    assert ids == sorted(set(ids))  # fixed lock order, one line per product
-    for ln in lines:
-        assert ln.quantity == sum(q for p, q in pairs if p == ln.product_id)
+line_pairs = st.lists(st.tuples(st.integers(1, 20), st.integers(1, 30)), min_size=1,
+                      max_size=40)
+
+
+@given(pairs=line_pairs, seed=st.randoms(use_true_random=False))
+def test_normalised_lines_do_not_depend_on_order_or_repetition(
+        pairs: list[tuple[int, int]], seed: random.Random) -> None:
+    """The same basket however it was typed: shuffling the lines or normalising twice
+    changes nothing, and no unit is lost or invented on the way."""
+    lines = [LineRequest(p, q) for p, q in pairs]
+    once = normalise_lines(lines)
+    shuffled = lines[:]
+    seed.shuffle(shuffled)
+    assert normalise_lines(shuffled) == once
+    assert normalise_lines(once) == once
+    assert sum(ln.quantity for ln in once) == sum(q for _, q in pairs)
+    assert {ln.product_id for ln in once} == {p for p, _ in pairs}
+    ids = [ln.product_id for ln in once]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))  # one lock order for everyone
 
 
 @pytest.mark.parametrize(("lines", "field"), [
@@ -85,11 +121,17 @@ def test_order_total_and_cancel_once() -> None:
         order.cancel()
 
 
-@given(start=st.dates(date(2000, 1, 1), date(2100, 1, 1)), length=st.integers(1, 30))
-def test_stay_nights_are_consecutive(start: date, length: int) -> None:
-    nights = stay_nights(start, start + timedelta(days=length))
-    assert len(nights) == length and nights[0] == start
-    assert all(b - a == timedelta(days=1) for a, b in itertools.pairwise(nights))
+@given(start=st.dates(date(2000, 1, 1), date(2100, 1, 1)), length=st.integers(1, 30),
+       split=st.integers(1, 29))
+def test_stay_nights_are_every_night_from_check_in_to_the_night_before_check_out(
+        start: date, length: int, split: int) -> None:
+    end = start + timedelta(days=length)
+    nights = stay_nights(start, end)
+    assert nights == [start + timedelta(days=i) for i in range(length)]
+    assert nights[-1] == end - timedelta(days=1)  # check-out day is not a night
+    if split < length:  # two back-to-back stays cover the same nights, none twice
+        middle = start + timedelta(days=split)
+        assert stay_nights(start, middle) + stay_nights(middle, end) == nights
 
 
 @pytest.mark.parametrize("days", [0, -1, 31])

@@ -1,4 +1,4 @@
-"""ApiVersions, Metadata, CreateTopics, DeleteTopics, InitProducerId."""
+"""Metadata, CreateTopics, DeleteTopics, InitProducerId (ApiVersions lives with the registry)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import logging
 from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import check_topic_name
-from bazaar.broker.protocol import UnsupportedApiVersions, supported_versions
-from bazaar.broker.protocol.apis import api_versions as av
 from bazaar.broker.protocol.apis import create_topics as ct
 from bazaar.broker.protocol.apis import delete_topics as dt
 from bazaar.broker.protocol.apis import init_producer_id as ip
@@ -16,12 +14,6 @@ from bazaar.broker.protocol.apis import metadata as md
 
 log = logging.getLogger("bazaar.broker")
 CLUSTER_ID = "bazaar-log"
-
-
-async def api_versions(state: BrokerState, req: av.ApiVersionsRequest | UnsupportedApiVersions,
-                       client: Client, version: int) -> av.ApiVersionsResponse:
-    code = ErrorCode.UNSUPPORTED_VERSION if isinstance(req, UnsupportedApiVersions) else 0
-    return av.ApiVersionsResponse(code, supported_versions())
 
 
 def _topic_metadata(state: BrokerState, name: str) -> md.TopicMetadata:

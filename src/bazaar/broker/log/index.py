@@ -33,14 +33,11 @@ class _IndexFile(ABC):
     def _columns(self) -> tuple[array[int], array[int]]:
         """The two parallel columns, in entry order."""
 
-    def _keep(self, keep: int) -> None:
-        """Keep the first ``keep`` entries, in memory and on disk."""
-        for column in self._columns():
-            del column[keep:]
-        os.ftruncate(self._fd, keep * self.entry_size)
-
     def reset(self) -> None:
-        self._keep(0)
+        """Drop every entry, in memory and on disk (recovery rebuilds them)."""
+        for column in self._columns():
+            del column[:]
+        os.ftruncate(self._fd, 0)
 
     def flush(self) -> None:
         os.fdatasync(self._fd)
@@ -97,10 +94,6 @@ class OffsetIndex(_IndexFile):
         i = bisect.bisect_right(self.positions, position) - 1
         return self.positions[i] if i >= 0 else 0
 
-    def truncate_to_position(self, size: int) -> None:
-        """Drop entries pointing at or past ``size`` (after the log was truncated)."""
-        self._keep(bisect.bisect_left(self.positions, size))
-
 
 class TimeIndex(_IndexFile):
     """Max timestamps seen so far, with the offset of the batch that reached each."""
@@ -144,6 +137,3 @@ class TimeIndex(_IndexFile):
         """An offset at or before the first batch whose max timestamp >= ``timestamp``."""
         i = bisect.bisect_left(self.timestamps, timestamp) - 1
         return self.offsets[i] if i >= 0 else self.base_offset
-
-    def truncate_to_offset(self, next_offset: int) -> None:
-        self._keep(bisect.bisect_left(self.offsets, next_offset))

@@ -19,7 +19,6 @@ _I8 = struct.Struct(">b")
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
-_U32 = struct.Struct(">I")
 
 
 class Reader:
@@ -53,9 +52,6 @@ class Reader:
 
     def int64(self) -> int:
         return int(_I64.unpack_from(self.buf, self._take(8))[0])
-
-    def uint32(self) -> int:
-        return int(_U32.unpack_from(self.buf, self._take(4))[0])
 
     def uvarint(self) -> int:
         shift = result = 0
@@ -91,10 +87,6 @@ class Reader:
             raise ProtocolError("null where a string is required")
         return self._text(n)
 
-    def compact_nullable_string(self) -> str | None:
-        n = self.uvarint() - 1
-        return None if n < 0 else self._text(n)
-
     def bytes_(self) -> bytes:
         n = self.int32()
         if n < 0:
@@ -122,14 +114,6 @@ class Reader:
         n = self.int32()
         if n < 0:
             return None
-        if n > len(self.buf) - self.pos:
-            raise ProtocolError(f"array of {n} items cannot fit the frame")
-        return [item(self) for _ in range(n)]
-
-    def compact_array(self, item: Callable[[Reader], T]) -> list[T]:
-        n = self.uvarint() - 1
-        if n < 0:
-            raise ProtocolError("null where an array is required")
         if n > len(self.buf) - self.pos:
             raise ProtocolError(f"array of {n} items cannot fit the frame")
         return [item(self) for _ in range(n)]

@@ -43,7 +43,7 @@ async def _orchestrated(args: argparse.Namespace, services: Services, roles: lis
 
 
 async def _choreography(args: argparse.Namespace, services: Services, roles: list[str]) -> None:
-    from bazaar.flow.choreography import run_services
+    from bazaar.flow.checkout.choreographed import run_services
 
     await run_services(args.bootstrap, services, roles)
 

@@ -16,14 +16,14 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from bazaar.flow.checkout import events as ev
 from bazaar.flow.checkout import inventory, orchestrated
+from bazaar.flow.checkout.choreographed import Choreography
+from bazaar.flow.checkout.events import Event, emit
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
-from bazaar.flow.choreography import events as ev
-from bazaar.flow.choreography.events import Event
-from bazaar.flow.choreography.outbox import emit, seen
 from bazaar.flow.choreography.outbox import metadata as outbox_metadata
-from bazaar.flow.choreography.saga import Choreography
+from bazaar.flow.choreography.outbox import seen
 from bazaar.flow.errors import NonRetryableError
 from bazaar.flow.orchestrator.client import Task
 from bazaar.flow.orchestrator.store import Store
@@ -133,7 +133,7 @@ async def prove(work: Path, bootstrap: str | None) -> dict[str, dict[str, str]]:
     outcomes["orchestration"] = {o["order_id"]: o["status"] for o in services.orders.all()}
     services.close()
     if bootstrap is not None:
-        from bazaar.flow.choreography import place_order, run_services
+        from bazaar.flow.checkout.choreographed import place_order, run_services
 
         services = Services.open(Databases.under(work / "chor"), Faults())
         with services.inventory.begin() as conn:

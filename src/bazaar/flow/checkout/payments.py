@@ -26,6 +26,12 @@ ledger = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # charged | refunded
     sa.Column("at", sa.Float, nullable=False),
 )
+#: Every "timed out but charged": the provider kept the money, the caller saw a timeout.
+uncertain = sa.Table(
+    "provider_uncertain_charges", provider_metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
 metadata = sa.MetaData()
 payments = sa.Table(
     "payments", metadata,
@@ -53,21 +59,33 @@ class ProviderSimulator:
         self.rng = faults.rng("provider")
 
     async def charge(self, key: str, amount_cents: int) -> str:
+        """Charge ``amount_cents`` under ``key`` (a replay returns the same charge). A
+        timeout hides the outcome, even of a replay; with ``charged_on_timeout`` the charge
+        is committed first, so the card really is charged when the caller sees the timeout.
+        """
         if self.faults.provider_latency_s:
             await asyncio.sleep(self.faults.provider_latency_s)
         timed_out = self.rng.random() < self.faults.timeout_rate
+        declined = False
         with self.store.begin() as conn:
             found = conn.execute(sa.select(ledger).where(ledger.c.key == key)).first()
             already = found is not None and found.status == "charged"
-            if timed_out:  # a timeout hides the outcome, even of a replay
+            if timed_out:
                 if not already and self.rng.random() < self.faults.charged_on_timeout:
                     self._insert(conn, found, key, amount_cents)
-                raise ProviderTimeout(f"provider timed out for {key}")
-            if already and found is not None:
+                    conn.execute(sa.delete(uncertain).where(uncertain.c.key == key))
+                    conn.execute(uncertain.insert().values(key=key, at=time.time()))
+            elif already and found is not None:
                 return str(found.charge_id)  # idempotent: same key, same charge
-            if self.rng.random() < self.faults.decline_rate:
-                raise PaymentDeclined(f"card declined for {key}")
-            return self._insert(conn, found, key, amount_cents)
+            elif self.rng.random() < self.faults.decline_rate:
+                declined = True
+            else:
+                return self._insert(conn, found, key, amount_cents)
+        # The provider's own transaction has committed; only now does the caller hear.
+        if timed_out:
+            raise ProviderTimeout(f"provider timed out for {key}")
+        assert declined
+        raise PaymentDeclined(f"card declined for {key}")
 
     def _insert(self, conn: Connection, found: Any, key: str, amount_cents: int) -> str:
         charge_id = uuid.uuid4().hex
@@ -79,6 +97,7 @@ class ProviderSimulator:
             conn.execute(ledger.update().where(ledger.c.key == key).values(
                 charge_id=charge_id, status="charged", at=time.time()))
         return charge_id
+
     async def refund(self, key: str) -> bool:
         """Refund the charge under ``key``; False if there was nothing to refund."""
         if self.faults.provider_latency_s:
@@ -88,6 +107,17 @@ class ProviderSimulator:
                                                       ledger.c.status == "charged")
                                 .values(status="refunded", at=time.time()))
         return done.rowcount == 1
+
+    def uncertain_charges(self) -> set[str]:
+        """Keys whose charge went through although the caller was told it timed out."""
+        with self.store.read() as conn:
+            return set(conn.execute(sa.select(uncertain.c.key)).scalars())
+
+    def entries(self) -> dict[str, tuple[str, int]]:
+        """Every key the provider ever charged → (charged | refunded, amount)."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(ledger)).all()
+        return {r.key: (r.status, r.amount_cents) for r in rows}
 
     def charged(self) -> dict[str, int]:
         """Keys still charged (not refunded) → amount: what customers actually paid."""

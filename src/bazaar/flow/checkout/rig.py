@@ -133,7 +133,7 @@ class Rig:
     # --- checkouts ---------------------------------------------------------------------------
     def place(self, order_id: str, items: dict[str, int], amount_cents: int) -> None:
         if self.mode == "choreography":
-            from bazaar.flow.choreography import place_order
+            from bazaar.flow.checkout.choreographed import place_order
 
             place_order(self.services, order_id, items, amount_cents)
             return

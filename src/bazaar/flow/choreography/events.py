@@ -1,4 +1,4 @@
-"""The checkout saga's events: small frozen records, JSON on the wire, keyed by order."""
+"""Events: small frozen records, JSON on the wire, keyed by the saga they belong to."""
 
 from __future__ import annotations
 
@@ -9,27 +9,11 @@ from typing import Any
 
 import orjson
 
-TOPIC = "checkout.events"
-
-ORDER_PLACED = "OrderPlaced"
-INVENTORY_RESERVED = "InventoryReserved"
-INVENTORY_REJECTED = "InventoryRejected"
-PAYMENT_CHARGED = "PaymentCharged"
-PAYMENT_FAILED = "PaymentFailed"
-SHIPMENT_CREATED = "ShipmentCreated"
-SHIPMENT_FAILED = "ShipmentFailed"
-INVENTORY_FULFILLED = "InventoryFulfilled"
-CUSTOMER_NOTIFIED = "CustomerNotified"
-PAYMENT_REFUNDED = "PaymentRefunded"
-INVENTORY_RELEASED = "InventoryReleased"
-ORDER_COMPLETED = "OrderCompleted"
-ORDER_FAILED = "OrderFailed"
-
 
 @dataclass(frozen=True)
 class Event:
-    """One fact. ``event_id`` is what consumers deduplicate on; ``cause`` is the event id
-    it reacts to (the trace's thread)."""
+    """One fact about one saga (``order_id`` is its key on the log). ``event_id`` is what
+    consumers deduplicate on; ``cause`` is the event id it reacts to (the trace's thread)."""
 
     type: str
     order_id: str

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bazaar.flow.choreography.events import TOPIC, Event
+from bazaar.flow.choreography.events import Event
 from bazaar.flow.orchestrator.store import Store
 
 log = logging.getLogger("bazaar.flow.choreography")
@@ -39,8 +39,9 @@ processed = sa.Table(
 )
 
 
-def emit(conn: Connection, event: Event, topic: str = TOPIC) -> None:
-    """Queue ``event`` for publishing, inside the caller's transaction."""
+def emit(conn: Connection, event: Event, topic: str) -> None:
+    """Queue ``event`` for publishing to ``topic`` (keyed by its saga), inside the caller's
+    transaction."""
     conn.execute(outbox.insert().values(event_id=event.event_id, topic=topic,
                                         key=event.order_id, payload=event.to_bytes(),
                                         created_at=time.time()))

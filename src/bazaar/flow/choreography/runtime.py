@@ -1,25 +1,32 @@
-"""Run choreography services: per role, an idempotent consumer group on the saga's topic and
-the relay of the role's outbox, over a standard Kafka client (aiokafka)."""
+"""Run choreography participants: per role, an idempotent consumer group on the saga's topic
+and the relay of the role's outbox, over a standard Kafka client (aiokafka)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bazaar.flow.choreography.events import TOPIC, Event
+from bazaar.flow.choreography.events import Event
 from bazaar.flow.choreography.outbox import Relay
-from bazaar.flow.choreography.saga import Choreography, Reaction
-
-if TYPE_CHECKING:
-    from bazaar.flow.checkout.services import Services
+from bazaar.flow.orchestrator.store import Store
 
 log = logging.getLogger("bazaar.flow.choreography")
-ROLES = ("inventory", "payment", "shipping", "notification", "orders")
+Reaction = Callable[[Event], Awaitable[None]]
+
+
+class Participant(Protocol):
+    """What a choreographed service offers: a reaction per role, and the database holding
+    each role's outbox and dedupe table."""
+
+    @property
+    def reactions(self) -> Mapping[str, Reaction]: ...
+
+    def store(self, role: str) -> Store: ...
 
 
 async def _start(client: AIOKafkaProducer | AIOKafkaConsumer, what: str) -> None:
@@ -34,11 +41,11 @@ async def _start(client: AIOKafkaProducer | AIOKafkaConsumer, what: str) -> None
             delay = min(delay * 2, 2.0)
 
 
-async def consume(bootstrap: str, group: str, react: Reaction, relay: Relay,
+async def consume(bootstrap: str, topic: str, group: str, react: Reaction, relay: Relay,
                   stop: asyncio.Event, fetch_wait_ms: int = 10) -> None:
     """Handle each record (retrying until it succeeds), then commit its offset. A crash
     before the commit redelivers: the reaction's dedupe table absorbs it."""
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 retry_backoff_ms=100, metadata_max_age_ms=5000,
                                 fetch_max_wait_ms=fetch_wait_ms)
@@ -73,23 +80,22 @@ async def consume(bootstrap: str, group: str, react: Reaction, relay: Relay,
             await asyncio.wait_for(consumer.stop(), 5.0)
 
 
-async def run_services(bootstrap: str, services: Services, roles: Iterable[str], *,
-                       stop: asyncio.Event | None = None, group_prefix: str = "checkout",
-                       saga: Choreography | None = None) -> None:
-    """Serve ``roles`` until ``stop`` is set: consumers plus outbox relays."""
+async def run_roles(bootstrap: str, participant: Participant, roles: Iterable[str], *,
+                    topic: str, group_prefix: str, stop: asyncio.Event | None = None) -> None:
+    """Serve ``roles`` until ``stop`` is set: a consumer group and an outbox relay each."""
     stop = stop or asyncio.Event()
-    saga = saga or Choreography(services)
+    roles = list(roles)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1,
                                 retry_backoff_ms=100, request_timeout_ms=5000)
     await _start(producer, "producer")
     jobs: list[asyncio.Task[None]] = []
     try:
-        relays = {role: Relay(saga.store(role), producer) for role in roles}
+        relays = {role: Relay(participant.store(role), producer) for role in roles}
         for role in roles:
             jobs.append(asyncio.create_task(relays[role].run()))
-            jobs.append(asyncio.create_task(consume(bootstrap, f"{group_prefix}-{role}",
-                                                    saga.reactions[role], relays[role],
-                                                    stop)))
+            jobs.append(asyncio.create_task(consume(bootstrap, topic, f"{group_prefix}-{role}",
+                                                    participant.reactions[role],
+                                                    relays[role], stop)))
         await stop.wait()
     finally:
         consumers = jobs[1::2]

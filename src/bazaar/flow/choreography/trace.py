@@ -1,14 +1,14 @@
-"""A checkout's trace: every event of one order on the log, in log order."""
+"""A saga's trace: every event of one saga (one key) on the log, in log order."""
 
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bazaar.flow.choreography.events import TOPIC, Event
+from bazaar.flow.choreography.events import Event
 from bazaar.flow.errors import EventError
 
 
-async def trace(bootstrap: str, order_id: str, *, topic: str = TOPIC) -> list[Event]:
+async def trace(bootstrap: str, order_id: str, *, topic: str) -> list[Event]:
     """Read ``topic`` from the beginning up to its current end; keep ``order_id``'s events."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 group_id=None)

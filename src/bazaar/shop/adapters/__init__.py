@@ -1,16 +1,15 @@
 """SQLAlchemy implementations of the shop's ports: unit of work, repositories, the three
-reservation strategies, read queries; and argon2id password hashing."""
+reservation strategies, read queries. Passwords are hashed by ``bazaar.auth.Passwords``
+(the composition root passes it in as the ``PasswordHasher`` port)."""
 
 from bazaar.shop.adapters.errors import shop_error, translated
 from bazaar.shop.adapters.orm import start_mappers
-from bazaar.shop.adapters.passwords import Argon2Hasher
 from bazaar.shop.adapters.queries import SqlCatalogQueries
 from bazaar.shop.adapters.reservations import STRATEGIES, Strategy
 from bazaar.shop.adapters.uow import SqlUnitOfWork, SqlUnitsOfWork
 
 __all__ = [
     "STRATEGIES",
-    "Argon2Hasher",
     "SqlCatalogQueries",
     "SqlUnitOfWork",
     "SqlUnitsOfWork",

@@ -1,48 +1,56 @@
-"""The checkout saga's adapters: start it on ``bazaar.flow``'s orchestrator or as
-choreography, and serve its inventory steps from the shop's own services."""
+"""The shop's side of the checkout saga, over the saga's own protocols only: the
+orchestrator's HTTP API (start a workflow; serve the shop's tasks as a worker) or the
+choreography's events (announce ``OrderPlaced`` through an outbox; react to the saga's
+events). The shop's order is the one order record the saga moves: the shop serves the
+saga's inventory steps and its close step (``bazaar.shop.services.checkout``)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
+import sqlalchemy as sa
 
 from bazaar.flow import NonRetryableError
-from bazaar.flow.checkout.services import Databases, Services
-from bazaar.flow.choreography import Choreography, emit, seen
-from bazaar.flow.choreography import events as ev
-from bazaar.flow.choreography.events import Event
-from bazaar.flow.orchestrator import Task
+from bazaar.flow.checkout import events as ev
+from bazaar.flow.checkout.events import Event, emit
+from bazaar.flow.checkout.orchestrated import DEFINITIONS
+from bazaar.flow.choreography import outbox, seen
+from bazaar.flow.orchestrator import Store, Task
 from bazaar.shop.domain import NotFound, StateConflict, Unavailable
 from bazaar.shop.services import checkout
+from bazaar.shop.services.checkout import CheckoutNotStarted
 from bazaar.shop.services.shop import Shop
 
 Handler = Callable[[Task], Awaitable[dict[str, Any]]]
+#: The saga's tasks the shop serves (the rest are bazaar.flow.checkout's services).
+SHOP_TASKS = ("reserve_inventory", "release_inventory", "fulfil_inventory", "close_order")
+#: The choreography roles the shop plays.
+SHOP_ROLES = ("inventory", "orders")
 
 
 def saga_order_id(order_id: int) -> str:
-    return f"shop-{order_id}"
+    """The saga's id for a shop order: the order id itself (``bazaar flow trace 5``)."""
+    return str(order_id)
+
+
+def shop_order_id(saga_id: str) -> int:
+    return int(saga_id)
 
 
 class OrchestratedCheckout:
-    """Opens the saga's order record, then starts the ``checkout`` workflow over HTTP
-    (idempotency key: the order)."""
+    """Starts the ``checkout`` workflow over HTTP (idempotency key: the order)."""
 
     mode = "orchestration"
 
-    def __init__(self, flow_url: str, saga: Services, timeout_s: float = 10.0) -> None:
+    def __init__(self, flow_url: str, timeout_s: float = 10.0) -> None:
         self.flow_url = flow_url.rstrip("/")
-        self.saga = saga
         self.http = httpx.Client(timeout=timeout_s)
         self._registered = False
 
     def _register(self) -> None:
-        from bazaar.flow.checkout.orchestrated import DEFINITIONS
-
         for definition in DEFINITIONS:  # idempotent: same body, same version
             self.http.post(f"{self.flow_url}/api/definitions", json=definition
                            ).raise_for_status()
@@ -50,7 +58,6 @@ class OrchestratedCheckout:
 
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
         sid = saga_order_id(order_id)
-        self.saga.orders.open(sid, amount_cents, orjson.dumps(items).decode())
         try:
             if not self._registered:
                 self._register()
@@ -58,114 +65,122 @@ class OrchestratedCheckout:
                 "input": {"order_id": sid, "items": items, "amount_cents": amount_cents},
                 "idempotency_key": f"checkout:{sid}"})
             response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"the orchestrator at {self.flow_url}: {exc}") from exc
+        except httpx.ConnectError as exc:  # refused / unreachable: nothing was sent
+            raise CheckoutNotStarted(f"the orchestrator at {self.flow_url} is unreachable "
+                                     f"({exc})") from exc
+        except httpx.HTTPError as exc:  # sent, fate unknown: the order stays checking out
+            raise Unavailable(f"the orchestrator at {self.flow_url}: {exc}; the checkout "
+                              "may have started, POST it again to find out") from exc
         return str(response.json()["id"])
 
-    def status(self, order_id: int) -> tuple[str, str | None] | None:
-        return saga_status(self.saga, order_id)
+
+def announced_event_id(order_id: str) -> str:
+    """OrderPlaced's id for a shop order: one per order, so announcing twice is a no-op."""
+    return f"placed-{order_id}"
 
 
 class ChoreographedCheckout:
-    """Records the saga's order and its OrderPlaced event in one transaction (outbox)."""
+    """Announces ``OrderPlaced`` through the shop's checkout outbox (relayed to the log by
+    the shop's saga worker, ``bazaar.bootstrap.serve_checkout``)."""
 
     mode = "choreography"
 
-    def __init__(self, saga: Services) -> None:
-        self.saga = saga
+    def __init__(self, outbox_store: Store) -> None:
+        self.store = outbox_store
+        outbox.metadata.create_all(outbox_store.engine)
 
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
-        from bazaar.flow.choreography import place_order
-
         sid = saga_order_id(order_id)
-        place_order(self.saga, sid, items, amount_cents)
+        event_id = announced_event_id(sid)
+        try:
+            with self.store.begin() as conn:
+                if conn.execute(sa.select(outbox.outbox.c.seq).where(
+                        outbox.outbox.c.event_id == event_id)).first() is None:
+                    emit(conn, Event(ev.ORDER_PLACED, sid, {"items": items,
+                                                            "amount_cents": amount_cents},
+                                     source="orders", event_id=event_id))
+        except sa.exc.SQLAlchemyError as exc:  # rolled back: nothing was announced
+            raise CheckoutNotStarted(f"the checkout outbox: {exc}") from exc
         return sid
-
-    def status(self, order_id: int) -> tuple[str, str | None] | None:
-        return saga_status(self.saga, order_id)
-
-
-class LazyCheckout:
-    """Opens the saga's databases and picks the way on the first checkout, not at start-up."""
-
-    def __init__(self, mode: str, flow_url: str, saga_dir: Path) -> None:
-        self.mode, self.flow_url, self.saga_dir = mode, flow_url, saga_dir
-        self._starter: OrchestratedCheckout | ChoreographedCheckout | None = None
-
-    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
-        if self._starter is None:
-            self._starter_for_reads()
-        assert self._starter is not None
-        return self._starter.start(order_id, items, amount_cents)
-
-    def status(self, order_id: int) -> tuple[str, str | None] | None:
-        if self._starter is None:
-            self._starter_for_reads()
-        assert self._starter is not None
-        return saga_status(self._starter.saga, order_id)
-
-    def _starter_for_reads(self) -> None:
-        saga = Services.open(Databases.under(self.saga_dir))
-        self._starter = (OrchestratedCheckout(self.flow_url, saga)
-                         if self.mode == "orchestration" else ChoreographedCheckout(saga))
-
-
-def saga_status(saga: Services, order_id: int) -> tuple[str, str | None] | None:
-    """The saga's order record for a shop order: (status, reason), or None."""
-    found = saga.orders.get(saga_order_id(order_id))
-    return None if found is None else (str(found["status"]), found["reason"])
-
-
-def _shop_order(task: Task) -> int:
-    return int(str(task.input["order_id"]).removeprefix("shop-"))
 
 
 def inventory_handlers(shop: Shop) -> dict[str, Handler]:
-    """Worker handlers for the saga's inventory tasks, on the shop's stock."""
-    def step(fn: Callable[[Shop, int], dict[str, Any]]) -> Handler:
+    """Worker handlers for the saga tasks the shop serves (:data:`SHOP_TASKS`)."""
+    def step(fn: Callable[[Task], dict[str, Any]]) -> Handler:
         async def handle(task: Task) -> dict[str, Any]:
             try:
-                return fn(shop, _shop_order(task))
+                return fn(task)
             except (NotFound, StateConflict) as exc:
                 raise NonRetryableError(str(exc)) from exc
 
         return handle
 
-    return {"reserve_inventory": step(checkout.reserve_stock),
-            "release_inventory": step(checkout.release_stock),
-            "fulfil_inventory": step(checkout.fulfil_stock)}
+    def order(task: Task) -> int:
+        return shop_order_id(str(task.input["order_id"]))
+
+    return {
+        "reserve_inventory": step(lambda t: checkout.reserve_stock(shop, order(t))),
+        "release_inventory": step(lambda t: checkout.release_stock(shop, order(t))),
+        "fulfil_inventory": step(lambda t: checkout.fulfil_stock(shop, order(t))),
+        "close_order": step(lambda t: checkout.close_checkout(
+            shop, order(t), str(t.input["status"]), t.input.get("reason"))),
+    }
 
 
-class ShopInventoryChoreography(Choreography):
-    """The choreographed saga with the shop as its inventory service: it reacts to
-    OrderPlaced (the order holds its stock), ShipmentCreated (the order is fulfilled) and
-    PaymentFailed / PaymentRefunded (cancel the order, returning its stock), deduplicated
-    through the saga's inventory outbox database."""
+class ShopChoreography:
+    """The shop's reactions in the choreographed saga, as its inventory and orders roles:
+    OrderPlaced → take the order (InventoryReserved, or InventoryRejected if it is no longer
+    being checked out), ShipmentCreated → fulfilled, PaymentFailed / PaymentRefunded →
+    cancelled with its stock returned; CustomerNotified → completed, InventoryRejected /
+    InventoryReleased → failed with the reason. Each shop change is idempotent; the event's
+    dedupe and the outgoing event share one transaction in the role's outbox database."""
 
-    def __init__(self, services: Services, shop: Shop) -> None:
-        super().__init__(services)
+    def __init__(self, shop: Shop, stores: dict[str, Store]) -> None:
         self.shop = shop
+        self.stores = stores
+        for store in stores.values():
+            outbox.metadata.create_all(store.engine)
+        self.reactions = {"inventory": self.inventory, "orders": self.orders}
+
+    def store(self, role: str) -> Store:
+        return self.stores[role]
 
     async def inventory(self, event: Event) -> None:
         if event.type not in (ev.ORDER_PLACED, ev.PAYMENT_FAILED, ev.PAYMENT_REFUNDED,
                               ev.SHIPMENT_CREATED):
             return
-        order_id = int(event.order_id.removeprefix("shop-"))
-        with self.s.inventory.begin() as conn:
+        order_id = shop_order_id(event.order_id)
+        with self.stores["inventory"].begin() as conn:
             if seen(conn, "inventory", event.event_id):
                 return
             if event.type == ev.SHIPMENT_CREATED:
-                with contextlib.suppress(NotFound, StateConflict):  # cancelled meanwhile
-                    checkout.fulfil_stock(self.shop, order_id)
-                    emit(conn, event.follow(ev.INVENTORY_FULFILLED, "inventory"))
-                return
-            if event.type != ev.ORDER_PLACED:
+                checkout.fulfil_stock(self.shop, order_id)
+                emit(conn, event.follow(ev.INVENTORY_FULFILLED, "inventory"))
+            elif event.type != ev.ORDER_PLACED:
                 checkout.release_stock(self.shop, order_id)
                 emit(conn, event.follow(ev.INVENTORY_RELEASED, "inventory"))
-                return
-            try:
-                checkout.reserve_stock(self.shop, order_id)
-            except (NotFound, StateConflict) as exc:
-                emit(conn, event.follow(ev.INVENTORY_REJECTED, "inventory", reason=str(exc)))
             else:
-                emit(conn, event.follow(ev.INVENTORY_RESERVED, "inventory"))
+                try:
+                    checkout.reserve_stock(self.shop, order_id)
+                except (NotFound, StateConflict) as exc:
+                    emit(conn, event.follow(ev.INVENTORY_REJECTED, "inventory",
+                                            reason=str(exc)))
+                else:
+                    emit(conn, event.follow(ev.INVENTORY_RESERVED, "inventory"))
+
+    async def orders(self, event: Event) -> None:
+        if event.type not in (ev.CUSTOMER_NOTIFIED, ev.INVENTORY_REJECTED,
+                              ev.INVENTORY_RELEASED):
+            return
+        order_id = shop_order_id(event.order_id)
+        with self.stores["orders"].begin() as conn:
+            if seen(conn, "orders", event.event_id):
+                return
+            if event.type == ev.CUSTOMER_NOTIFIED:
+                checkout.close_checkout(self.shop, order_id, "completed")
+                emit(conn, event.follow(ev.ORDER_COMPLETED, "orders"))
+            else:
+                reason = str(event.data.get("reason") or event.type)
+                with contextlib.suppress(NotFound):
+                    checkout.close_checkout(self.shop, order_id, "failed", reason)
+                emit(conn, event.follow(ev.ORDER_FAILED, "orders"))

@@ -12,6 +12,7 @@ from bazaar.shop.domain.errors import (
     Unavailable,
 )
 from bazaar.shop.domain.orders import (
+    Checkout,
     LineRequest,
     Order,
     OrderLine,
@@ -38,6 +39,7 @@ from bazaar.shop.domain.users import (
 __all__ = [
     "ADMIN_SCOPE",
     "CUSTOMER_SCOPES",
+    "Checkout",
     "Forbidden",
     "IdempotencyKeyReused",
     "InvalidInput",

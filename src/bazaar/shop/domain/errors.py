@@ -47,7 +47,12 @@ class RetryableConflict(ShopError):
 
 
 class StateConflict(ShopError):
-    """The request conflicts with the current state (already cancelled, name taken)."""
+    """The request conflicts with the current state (already cancelled, name taken).
+    ``reason`` is a short machine-readable word for it (``checking_out``, ``cancelled``)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IdempotencyKeyReused(ShopError):

@@ -1,10 +1,19 @@
-"""Checkout: run the order's saga (reserve → charge → ship → notify), the way the settings
-say (orchestration or choreography), and the saga's inventory steps on the shop's own stock.
+"""Checkout: the shop's side of the order's saga (reserve → charge → ship → notify), run the
+way the settings say (orchestration or choreography) behind the starter port.
 
-Placing an order already took its stock (``orders.place_order``), so the saga's *reserve*
-step confirms the order still holds it, *release* is the shop's own ``cancel_order`` (stock
-returned, once), and *fulfil* has nothing left to move. The saga's other services (payment,
-shipping, notification) are ``bazaar.flow``'s; the starter port hides which way runs them.
+The shop's order is the one order record the saga moves, and ownership is decided here,
+once: ``POST /orders/{id}/checkout`` moves the order ``placed → checking_out`` in one
+version-checked transaction *before* the saga is asked to run. From then on the saga owns
+it: the customer's cancel is refused (409, ``reason: checking_out``), and only the saga ends
+it — ``fulfilled`` once it shipped, or ``cancelled`` with its stock returned when the saga
+fails (after refunding). A cancel that commits first makes the checkout a 409 instead. So a
+checkout and a cancel can never both win.
+
+The saga's steps served by the shop: *reserve* confirms the order is being checked out and
+takes it (from then on even a lost start request cannot hand it back), *release* is the
+compensation (cancelled, stock returned once), *fulfil* marks it shipped, *close* records the
+outcome and the reason. Payment, shipping and notification are ``bazaar.flow.checkout``'s
+services, reached only through the saga.
 """
 
 from __future__ import annotations
@@ -12,13 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bazaar.shop.domain import NotFound, OrderStatus, StateConflict
+from bazaar.shop.domain import Checkout, NotFound, Order, StateConflict, Unavailable
 from bazaar.shop.services import orders
 from bazaar.shop.services.shop import Shop
 
 
+class CheckoutNotStarted(Unavailable):
+    """The saga certainly never received the request (nothing was sent): the order goes
+    back to ``placed`` and the customer may try again or cancel."""
+
+
 class CheckoutStarter(Protocol):
-    """Starts the saga for an order; idempotent per order id."""
+    """Asks the saga to run for an order; idempotent per order id. Raises
+    :class:`CheckoutNotStarted` when the request certainly never left, ``Unavailable``
+    when its fate is unknown (the order stays checking out; POST again to re-announce)."""
 
     @property
     def mode(self) -> str: ...
@@ -26,12 +42,6 @@ class CheckoutStarter(Protocol):
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
         """Start (or find) the order's saga; return its id."""
         ...
-
-
-class CheckoutStatus(Protocol):
-    """Where an order's saga is: ``(status, reason)`` or None if it never started."""
-
-    def status(self, order_id: int) -> tuple[str, str | None] | None: ...
 
 
 @dataclass(frozen=True)
@@ -48,73 +58,99 @@ class CheckoutStarted:
     saga_id: str
 
 
+def _change(shop: Shop, order_id: int, change: Any, user_id: int | None = None) -> Any:
+    """Run ``change(order, uow)`` on the order in one version-checked transaction."""
+
+    def attempt() -> Any:
+        with shop.uow() as uow:
+            order = uow.orders.get(order_id)
+            if order is None or (user_id is not None and order.user_id != user_id):
+                raise NotFound("order", order_id)
+            result = change(order, uow)
+            uow.commit()
+            return result
+
+    return shop.retry.run(attempt)
+
+
 def start_checkout(shop: Shop, starter: CheckoutStarter, user_id: int,
                    order_id: int) -> CheckoutStarted:
-    """Check out the caller's placed order (someone else's is ``NotFound``)."""
+    """Check out the caller's placed order (someone else's is ``NotFound``): the order is
+    the checkout's from the moment this commits, then the saga is asked to run."""
     view = orders.get_order(shop, user_id, order_id)
-    if view.status != OrderStatus.PLACED:
-        raise StateConflict(f"order {order_id} is {view.status}; only a placed order checks out")
+    _change(shop, order_id, lambda order, _: order.begin_checkout(), user_id)
     items = {str(line.product_id): line.quantity for line in view.lines}
-    return CheckoutStarted(order_id, starter.mode,
-                           starter.start(order_id, items, view.total_cents))
+    try:
+        saga_id = starter.start(order_id, items, view.total_cents)
+    except CheckoutNotStarted as exc:
+        reason = f"the checkout could not start: {exc}"
+        _change(shop, order_id, lambda order, _: order.checkout_not_started(reason))
+        raise
+    return CheckoutStarted(order_id, starter.mode, saga_id)
 
 
-@dataclass(frozen=True)
-class _OrderState:
-    status: str
-    user_id: int
+_STATES = {None: "not_started", Checkout.NOT_STARTED: "not_started",
+           Checkout.REQUESTED: "pending", Checkout.RESERVED: "pending",
+           Checkout.SHIPPED: "pending", Checkout.COMPLETED: "completed",
+           Checkout.FAILED: "failed"}
 
 
-def checkout_state(shop: Shop, tracker: CheckoutStatus, user_id: int,
-                   order_id: int) -> CheckoutState:
-    """The caller's order's checkout: still running, completed, or failed and why."""
-    orders.get_order(shop, user_id, order_id)  # someone else's order is NotFound
-    found = tracker.status(order_id)
-    if found is None:
-        return CheckoutState(order_id, "not_started", None)
-    return CheckoutState(order_id, found[0], found[1])
-
-
-def _order(shop: Shop, order_id: int) -> _OrderState:
+def checkout_state(shop: Shop, user_id: int, order_id: int) -> CheckoutState:
+    """The caller's order's checkout: not started (and why, if it could not), still
+    running, completed, or failed and why."""
     with shop.uow() as uow:
         order = uow.orders.get(order_id)
-        if order is None:
+        if order is None or order.user_id != user_id:
             raise NotFound("order", order_id)
-        return _OrderState(str(order.status), order.user_id)
+        status = _STATES[Checkout(order.checkout) if order.checkout else None]
+        reason = order.checkout_reason if status in ("not_started", "failed") else None
+        return CheckoutState(order_id, status, reason)
 
 
 def reserve_stock(shop: Shop, order_id: int) -> dict[str, Any]:
-    """The saga's reserve step: the placed order holds its stock; a cancelled one does not."""
-    order = _order(shop, order_id)
-    if order.status != OrderStatus.PLACED:
-        raise StateConflict(f"order {order_id} is {order.status}: its stock was returned")
+    """The saga's reserve step: the order (being checked out) holds its stock since it was
+    placed; the saga takes it. A cancelled or placed order refuses (nothing to undo)."""
+    _change(shop, order_id, lambda order, _: order.reserve_for_checkout())
     return {"reservation": str(order_id)}
 
 
-def release_stock(shop: Shop, order_id: int) -> dict[str, Any]:
-    """The saga's compensation: cancel the order, returning its stock (at most once)."""
-    order = _order(shop, order_id)
-    if order.status != OrderStatus.PLACED:
-        return {"released": False}
-    try:
-        orders.cancel_order(shop, order.user_id, order_id)
-    except StateConflict:  # a concurrent release won
-        return {"released": False}
-    return {"released": True}
+def _return_stock(order: Order, uow: Any) -> None:
+    for line in sorted(order.lines, key=lambda ln: ln.product_id):
+        uow.stock.put_stock(line.product_id, line.quantity)
+
+
+def release_stock(shop: Shop, order_id: int, reason: str | None = None) -> dict[str, Any]:
+    """The saga's compensation: the order is cancelled and its stock returned (at most
+    once); an order the saga never took is left alone."""
+
+    def change(order: Order, uow: Any) -> tuple[bool, list[int]]:
+        released = order.checkout_failed(reason)
+        if released:
+            _return_stock(order, uow)
+        return released, [line.product_id for line in order.lines]
+
+    released, products = _change(shop, order_id, change)
+    if released:
+        for pid in products:
+            shop.invalidation.product_changed(pid)
+    return {"released": released}
 
 
 def fulfil_stock(shop: Shop, order_id: int) -> dict[str, Any]:
-    """The parcel left: the order becomes ``fulfilled`` (no longer cancellable). Its stock
-    already left with the order when it was placed. Idempotent: the saga retries it."""
-
-    def attempt() -> bool:
-        with shop.uow() as uow:
-            order = uow.orders.get(order_id)
-            if order is None:
-                raise NotFound("order", order_id)
-            changed = order.fulfil()
-            uow.commit()
-            return changed
-
-    shop.retry.run(attempt)
+    """The parcel left: the order becomes ``fulfilled`` (its stock left with it when it was
+    placed). Idempotent: the saga retries it."""
+    _change(shop, order_id, lambda order, _: order.fulfil())
     return {"fulfilled": True}
+
+
+def close_checkout(shop: Shop, order_id: int, status: str,
+                   reason: str | None = None) -> dict[str, Any]:
+    """The saga's last step: record ``completed``, or ``failed`` with the reason (a failed
+    saga that still holds the order releases it here). Idempotent."""
+    if status == "completed":
+        _change(shop, order_id, lambda order, _: order.checkout_completed())
+        return {"closed": True}
+    if status != "failed":
+        raise StateConflict(f"a checkout closes completed or failed, not {status!r}")
+    release_stock(shop, order_id, reason or "the checkout failed")
+    return {"closed": True}

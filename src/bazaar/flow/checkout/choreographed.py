@@ -1,4 +1,4 @@
-"""The checkout saga as choreography: what each service does when it sees an event.
+"""The checkout saga, choreographed: what each service does when it sees an event.
 
 Each reaction is one local transaction: dedupe the incoming event id, change the service's
 own state, write the outgoing event to the outbox. Calls to the outside (the payment
@@ -9,23 +9,24 @@ Nobody knows the whole saga: compensation is just more reactions (PaymentFailed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bazaar.flow.checkout import events as ev
 from bazaar.flow.checkout import inventory
+from bazaar.flow.checkout.events import TOPIC, Event, emit
 from bazaar.flow.checkout.fulfilment import CarrierBusy, MailerBusy, NoCarrier
 from bazaar.flow.checkout.payments import PaymentDeclined, ProviderTimeout
-from bazaar.flow.choreography import events as ev
-from bazaar.flow.choreography.events import Event
-from bazaar.flow.choreography.outbox import emit, processed, seen
+from bazaar.flow.choreography import Reaction, run_roles
+from bazaar.flow.choreography.outbox import processed, seen
 from bazaar.flow.orchestrator.store import Store
 
 if TYPE_CHECKING:
     from bazaar.flow.checkout.services import Services
 
-Reaction = Callable[[Event], Awaitable[None]]
+ROLES = ("inventory", "payment", "shipping", "notification", "orders")
 
 
 def place_order(services: Services, order_id: str, items: dict[str, int],
@@ -174,3 +175,11 @@ class Choreography:
                 reason = str(event.data.get("reason") or event.type)
                 if self.s.orders.close(event.order_id, "failed", reason, conn):
                     emit(conn, event.follow(ev.ORDER_FAILED, "orders"))
+
+
+async def run_services(bootstrap: str, services: Services, roles: Iterable[str], *,
+                       stop: asyncio.Event | None = None, group_prefix: str = "checkout",
+                       saga: Choreography | None = None) -> None:
+    """Serve the checkout saga's ``roles`` on the log until ``stop`` is set."""
+    await run_roles(bootstrap, saga or Choreography(services), roles, topic=TOPIC,
+                    group_prefix=group_prefix, stop=stop)

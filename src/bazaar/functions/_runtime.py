@@ -1,8 +1,11 @@
-"""The runtime bootstrap: the program a sandbox runs. Standard library only.
+"""The function runtime: the program a sandbox runs (Lambda's "runtime bootstrap").
+Standard library only.
 
-Started as ``python -I -S _bootstrap.py CONFIG_JSON`` by a worker host, with two inherited
-pipe descriptors (requests in, responses out). **Init**: apply the resource limits, drop to a
-sandbox-private uid, read the package, verify its SHA-256, unpack it, import the handler.
+Started as ``python -I -S _runtime.py CONFIG_JSON`` by a worker host, with two inherited
+pipe descriptors (requests in, responses out). **Init**: read the package and verify its
+SHA-256 (as the host's user), give a ``process`` sandbox its own view of the filesystem
+(private ``/tmp``, closed directories hidden), unpack the package, apply the resource limits,
+drop to a sandbox-private uid with no capability, import the handler.
 **Invoke**: read one framed request at a time, call ``handler(event, context)``, answer with the
 result or the error, and the captured (capped) logs. The process is reused: a warm start.
 
@@ -23,7 +26,6 @@ import traceback
 from typing import Any
 
 _HEADER = struct.Struct(">I")
-CAP_DAC_READ_SEARCH = 2
 MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
 
 
@@ -101,30 +103,70 @@ def _own_frames(tb: Any) -> Any:
     return tb
 
 
-def _keep_read_search() -> None:
-    """Keep only CAP_DAC_READ_SEARCH after the uid change, so the interpreter's own files stay
-    readable when they sit under a directory closed to other users (e.g. ``/root/.pyenv``)."""
+_libc: Any = None
+
+
+def _c() -> Any:
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    _check(_c().mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                      ctypes.c_ulong(flags), data and data.encode()), f"mount {target}")
 
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 32, 4096, 16384
+_MS_PRIVATE = 1 << 18
+_CLONE_NEWNS = 0x00020000
 
-    header = Header(0x20080522, 0)
-    data = (Data * 2)()
-    bit = 1 << CAP_DAC_READ_SEARCH
-    data[0].effective = data[0].permitted = bit
-    if libc.capset(ctypes.byref(header), ctypes.byref(data)) != 0:
-        raise OSError(ctypes.get_errno(), "capset failed")
+
+def _private_view(config: dict[str, Any]) -> None:
+    """``process`` isolation on a root host: a mount namespace of its own, so the sandbox gets
+    a private writable ``/tmp`` (a tmpfs of ``tmp_mb``) and every directory closed to other
+    users (``/root``…) is replaced by a tmpfs that other users may cross but not list (0711),
+    showing only the interpreter. Same network and pid space as the host: a bare process."""
+    _check(_c().unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount leaks to the host
+    binds = {path: os.open(path, os.O_PATH | os.O_CLOEXEC)
+             for kind, path in config["mounts"] if kind == "bind"}
+    is_dir = {path: os.path.isdir(path) for path in binds}
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={config['tmp_mb'] * 1024 * 1024},mode=1777")
+    for kind, path in config["mounts"]:
+        if kind == "tmpfs":
+            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0711")
+            continue
+        if is_dir[path]:
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(f"/proc/self/fd/{binds[path]}", path, None, _MS_BIND | _MS_REC)
+        _mount(None, path, None,
+               _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    for fd in binds.values():
+        os.close(fd)
 
 
 def _confine(config: dict[str, Any], work: str) -> None:
-    """Resource limits, then (when started as root) a private uid so RLIMIT_NPROC applies."""
+    """Resource limits, then (when started as root) a private uid so RLIMIT_NPROC applies.
+    No capability survives the uid change, and no setuid program can give one back."""
     mem = config["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -132,28 +174,20 @@ def _confine(config: dict[str, Any], work: str) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     nproc = config["max_processes"]
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    _check(_c().prctl(38, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     uid = config["uid"]
     if uid and os.geteuid() == 0:
         os.chown(work, uid, uid)
-        keep = config["keep_read_search"]
-        if keep:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(8, 1, 0, 0, 0)  # PR_SET_KEEPCAPS
         os.setgroups([])
         os.setgid(uid)
-        os.setuid(uid)
-        if keep:
-            _keep_read_search()
+        os.setuid(uid)  # clears every capability: KEEPCAPS is never set
     _die_with_host(config["host_pid"])
 
 
 def _die_with_host(host_pid: int) -> None:
     """SIGKILL this sandbox when its worker host dies (set after the uid change, which
     clears it), so a kill -9 of a host leaves no orphaned sandboxes behind."""
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    _c().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
     if host_pid and os.getppid() != host_pid:
         os._exit(1)
 
@@ -163,11 +197,13 @@ def _init(config: dict[str, Any]) -> Any:
     import importlib
     import zipfile
 
-    with open(config["package"], "rb") as f:
+    with os.fdopen(config["package_fd"], "rb") as f:
         blob = f.read()
     digest = hashlib.sha256(blob).hexdigest()
     if digest != config["digest"]:
         raise RuntimeError(f"package hash mismatch: want {config['digest']}, got {digest}")
+    if config.get("mounts") is not None:
+        _private_view(config)
     work = os.path.abspath(config["work_dir"])
     code = os.path.join(work, "code")
     tmp = os.path.join(work, "tmp")

@@ -1,0 +1,94 @@
+"""The one API registry: for each Kafka API key, its name, the versions we speak, the codec
+that reads its requests and writes its responses, and the handler that answers it.
+
+The connection shell decodes with it, dispatches with it and encodes with it; ApiVersions
+advertises exactly what it lists. Adding an API is one line here (plus its codec module in
+``protocol/apis/`` and its handler in ``handlers/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bazaar.broker._errors import ErrorCode
+from bazaar.broker._state import BrokerState, Client
+from bazaar.broker.handlers import cluster, consume, groups, produce
+from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
+from bazaar.broker.protocol.apis import (
+    api_versions,
+    create_topics,
+    delete_topics,
+    describe_groups,
+    fetch,
+    find_coordinator,
+    heartbeat,
+    init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
+    list_offsets,
+    metadata,
+    offset_commit,
+    offset_fetch,
+    sync_group,
+)
+from bazaar.broker.protocol.apis import produce as produce_api
+
+Handler = Callable[[BrokerState, Any, Client, int], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Api(ApiCodec):
+    """One API key: its codec (key, name, versions, decode, encode) and its handler."""
+
+    handler: Handler
+
+
+def _api(name: str, module: Any, handler: Handler) -> Api:
+    return Api(module.API_KEY, name, module.VERSIONS, module.decode_request,
+               module.encode_response, handler)
+
+
+async def _api_versions(state: BrokerState, req: api_versions.ApiVersionsRequest |
+                        UnsupportedApiVersions, client: Client,
+                        version: int) -> api_versions.ApiVersionsResponse:
+    """Our list; UNSUPPORTED_VERSION (answered in v0) when asked at a version we lack."""
+    code = ErrorCode.UNSUPPORTED_VERSION if isinstance(req, UnsupportedApiVersions) else 0
+    return api_versions.ApiVersionsResponse(code, supported_versions())
+
+
+REGISTRY: dict[int, Api] = {api.key: api for api in (
+    _api("Produce", produce_api, produce.produce),
+    _api("Fetch", fetch, consume.fetch),
+    _api("ListOffsets", list_offsets, consume.list_offsets),
+    _api("Metadata", metadata, cluster.metadata),
+    _api("OffsetCommit", offset_commit, groups.offset_commit),
+    _api("OffsetFetch", offset_fetch, groups.offset_fetch),
+    _api("FindCoordinator", find_coordinator, groups.find_coordinator),
+    _api("JoinGroup", join_group, groups.join_group),
+    _api("Heartbeat", heartbeat, groups.heartbeat),
+    _api("LeaveGroup", leave_group, groups.leave_group),
+    _api("SyncGroup", sync_group, groups.sync_group),
+    _api("DescribeGroups", describe_groups, groups.describe_groups),
+    _api("ListGroups", list_groups, groups.list_groups),
+    _api("ApiVersions", api_versions, _api_versions),
+    _api("CreateTopics", create_topics, cluster.create_topics),
+    _api("DeleteTopics", delete_topics, cluster.delete_topics),
+    _api("InitProducerId", init_producer_id, cluster.init_producer_id),
+)}
+
+
+def supported_versions() -> list[tuple[int, int, int]]:
+    """(key, min, max) for every API we answer: what ApiVersions advertises."""
+    return [(a.key, a.versions[0], a.versions[1]) for a in sorted(REGISTRY.values(),
+                                                                   key=lambda a: a.key)]
+
+
+def api_name(key: int) -> str:
+    api = REGISTRY.get(key)
+    return api.name if api else f"unknown({key})"
+
+
+__all__ = ["REGISTRY", "Api", "Handler", "api_name", "supported_versions"]

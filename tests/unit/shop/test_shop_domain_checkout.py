@@ -1,0 +1,117 @@
+"""The order's states under a checkout: the saga owns an order being checked out, so a
+checkout and a customer's cancel can never both win."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bazaar.shop.domain import Checkout, OrderStatus, StateConflict
+from bazaar.shop.domain.orders import Order
+
+
+def test_fulfil_is_idempotent_and_final() -> None:
+    order = Order(user_id=1, id=7)
+    order.begin_checkout()
+    assert order.fulfil() is True
+    assert order.fulfil() is False  # the saga retries the step: a repeat changes nothing
+    assert order.status == OrderStatus.FULFILLED
+    with pytest.raises(StateConflict, match="fulfilled"):
+        order.cancel()
+    with pytest.raises(StateConflict):
+        order.checkout_failed("too late")
+    assert order.status == OrderStatus.FULFILLED
+
+
+def test_a_cancelled_order_cannot_be_checked_out_or_fulfilled() -> None:
+    order = Order(user_id=1, id=8)
+    order.cancel()
+    with pytest.raises(StateConflict, match="cancelled") as refused:
+        order.begin_checkout()
+    assert refused.value.reason == "cancelled"
+    with pytest.raises(StateConflict, match="cancelled"):
+        order.fulfil()
+    assert order.checkout_failed("nothing to do") is False  # the saga never took it
+    assert order.status == OrderStatus.CANCELLED and order.checkout is None
+
+
+def test_an_order_being_checked_out_refuses_its_customers_cancel() -> None:
+    order = Order(user_id=1, id=9)
+    assert order.begin_checkout() is True
+    assert order.begin_checkout() is False  # announced again: idempotent
+    with pytest.raises(StateConflict) as refused:
+        order.cancel()
+    assert refused.value.reason == "checking_out"
+    assert order.status == OrderStatus.CHECKING_OUT
+
+
+def test_a_start_that_never_reached_the_saga_frees_the_order_unless_the_saga_took_it() -> None:
+    order = Order(user_id=1, id=10)
+    order.begin_checkout()
+    assert order.checkout_not_started("orchestrator unreachable") is True
+    assert (order.status, order.checkout) == (OrderStatus.PLACED, Checkout.NOT_STARTED)
+    order.begin_checkout()
+    order.reserve_for_checkout()  # a second request did reach the saga
+    assert order.checkout_not_started("the first request failed") is False
+    assert order.status == OrderStatus.CHECKING_OUT
+
+
+def test_a_failed_checkout_cancels_once_and_records_why() -> None:
+    order = Order(user_id=1, id=11)
+    order.begin_checkout()
+    order.reserve_for_checkout()
+    assert order.checkout_failed() is True  # the compensation: the caller returns stock
+    assert order.checkout_failed() is False  # redelivered
+    assert order.checkout == Checkout.RESERVED  # still running: the close step says why
+    assert order.checkout_failed("card declined") is False
+    assert (order.status, order.checkout, order.checkout_reason) == (
+        OrderStatus.CANCELLED, Checkout.FAILED, "card declined")
+
+
+OPS = ("cancel", "begin", "not_started", "reserve", "release", "fulfil", "complete",
+       "close_failed")
+
+
+def _apply(order: Order, op: str) -> bool:
+    """Apply ``op``; True if it returned stock (a cancel or a compensation)."""
+    try:
+        if op == "cancel":
+            order.cancel()
+            return True
+        if op == "begin":
+            order.begin_checkout()
+        elif op == "not_started":
+            order.checkout_not_started("refused")
+        elif op == "reserve":
+            order.reserve_for_checkout()
+        elif op == "release":
+            return order.checkout_failed()
+        elif op == "fulfil":
+            order.fulfil()
+        elif op == "complete":
+            order.checkout_completed()
+        else:
+            return order.checkout_failed("declined")
+    except StateConflict:
+        pass
+    return False
+
+
+@given(st.lists(st.sampled_from(OPS), max_size=30))
+def test_any_sequence_returns_the_stock_at_most_once_and_never_after_shipping(
+        ops: list[str]) -> None:
+    order = Order(user_id=1, id=12)
+    returned = 0
+    shipped = False
+    for op in ops:
+        was = order.status
+        returned += _apply(order, op)
+        if was == OrderStatus.CHECKING_OUT and op == "cancel":
+            assert order.status == OrderStatus.CHECKING_OUT, "a customer cancel won"
+        shipped = shipped or order.status == OrderStatus.FULFILLED
+        assert not (shipped and returned), "stock returned for an order that shipped"
+    assert returned <= 1
+    assert (order.status == OrderStatus.CANCELLED) == (returned == 1)
+    if order.checkout == Checkout.COMPLETED:
+        assert order.status == OrderStatus.FULFILLED
