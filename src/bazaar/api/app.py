@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,18 @@ SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 SHOP_LIMITS = Limits(max_body=64 * 1024)
 
 
-def by_path(operations: list[Operation]) -> list[BaseRoute]:
+def by_path(operations: list[Operation], mounted: Sequence[Route] = ()) -> list[BaseRoute]:
     """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
-    ``OPTIONS`` answer list every method the path has (not only the first route's)."""
+    ``OPTIONS`` answer list every method the path has (not only the first route's).
+    ``mounted``: another component's routes (``bazaar.auth``'s), folded in the same way."""
     table: dict[str, dict[str, Endpoint]] = {}
     for op in operations:
         if op.endpoint is not None:
             table.setdefault(op.path, {})[op.method] = op.endpoint
+    for route in mounted:
+        for method in route.methods or ():
+            if method != "HEAD":
+                table.setdefault(route.path, {})[method] = route.endpoint
     routes: list[BaseRoute] = []
     for path, endpoints in table.items():
         allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
@@ -63,11 +68,13 @@ def by_path(operations: list[Operation]) -> list[BaseRoute]:
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
                extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
-               limits: Limits | None = None) -> Starlette:
+               limits: Limits | None = None, mounted: Sequence[Route] = ()) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
-    ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON)."""
+    ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON);
+    ``mounted`` are routes another component serves in this app (documented in ``extra``
+    with no endpoint)."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -81,7 +88,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
 
-    routes = by_path(operations)
+    routes = by_path(operations, mounted)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"]),
                Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")]
