@@ -33,7 +33,7 @@ SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 SHOP_LIMITS = Limits(max_body=64 * 1024)
 
 
-def by_path(operations: list[Operation], mounted: Sequence[Route] = ()) -> list[BaseRoute]:
+def by_path(operations: list[Operation], mounted: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
     ``OPTIONS`` answer list every method the path has (not only the first route's).
     ``mounted``: another component's routes (``bazaar.auth``'s), folded in the same way."""
@@ -41,7 +41,11 @@ def by_path(operations: list[Operation], mounted: Sequence[Route] = ()) -> list[
     for op in operations:
         if op.endpoint is not None:
             table.setdefault(op.path, {})[op.method] = op.endpoint
+    others: list[BaseRoute] = []
     for route in mounted:
+        if not isinstance(route, Route):
+            others.append(route)  # a Mount, say: routed as it is
+            continue
         for method in route.methods or ():
             if method != "HEAD":
                 table.setdefault(route.path, {})[method] = route.endpoint
@@ -62,13 +66,13 @@ def by_path(operations: list[Operation], mounted: Sequence[Route] = ()) -> list[
             return await endpoints[request.method](request)
 
         routes.append(Route(path, dispatch, methods=list(endpoints)))
-    return routes
+    return routes + others
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
                extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
-               limits: Limits | None = None, mounted: Sequence[Route] = ()) -> Starlette:
+               limits: Limits | None = None, mounted: Sequence[BaseRoute] = ()) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
