@@ -169,9 +169,9 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      extra=engagement.operations() + checkout.operations() + auth_operations(),
-                     limits=web_limits(runtime.settings))
-    # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-    app.router.routes.extend(auth.routes())
+                     limits=web_limits(runtime.settings),
+                     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
+                     mounted=auth.routes())
     return app
 
 
