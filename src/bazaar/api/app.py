@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -17,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bazaar.api import openapi
+from bazaar.api.conventions import RateLimitHeaders, RatePolicy
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import shop_errors
 from bazaar.api.routes import Endpoint, Operation, ShopRoutes
@@ -25,6 +27,12 @@ from bazaar.shop.services import Shop
 from bazaar.web import Guard, Limits
 
 Identity = Callable[[ASGIApp], ASGIApp]
+
+CORS_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
+                        "Signature", "Signature-Input", "Content-Digest")
+CORS_EXPOSED_HEADERS = ("ETag", "Link", "Location", "Retry-After", "RateLimit",
+                        "RateLimit-Policy", "Idempotent-Replayed")
 
 #: Swagger UI, vendored (see its VENDORED.md).
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
@@ -72,13 +80,16 @@ def by_path(operations: list[Operation], mounted: Sequence[BaseRoute] = ()) -> l
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
                extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
-               limits: Limits | None = None, mounted: Sequence[BaseRoute] = ()) -> Starlette:
+               limits: Limits | None = None, mounted: Sequence[BaseRoute] = (),
+               cors_origins: Sequence[str] = (),
+               rate_policies: Mapping[str, RatePolicy] | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
     ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON);
     ``mounted`` are routes another component serves in this app (documented in ``extra``
-    with no endpoint)."""
+    with no endpoint); ``cors_origins`` the origins browsers may call from (``*``: any);
+    ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -99,6 +110,14 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     errors = shop_errors()
     # Outermost: the body limit (before anyone buffers, auth included), 500s, 5xx close.
     middleware = [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
+    if rate_policies:
+        middleware.append(Middleware(RateLimitHeaders, policies=rate_policies))
+    if cors_origins:
+        # Outside the identity: a preflight carries no credentials and must not get 401.
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                                     allow_methods=list(CORS_METHODS),
+                                     allow_headers=list(CORS_REQUEST_HEADERS),
+                                     expose_headers=list(CORS_EXPOSED_HEADERS), max_age=600))
     # The identity callable is itself the middleware factory (no adapter layer); the hot
     # read path sits just inside it, where the principal is known.
     if identity is not None:

@@ -45,6 +45,13 @@ def _param(p: Param) -> dict[str, Any]:
 
 
 _ID_SCHEMA = msgspec.json.schema(Id)
+_ETAG = {"description": "A strong validator of this representation (send it back in "
+                        "If-None-Match).", "schema": {"type": "string"}}
+_LINK = {"description": 'The next page, `<…?after=N>; rel="next"` (RFC 8288), when there is '
+                        "one (the same as next_after).", "schema": {"type": "string"}}
+_IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
+                  "description": "ETags you hold: 304 Not Modified if one is current.",
+                  "schema": {"type": "string"}}
 
 
 def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[str, Any]:
@@ -74,6 +81,13 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": schema_of[repr(op.response)]}}
         responses: dict[str, Any] = {str(op.status): ok}
+        if op.conditional:
+            item["parameters"].append(_IF_NONE_MATCH)
+            ok["headers"] = {"ETag": _ETAG}
+            responses["304"] = {"description": "Not modified: your copy (If-None-Match) is "
+                                               "current", "headers": {"ETag": _ETAG}}
+        if op.paged:
+            ok.setdefault("headers", {})["Link"] = _LINK
         errors = set(op.errors) | {503}
         if op.body is not None:
             errors |= {413, 422}
