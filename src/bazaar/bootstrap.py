@@ -30,6 +30,7 @@ from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
 
 if TYPE_CHECKING:
+    from bazaar.api.conventions import RatePolicy
     from bazaar.api.service import ServiceStatus
     from bazaar.flow.orchestrator import Store as FlowStore
     from bazaar.shop.services.checkout import CheckoutStarter
@@ -143,6 +144,17 @@ def web_limits(settings: Settings) -> Limits:
                   max_connections=settings.max_connections)
 
 
+def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
+    """The identity's limits as RateLimit-Policy announces them: per principal everywhere,
+    failed logins on /auth/token."""
+    from bazaar.api.conventions import RatePolicy
+
+    return {"": RatePolicy.bucket("principal", settings.rate_limit_per_s,
+                                  settings.rate_limit_burst),
+            "/auth/token": RatePolicy.bucket("failed-logins", settings.failed_auth_per_s,
+                                             settings.failed_auth_burst)}
+
+
 def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
     """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
     and ``GET /``."""
@@ -170,6 +182,8 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                      health=health_check(runtime.engine), services=services,
                      extra=engagement.operations() + checkout.operations() + auth_operations(),
                      limits=web_limits(runtime.settings),
+                     cors_origins=runtime.settings.cors_origins,
+                     rate_policies=rate_policies(runtime.settings),
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
                      mounted=auth.routes())
     return app
