@@ -30,6 +30,7 @@ from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
 
 if TYPE_CHECKING:
+    from bazaar.api.conventions import RatePolicy
     from bazaar.api.service import ServiceStatus
     from bazaar.flow.orchestrator import Store as FlowStore
     from bazaar.shop.services.checkout import CheckoutStarter
@@ -143,10 +144,22 @@ def web_limits(settings: Settings) -> Limits:
                   max_connections=settings.max_connections)
 
 
+def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
+    """The identity's limits as RateLimit-Policy announces them: per principal everywhere,
+    failed logins on /auth/token."""
+    from bazaar.api.conventions import RatePolicy
+
+    return {"": RatePolicy.bucket("principal", settings.rate_limit_per_s,
+                                  settings.rate_limit_burst),
+            "/auth/token": RatePolicy.bucket("failed-logins", settings.failed_auth_per_s,
+                                             settings.failed_auth_burst)}
+
+
 def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
     """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
     and ``GET /``."""
     from bazaar.api import create_app
+    from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
@@ -154,10 +167,12 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     shop = runtime.shop
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
+    # OPTIONS only says which methods a path has (as /openapi.json does, publicly).
     public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
-                          ("GET", "/openapi.json"))
+                          ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
@@ -165,10 +180,12 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
-                     extra=engagement.operations() + checkout.operations(),
-                     limits=web_limits(runtime.settings))
-    # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-    app.router.routes.extend(auth.routes())
+                     extra=engagement.operations() + checkout.operations() + auth_operations(),
+                     limits=web_limits(runtime.settings),
+                     cors_origins=runtime.settings.cors_origins,
+                     rate_policies=rate_policies(runtime.settings),
+                     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
+                     mounted=auth.routes())
     return app
 
 
