@@ -13,7 +13,7 @@ from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
 from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.service import ApiConfig, Service
-from bazaar.flow.orchestrator.store import Store
+from bazaar.flow.orchestrator.store import Store, sqlite_file
 from bazaar.flow.orchestrator.system import EventSink
 from bazaar.processes import DirLock
 
@@ -60,12 +60,9 @@ def store_lock(url: str) -> DirLock | None:
     """One orchestrator per SQLite store: a lock beside the file (``flow.db.lock``) holding
     the owner's pid; :class:`~bazaar.processes.DirLocked` names the holder. A server
     database (PostgreSQL) is shared by design: None."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+    path = sqlite_file(url)
+    if path is None:
         return None
-    path = Path(parsed.database).resolve()
     return DirLock(path.parent, f"the orchestrator database {path.name} in", f"{path.name}.lock")
 
 
