@@ -213,11 +213,18 @@ def checkout_starter(settings: Settings) -> CheckoutStarter:
     return ChoreographedCheckout(_checkout_store(settings, "orders"))
 
 
-def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
+def serve_checkout(settings: Settings, concurrency: int = 8,
+                   announce_every_s: float = 2.0) -> None:
     """The shop's part of the checkout saga, until Ctrl-C: its inventory steps and its
     order record (reserve, release, fulfil, close), as a worker of the orchestrator or as
-    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says."""
+    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says; and every
+    ``announce_every_s`` it asks the saga again for checkouts no saga has taken yet."""
     import asyncio
+    import logging
+
+    from bazaar.shop.services import checkout
+
+    log = logging.getLogger("bazaar.checkout")
 
     from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import run_roles
@@ -227,16 +234,30 @@ def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
     runtime = build(settings)
     stores = {role: _checkout_store(settings, role) for role in SHOP_ROLES}
 
+    async def announce_waiting() -> None:
+        """Checkouts the API committed but could not hand to the saga are asked again."""
+        starter = checkout_starter(settings)
+        while True:
+            try:
+                await asyncio.to_thread(checkout.announce_waiting, runtime.shop, starter)
+            except Exception:  # the database is down: the next round tries again
+                log.warning("announcing waiting checkouts failed", exc_info=True)
+            await asyncio.sleep(announce_every_s)
+
     async def serve() -> None:
-        if settings.checkout == "orchestration":
-            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
-            for name, handler in inventory_handlers(runtime.shop).items():
-                worker.add(name, handler, concurrency=concurrency)
-            await worker.run()
-        else:
-            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
-            await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
-                            topic=TOPIC, group_prefix="checkout")
+        again = asyncio.create_task(announce_waiting())
+        try:
+            if settings.checkout == "orchestration":
+                worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
+                for name, handler in inventory_handlers(runtime.shop).items():
+                    worker.add(name, handler, concurrency=concurrency)
+                await worker.run()
+            else:
+                broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+                await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
+                                topic=TOPIC, group_prefix="checkout")
+        finally:
+            again.cancel()
 
     try:
         asyncio.run(serve())
