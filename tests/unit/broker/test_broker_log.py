@@ -499,3 +499,32 @@ def test_a_failed_write_is_cut_back_refused_and_the_log_carries_on(
     assert again.recovery == []
     assert read_all(again) == [(i, f"v{i}".encode()) for i in range(4)]
     again.close()
+
+
+def test_a_fetch_answers_at_most_fetch_max_bytes_and_waits_at_most_the_request_timeout(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from bazaar.broker import BrokerConfig
+    from bazaar.broker._state import BrokerState, Client
+    from bazaar.broker.handlers import consume
+    from bazaar.broker.protocol.apis import fetch as api
+
+    config = BrokerConfig(data_dir=tmp_path, fetch_max_bytes=4096, zero_copy=False,
+                          request_timeout_ms=50)
+    state = BrokerState.open(config)
+    try:
+        state.topics.create("big", 1)
+        log = state.topics.get("big", 0)
+        for i in range(100):
+            log.append(make_batch([bytes([i % 256]) * 200]))
+        greedy = api.FetchRequest(-1, 10**9, 10**9, 2**31 - 1, 0, 0, -1, [api.FetchTopic(
+            "big", [api.FetchPartition(0, -1, 0, 0, 2**31 - 1)])])
+        # min_bytes can never be met and max_wait is 11 days: the clamp ends the long poll
+        response = asyncio.run(asyncio.wait_for(
+            consume.fetch(state, greedy, Client("c", "h"), 4), 30))
+        records = response.topics[0].partitions[0].records
+        assert isinstance(records, bytes) and 0 < len(records) <= 4096
+        assert len(records) < log.size  # the log held far more than the cap
+    finally:
+        state.close()
