@@ -1,6 +1,8 @@
 """The thin asyncio shell: a TCP server whose connections feed the pure protocol core.
 
-Requests on one connection are answered one at a time, in order, as Kafka requires.
+Requests on one connection are answered in order, as Kafka requires, and handled one at a
+time, except that produce requests waiting for their group commit are pipelined: the next
+ones are appended meanwhile so one fsync covers them (any other request waits for them).
 Fetch responses are written as the encoded header, then each segment file range with
 ``loop.sendfile`` (zero-copy: the record bytes never enter Python) unless the copying path
 was chosen. A frame over its API's limit, an undecodable request, or an unknown API key or
