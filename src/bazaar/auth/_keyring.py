@@ -66,7 +66,8 @@ class SigningKeys:
         self.keep_s = recheck_s + token_lifetime + leeway
         self._clock = clock
         self._current: tuple[str, Ed25519PrivateKey] | None = None
-        self._public: dict[str, Ed25519PublicKey] = {}
+        #: kid -> (public key, until when it verifies: retired_at + keep_s, or forever)
+        self._public: dict[str, tuple[Ed25519PublicKey, float]] = {}
         self._loaded_at = 0.0
         self._checked_at = 0.0
 
@@ -88,13 +89,20 @@ class SigningKeys:
         return self._current
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        """The public key for ``kid``; reloads (at most once a second) when unknown, so a
-        rotation made by another process is picked up."""
-        key = self._public.get(kid)
-        if key is None and self._clock() - self._loaded_at > 1.0:
+        """The public key for ``kid`` while it may verify. Reloads when the kid is unknown or
+        its time is up (at most once a second), and at least every minute, so a rotation made
+        by another process is picked up by a server that only verifies, too: a retired key
+        stops verifying (even freshly forged tokens, if it leaked) within a minute of
+        ``retired_at + keep_s``."""
+        now = self._clock()
+        found = self._public.get(kid)
+        since = now - self._loaded_at
+        if (since > JWKS_MAX_AGE_S or ((found is None or found[1] <= now) and since > 1.0)):
             self._load()
-            key = self._public.get(kid)
-        return key
+            found = self._public.get(kid)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
 
     def rotate(self, publish_ahead_s: float = 0.0) -> str:
         """Make a new signing key, published now, signing from ``publish_ahead_s`` from now;
@@ -139,14 +147,15 @@ class SigningKeys:
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys).order_by(signing_keys.c.created_at)).all()
         cutoff = now - self.keep_s
-        public: dict[str, Ed25519PublicKey] = {}
+        public: dict[str, tuple[Ed25519PublicKey, float]] = {}
         signing = pending = None
         for r in rows:
             if r.retired_at is not None and r.retired_at <= cutoff:
                 continue
             x = json.loads(r.public_jwk)["x"]
-            public[r.kid] = Ed25519PublicKey.from_public_bytes(
-                base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+            public[r.kid] = (Ed25519PublicKey.from_public_bytes(
+                base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))),
+                float("inf") if r.retired_at is None else r.retired_at + self.keep_s)
             if r.retired_at is None or r.retired_at > now:
                 if r.created_at <= now:
                     signing = r  # rows are in created_at order: the newest wins

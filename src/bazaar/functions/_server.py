@@ -171,7 +171,8 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
                          retry_backoff_s: float = 1.0, max_event_age_s: float = 21600.0,
                          worker_memory_mb: int = 2048, worker_slots: int = 64,
                          heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
-                         body_timeout_s: float = 30.0, timeout: float = 60.0) -> ServerProcess:
+                         body_timeout_s: float = 30.0, max_connections: int = 1000,
+                         timeout: float = 60.0) -> ServerProcess:
     """Start the platform in a subprocess on free ports; return once it serves (its
     ``server.json`` names it). Raises ``ChildFailed`` with the log's tail if it exits or is
     not serving within ``timeout``."""
@@ -184,7 +185,7 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
          "--retry-backoff-s", str(retry_backoff_s), "--max-event-age-s", str(max_event_age_s),
          "--worker-memory-mb", str(worker_memory_mb), "--worker-slots", str(worker_slots),
          "--heartbeat-s", str(heartbeat_s), "--header-timeout-s", str(header_timeout_s),
-         "--body-timeout-s", str(body_timeout_s)],
+         "--body-timeout-s", str(body_timeout_s), "--max-connections", str(max_connections)],
         name="the function platform", log=root / "server.log",
         ready_timeout=timeout, grace=15.0)
     served: dict[str, Any] = {}

@@ -77,6 +77,17 @@ def test_a_function_cannot_read_the_hosts_or_the_platforms_secrets(
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_function_holds_no_capability_and_cannot_gain_one(
+        escape_client: FunctionsClient, faulty: bytes, isolation: str) -> None:
+    _probe(escape_client, faulty, isolation, {})  # deployed
+    status = escape_client.invoke(f"escape-{isolation}", {"kind": "caps"}).payload
+    assert status["Uid"].split()[0] != "0"  # a sandbox-private uid
+    for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(status[field], 16) == 0, status
+    assert status["NoNewPrivs"] == "1"  # no setuid program gives one back
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_function_writes_only_its_own_tmp(escape_client: FunctionsClient, faulty: bytes,
                                             isolation: str) -> None:
     marker = Path("/tmp") / f"bazaar-escape-{isolation}-{os.getpid()}"

@@ -17,6 +17,7 @@ import pytest
 from tests.integration.functions.conftest import FAULTY, zip_files
 
 from bazaar.functions import FunctionsClient, FunctionSpec, ServerProcess, start_server_process
+from bazaar.processes import eventually
 
 MB = 1024 * 1024
 
@@ -24,7 +25,8 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with start_server_process(tmp_path_factory.mktemp("limits"), workers=1,
-                              header_timeout_s=1.0, body_timeout_s=1.0) as running:
+                              header_timeout_s=1.0, body_timeout_s=1.0,
+                              max_connections=8) as running:
         yield running
 
 
@@ -56,10 +58,17 @@ def _head(method: str, path: str, headers: dict[str, str]) -> bytes:
 
 
 def _answer(sock: socket.socket) -> bytes:
-    """What the server sends until it closes or pauses (10 s at most)."""
+    """One response (head and Content-Length body), or what came before the server closed
+    (10 s at most)."""
     received = b""
     with contextlib.suppress(TimeoutError, ConnectionResetError):
-        while b"\r\n\r\n" not in received or not received.endswith(b"}"):
+        while True:
+            head, sep, body = received.partition(b"\r\n\r\n")
+            if sep:
+                lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")]
+                if lengths and len(body) >= lengths[0]:
+                    break
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -167,3 +176,26 @@ def test_tokens_are_checked(guarded: ServerProcess, limits_client: FunctionsClie
     finally:
         stranger.close()
     assert "target" in {f["name"] for f in limits_client.list_functions()}  # the right one works
+
+
+def test_connections_beyond_the_cap_get_503_and_room_comes_back(
+        guarded: ServerProcess, limits_client: FunctionsClient) -> None:
+    request = _head("GET", "/functions", limits_client.auth_headers())
+    held: list[socket.socket] = []
+    statuses: list[int] = []
+    try:
+        for _ in range(20):  # keep-alive connections count against the cap of 8
+            sock = _connect(guarded)
+            held.append(sock)
+            sock.sendall(request)
+            statuses.append(_status(_answer(sock)))
+            if statuses[-1] == 503:
+                break
+    finally:
+        for sock in held:
+            sock.close()
+    # (the client fixture's own connection, and any still lingering, count too)
+    assert statuses[-1] == 503 and 1 <= statuses.index(503) <= 8, statuses
+    assert set(statuses[:-1]) == {200}
+    assert eventually(lambda: "target" in {f["name"] for f in limits_client.list_functions()},
+                      timeout=10, what="room again once the connections closed")
