@@ -4,7 +4,9 @@ Bazaar Log is driven by librdkafka (confluent-kafka), the peers by their Python 
 (nats-py, redis-py pipelined), each against a real server started here; every row is the
 best of two (``--quick``) or three repetitions, because the machine is shared. 100-byte and
 1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
-/proc, for the consume phase), next to the sendfile floor measured in the same run.
+/proc, for the consume phase), next to the sendfile floor measured in the same run. Then the
+cost of acks=all on disk (group commit) against acks=1 (``python bench/bench_broker.py
+--acks`` runs only that part).
 """
 
 from __future__ import annotations
@@ -314,6 +316,7 @@ def main(quick: bool) -> None:
           + f"; os.sendfile floor {floor:.2f} s/GiB")
     print("broker CPU per GiB produced: "
           + ", ".join(f"{s} B {c:.2f} s" for s, c in produce_cpu.items()))
+    main_acks(quick)
 
 
 if __name__ == "__main__":

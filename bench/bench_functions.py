@@ -47,7 +47,7 @@ def _direct(source: Path, n: int) -> float:
 
 def _warm(client: FunctionsClient, name: str, n: int) -> list[float]:
     client.invoke(name, {"n": 0})
-    with httpx.Client(base_url=client.url) as http:
+    with httpx.Client(base_url=client.url, headers=client.auth_headers()) as http:
         url = f"/functions/{name}/invocations"
         samples = []
         for i in range(n):
@@ -81,8 +81,10 @@ def _async_throughput(url: str, name: str, seconds: int, client: FunctionsClient
     started = time.perf_counter()
     if shutil.which("wrk"):
         script = Path(tempfile.mkdtemp()) / "event.lua"
+        bearer = client.auth_headers()["authorization"]
         script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n'
-                          'wrk.headers["x-invocation-type"] = "Event"\n')
+                          'wrk.headers["x-invocation-type"] = "Event"\n'
+                          f'wrk.headers["authorization"] = "{bearer}"\n')
         out = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", "-s", str(script),
                               f"{url}/functions/{name}/invocations"],
                              capture_output=True, text=True, check=True).stdout
@@ -92,7 +94,7 @@ def _async_throughput(url: str, name: str, seconds: int, client: FunctionsClient
     else:
         def post_for(deadline: float) -> int:
             count = 0
-            with httpx.Client(base_url=url) as http:
+            with httpx.Client(base_url=url, headers=client.auth_headers()) as http:
                 while time.perf_counter() < deadline:
                     http.post(f"/functions/{name}/invocations", content=b"{}",
                               headers={"x-invocation-type": "Event"})
@@ -116,7 +118,7 @@ def main(quick: bool) -> None:
         direct = _direct(source, 100_000)
         with start_server_process(Path(tmp) / "data", workers=1,
                                   worker_memory_mb=16384, worker_slots=256) as server, \
-                FunctionsClient(server.url) as client:
+                server.client() as client:
             client.create(FunctionSpec("warm"), code)
             warm = _warm(client, "warm", warm_n)
             cold = {iso: _cold(client, code, iso, cold_n) for iso in ("process", "namespace")}

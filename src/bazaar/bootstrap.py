@@ -30,6 +30,7 @@ from bazaar.storage import EngineOptions, make_engine, migrate
 from bazaar.web import Limits
 
 if TYPE_CHECKING:
+    from bazaar.api.conventions import RatePolicy
     from bazaar.api.service import ServiceStatus
     from bazaar.flow.orchestrator import Store as FlowStore
     from bazaar.shop.services.checkout import CheckoutStarter
@@ -143,10 +144,22 @@ def web_limits(settings: Settings) -> Limits:
                   max_connections=settings.max_connections)
 
 
+def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
+    """The identity's limits as RateLimit-Policy announces them: per principal everywhere,
+    failed logins on /auth/token."""
+    from bazaar.api.conventions import RatePolicy
+
+    return {"": RatePolicy.bucket("principal", settings.rate_limit_per_s,
+                                  settings.rate_limit_burst),
+            "/auth/token": RatePolicy.bucket("failed-logins", settings.failed_auth_per_s,
+                                             settings.failed_auth_burst)}
+
+
 def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
     """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
     and ``GET /``."""
     from bazaar.api import create_app
+    from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.auth import exempt_paths
@@ -154,10 +167,12 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     shop = runtime.shop
     auth = build_auth(runtime)
     # Everything needs a Bearer token or an RFC 9421 signature except these.
+    # OPTIONS only says which methods a path has (as /openapi.json does, publicly).
     public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
-                          ("GET", "/openapi.json"))
+                          ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
@@ -165,10 +180,12 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
-                     extra=engagement.operations() + checkout.operations(),
-                     limits=web_limits(runtime.settings))
-    # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-    app.router.routes.extend(auth.routes())
+                     extra=engagement.operations() + checkout.operations() + auth_operations(),
+                     limits=web_limits(runtime.settings),
+                     cors_origins=runtime.settings.cors_origins,
+                     rate_policies=rate_policies(runtime.settings),
+                     # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
+                     mounted=auth.routes())
     return app
 
 
@@ -196,11 +213,18 @@ def checkout_starter(settings: Settings) -> CheckoutStarter:
     return ChoreographedCheckout(_checkout_store(settings, "orders"))
 
 
-def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
+def serve_checkout(settings: Settings, concurrency: int = 8,
+                   announce_every_s: float = 2.0) -> None:
     """The shop's part of the checkout saga, until Ctrl-C: its inventory steps and its
     order record (reserve, release, fulfil, close), as a worker of the orchestrator or as
-    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says."""
+    the inventory and orders roles on the log, the way ``BAZAAR_CHECKOUT`` says; and every
+    ``announce_every_s`` it asks the saga again for checkouts no saga has taken yet."""
     import asyncio
+    import logging
+
+    from bazaar.shop.services import checkout
+
+    log = logging.getLogger("bazaar.checkout")
 
     from bazaar.flow.checkout.events import TOPIC
     from bazaar.flow.choreography import run_roles
@@ -210,16 +234,30 @@ def serve_checkout(settings: Settings, concurrency: int = 8) -> None:
     runtime = build(settings)
     stores = {role: _checkout_store(settings, role) for role in SHOP_ROLES}
 
+    async def announce_waiting() -> None:
+        """Checkouts the API committed but could not hand to the saga are asked again."""
+        starter = checkout_starter(settings)
+        while True:
+            try:
+                await asyncio.to_thread(checkout.announce_waiting, runtime.shop, starter)
+            except Exception:  # the database is down: the next round tries again
+                log.warning("announcing waiting checkouts failed", exc_info=True)
+            await asyncio.sleep(announce_every_s)
+
     async def serve() -> None:
-        if settings.checkout == "orchestration":
-            worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
-            for name, handler in inventory_handlers(runtime.shop).items():
-                worker.add(name, handler, concurrency=concurrency)
-            await worker.run()
-        else:
-            broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
-            await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
-                            topic=TOPIC, group_prefix="checkout")
+        again = asyncio.create_task(announce_waiting())
+        try:
+            if settings.checkout == "orchestration":
+                worker = Worker(FlowClient(settings.flow_url), worker_id="shop-checkout")
+                for name, handler in inventory_handlers(runtime.shop).items():
+                    worker.add(name, handler, concurrency=concurrency)
+                await worker.run()
+            else:
+                broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+                await run_roles(broker, ShopChoreography(runtime.shop, stores), SHOP_ROLES,
+                                topic=TOPIC, group_prefix="checkout")
+        finally:
+            again.cancel()
 
     try:
         asyncio.run(serve())

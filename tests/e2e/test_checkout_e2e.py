@@ -3,6 +3,7 @@ choreography, and the saga's services as real processes; a user checks out over 
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -100,3 +101,72 @@ def test_killing_bazaar_up_takes_its_services_with_it(tmp_path: Path) -> None:
         while any(_alive(pid) for pid in children):
             assert time.monotonic() < deadline, "services outlived a killed bazaar up"
             time.sleep(0.2)
+
+
+def _race_pair(url: str, auth: dict[str, str], order_id: int, cancel_first: bool,
+               delay_s: float) -> tuple[int, int]:
+    """POST checkout and POST cancel for one order from two threads, ``delay_s`` apart."""
+    import threading
+
+    results: dict[str, int] = {}
+    go = threading.Barrier(2)
+
+    def send(what: str, wait: float) -> None:
+        with httpx.Client(headers=auth, timeout=30) as client:
+            go.wait()
+            if wait:
+                time.sleep(wait)  # the race's offset, not synchronisation
+            results[what] = client.post(f"{url}/orders/{order_id}/{what}").status_code
+
+    threads = [threading.Thread(target=send, args=("checkout", delay_s if cancel_first else 0)),
+               threading.Thread(target=send, args=("cancel", 0 if cancel_first else delay_s))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results["checkout"], results["cancel"]
+
+
+def test_racing_checkouts_and_cancels_never_both_win(shop: tuple[str, Path]) -> None:
+    from bazaar.flow.checkout.services import Databases, Services
+
+    url, data = shop
+    auth = _login(url, "racer")
+    product = 7  # wool socks: 200 in stock, used by no other test here (≤ 200 pairs)
+    before = httpx.get(f"{url}/products/{product}", headers=auth).json()["stock"]
+    outcomes: dict[int, tuple[int, int]] = {}
+    for i in range(int(os.environ.get("BAZAAR_RACE_PAIRS", "24"))):  # more by hand
+        order = httpx.post(f"{url}/orders", headers=auth,
+                           json={"lines": [{"product_id": product, "quantity": 1}]}).json()
+        outcomes[order["id"]] = _race_pair(url, auth, order["id"], cancel_first=i % 2 == 1,
+                                           delay_s=(0.0, 0.005, 0.02, 0.05)[i % 4])
+    for oid, (checkout, cancel) in outcomes.items():
+        assert (checkout, cancel) in ((202, 409), (409, 200)), (oid, checkout, cancel)
+    deadline = time.monotonic() + 90
+    states: dict[int, dict[str, object]] = {}
+    for oid in outcomes:
+        while True:
+            states[oid] = httpx.get(f"{url}/orders/{oid}/checkout", headers=auth).json()
+            if states[oid]["status"] != "pending":
+                break
+            assert time.monotonic() < deadline, f"checkout of {oid} stuck: {states[oid]}"
+            time.sleep(0.1)
+    saga = Services.open(Databases.under(data / "saga"))
+    try:
+        ledger, shipped = saga.provider.entries(), saga.shipping.shipped()
+    finally:
+        saga.close()
+    fulfilled = 0
+    for oid, (checkout, _) in outcomes.items():
+        status = httpx.get(f"{url}/orders/{oid}", headers=auth).json()
+        if checkout == 202:
+            assert states[oid]["status"] == "completed", (oid, states[oid])
+            assert status["status"] == "fulfilled" and str(oid) in shipped
+            assert ledger[f"order:{oid}"] == ("charged", status["total_cents"])
+            fulfilled += 1
+        else:
+            assert states[oid]["status"] == "not_started" and status["status"] == "cancelled"
+            assert str(oid) not in shipped and f"order:{oid}" not in ledger
+    assert 0 < fulfilled < len(outcomes), "both ways of winning the race were exercised"
+    after = httpx.get(f"{url}/products/{product}", headers=auth).json()["stock"]
+    assert after == before - fulfilled

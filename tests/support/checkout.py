@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -13,6 +14,10 @@ from bazaar.flow.checkout import inventory, orchestrated
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
 from bazaar.flow.orchestrator import LocalWorker, Orchestrator, Store
+from bazaar.shop.services import Shop
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 STOCK = {"mug": 40, "tee": 40, "cap": 10}
 
@@ -58,3 +63,38 @@ def orchestrated_run(tmp: Path, services: Services,
 
     asyncio.run(asyncio.wait_for(worker.run_until(done), timeout=240))
     return engine
+
+
+def make_shop(tmp: Path) -> Shop:
+    """The production shop wiring on a migrated SQLite file in ``tmp`` (cheap argon2id)."""
+    from tests.support.shop import sqlite_shop
+
+    return sqlite_shop(tmp / "shop.db")
+
+
+@dataclass
+class Caller:
+    """A signed-in customer, as the API's identity seam hands it on."""
+
+    id: str
+    kind: str = "user"
+    scopes: set[str] = field(default_factory=lambda: {"shop:read", "shop:write"})
+
+
+def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
+    """The shop's API with its checkout routes, in process, as customer ``uid``."""
+    from starlette.testclient import TestClient
+
+    from bazaar.api import create_app
+    from bazaar.api.checkout import CheckoutRoutes
+    from bazaar.api.principal import SCOPE_KEY
+
+    def identity(app: Any) -> Any:
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            scope[SCOPE_KEY] = Caller(str(uid))
+            await app(scope, receive, send)
+        return wrapped
+
+    app = create_app(shop, identity=identity, health=lambda: None,
+                     extra=CheckoutRoutes(shop, starter).operations())
+    return TestClient(app, raise_server_exceptions=False)

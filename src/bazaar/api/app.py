@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bazaar.api import openapi
+from bazaar.api.conventions import RateLimitHeaders, RatePolicy
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import shop_errors
 from bazaar.api.routes import Endpoint, Operation, ShopRoutes
@@ -24,17 +28,36 @@ from bazaar.web import Guard, Limits
 
 Identity = Callable[[ASGIApp], ASGIApp]
 
+CORS_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
+                        "Signature", "Signature-Input", "Content-Digest")
+CORS_EXPOSED_HEADERS = ("ETag", "Link", "Location", "Retry-After", "RateLimit",
+                        "RateLimit-Policy", "Idempotent-Replayed")
+
+#: Swagger UI, vendored (see its VENDORED.md).
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
+
 #: The shop's bodies are small JSON documents; anything bigger is refused before it is read.
 SHOP_LIMITS = Limits(max_body=64 * 1024)
 
 
-def by_path(operations: list[Operation]) -> list[Route]:
+def by_path(operations: list[Operation], mounted: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """One route per path, dispatching on the method, so that a 405's ``Allow`` and an
-    ``OPTIONS`` answer list every method the path has (not only the first route's)."""
+    ``OPTIONS`` answer list every method the path has (not only the first route's).
+    ``mounted``: another component's routes (``bazaar.auth``'s), folded in the same way."""
     table: dict[str, dict[str, Endpoint]] = {}
     for op in operations:
-        table.setdefault(op.path, {})[op.method] = op.endpoint
-    routes = []
+        if op.endpoint is not None:
+            table.setdefault(op.path, {})[op.method] = op.endpoint
+    others: list[BaseRoute] = []
+    for route in mounted:
+        if not isinstance(route, Route):
+            others.append(route)  # a Mount, say: routed as it is
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                table.setdefault(route.path, {})[method] = route.endpoint
+    routes: list[BaseRoute] = []
     for path, endpoints in table.items():
         allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
                                                              else set())))
@@ -51,17 +74,22 @@ def by_path(operations: list[Operation]) -> list[Route]:
             return await endpoints[request.method](request)
 
         routes.append(Route(path, dispatch, methods=list(endpoints)))
-    return routes
+    return routes + others
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
                extra: list[Operation] | None = None, services: ServiceStatus | None = None,
                title: str = "Bazaar", version: str = "0.1.0",
-               limits: Limits | None = None) -> Starlette:
+               limits: Limits | None = None, mounted: Sequence[BaseRoute] = (),
+               cors_origins: Sequence[str] = (),
+               rate_policies: Mapping[str, RatePolicy] | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
-    ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON)."""
+    ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON);
+    ``mounted`` are routes another component serves in this app (documented in ``extra``
+    with no endpoint); ``cors_origins`` the origins browsers may call from (``*``: any);
+    ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -75,12 +103,21 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
 
-    routes = by_path(operations)
+    routes = by_path(operations, mounted)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
-               Route("/docs", docs, methods=["GET"])]
+               Route("/docs", docs, methods=["GET"]),
+               Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")]
     errors = shop_errors()
     # Outermost: the body limit (before anyone buffers, auth included), 500s, 5xx close.
     middleware = [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
+    if rate_policies:
+        middleware.append(Middleware(RateLimitHeaders, policies=rate_policies))
+    if cors_origins:
+        # Outside the identity: a preflight carries no credentials and must not get 401.
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                                     allow_methods=list(CORS_METHODS),
+                                     allow_headers=list(CORS_REQUEST_HEADERS),
+                                     expose_headers=list(CORS_EXPOSED_HEADERS), max_age=600))
     # The identity callable is itself the middleware factory (no adapter layer); the hot
     # read path sits just inside it, where the principal is known.
     if identity is not None:

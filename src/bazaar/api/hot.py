@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bazaar.api.conventions import etag_of, none_match
 from bazaar.api.principal import SCOPE_KEY
 from bazaar.api.routes import READ
 from bazaar.shop.services import Shop
@@ -27,6 +28,21 @@ def _peek(shop: Shop) -> Callable[[int], bytes | None] | None:
     reader: Any = shop.reader
     found: Callable[[int], bytes | None] | None = getattr(reader, "cached_product_json", None)
     return found
+
+
+async def _send_product(scope: Scope, send: Send, body: bytes) -> None:
+    """200 with the cached bytes and their ETag, or 304 if the client has them."""
+    tag = etag_of(body)
+    wanted = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
+    if none_match(wanted, tag):
+        await send({"type": "http.response.start", "status": 304,
+                    "headers": [(b"etag", tag)]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"%d" % len(body)), (b"etag", tag),
+                            _HEADERS_TAIL]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class HotReads:
@@ -48,9 +64,6 @@ class HotReads:
                     if who is not None and peek is not None and READ in who.scopes:
                         body = peek(int(digits))
                         if body is not None:
-                            await send({"type": "http.response.start", "status": 200,
-                                        "headers": [(b"content-length", b"%d" % len(body)),
-                                                    _HEADERS_TAIL]})
-                            await send({"type": "http.response.body", "body": body})
+                            await _send_product(scope, send, body)
                             return
         await self.app(scope, receive, send)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bazaar.api import schemas as s
+from bazaar.api.conventions import conditional, next_link
 from bazaar.api.params import Param, path_id, query
 from bazaar.api.principal import principal, user_id
 from bazaar.api.responses import body, json
@@ -38,11 +39,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Operation:
-    """A route plus what OpenAPI says about it. ``scope`` None means no identity needed."""
+    """A route plus what OpenAPI says about it. ``scope`` None means no identity needed;
+    ``endpoint`` None means another component serves it (documented, not routed here)."""
 
     method: str
     path: str
-    endpoint: Endpoint
+    endpoint: Endpoint | None
     summary: str
     body: type[Any] | None = None
     response: Any = None
@@ -52,6 +54,17 @@ class Operation:
     errors: tuple[int, ...] = ()
     #: The msgspec type of the query string (its fields are the documented parameters).
     query: type[Any] | None = None
+    #: Media types the body may come in.
+    media: tuple[str, ...] = ("application/json",)
+    #: Default: the endpoint's name.
+    operation_id: str | None = None
+    #: Answers carry an ETag; If-None-Match gets 304 (and Link: rel=next for pages).
+    conditional: bool = False
+    paged: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.operation_id or (self.endpoint.__name__ if self.endpoint else self.path)
 
 
 IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
@@ -88,12 +101,14 @@ class ShopRoutes:
         flt = ProductFilter(q=q.q or None, min_price_cents=_given(q.min_price_cents),
                             max_price_cents=_given(q.max_price_cents), in_stock=_given(q.in_stock))
         page = await run_in_threadpool(catalog.list_products, self.shop, flt, q.after, q.limit)
-        return json(s.ProductPage(list(page.items), page.next_after))
+        return conditional(request, json(s.ProductPage(list(page.items), page.next_after),
+                                         headers=next_link(request, page.next_after)))
 
     async def get_product(self, request: Request) -> Response:
         # The hot path: no thread hop when the reader answers from a cache.
         principal(request, READ)
-        return json(await self.shop.catalog_reader.product(path_id(request, "product_id")))
+        found = await self.shop.catalog_reader.product(path_id(request, "product_id"))
+        return conditional(request, json(found))
 
     async def create_product(self, request: Request) -> Response:
         principal(request, ADMIN_SCOPE)
@@ -160,7 +175,8 @@ class ShopRoutes:
         uid = user_id(request, READ)
         q = query(request, s.PageQuery)
         page = await run_in_threadpool(orders.list_orders, self.shop, uid, q.after, q.limit)
-        return json(s.OrderPage(list(page.items), page.next_after))
+        return json(s.OrderPage(list(page.items), page.next_after),
+                    headers=next_link(request, page.next_after))
 
     async def get_order(self, request: Request) -> Response:
         uid = user_id(request, READ)
@@ -177,12 +193,13 @@ class ShopRoutes:
         return [
             # The hot read path first: Starlette tries routes in order.
             o("GET", "/products/{product_id:int}", self.get_product, "Read a product",
-              response=ProductView, errors=(404,)),
+              response=ProductView, errors=(404,), conditional=True),
             o("POST", "/users", self.register, "Register a user", s.RegisterIn, UserView, 201,
               scope=None, errors=(409, 422)),
             o("GET", "/users/me", self.me, "The caller's profile", response=UserView),
             o("GET", "/products", self.list_products, "List products (filters, pages)",
-              response=s.ProductPage, query=s.ProductQuery, errors=(422,)),
+              response=s.ProductPage, query=s.ProductQuery, errors=(422,), conditional=True,
+              paged=True),
             o("POST", "/products", self.create_product, "Create a product (admin)",
               s.ProductIn, ProductView, 201, scope=ADMIN_SCOPE, errors=(409, 422)),
             o("POST", "/products/{product_id:int}/restock", self.restock,
@@ -204,7 +221,7 @@ class ShopRoutes:
             o("POST", "/orders", self.place_order, "Place an order (all lines or none)",
               s.OrderIn, OrderView, 201, (IDEMPOTENCY_KEY,), WRITE, (404, 409, 422)),
             o("GET", "/orders", self.list_orders, "Your orders", response=s.OrderPage,
-              query=s.PageQuery, errors=(422,)),
+              query=s.PageQuery, errors=(422,), paged=True),
             o("GET", "/orders/{order_id:int}", self.get_order, "Read one of your orders",
               response=OrderView, errors=(404,)),
             o("POST", "/orders/{order_id:int}/cancel", self.cancel_order,

@@ -31,7 +31,7 @@ from bazaar.auth._errors import (
     SignatureError,
     TokenError,
 )
-from bazaar.auth._keyring import SigningKeys
+from bazaar.auth._keyring import JWKS_MAX_AGE_S, SigningKeys
 from bazaar.auth._passwords import Argon2Params, Passwords
 from bazaar.auth._ports import Credential, CredentialStore, Principal
 from bazaar.auth._ratelimit import (
@@ -61,6 +61,7 @@ from bazaar.auth._tables import install, metadata
 from bazaar.auth._tokens import AccessClaims, AccessTokens
 
 __all__ = [
+    "JWKS_MAX_AGE_S",
     "MAX_ACTIVE_KEYS",
     "SCOPE_KEY",
     "AccessClaims",

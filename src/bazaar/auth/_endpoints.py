@@ -17,7 +17,7 @@ from starlette.routing import Route
 from bazaar import web
 from bazaar.auth._authenticator import Audit, structlog_audit
 from bazaar.auth._errors import AuthenticationFailed, TokenError
-from bazaar.auth._keyring import SigningKeys
+from bazaar.auth._keyring import JWKS_MAX_AGE_S, SigningKeys
 from bazaar.auth._ratelimit import RateLimiter, retry_after_header
 from bazaar.auth._server import TokenServer
 from bazaar.auth._tokens import AccessClaims
@@ -129,7 +129,8 @@ def auth_routes(server: TokenServer, keys: SigningKeys, failed_limiter: RateLimi
 
     async def jwks(request: Request) -> Response:
         published = await anyio.to_thread.run_sync(keys.jwks)  # a query (and on first use a key)
-        return JSONResponse(published, headers={"cache-control": "public, max-age=60"})
+        return JSONResponse(published,
+                            headers={"cache-control": f"public, max-age={JWKS_MAX_AGE_S}"})
 
     return [
         Route("/auth/token", token, methods=["POST"]),

@@ -1,11 +1,16 @@
 """JWT signing keys (Ed25519), sealed at rest, rotated by ``kid``.
 
-The newest key signs. A rotation made by another process (``bazaar auth keys rotate``) is
-picked up by every running server within ``recheck_s``: :meth:`SigningKeys.current` looks up
-the newest key's ``kid`` (one indexed row) at most that often and reloads when it changed.
-Older keys stay published in the JWKS, and keep verifying, until every token they may have
-signed has expired: ``retired_at + recheck_s`` (the last moment a server may still sign with
-it) ``+ token lifetime + leeway``.
+A key is published in the JWKS from the moment it is made, and signs from its ``created_at``,
+which a rotation may put ahead (``publish_ahead_s``): verifiers that cache the JWKS (we serve
+it with ``max-age=60``) then hold the new key before the first token it signs. The newest key
+whose time has come signs; the one before retires at that moment.
+
+A rotation made by another process (``bazaar auth keys rotate``) is picked up by every running
+server within ``recheck_s``: :meth:`SigningKeys.current` looks up the signing key's ``kid``
+(one indexed row) at most that often and reloads when it changed. A retired key stays
+published, and keeps verifying, until every token it may have signed has expired:
+``retired_at + recheck_s`` (the last moment a server may still sign with it) ``+ token
+lifetime + leeway``.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from bazaar.auth._crypto import MasterKey
 from bazaar.auth._tables import signing_keys
 
 ALGORITHM = "EdDSA"
+#: How long clients may cache the JWKS (``Cache-Control: max-age``), and so how far ahead a
+#: routine rotation publishes its key.
+JWKS_MAX_AGE_S = 60
 
 
 def _b64url(data: bytes) -> str:
@@ -35,8 +43,12 @@ def _aad(kid: str) -> str:
     return f"bazaar-jwt-key|{kid}"
 
 
-_NEWEST_ACTIVE = (select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
-                  .order_by(signing_keys.c.created_at.desc()).limit(1))
+def _signing_kid(now: float) -> Any:
+    """The key that signs at ``now``: the newest whose time has come and that is not retired."""
+    return (select(signing_keys.c.kid)
+            .where(signing_keys.c.created_at <= now,
+                   or_(signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > now))
+            .order_by(signing_keys.c.created_at.desc()).limit(1))
 
 
 class SigningKeys:
@@ -54,7 +66,8 @@ class SigningKeys:
         self.keep_s = recheck_s + token_lifetime + leeway
         self._clock = clock
         self._current: tuple[str, Ed25519PrivateKey] | None = None
-        self._public: dict[str, Ed25519PublicKey] = {}
+        #: kid -> (public key, until when it verifies: retired_at + keep_s, or forever)
+        self._public: dict[str, tuple[Ed25519PublicKey, float]] = {}
         self._loaded_at = 0.0
         self._checked_at = 0.0
 
@@ -64,32 +77,40 @@ class SigningKeys:
         now = self._clock()
         if self._current is None:
             self._load()
-            if self._current is None:
-                self.rotate()
         elif now - self._checked_at >= self._recheck:
             with self._engine.connect() as conn:
-                newest = conn.execute(_NEWEST_ACTIVE).scalar()
+                kid = conn.execute(_signing_kid(now)).scalar()
             self._checked_at = now
-            if newest != self._current[0]:
+            if kid != self._current[0]:
                 self._load()
-                if self._current is None:  # every key retired by hand: start a new one
-                    self.rotate()
+        if self._current is None:  # a fresh database, or every key retired by hand
+            self.rotate()
         assert self._current is not None
         return self._current
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        """The public key for ``kid``; reloads (at most once a second) when unknown, so a
-        rotation made by another process is picked up."""
-        key = self._public.get(kid)
-        if key is None and self._clock() - self._loaded_at > 1.0:
-            self._load()
-            key = self._public.get(kid)
-        return key
-
-    def rotate(self) -> str:
-        """Make a new signing key; the previous one retires but keeps verifying."""
+        """The public key for ``kid`` while it may verify. Reloads when the kid is unknown or
+        its time is up (at most once a second), and at least every minute, so a rotation made
+        by another process is picked up by a server that only verifies, too: a retired key
+        stops verifying (even freshly forged tokens, if it leaked) within a minute of
+        ``retired_at + keep_s``."""
         now = self._clock()
-        kid = f"{int(now)}-{secrets.token_hex(4)}"
+        found = self._public.get(kid)
+        since = now - self._loaded_at
+        if (since > JWKS_MAX_AGE_S or ((found is None or found[1] <= now) and since > 1.0)):
+            self._load()
+            found = self._public.get(kid)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+    def rotate(self, publish_ahead_s: float = 0.0) -> str:
+        """Make a new signing key, published now, signing from ``publish_ahead_s`` from now;
+        the current key retires at that moment but keeps verifying its tokens."""
+        if publish_ahead_s < 0:
+            raise ValueError("publish_ahead_s must be >= 0")
+        starts = self._clock() + publish_ahead_s
+        kid = f"{int(starts)}-{secrets.token_hex(4)}"
         private = Ed25519PrivateKey.generate()
         raw_public = private.public_key().public_bytes(serialization.Encoding.Raw,
                                                        serialization.PublicFormat.Raw)
@@ -99,16 +120,20 @@ class SigningKeys:
                                             serialization.PrivateFormat.Raw,
                                             serialization.NoEncryption())
         with self._engine.begin() as conn:
-            conn.execute(update(signing_keys).where(signing_keys.c.retired_at.is_(None))
-                         .values(retired_at=now))
+            # Every key not yet retired (the signing one, and one a pending rotation made)
+            # stops when the new one starts.
+            conn.execute(update(signing_keys).where(or_(signing_keys.c.retired_at.is_(None),
+                                                        signing_keys.c.retired_at > starts))
+                         .values(retired_at=starts))
             conn.execute(insert(signing_keys).values(
                 kid=kid, algorithm=ALGORITHM, private_key=self._master.seal(raw_private, _aad(kid)),
-                public_jwk=json.dumps(jwk), created_at=now))
+                public_jwk=json.dumps(jwk), created_at=starts))
         self._load()
         return kid
 
     def jwks(self) -> dict[str, Any]:
-        """The JSON Web Key Set: every key that may still have valid tokens out there."""
+        """The JSON Web Key Set: every key that may still have valid tokens out there, and
+        any key that is about to sign."""
         self.current()  # a fresh server publishes the key it is about to sign with
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys.c.public_jwk, signing_keys.c.retired_at)
@@ -118,20 +143,31 @@ class SigningKeys:
                          if r.retired_at is None or r.retired_at > cutoff]}
 
     def _load(self) -> None:
+        now = self._clock()
         with self._engine.connect() as conn:
             rows = conn.execute(select(signing_keys).order_by(signing_keys.c.created_at)).all()
-        cutoff = self._clock() - self.keep_s
-        public: dict[str, Ed25519PublicKey] = {}
-        current: tuple[str, Ed25519PrivateKey] | None = None
+        cutoff = now - self.keep_s
+        public: dict[str, tuple[Ed25519PublicKey, float]] = {}
+        signing = pending = None
         for r in rows:
             if r.retired_at is not None and r.retired_at <= cutoff:
                 continue
             x = json.loads(r.public_jwk)["x"]
-            public[r.kid] = Ed25519PublicKey.from_public_bytes(
-                base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
-            if r.retired_at is None:
-                raw = self._master.open(r.private_key, _aad(r.kid))
-                current = (r.kid, Ed25519PrivateKey.from_private_bytes(raw))
+            public[r.kid] = (Ed25519PublicKey.from_public_bytes(
+                base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))),
+                float("inf") if r.retired_at is None else r.retired_at + self.keep_s)
+            if r.retired_at is None or r.retired_at > now:
+                if r.created_at <= now:
+                    signing = r  # rows are in created_at order: the newest wins
+                elif pending is None:
+                    pending = r
+        # Nothing signs yet but a key is on its way (this clock is behind the one that made
+        # it): use that key rather than make another.
+        signing = signing or pending
+        current = None
+        if signing is not None:
+            raw = self._master.open(signing.private_key, _aad(signing.kid))
+            current = (signing.kid, Ed25519PrivateKey.from_private_bytes(raw))
         self._public = public
         self._current = current
-        self._loaded_at = self._checked_at = self._clock()
+        self._loaded_at = self._checked_at = now

@@ -145,8 +145,17 @@ class Broker:
 
 
 def _flush_all(logs: list[Log]) -> None:
+    """The interval flush: a log whose sync fails goes offline, as in the group commit."""
     for lg in logs:
-        lg.flush()
+        if lg.failed is not None:
+            continue
+        try:
+            lg.flush()
+        except OSError as exc:
+            if not lg.closed:  # closed meanwhile (topic deleted): close() synced it
+                lg.failed = str(exc)
+                log.error("fdatasync of %s failed: %s; the partition is offline until a "
+                          "restart", lg.directory.name, exc)
 
 
 async def serve(config: BrokerConfig, *, ready: asyncio.Event | None = None) -> None:

@@ -56,7 +56,9 @@ class BrokerConfig:
     ``max_control_request_bytes`` for every other API; ``queued_max_request_bytes`` is the
     memory all connections' requests may hold at once (a frame waits, unread, for its share);
     ``max_connections`` open at once; a request not complete ``request_timeout_ms`` after its
-    first byte, or a connection silent for ``connections_max_idle_ms``, is closed.
+    first byte, or a connection silent for ``connections_max_idle_ms``, is closed. A Fetch
+    answers at most ``fetch_max_bytes`` of records (Kafka's broker ``fetch.max.bytes``; the
+    first batch is sent whole even if larger) and long-polls at most ``request_timeout_ms``.
     """
 
     data_dir: Path
@@ -74,6 +76,7 @@ class BrokerConfig:
     queued_max_request_bytes: int = 64 * 1024 * 1024
     max_connections: int = 1000
     request_timeout_ms: int = 30_000
+    fetch_max_bytes: int = 55 * 1024 * 1024
     group_initial_rebalance_delay_ms: int = 300
     group_min_session_timeout_ms: int = 1000
     group_max_session_timeout_ms: int = 300_000
@@ -99,6 +102,8 @@ class BrokerConfig:
             raise ConfigError("max_connections must be >= 1")
         if self.request_timeout_ms < 1:
             raise ConfigError("request_timeout_ms must be >= 1")
+        if self.fetch_max_bytes < 1024:
+            raise ConfigError("fetch_max_bytes must be >= 1024")
         if self.group_initial_rebalance_delay_ms < 0:
             raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
         if self.connections_max_idle_ms < 1:

@@ -1,4 +1,9 @@
-"""Run ``bazaar broker serve`` as a real process, for other components' tests and labs."""
+"""Run ``bazaar broker serve`` as a real process, for other components' tests and labs.
+
+Built on :mod:`bazaar.processes` (a free port, a :class:`~bazaar.processes.Child` with a log
+file, readiness, TERM-then-KILL and death with its parent); what is the broker's own is the
+readiness check: the process answers a Kafka ApiVersions request.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bazaar.broker._errors import BrokerError
+from bazaar.processes import Child, ChildFailed, free_port
 
 
 @dataclass
@@ -24,37 +29,32 @@ class BrokerProcess:
     host: str
     port: int
     data_dir: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    child: Child
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
+
+    @property
+    def log_path(self) -> Path:
+        assert self.child.log is not None
+        return self.child.log
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
     def stop(self) -> None:
-        """SIGTERM and wait: the broker flushes and closes its files."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """SIGTERM and wait (KILL after 15 s): the broker flushes and closes its files."""
+        self.child.stop(grace=15)
 
     def kill(self) -> None:
         """kill -9: nothing is flushed, for crash tests."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.child.alive:
+            self.child.kill()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+        return self.child.log_text()
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -78,22 +78,17 @@ def start_subprocess(data_dir: Path, port: int | None = None, *, host: str = "12
     """
     port = port or free_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}-broker-{port}.log"
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.commands.broker", "serve", "--data-dir", str(data_dir),
-             "--host", host, "--port", str(port), *args],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    broker = BrokerProcess(host, port, data_dir, proc, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BrokerError(f"broker exited with {proc.returncode}: {broker.log()[-2000:]}")
-        if answers(host, port, timeout=0.5):
-            return broker
-        time.sleep(0.05)
-    broker.kill()
-    raise BrokerError(f"broker did not answer on {host}:{port} within {timeout:.0f}s")
+    child = Child(
+        [sys.executable, "-m", "bazaar.commands.broker", "serve", "--data-dir", str(data_dir),
+         "--host", host, "--port", str(port), *args],
+        name=f"broker:{port}", env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        log=data_dir.parent / f"{data_dir.name}-broker-{port}.log",
+        ready=lambda: answers(host, port, timeout=0.5), ready_timeout=timeout, grace=15)
+    try:
+        child.start()
+    except ChildFailed as exc:
+        raise BrokerError(str(exc)) from exc
+    return BrokerProcess(host, port, data_dir, child)
 
 
 @contextlib.contextmanager

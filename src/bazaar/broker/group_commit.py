@@ -10,7 +10,11 @@ requests are waiting. This is how PostgreSQL commits (``commit_delay`` aside) an
 single-node Kafka would need, since Kafka itself leaves durability to replication.
 
 A failed fsync fails every request waiting on that file (``KAFKA_STORAGE_ERROR``): an
-acknowledgement is never sent for records whose sync did not succeed.
+acknowledgement is never sent for records whose sync did not succeed. The partition then
+stays offline (appends refused, syncs failed) until a restart: after an fsync error Linux
+may drop the dirty pages and report the next fsync as a success, so a later "success" would
+acknowledge records that are gone (PostgreSQL's "fsyncgate"; Kafka takes the log dir
+offline too).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ def _sync(logs: list[Log]) -> dict[Log, OSError]:
     """fdatasync each log's active segment; the logs whose sync failed, with the error."""
     failed: dict[Log, OSError] = {}
     for lg in logs:
+        if lg.failed is not None:
+            failed[lg] = OSError(lg.failed)
+            continue
         try:
             lg.flush()
         except OSError as exc:
@@ -82,7 +89,10 @@ class GroupCommit:
             raise
         self.rounds += 1
         for lg, exc in failed.items():
-            log.error("fdatasync of %s failed: %s", lg.directory.name, exc)
+            if lg.failed is None:
+                lg.failed = str(exc)
+                log.error("fdatasync of %s failed: %s; the partition is offline until a "
+                          "restart", lg.directory.name, exc)
         for logs_, future in batch:
             if future.done():  # the connection went away meanwhile
                 continue

@@ -35,9 +35,7 @@ log = logging.getLogger("bazaar.broker")
 
 _MAX_QUEUED_FRAMES = 64
 _PRODUCE = 0
-
-
-_SMALL = 64 * 1024
+_SMALL = 64 * 1024  # requests up to this size may use the pool's overdraft
 
 
 class MemoryPool:
@@ -64,7 +62,7 @@ class MemoryPool:
 
     def release(self, size: int) -> None:
         self.used -= size
-        while self.waiting and self.used < self.capacity:
+        while self.waiting and self.used < self.capacity + self.overdraft:
             connection = next(iter(self.waiting))
             del self.waiting[connection]
             if not connection.retry_grant():
@@ -152,7 +150,13 @@ class Connection(asyncio.Protocol):
         """The pool freed memory: try again for the frame this connection waits on."""
         if self.transport is None or self.transport.is_closing():
             return True  # gone: nothing to wait for
-        self._took(self.decoder.resume())
+        try:  # runs inside another connection's release: its errors must stay here
+            frames = self.decoder.resume()
+        except FrameTooLargeError as exc:  # the input held back claimed too much
+            log.warning("closing connection from %s: %s", self.peer, exc)
+            self._abort()
+            return True
+        self._took(frames)
         return not self.decoder.blocked
 
     def connection_lost(self, exc: Exception | None) -> None:

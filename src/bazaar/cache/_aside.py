@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
@@ -76,6 +77,10 @@ class CacheMetrics:
         return {**asdict(self), "database_queries": self.database_queries}
 
 
+#: How many just-stored loads a late reader can still join (per Cache).
+_RECENT_STORES = 1024
+
+
 class Cache(Generic[T]):
     """Cache-aside over one backend for one kind of value (keys live under ``namespace:``)."""
 
@@ -90,6 +95,10 @@ class Cache(Generic[T]):
         self.metrics = metrics or CacheMetrics()
         self._rng = rng or random.Random()
         self._inflight: dict[str, asyncio.Future[T | None]] = {}
+        # Loads whose value was just stored, by key: (store number, result). A read whose
+        # backend lookup began before that store and missed joins it instead of loading.
+        self._stored: OrderedDict[str, tuple[int, asyncio.Future[T | None]]] = OrderedDict()
+        self._stores_done = 0
         self._down_until = 0.0
         self._invalidated = 0
         # In-process backends answer without a coroutine (see peek_encoded).
@@ -141,6 +150,7 @@ class Cache(Generic[T]):
                 and not await self.guard.might_exist(key)):
             self.metrics.bloom_rejections += 1
             return None
+        began = self._stores_done
         if self._backend_up():
             try:
                 raw = await self._backend.get(full)
@@ -160,6 +170,10 @@ class Cache(Generic[T]):
                     return value
         self.metrics.misses += 1
         pending = self._inflight.get(full)
+        if pending is None:
+            stored = self._stored.get(full)
+            if stored is not None and stored[0] > began:  # stored while we were looking
+                pending = stored[1]
         if pending is not None:
             self.metrics.coalesced += 1
             return await asyncio.shield(pending)
@@ -173,17 +187,29 @@ class Cache(Generic[T]):
             self.metrics.loader_calls += 1
             value = await loader()
         except BaseException as exc:
+            self._forget(full, future)
             future.set_exception(exc)
             future.exception()  # the waiters re-raise it; do not warn "never retrieved"
             raise
-        else:
-            future.set_result(value)
+        future.set_result(value)
+        # The entry stays in flight until the value is stored: a read that missed in the
+        # backend just before the store joins this load instead of starting a second one.
+        try:
+            # An invalidation during the load may mean ``value`` is already stale: don't store.
+            if generation == self._invalidated:
+                await self._store(full, value)
+                self._stores_done += 1
+                self._stored[full] = (self._stores_done, future)
+                self._stored.move_to_end(full)
+                if len(self._stored) > _RECENT_STORES:
+                    self._stored.popitem(last=False)
         finally:
-            del self._inflight[full]
-        # An invalidation during the load may mean ``value`` is already stale: don't store.
-        if generation == self._invalidated:
-            await self._store(full, value)
+            self._forget(full, future)
         return value
+
+    def _forget(self, full: str, future: asyncio.Future[T | None]) -> None:
+        if self._inflight.get(full) is future:
+            del self._inflight[full]
 
     async def _store(self, full: str, value: T | None) -> None:
         if value is None and not self.policy.cache_nulls:
@@ -205,8 +231,12 @@ class Cache(Generic[T]):
         False if the cache server could not be told (the entry then lives out its TTL)."""
         self._invalidated += 1
         self.metrics.invalidations += 1
+        full = self.key(key)
+        # A load in flight or just stored may hold the old value: nobody joins it any more.
+        self._inflight.pop(full, None)
+        self._stored.pop(full, None)
         try:
-            self._backend.delete(self.key(key))
+            self._backend.delete(full)
         except CacheBackendError as exc:
             self._backend_failed(exc)
             return False

@@ -139,15 +139,28 @@ def apps_revoke(app_id: str = typer.Argument(..., help="The APP ID."),
 
 
 @keys_app.command("rotate")
-def keys_rotate(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl) -> None:
-    """Start signing access tokens with a new key; the old one verifies until its tokens expire."""
+def keys_rotate(
+    publish_ahead: float = typer.Option(
+        60.0, "--publish-ahead", min=0,  # bazaar.auth.JWKS_MAX_AGE_S
+        help="Seconds the new key is published in the JWKS before it signs (verifiers may "
+             "cache the JWKS this long). 0: sign with it at once (a compromised key)."),
+    data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl,
+) -> None:
+    """Make a new token signing key: published now, signing after --publish-ahead seconds
+    (running servers follow within 1 s); the old one verifies until its tokens expire."""
+    import datetime
+
     from bazaar import auth
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     config = auth_config(settings)
     keys = auth.SigningKeys(_engine(settings), config.load_master_key(),
                             token_lifetime=config.access_token_ttl_s)
-    typer.echo(f"signing with kid {keys.rotate()}")
+    kid = keys.rotate(publish_ahead_s=publish_ahead)
+    starts = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=publish_ahead)
+    typer.echo(f"signing with kid {kid}")
+    typer.echo(f"published in the JWKS now; signs from {starts:%Y-%m-%d %H:%M:%SZ}"
+               + (" (at once)" if publish_ahead == 0 else f" (in {publish_ahead:g} s)"))
 
 
 @app.command("sign")

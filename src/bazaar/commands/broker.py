@@ -90,6 +90,8 @@ def serve(
     request_timeout_ms: int = typer.Option(
         30_000, help="A request not complete this long after its first byte: closed."),
     connections_max_idle_ms: int = typer.Option(600_000, help="Silent connections: closed."),
+    fetch_max_bytes: int = typer.Option(55 * 1024 * 1024,
+                                        help="Most record bytes one Fetch response carries."),
     rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
     metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on this port."),
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
@@ -129,6 +131,7 @@ def serve(
             max_connections=max_connections,
             request_timeout_ms=request_timeout_ms,
             connections_max_idle_ms=connections_max_idle_ms,
+            fetch_max_bytes=fetch_max_bytes,
             group_initial_rebalance_delay_ms=rebalance_delay_ms,
             metrics_port=metrics_port,
         )

@@ -249,7 +249,8 @@ def trace_(order_id: str,
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     if not events:
-        typer.echo(f"no events for order {order_id}")
+        typer.echo(f"no events for order {order_id} on {bootstrap} (an orchestrated "
+                   "checkout has none: see `bazaar flow ls --name checkout`)")
         raise typer.Exit(1)
     if as_json:
         return emit_json([{"event_id": e.event_id, "type": e.type, "at": e.at,

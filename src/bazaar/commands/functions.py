@@ -51,13 +51,35 @@ def _url(url: str | None) -> str:
         return f"http://{settings.host}:{settings.functions_port}"
 
 
+def _token() -> str:
+    """BAZAAR_FUNCTIONS_TOKEN, else a token minted from the data dir's keyring (readable only
+    by the platform's user)."""
+    import os
+
+    given = os.environ.get("BAZAAR_FUNCTIONS_TOKEN")
+    if given:
+        return given
+    from bazaar.functions import PlatformAccess
+
+    access = PlatformAccess(_settings().data_dir / "functions")
+    try:
+        return access.issue()
+    finally:
+        access.close()
+
+
 def _call(url: str | None, fn: Callable[[FunctionsClient], T]) -> T:
     """Run one client call; platform errors become a message and exit status 2."""
-    from bazaar.functions import FunctionsClient, FunctionsError
+    from bazaar.functions import FunctionsClient, FunctionsError, Unauthorized
 
     try:
-        with FunctionsClient(_url(url)) as client:
+        with FunctionsClient(_url(url), token=_token()) as client:
             return fn(client)
+    except Unauthorized as exc:
+        typer.echo(f"error: {exc} (this data dir's keyring is not the platform's: set "
+                   "BAZAAR_FUNCTIONS_TOKEN to the output of `bazaar functions token` run "
+                   "where the platform serves)", err=True)
+        raise typer.Exit(2) from exc
     except FunctionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -130,10 +152,18 @@ def worker(
 
 
 @app.command()
+def token() -> None:
+    """Print a Bearer token for the platform serving the data dir (valid 1 h), for curl or
+    for BAZAAR_FUNCTIONS_TOKEN on another machine."""
+    typer.echo(_token())
+
+
+@app.command()
 def deploy(
     directory: Path = typer.Argument(..., help="The function's source directory."),
     name: str = typer.Option(None, help="Function name (default: the directory's name)."),
-    handler: str = typer.Option("app.handler", help="module.function to call."),
+    handler: str = typer.Option(None, help="module.function to call (default: 'handler' in "
+                                           "app.py, else handler.py, else main.py)."),
     memory_mb: int = typer.Option(128, help="Memory limit (MB)."),
     timeout_s: float = typer.Option(3.0, help="Wall-clock limit per invoke (s)."),
     isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
@@ -142,10 +172,11 @@ def deploy(
     url: str = URL,
 ) -> None:
     """Zip DIR and create the function, or update its code and settings."""
-    from bazaar.functions import FunctionsError, FunctionSpec
+    from bazaar.functions import FunctionsError, FunctionSpec, find_handler
 
     try:
-        spec = FunctionSpec(name or directory.resolve().name, handler=handler,
+        spec = FunctionSpec(name or directory.resolve().name,
+                            handler=handler or find_handler(directory),
                             memory_mb=memory_mb, timeout_s=timeout_s,
                             isolation=isolation,  # type: ignore[arg-type]
                             allow_network=allow_network, concurrency=concurrency)

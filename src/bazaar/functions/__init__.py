@@ -3,10 +3,12 @@
 A frontend (HTTP API) in front of a worker manager that keeps warm sandboxes per function
 version, asks Placement for a worker host when it needs a new one, and hands Event invocations
 to a durable queue drained by pollers, with retries and a dead-letter store. Worker hosts are
-separate processes; each sandbox is a process running the runtime bootstrap, bare or under
-bubblewrap. Event source mappings feed a topic of a Kafka-compatible log to a function.
+separate processes; each sandbox is a process running the function runtime, bare or under
+bubblewrap. The frontend answers only Bearer tokens of the platform's own keyring. Event
+source mappings feed a topic of a Kafka-compatible log to a function.
 """
 
+from bazaar.functions._access import BearerToken, PlatformAccess
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
 from bazaar.functions._client import FunctionsClient, InvokeResponse
 from bazaar.functions._entry import run_serve, run_worker
@@ -21,6 +23,7 @@ from bazaar.functions._errors import (
     PayloadTooLarge,
     QueueError,
     TooManyRequests,
+    Unauthorized,
 )
 from bazaar.functions._event_sources import EventSourceMapping, EventSourcePoller
 from bazaar.functions._frontend import build_app
@@ -35,7 +38,14 @@ from bazaar.functions._model import (
     Isolation,
     VersionRef,
 )
-from bazaar.functions._packages import PackageStore, check_package, digest_of, zip_directory
+from bazaar.functions._packages import (
+    HANDLER_MODULES,
+    PackageStore,
+    check_package,
+    digest_of,
+    find_handler,
+    zip_directory,
+)
 from bazaar.functions._placement import Placement
 from bazaar.functions._platform import Platform, PlatformConfig, read_address_file
 from bazaar.functions._queue import DurableQueue
@@ -46,6 +56,7 @@ from bazaar.functions._sandbox import (
     SandboxLimits,
     SandboxSpec,
     bwrap_args,
+    hidden_mounts,
     runtime_paths,
 )
 from bazaar.functions._server import (
@@ -58,9 +69,11 @@ from bazaar.functions._server import (
 
 __all__ = [
     "BWRAP",
+    "HANDLER_MODULES",
     "LATEST",
     "AsyncInvoker",
     "AsyncPolicy",
+    "BearerToken",
     "Conflict",
     "DeadLetter",
     "DurableQueue",
@@ -83,6 +96,7 @@ __all__ = [
     "PayloadTooLarge",
     "Placement",
     "Platform",
+    "PlatformAccess",
     "PlatformConfig",
     "QueueError",
     "Sandbox",
@@ -91,6 +105,7 @@ __all__ = [
     "SandboxSpec",
     "ServerProcess",
     "TooManyRequests",
+    "Unauthorized",
     "VersionRef",
     "WorkerHost",
     "WorkerManager",
@@ -99,6 +114,8 @@ __all__ = [
     "bwrap_args",
     "check_package",
     "digest_of",
+    "find_handler",
+    "hidden_mounts",
     "read_address_file",
     "run_host",
     "run_serve",

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bazaar.functions._access import BearerToken
 from bazaar.functions._errors import (
     Conflict,
     FunctionsError,
@@ -23,6 +25,7 @@ from bazaar.functions._errors import (
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
+    Unauthorized,
 )
 from bazaar.functions._model import FunctionSpec
 from bazaar.functions._packages import zip_directory
@@ -30,7 +33,8 @@ from bazaar.functions._packages import zip_directory
 _BY_CODE: dict[str, type[FunctionsError]] = {
     cls.code: cls for cls in (InvalidRequest, InvalidPackage, NotFound, Conflict,
                               TooManyRequests, NoCapacity, PayloadTooLarge)}
-_BY_STATUS: dict[int, type[FunctionsError]] = {502: HostLost}
+_BY_STATUS: dict[int, type[FunctionsError]] = {502: HostLost, 413: PayloadTooLarge,
+                                               401: Unauthorized, 403: Unauthorized}
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,18 @@ def _raise_for(response: httpx.Response) -> None:
 
 
 class FunctionsClient:
-    """Talks to a running platform's frontend at ``url``."""
+    """Talks to a running platform's frontend at ``url``, authenticated with ``token`` (a
+    Bearer token, or a function minting one: see ``ServerProcess.client``)."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, *,
+                 token: str | Callable[[], str] | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._auth = None if token is None else BearerToken(token)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, auth=self._auth)
+
+    def auth_headers(self) -> dict[str, str]:
+        """``{"authorization": "Bearer …"}`` for raw HTTP clients (curl, wrk, httpx)."""
+        return {} if self._auth is None else {"authorization": f"Bearer {self._auth.token()}"}
 
     def close(self) -> None:
         self._http.close()
@@ -105,14 +116,16 @@ class FunctionsClient:
         try:
             return self.create(spec, code)
         except Conflict:
-            self.update_config(spec.name, {k: v for k, v in spec.to_dict().items()
-                                           if k != "name"})
-            return self.update_code(spec.name, code)
+            return self.update_code(spec.name, code, {k: v for k, v in spec.to_dict().items()
+                                                      if k != "name"})
 
-    def update_code(self, name: str, code: bytes) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "PUT", f"/functions/{name}/code",
-            json={"code": base64.b64encode(code).decode()}).json()
+    def update_code(self, name: str, code: bytes,
+                    config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """New code for $LATEST, and new settings in the same step when ``config`` is given."""
+        body: dict[str, Any] = {"code": base64.b64encode(code).decode()}
+        if config is not None:
+            body["config"] = config
+        result: dict[str, Any] = self._call("PUT", f"/functions/{name}/code", json=body).json()
         return result
 
     def update_config(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:

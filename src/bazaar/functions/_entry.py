@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--worker-memory-mb", type=int, default=2048)
     serve.add_argument("--worker-slots", type=int, default=64)
     serve.add_argument("--heartbeat-s", type=float, default=1.0)
+    serve.add_argument("--header-timeout-s", type=float, default=10.0)
+    serve.add_argument("--body-timeout-s", type=float, default=30.0)
+    serve.add_argument("--max-connections", type=int, default=1000)
     worker = sub.add_parser("worker")
     worker.add_argument("--control", type=Path, required=True,
                         help="the control plane's unix socket")
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
         run_serve(args.data_dir, host=args.host, port=args.port, workers=args.workers,
                   idle_timeout_s=args.idle_timeout_s, retry_backoff_s=args.retry_backoff_s,
                   max_event_age_s=args.max_event_age_s, worker_memory_mb=args.worker_memory_mb,
-                  worker_slots=args.worker_slots, heartbeat_s=args.heartbeat_s)
+                  worker_slots=args.worker_slots, heartbeat_s=args.heartbeat_s,
+                  header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
+                  max_connections=args.max_connections)
     else:
         run_worker(args.control, args.work_dir, memory_mb=args.memory_mb, slots=args.slots,
                    heartbeat_s=args.heartbeat_s, host_id=args.host_id)
@@ -46,13 +51,16 @@ def main(argv: list[str] | None = None) -> None:
 def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, workers: int = 1,
               idle_timeout_s: float = 300.0, retry_backoff_s: float = 1.0,
               max_event_age_s: float = 21600.0, worker_memory_mb: int = 2048,
-              worker_slots: int = 64, heartbeat_s: float = 1.0) -> None:
+              worker_slots: int = 64, heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
+              body_timeout_s: float = 30.0, max_connections: int = 1000) -> None:
     """Serve the platform in this process (uvloop) until SIGINT/SIGTERM."""
     import asyncio
+    from dataclasses import replace
 
     import uvloop
 
     from bazaar.functions._async import AsyncPolicy
+    from bazaar.functions._frontend import LISTENER
     from bazaar.functions._platform import PlatformConfig
     from bazaar.functions._server import WorkerSettings, serve
 
@@ -64,9 +72,11 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
                               heartbeat_s=heartbeat_s)
     from bazaar.processes import DirLocked
 
+    limits = replace(LISTENER, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s,
+                     max_connections=max_connections)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(config, local_workers=workers, worker=settings))
+            runner.run(serve(config, local_workers=workers, worker=settings, limits=limits))
     except DirLocked as exc:  # a second platform on one data directory
         raise SystemExit(f"error: {exc}") from exc
 

@@ -65,5 +65,12 @@ class HostLost(FunctionsError):
     code = "ServiceException"
 
 
+class Unauthorized(FunctionsError):
+    """No valid token (401), or a token without the ``functions:admin`` scope (403)."""
+
+    status = 401
+    code = "UnauthorizedException"
+
+
 class QueueError(FunctionsError):
     """The durable event queue could not be read or written."""

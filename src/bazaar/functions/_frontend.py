@@ -1,8 +1,14 @@
 """The frontend: the platform's HTTP API (Starlette), shaped after Lambda's.
 
-Errors are RFC 9457 problem details whose ``title`` is the Lambda-style error code. A sync
-invoke answers 200 with the handler's JSON, or 200 with ``X-Function-Error: Unhandled`` and
-``{errorType, errorMessage, stackTrace}``; an Event invoke answers 202 once queued durably.
+Errors are RFC 9457 problem details (``bazaar.web``) whose ``title`` is the Lambda-style error
+code. A sync invoke answers 200 with the handler's JSON, or 200 with ``X-Function-Error:
+Unhandled`` and ``{errorType, errorMessage, stackTrace}``; an Event invoke answers 202 once
+queued durably.
+
+In front of the routes, outermost first: body limits (``bazaar.web.Guard``: a declared
+``Content-Length`` over the limit is refused before a byte is read, a chunked body as soon as
+its running total passes it — 6 MiB for invocations, 70 MB for code uploads; a stalled body
+gets 408), then Bearer authentication (``_access``), checked before the body is read.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,17 +24,45 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bazaar.functions._errors import FunctionsError, InvalidRequest, PayloadTooLarge
+from bazaar.functions._access import PlatformAccess, guard
+from bazaar.functions._errors import (
+    Conflict,
+    FunctionsError,
+    HostLost,
+    InvalidPackage,
+    InvalidRequest,
+    NoCapacity,
+    NotFound,
+    PayloadTooLarge,
+    QueueError,
+    TooManyRequests,
+)
 from bazaar.functions._model import FunctionSpec, InvocationResult
+from bazaar.functions._packages import MAX_PACKAGE_BYTES
 from bazaar.functions._platform import Platform
+from bazaar.web import BodyTooLarge, ErrorMap, Guard, Limits
 
-PROBLEM = "application/problem+json"
 MAX_EVENT_BYTES = 6 * 1024 * 1024
+#: A code upload: a 50 MB zip in base64 (4/3) plus its JSON.
+MAX_UPLOAD_BYTES = MAX_PACKAGE_BYTES * 4 // 3 + 64 * 1024
+#: The listener's own limits (uvicorn): request heads, idle and slow clients, connections.
+LISTENER = Limits(max_body=MAX_UPLOAD_BYTES, body_timeout_s=30.0, header_timeout_s=10.0,
+                  keep_alive_s=5.0, max_connections=1000)
 
 
-def _problem(exc: FunctionsError) -> Response:
-    body = {"type": "about:blank", "title": exc.code, "status": exc.status, "detail": str(exc)}
-    return Response(json.dumps(body), status_code=exc.status, media_type=PROBLEM)
+def error_map() -> ErrorMap:
+    """Every platform error as a problem whose title is its Lambda error code."""
+    errors = ErrorMap.standard()
+    slugs = {InvalidRequest: "invalid-parameter", InvalidPackage: "invalid-zip-file",
+             PayloadTooLarge: "request-too-large", NotFound: "resource-not-found",
+             Conflict: "resource-conflict", TooManyRequests: "too-many-requests",
+             NoCapacity: "service-unavailable", HostLost: "host-lost", QueueError: "queue",
+             FunctionsError: "service"}
+    for kind, slug in slugs.items():
+        errors.add(kind, kind.status, slug, kind.code)
+    errors.add(BodyTooLarge, 413, "request-too-large", PayloadTooLarge.code,
+               detail=lambda e: f"the request body is over the limit of {e.limit} bytes")
+    return errors
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -61,8 +96,26 @@ def _result_headers(result: InvocationResult) -> dict[str, str]:
     return headers
 
 
-def build_app(platform: Platform) -> Starlette:
-    """The frontend's ASGI app over ``platform``."""
+def build_app(platform: Platform, access: PlatformAccess | None = None, *,
+              limits: Limits = LISTENER) -> Any:
+    """The frontend's ASGI app over ``platform``: the routes behind Bearer authentication
+    (``access``; None only for an app embedded where nobody else can reach it) and body
+    limits checked before anything is read (``limits.max_body`` for uploads, 6 MiB for
+    invocations)."""
+    routes_app = _routes(platform)
+    errors = error_map()
+    inner: Any = routes_app if access is None else guard(routes_app, access)
+    invoking = Guard(inner, errors=errors, limits=replace(limits, max_body=MAX_EVENT_BYTES))
+    uploading = Guard(inner, errors=errors, limits=limits)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        chosen = invoking if str(scope.get("path", "")).endswith("/invocations") else uploading
+        await chosen(scope, receive, send)
+
+    return app
+
+
+def _routes(platform: Platform) -> Starlette:
 
     async def create(request: Request) -> Response:
         data = await _json(request)
@@ -84,7 +137,11 @@ def build_app(platform: Platform) -> Starlette:
 
     async def put_code(request: Request) -> Response:
         data = await _json(request)
-        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data)))
+        config = data.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise InvalidRequest("'config' must be an object of settings")
+        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data),
+                                                       config))
 
     async def put_config(request: Request) -> Response:
         data = await _json(request)
@@ -184,10 +241,6 @@ def build_app(platform: Platform) -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse(platform.stats())
 
-    async def on_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, FunctionsError)
-        return _problem(exc)
-
     routes = [
         Route("/functions", create, methods=["POST"]),
         Route("/functions", list_functions, methods=["GET"]),
@@ -208,4 +261,4 @@ def build_app(platform: Platform) -> Starlette:
         Route("/hosts", hosts, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={FunctionsError: on_error})
+    return Starlette(routes=routes, exception_handlers=error_map().handlers())

@@ -57,10 +57,11 @@ class WorkerManager:
 
     def __init__(self, packages: PackageStore, *, idle_timeout_s: float = 300.0,
                  heartbeat_timeout_s: float = 5.0, max_connections: int = 256,
-                 register_timeout_s: float = 10.0) -> None:
+                 register_timeout_s: float = 10.0, body_timeout_s: float = 30.0) -> None:
         self.packages = packages
         self.max_connections = max_connections
         self.register_timeout_s = register_timeout_s
+        self.body_timeout_s = body_timeout_s
         self._connections = 0
         self.idle_timeout_s = idle_timeout_s
         self.heartbeat_timeout_s = heartbeat_timeout_s
@@ -90,7 +91,7 @@ class WorkerManager:
 
         Bounded before anything is trusted: at most ``max_connections`` channels, frames of
         at most 64 KiB until the host registers (8 MiB after), registration within
-        ``register_timeout_s``, and a frame's body within 30 s of its header."""
+        ``register_timeout_s``, and a frame's body within ``body_timeout_s`` of its header."""
         if self._connections >= self.max_connections:
             writer.close()
             return
@@ -120,7 +121,8 @@ class WorkerManager:
             if op == "heartbeat" and host is not None:
                 host.last_seen = time.monotonic()
 
-        peer = Peer(reader, writer, handle, max_frame=MAX_UNREGISTERED_FRAME)
+        peer = Peer(reader, writer, handle, max_frame=MAX_UNREGISTERED_FRAME,
+                    body_timeout=self.body_timeout_s)
         peer.on_notice = notice
 
         async def register_or_close() -> None:

@@ -49,6 +49,39 @@ def check_package(blob: bytes, handler: str) -> None:
                              f"(handler {handler!r})")
 
 
+#: The modules ``find_handler`` looks for, in this order (each must define ``handler``).
+HANDLER_MODULES = ("app", "handler", "main")
+
+
+def find_handler(directory: Path) -> str:
+    """The handler of a function's source directory: ``<module>.handler`` for the first of
+    ``app.py``, ``handler.py``, ``main.py`` that defines a top-level ``handler`` function.
+    Raises InvalidPackage naming what was looked for and how to say it instead."""
+    import ast
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InvalidPackage(f"{directory} is not a directory")
+    without = []
+    for module in HANDLER_MODULES:
+        path = directory / f"{module}.py"
+        if not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError) as exc:
+            raise InvalidPackage(f"{path} does not parse: {exc}") from exc
+        if any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+               and node.name == "handler" for node in tree.body):
+            return f"{module}.handler"
+        without.append(path.name)
+    found = f" ({', '.join(without)} define no handler function)" if without else ""
+    raise InvalidPackage(
+        f"no handler found in {directory}: looked for a function 'handler' in "
+        f"{', '.join(m + '.py' for m in HANDLER_MODULES)}{found}; name yours with "
+        f"--handler module.function")
+
+
 def zip_directory(directory: Path) -> bytes:
     """Zip a function's source directory deterministically (sorted, fixed timestamps), so the
     same source gives the same digest. Skips caches and hidden files."""

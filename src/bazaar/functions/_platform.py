@@ -117,11 +117,18 @@ class Platform:
         await asyncio.to_thread(self.registry.create, spec, digest)
         return self.registry.describe(spec.name)
 
-    async def update_code(self, name: str, blob: bytes) -> dict[str, Any]:
+    async def update_code(self, name: str, blob: bytes,
+                          changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """New code for $LATEST — with new settings in the same step when ``changes`` are
+        given (a new handler is checked against the new code, not the old)."""
         spec, _ = self.registry.get(name)
+        if changes:
+            if "name" in changes and changes["name"] != name:
+                raise InvalidRequest("a function cannot be renamed")
+            spec = FunctionSpec.from_dict({**spec.to_dict(), **changes})
         check_package(blob, spec.handler)
         digest = await asyncio.to_thread(self.packages.put, blob)
-        await asyncio.to_thread(self.registry.update, name, digest=digest)
+        await asyncio.to_thread(self.registry.update, name, spec=spec, digest=digest)
         await self.manager.drop_function(name)
         return self.registry.describe(name)
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bazaar.functions._frontend import build_app
+from bazaar.functions._access import PlatformAccess
+from bazaar.functions._client import FunctionsClient
+from bazaar.functions._frontend import LISTENER, build_app
 from bazaar.functions._platform import Platform, PlatformConfig
+from bazaar.processes import Child
+from bazaar.web import Limits, uvicorn_config
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,20 @@ def worker_command(control: str | Path, work_dir: Path, settings: WorkerSettings
 
 def spawn_worker_host(control: str | Path, work_dir: Path,
                       settings: WorkerSettings | None = None,
-                      host_id: str = "") -> subprocess.Popen[bytes]:
-    """Start a worker host process attached to the control socket ``control``."""
-    return subprocess.Popen(worker_command(control, work_dir, settings or WorkerSettings(),
-                                           host_id), start_new_session=True)
+                      host_id: str = "") -> Child:
+    """Start a worker host process attached to the control socket ``control`` (its own
+    session; it dies with its parent; output in ``work_dir``.log). It registers on its own:
+    there is nothing to wait for here."""
+    work_dir = Path(work_dir)
+    return Child(worker_command(control, work_dir, settings or WorkerSettings(), host_id),
+                 name=f"worker host {host_id or work_dir.name}",
+                 log=work_dir.with_name(f"{work_dir.name}.log"), grace=5.0).spawn()
 
 
 async def serve(config: PlatformConfig, *, local_workers: int = 1,
-                worker: WorkerSettings | None = None) -> None:
-    """Serve the frontend and control plane until SIGINT/SIGTERM."""
+                worker: WorkerSettings | None = None, limits: Limits = LISTENER) -> None:
+    """Serve the frontend and control plane until SIGINT/SIGTERM. ``limits`` bound the
+    frontend's listener (request heads, bodies, idle and slow clients, connections)."""
     import uvicorn
 
     from bazaar.processes import DirLock
@@ -82,9 +89,9 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
                 for sig, handler in original.items():
                     signal.signal(sig, handler)
 
-    server = Server(uvicorn.Config(
-        build_app(platform), log_level="warning", access_log=False, lifespan="off",
-        http="httptools"))
+    access = PlatformAccess(config.root)
+    server = Server(uvicorn_config(build_app(platform, access, limits=limits), limits,
+                                   log_level="warning"))
     workers = _LocalWorkers(platform.control_address, config.root / "hosts",
                             worker or WorkerSettings(), local_workers)
     supervising = asyncio.create_task(workers.supervise())
@@ -97,6 +104,7 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
         supervising.cancel()
         workers.stop()
         await platform.stop()
+        access.close()
         (config.root / "server.json").unlink(missing_ok=True)
         lock.release()
 
@@ -106,47 +114,51 @@ class _LocalWorkers:
                  count: int) -> None:
         self.control, self.work_dir, self.settings, self.count = (control, work_dir, settings,
                                                                   count)
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.procs: list[Child] = []
 
     async def supervise(self) -> None:
         self.procs = [self._spawn(i) for i in range(self.count)]
         while True:
             await asyncio.sleep(0.2)
             for i, proc in enumerate(self.procs):
-                if proc.poll() is not None:  # killed or crashed: replace it
+                if not proc.alive:  # killed or crashed: replace it
                     self.procs[i] = self._spawn(i)
 
-    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int) -> Child:
         return spawn_worker_host(self.control, self.work_dir / f"local-{index}", self.settings)
 
     def stop(self) -> None:
+        for proc in self.procs:  # TERM to all first, so they stop in parallel
+            proc.send(signal.SIGTERM)
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop()  # then wait for each (KILL after its grace)
 
 
 @dataclass
 class ServerProcess:
     """A platform running as a subprocess (``python -m bazaar.functions serve``)."""
 
-    proc: subprocess.Popen[bytes]
+    proc: Child
     data_dir: Path
     url: str
     control: str  # the control plane's unix socket
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        """``sig`` (TERM: an orderly stop), then KILL of its whole group after 15 s."""
+        if self.proc.alive:
+            self.proc.stop(grace=15.0, sig=sig)
+
+    def token(self) -> str:
+        """A fresh Bearer token for this platform (minted from its data dir's keyring)."""
+        access = PlatformAccess(Path(self.data_dir).resolve() / "functions")
+        try:
+            return access.issue()
+        finally:
+            access.close()
+
+    def client(self, timeout: float = 60.0) -> FunctionsClient:
+        """An authenticated client of this platform's frontend."""
+        return FunctionsClient(self.url, token=self.token, timeout=timeout)
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -158,25 +170,35 @@ class ServerProcess:
 def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: float = 300.0,
                          retry_backoff_s: float = 1.0, max_event_age_s: float = 21600.0,
                          worker_memory_mb: int = 2048, worker_slots: int = 64,
-                         heartbeat_s: float = 1.0, timeout: float = 60.0) -> ServerProcess:
-    """Start the platform in a subprocess on free ports; return once it serves."""
-    address = Path(data_dir) / "functions" / "server.json"
+                         heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
+                         body_timeout_s: float = 30.0, max_connections: int = 1000,
+                         timeout: float = 60.0) -> ServerProcess:
+    """Start the platform in a subprocess on free ports; return once it serves (its
+    ``server.json`` names it). Raises ``ChildFailed`` with the log's tail if it exits or is
+    not serving within ``timeout``."""
+    root = Path(data_dir) / "functions"
+    address = root / "server.json"
     address.unlink(missing_ok=True)
-    proc = subprocess.Popen(
+    child = Child(
         [sys.executable, "-m", "bazaar.functions", "serve", "--data-dir", str(data_dir),
          "--port", "0", "--workers", str(workers), "--idle-timeout-s", str(idle_timeout_s),
          "--retry-backoff-s", str(retry_backoff_s), "--max-event-age-s", str(max_event_age_s),
          "--worker-memory-mb", str(worker_memory_mb), "--worker-slots", str(worker_slots),
-         "--heartbeat-s", str(heartbeat_s)], start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the function platform exited with {proc.returncode}")
+         "--heartbeat-s", str(heartbeat_s), "--header-timeout-s", str(header_timeout_s),
+         "--body-timeout-s", str(body_timeout_s), "--max-connections", str(max_connections)],
+        name="the function platform", log=root / "server.log",
+        ready_timeout=timeout, grace=15.0)
+    served: dict[str, Any] = {}
+
+    def serving() -> bool:
         with contextlib.suppress(OSError, ValueError):
             info = json.loads(address.read_text())
-            if info["pid"] == proc.pid:
-                return ServerProcess(proc, Path(data_dir), f"http://{info['host']}:{info['port']}",
-                                     info["control"])
-        time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("the function platform did not start in time")
+            if info["pid"] == child.pid:
+                served.update(info)
+                return True
+        return False
+
+    child.ready_check = serving
+    child.start()
+    return ServerProcess(child, Path(data_dir), f"http://{served['host']}:{served['port']}",
+                         served["control"])

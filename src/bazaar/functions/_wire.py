@@ -70,9 +70,11 @@ class Peer:
     """One end of the channel. ``serve`` reads until the connection drops."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 handler: Handler | None = None, *, max_frame: int = MAX_FRAME) -> None:
+                 handler: Handler | None = None, *, max_frame: int = MAX_FRAME,
+                 body_timeout: float = BODY_TIMEOUT_S) -> None:
         #: The largest frame this end accepts; may be raised once the other end is known.
         self.max_frame = max_frame
+        self.body_timeout = body_timeout
         self._reader = reader
         self._writer = writer
         self._handler = handler
@@ -105,7 +107,8 @@ class Peer:
         """Dispatch frames until the connection drops, then fail every pending call."""
         try:
             while True:
-                kind, call_id, op, body = await read_frame(self._reader, self.max_frame)
+                kind, call_id, op, body = await read_frame(self._reader, self.max_frame,
+                                                            self.body_timeout)
                 if kind == REQUEST:
                     task = asyncio.create_task(self._answer(call_id, op, body))
                     self._tasks.add(task)

@@ -14,7 +14,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from bazaar.functions import FunctionsClient, FunctionSpec, start_server_process, zip_directory
+from bazaar.functions import (
+    FunctionsClient,
+    FunctionSpec,
+    ServerProcess,
+    start_server_process,
+    zip_directory,
+)
 from bazaar.lab._experiment import Experiment, Report, RunContext
 
 if TYPE_CHECKING:
@@ -36,11 +42,11 @@ def _timed(client: FunctionsClient, name: str, event: dict[str, Any]) -> tuple[f
     return elapsed * 1000, response.init_duration_ms is not None
 
 
-def _bursts(url: str, name: str, bursts: int, size: int, gap_s: float,
+def _bursts(server: ServerProcess, name: str, bursts: int, size: int, gap_s: float,
             step: Any) -> list[tuple[float, bool]]:
     results: list[tuple[float, bool]] = []
     lock = threading.Lock()
-    clients = [FunctionsClient(url) for _ in range(size)]
+    clients = [server.client() for _ in range(size)]
 
     def one(client: FunctionsClient, i: int) -> None:
         sample = _timed(client, name, {"i": i})
@@ -78,7 +84,7 @@ def run(ctx: RunContext) -> Report:
     init: list[float] = []
     warm: list[float] = []
     with start_server_process(ctx.work_dir / "main", workers=1, worker_memory_mb=16384,
-                              worker_slots=256) as server, FunctionsClient(server.url) as client:
+                              worker_slots=256) as server, server.client() as client:
         with ctx.step("cold starts (a new function each)", total=cold_n) as step:
             for i in range(cold_n):
                 client.create(FunctionSpec(f"cold-{i}"), code)
@@ -104,10 +110,10 @@ def run(ctx: RunContext) -> Report:
     for label, idle in scenarios:
         with start_server_process(ctx.work_dir / f"idle-{idle}", workers=1, idle_timeout_s=idle,
                                   worker_memory_mb=16384, worker_slots=256) as server, \
-                FunctionsClient(server.url) as client:
+                server.client() as client:
             client.create(FunctionSpec("bursty"), code)
             with ctx.step(f"bursts: {label}", total=bursts) as step:
-                samples = _bursts(server.url, "bursty", bursts, size, gap_s, step)
+                samples = _bursts(server, "bursty", bursts, size, gap_s, step)
             created = client.stats()["cold_starts"]
         burst_samples[label] = samples
         latencies = [s[0] for s in samples]

@@ -103,12 +103,26 @@ def test_keys_rotate_makes_new_tokens_carry_the_new_kid(tmp_path: Path) -> None:
     before, _ = tokens.issue("1", ["shop:read"], "f")
     old_kid = jwt.get_unverified_header(before)["kid"]
 
-    rotated = _bazaar(tmp_path, "auth", "keys", "rotate", *dd)
+    # A routine rotation publishes the new key first: verifiers that cache the JWKS (60 s)
+    # hold it before the first token it signs.
+    routine = _bazaar(tmp_path, "auth", "keys", "rotate", *dd)
+    assert routine.returncode == 0, routine.stderr
+    pending_kid = routine.stdout.split("signing with kid")[1].split()[0]
+    assert "(in 60 s)" in routine.stdout
+    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, pending_kid}
+    still, _ = tokens.issue("1", ["shop:read"], "f")
+    assert jwt.get_unverified_header(still)["kid"] == old_kid
+
+    # A compromised key is replaced at once.
+    rotated = _bazaar(tmp_path, "auth", "keys", "rotate", "--publish-ahead", "0", *dd)
     assert rotated.returncode == 0, rotated.stderr
-    new_kid = rotated.stdout.split("signing with kid")[1].strip()
-    assert new_kid != old_kid
+    new_kid = rotated.stdout.split("signing with kid")[1].split()[0]
+    assert new_kid not in (old_kid, pending_kid) and "(at once)" in rotated.stdout
     after, _ = tokens.issue("1", ["shop:read"], "f")
     assert jwt.get_unverified_header(after)["kid"] == new_kid
-    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, new_kid}
+    # The pending key never signed; it stays published as long as a retired key would.
+    assert {k["kid"] for k in keys.jwks()["keys"]} == {old_kid, pending_kid, new_kid}
     assert tokens.verify(before).sub == tokens.verify(after).sub == "1"
+    bad = _bazaar(tmp_path, "auth", "keys", "rotate", "--publish-ahead", "-1", *dd)
+    assert bad.returncode == 2
     engine.dispose()

@@ -101,15 +101,15 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve(data: Path, redis_url: str | None, rate_limit: RateLimit,
-          failed_auth_limit: RateLimit) -> Iterator[Running]:
+          failed_auth_limit: RateLimit, redis_prefix: str | None = None) -> Iterator[Running]:
     """uvicorn in a thread on a free port, serving the guarded app."""
     port = _free_port()
     engine = create_engine(f"sqlite:///{data / 'auth.db'}")
     users = Users()
     users.add("1", "ann", "correct horse battery", {"shop:read", "shop:write"})
     config = AuthConfig(public_origin=f"http://127.0.0.1:{port}", data_dir=data,
-                        redis_url=redis_url, redis_prefix=f"e2e{port}:", argon2=FAST,
-                        rate_limit=rate_limit,
+                        redis_url=redis_url, redis_prefix=redis_prefix or f"e2e{port}:",
+                        argon2=FAST, rate_limit=rate_limit,
                         failed_auth_limit=failed_auth_limit)
     auth = build_auth(engine, config, users, audit=lambda outcome, **fields: None)
     server = uvicorn.Server(uvicorn.Config(_app(auth), host="127.0.0.1", port=port,
@@ -352,3 +352,28 @@ def test_in_process_defaults_work_without_redis(tmp_path: Path, redis: bool,
         with httpx.Client() as client:
             assert client.send(request).status_code == 200
             assert _problem(client.send(request), 401) == "replayed"
+
+
+def test_failed_logins_per_account_are_shared_through_redis(
+        tmp_path: Path, redis_server: localservers.LocalServer) -> None:
+    """Two servers on one Redis: guesses against one account through both run out together
+    (ten by default), and another account on the same servers still logs in."""
+    prefix = f"e2e-shared-{tmp_path.name}:"  # one deployment: one key prefix
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve(tmp_path / "a", redis_server.url, RateLimit(1000, 1000),
+               RateLimit(1, 1000), prefix) as a, \
+            serve(tmp_path / "b", redis_server.url, RateLimit(1000, 1000),
+                  RateLimit(1, 1000), prefix) as b:
+        target = f"target-{tmp_path.name}"
+        for r in (a, b):
+            r.users.add("7", target, PASSWORD, {"shop:read"})
+        codes = [httpx.post(f"{(a, b)[i % 2].base_url}/auth/token",
+                            json={"username": target, "password": f"guess {i}"}).status_code
+                 for i in range(12)]
+        assert codes == [401] * 10 + [429] * 2
+        assert _problem(httpx.post(f"{b.base_url}/auth/token",
+                                   json={"username": target, "password": PASSWORD}),
+                        429) == "too-many-failures"
+        assert httpx.post(f"{b.base_url}/auth/token",
+                          json={"username": "ann", "password": PASSWORD}).status_code == 200

@@ -84,17 +84,20 @@ def test_a_running_shop_signs_with_a_key_rotated_by_the_cli(shop: tuple[str, Pat
         old_token = before.json()["access_token"]
         old_kid = pyjwt.get_unverified_header(old_token)["kid"]
         rotated = subprocess.run(
-            [sys.executable, "-m", "bazaar.cli", "auth", "keys", "rotate", "--data-dir",
-             str(data)], capture_output=True, text=True, timeout=60)
+            [sys.executable, "-m", "bazaar.cli", "auth", "keys", "rotate", "--publish-ahead",
+             "3", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
         assert rotated.returncode == 0, rotated.stderr
-        new_kid = rotated.stdout.split("signing with kid")[1].strip()
+        new_kid = rotated.stdout.split("signing with kid")[1].split()[0]
         assert new_kid != old_kid
+        # Published before it signs: a verifier caching this JWKS already has the new key.
+        early = http.get("/.well-known/jwks.json").json()
+        assert {k["kid"] for k in early["keys"]} >= {old_kid, new_kid}
 
         def signed_with_new_key() -> str | None:
             token: str = _login(http, "ann", PASSWORD).json()["access_token"]
             return token if pyjwt.get_unverified_header(token)["kid"] == new_kid else None
 
-        # Without a restart, within the keyring's recheck interval (1 s).
+        # Without a restart: once its time comes, within the keyring's recheck (1 s).
         new_token = eventually(signed_with_new_key, what="a token signed with the new kid")
         published = http.get("/.well-known/jwks.json")
         assert published.status_code == 200

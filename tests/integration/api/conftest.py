@@ -34,10 +34,15 @@ def token(url: str, username: str, password: str) -> str:
     return value
 
 
+#: A browser app on another origin may call the API (CORS).
+APP_ORIGIN = "http://app.example.test"
+SHOP_ENV = {"BAZAAR_CORS_ORIGINS": f'["{APP_ORIGIN}"]'}
+
+
 @pytest.fixture(scope="package")
 def shop_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningShop]:
     data_dir = tmp_path_factory.mktemp("api") / "data"
-    with localservers.bazaar_up(data_dir, "--no-services") as shop:
+    with localservers.bazaar_up(data_dir, "--no-services", env=SHOP_ENV) as shop:
         admin = token(shop.url, "demo", (data_dir / "demo-password").read_text().strip())
         r = httpx.post(f"{shop.url}/users", json={"username": "carol",
                                                   "password": "carol-password"}, timeout=10)

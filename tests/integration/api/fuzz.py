@@ -35,17 +35,23 @@ class FuzzReport:
         return self.exit_code == 0 and not self.failures and not self.errors
 
     def summary(self) -> str:
+        """The counts, and schemathesis's own account of each failure (with a curl line)."""
+        start = self.output.find("FAILURES")
+        details = self.output[start:start + 12000] if start >= 0 else self.output[-6000:]
         return (f"{self.test_cases}; failures: {self.failures}; errors: {self.errors}; "
-                f"warnings: {self.warnings}\n"
-                f"{self.output[-6000:]}")
+                f"warnings: {self.warnings}\n{details}")
 
 
 def fuzz(schema_url: str, report_dir: Path, *, headers: Mapping[str, str] | None = None,
-         max_examples: int = 20, seed: int = 1, workers: int = 2,
+         max_examples: int = 20, seed: int = 1, workers: int = 1,
          config: Path | None = SHOP_CONFIG, exclude_path_regex: str | None = None,
          phases: Sequence[str] = (), timeout_s: float = 600) -> FuzzReport:
     """``schemathesis run SCHEMA_URL --checks all`` with a bounded number of examples per
-    operation; raises ``subprocess.TimeoutExpired`` past ``timeout_s``."""
+    operation; raises ``subprocess.TimeoutExpired`` past ``timeout_s``.
+
+    One worker by default: with several, hypothesis's lambda descriptions (``ast.parse`` in
+    threads) now and then hit CPython 3.11's "AST constructor recursion depth mismatch" and
+    the run reports an error that is schemathesis's, not the API's."""
     cli = Path(sys.executable).with_name("schemathesis")
     argv = [str(cli)]
     if config is not None:

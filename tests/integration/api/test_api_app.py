@@ -39,6 +39,8 @@ def test_stopped_postgres_gives_503_with_retry_after(tmp_path: Path) -> None:
             assert response.status_code == 503, response.text
             assert response.headers["content-type"] == "application/problem+json"
             assert int(response.headers["retry-after"]) > 0
+            # A 5xx closes the connection: the client must not reuse one the server got wrong.
+            assert response.headers["connection"] == "close"
         runtime.close()
 
 

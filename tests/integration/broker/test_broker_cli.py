@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bazaar.broker import BrokerProcess, run_subprocess
-from bazaar.broker._process import free_port
+from bazaar.processes import free_port
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ import pytest
 from bazaar.broker import Broker, BrokerConfig, LogConfig
 from bazaar.broker.log import Log
 from bazaar.broker.log import batch as rb
+from bazaar.processes import eventually
 
 T = TypeVar("T")
 
@@ -210,9 +210,8 @@ def produce_through_a_power_cut(tmp_path: Path, ledger: SyncLedger,
                                  args=(broker.broker.bootstrap, "a0", per_producer, acks, sink)))
     for job in jobs:
         job.start()
-    deadline = time.monotonic() + 60
-    while sink.count() < 2 * per_producer and time.monotonic() < deadline:
-        time.sleep(0.005)  # polling the clients' progress, not waiting for the broker
+    eventually(lambda: sink.count() >= 2 * per_producer, 60, interval=0.005,
+               what="half the records acknowledged")
     broker.call(sink.power_cut(ledger, data))
     for job in jobs:
         job.join(90)
@@ -285,10 +284,9 @@ def test_idempotent_producer_survives_a_power_loss_and_restart(
     for i in range(n):
         producer.produce("idem", f"m-{i}".encode(), on_delivery=on_delivery)
         producer.poll(0)
-        if i == n // 2:
-            deadline = time.monotonic() + 30
-            while sink.count() < n // 4 and time.monotonic() < deadline:
-                producer.poll(0.01)
+        if i == n // 2:  # poll() runs the delivery callbacks
+            eventually(lambda: producer.poll(0.01) >= 0 and sink.count() >= n // 4, 30,
+                       interval=0, what="a quarter acknowledged")
             crash(first, sink, ledger, data)
             first.stop()
             assert sink.cut is not None

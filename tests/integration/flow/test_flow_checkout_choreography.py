@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -101,28 +103,44 @@ def test_a_failure_at_each_step_restores_stock_refunds_and_says_why(
 
 def test_duplicate_deliveries_are_absorbed(tmp_path: Path, broker: BrokerProcess) -> None:
     services = open_services(tmp_path, Faults())
+    saga = Choreography(services)
+    delivered: dict[str, Counter[str]] = {role: Counter() for role in ROLES}
+    for role, react in list(saga.reactions.items()):
+        async def counting(event: Event, role: str = role, react: Any = react) -> None:
+            await react(event)
+            delivered[role][event.event_id] += 1
+        saga.reactions[role] = counting
 
     async def main() -> None:
         stop = asyncio.Event()
-        runner = asyncio.create_task(run_services(broker.bootstrap, services, ROLES, stop=stop))
+        runner = asyncio.create_task(run_services(broker.bootstrap, services, ROLES, stop=stop,
+                                                  saga=saga))
         place_order(services, "dup", {"mug": 1}, 700)
         await settle(services)
+        original = await trace(broker.bootstrap, "dup", topic=TOPIC)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
-        # replay the whole saga, twice
-        for event in await trace(broker.bootstrap, "dup", topic=TOPIC):
+        for event in original:  # replay the whole saga, twice
             for _ in range(2):
                 await producer.send_and_wait(TOPIC, event.to_bytes(), key=b"dup")
         await producer.stop()
-        await asyncio.sleep(1.0)
+        total = len(await trace(broker.bootstrap, "dup", topic=TOPIC))
+        assert total >= 3 * len(original)
+        deadline = time.monotonic() + 60
+        while any(sum(seen.values()) < total for seen in delivered.values()):
+            assert time.monotonic() < deadline, {r: sum(c.values()) for r, c in delivered.items()}
+            await asyncio.sleep(0.05)  # every role has consumed every record, replays too
         stop.set()
         await runner
+        for role, seen in delivered.items():  # each event reached each role 3 times or more
+            assert {e.event_id for e in original} <= {e for e, n in seen.items() if n >= 3}, role
 
     asyncio.run(main())
     report = audit(services, STOCK)
     assert report.ok and report.completed == 1, report.problems
     assert report.conservation["mug"] == (40, 39, 0, 1)
-    assert len(services.provider.charged()) == 1
+    assert services.provider.entries() == {"order:dup": ("charged", 700)}
+    assert len(services.shipping.shipped()) == 1
 
 
 def test_out_of_order_release_before_reserve_refuses_the_late_reservation(
@@ -146,15 +164,26 @@ def test_broker_restarted_mid_saga(tmp_path: Path) -> None:
     port = first.port
     orders = random_orders(40, seed=9)
 
+    def reserved() -> int:
+        with services.inventory.read() as conn:
+            return len(conn.execute(inventory.reservations.select()).all())
+
+    def pending() -> int:
+        return sum(o["status"] == "pending" for o in services.orders.all())
+
     async def main() -> None:
         nonlocal first
         stop = asyncio.Event()
         runner = asyncio.create_task(run_services(first.bootstrap, services, ROLES, stop=stop))
         for order_id, items, amount in orders:
             place_order(services, order_id, items, amount)
-        await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while not (reserved() and pending()):  # sagas have started and not all finished
+            assert time.monotonic() < deadline, "no saga got under way"
+            await asyncio.sleep(0.01)
+        in_flight = pending()
         first.kill()  # kill -9, mid-saga
-        await asyncio.sleep(1.0)
+        assert in_flight, "the broker must die with sagas in flight"
         first = start_subprocess(data, port)
         try:
             await settle(services, timeout=180)

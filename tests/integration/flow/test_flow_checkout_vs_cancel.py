@@ -14,8 +14,10 @@ delivery order (the broker itself is covered by the choreography and HTTP race t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.checkout import open_services
-from tests.support.shop import sqlite_shop
+from tests.support.checkout import make_shop, open_services
+from tests.support.shop import make_shop as shop_on
 
 from bazaar.flow import NonRetryableError
 from bazaar.flow.checkout import orchestrated
@@ -43,19 +45,15 @@ from bazaar.shop.adapters.checkout import (
     ShopChoreography,
     inventory_handlers,
 )
-from bazaar.shop.domain import LineRequest, StateConflict
+from bazaar.shop.domain import LineRequest, StateConflict, Unavailable
 from bazaar.shop.services import Shop, catalog, orders, users
-from bazaar.shop.services.checkout import checkout_state, start_checkout
+from bazaar.shop.services.checkout import announce_waiting, checkout_state, start_checkout
 
 EXAMPLES = int(os.environ.get("BAZAAR_RACE_EXAMPLES", "12"))
 ORDERS = 3
 STOCK = 10
 SAGA_ROLES = ("payment", "shipping", "notification")
 Step = tuple[str, int]
-
-
-def make_shop(tmp: Path) -> Shop:
-    return sqlite_shop(tmp / "shop.db")
 
 
 @dataclass
@@ -87,6 +85,10 @@ class World:
     def checkout(self, starter: Any, order_id: int) -> None:
         try:
             start_checkout(self.shop, starter, self.uid, order_id)
+        except Unavailable:  # the request's fate is unknown: the order stays the checkout's
+            assert order_id not in self.cancelled_by_customer
+            self.checkout_accepted.add(order_id)
+            return
         except StateConflict:
             assert order_id in self.cancelled_by_customer or order_id in self.checkout_accepted\
                 or orders.get_order(self.shop, self.uid, order_id).status != "placed"
@@ -131,6 +133,31 @@ def check_books(world: World) -> None:
     for pid, n in taken.items():
         assert world.stock(pid) == STOCK - n, f"product {pid}: stock {world.stock(pid)}"
     assert world.saga.orders.all() == [], "the shop's order is the saga's only order record"
+
+
+class LostStarter:
+    """The API committed the checkout, then its request to the saga vanished (a timeout,
+    or the API died): the saga never heard of it."""
+
+    mode = "lost"
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        raise Unavailable("the saga did not answer in time")
+
+
+def common_step(world: World, starter: Any, kind: str, arg: int) -> bool:
+    """The steps both ways share; False if ``kind`` is not one of them."""
+    if kind == "checkout":
+        world.checkout(starter, world.order_ids[arg % ORDERS])
+    elif kind == "lost":
+        world.checkout(LostStarter(), world.order_ids[arg % ORDERS])
+    elif kind == "cancel":
+        world.cancel(world.order_ids[arg % ORDERS])
+    elif kind == "announce":  # the shop's checkout worker's periodic round
+        announce_waiting(world.shop, starter)
+    else:
+        return False
+    return True
 
 
 # --- orchestration -----------------------------------------------------------------------
@@ -190,11 +217,9 @@ async def orchestrated_example(world: World, steps: list[Step], tmp: Path) -> No
         return ran
 
     for kind, arg in steps:
-        if kind == "checkout":
-            world.checkout(starter, world.order_ids[arg % ORDERS])
-        elif kind == "cancel":
-            world.cancel(world.order_ids[arg % ORDERS])
-        elif kind == "run":
+        if common_step(world, starter, kind, arg):
+            continue
+        if kind == "run":
             for _ in range(arg):
                 await one_pass()
         elif kind == "kill":  # a worker dies holding a task: with or without its effect
@@ -204,6 +229,7 @@ async def orchestrated_example(world: World, steps: list[Step], tmp: Path) -> No
         else:  # time passes: backoffs fall due, lapsed leases are requeued
             now[0] += arg
             engine.sweep()
+    announce_waiting(world.shop, starter)  # the worker's round after the last step
     for _ in range(400):  # drive every saga to its end
         if await one_pass() == 0:
             running = [e for e in engine.executions() if e.status == "RUNNING"]
@@ -265,11 +291,9 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
     log = Log([stores["orders"], stores["inventory"]] + [saga.store(r) for r in SAGA_ROLES])
     starter = ChoreographedCheckout(stores["orders"])
     for kind, arg in steps:
-        if kind == "checkout":
-            world.checkout(starter, world.order_ids[arg % ORDERS])
-        elif kind == "cancel":
-            world.cancel(world.order_ids[arg % ORDERS])
-        elif kind == "run":
+        if common_step(world, starter, kind, arg):
+            continue
+        if kind == "run":
             log.relay()
             role = roles[arg % len(roles)]
             await log.deliver(role, reactions[role])
@@ -278,6 +302,7 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
             await log.deliver(role, reactions[role], commit=False)
         else:
             log.relay()
+    announce_waiting(world.shop, starter)  # the worker's round after the last step
     for _ in range(2000):  # every group reads to the end, until nothing new is emitted
         log.relay()
         busy = [r for r in roles if log.pending(r)]
@@ -292,7 +317,8 @@ async def choreography_example(world: World, steps: list[Step], tmp: Path) -> No
 
 # --- the properties ----------------------------------------------------------------------
 
-steps = st.lists(st.tuples(st.sampled_from(["checkout", "cancel", "run", "kill", "time"]),
+steps = st.lists(st.tuples(st.sampled_from(["checkout", "lost", "announce", "cancel", "run",
+                                            "kill", "time"]),
                            st.integers(0, 11)), min_size=1, max_size=25)
 faults = st.builds(Faults, decline_rate=st.sampled_from([0.0, 0.5, 1.0]),
                    timeout_rate=st.sampled_from([0.0, 0.3]),
@@ -350,3 +376,78 @@ def test_the_books_check_catches_a_cancel_that_won_during_a_checkout(tmp_path: P
         raise AssertionError("the books check missed a cancelled order that shipped")
     finally:
         world.saga.close()
+
+
+def test_a_checkout_the_saga_never_heard_of_is_asked_again_and_completes(
+        tmp_path: Path) -> None:
+    world = build_world(tmp_path, Faults(), [(0, 1), (1, 1), (0, 2)])
+    oid = world.order_ids[0]
+    try:
+        world.checkout(LostStarter(), oid)
+        assert checkout_state(world.shop, world.uid, oid).status == "pending"
+        world.cancel(oid)  # refused: the checkout owns the order
+        asyncio.run(orchestrated_example(world, [], tmp_path))  # its round announces it
+        assert checkout_state(world.shop, world.uid, oid).status == "completed"
+        check_books(world)
+    finally:
+        world.saga.close()
+
+
+class RecordingStarter:
+    """A saga that only remembers who asked, so the race is the shop's alone."""
+
+    mode = "recording"
+
+    def __init__(self) -> None:
+        self.started: set[int] = set()
+        self.lock = threading.Lock()
+
+    def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
+        with self.lock:
+            self.started.add(order_id)
+        return str(order_id)
+
+
+def test_racing_checkouts_and_cancels_have_one_winner_on_sqlite_and_postgresql(
+        engine: Any) -> None:
+    """Real threads, real row locks and version checks: per order, a checkout and a cancel
+    sent at the same moment — exactly one wins, and the stock says which."""
+    shop = shop_on(engine)
+    uid = users.register(shop, "racer", "", "correct horse battery").id
+    pid = catalog.create_product(shop, "RACE-1", "thing", 100, 100).id
+    ids = [orders.place_order(shop, uid, [LineRequest(pid, 1)]).order.id for _ in range(30)]
+    starter = RecordingStarter()
+    won: dict[int, list[str]] = {oid: [] for oid in ids}
+
+    def race(oid: int) -> None:
+        go = threading.Barrier(2)
+
+        def checkout() -> None:
+            go.wait()
+            with contextlib.suppress(StateConflict):
+                start_checkout(shop, starter, uid, oid)
+                won[oid].append("checkout")
+
+        def cancel() -> None:
+            go.wait()
+            with contextlib.suppress(StateConflict):
+                orders.cancel_order(shop, uid, oid)
+                won[oid].append("cancel")
+
+        threads = [threading.Thread(target=checkout), threading.Thread(target=cancel)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    for oid in ids:
+        race(oid)
+    assert all(len(w) == 1 for w in won.values()), won
+    checked_out = {oid for oid, w in won.items() if w == ["checkout"]}
+    assert 0 < len(checked_out) < len(ids), "both sides won some races"
+    assert starter.started == checked_out
+    for oid in ids:
+        status = orders.get_order(shop, uid, oid).status
+        assert status == ("checking_out" if oid in checked_out else "cancelled"), oid
+    found = shop.queries.product(pid)
+    assert found is not None and found.stock == 100 - 30 + (30 - len(checked_out))

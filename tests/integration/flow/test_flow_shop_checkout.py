@@ -5,20 +5,17 @@ services, orchestrated through a real orchestrator process or choreographed on t
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.support.checkout import open_services
+from tests.support.checkout import client_for, make_shop, open_services
 from tests.support.orchestrator import OrchestratorProcess
-from tests.support.shop import sqlite_shop
+from typer.testing import CliRunner
 
-from bazaar.api import create_app
-from bazaar.api.checkout import CheckoutRoutes
-from bazaar.api.principal import SCOPE_KEY
 from bazaar.broker import run_subprocess
+from bazaar.commands import flow as flow_cli
 from bazaar.flow.checkout import orchestrated
 from bazaar.flow.checkout.choreographed import Choreography, run_services
 from bazaar.flow.checkout.events import TOPIC
@@ -37,29 +34,6 @@ from bazaar.shop.adapters.checkout import (
 )
 from bazaar.shop.domain import LineRequest
 from bazaar.shop.services import Shop, catalog, orders, users
-
-
-@dataclass
-class Caller:
-    id: str
-    kind: str = "user"
-    scopes: set[str] = field(default_factory=lambda: {"shop:read", "shop:write"})
-
-
-def make_shop(tmp: Path) -> Shop:
-    return sqlite_shop(tmp / "shop.db")
-
-
-def client_for(shop: Shop, starter: Any, uid: int) -> TestClient:
-    def identity(app: Any) -> Any:
-        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-            scope[SCOPE_KEY] = Caller(str(uid))
-            await app(scope, receive, send)
-        return wrapped
-
-    app = create_app(shop, identity=identity, health=lambda: None,
-                     extra=CheckoutRoutes(shop, starter).operations())
-    return TestClient(app, raise_server_exceptions=False)
 
 
 def stock(shop: Shop, pid: int) -> int:
@@ -193,6 +167,12 @@ def test_choreographed_checkout_through_the_api(tmp_path: Path) -> None:
             await the_shop
 
         asyncio.run(main())
+        # `bazaar flow trace 5` for the shop's order 5: the saga's id is the order's id
+        traced = CliRunner().invoke(flow_cli.app, ["trace", str(order_id), "--bootstrap",
+                                                   broker.bootstrap])
+        assert traced.exit_code == 0, traced.output
+        for event in ("OrderPlaced", "ShipmentFailed", "PaymentRefunded", "OrderFailed"):
+            assert event in traced.output
     state = checkout_of(client, order_id)
     assert state["status"] == "failed" and "no carrier" in state["reason"]
     assert orders.get_order(shop, uid, order_id).status == "cancelled"

@@ -91,6 +91,10 @@ def handler(event, context):
             return "written"
         except OSError as exc:
             return f"denied: {exc}"
+    if kind == "caps":
+        with open("/proc/self/status") as f:
+            return {k: v.strip() for k, v in (line.split(":", 1) for line in f)
+                    if k in ("Uid", "CapInh", "CapPrm", "CapEff", "CapAmb", "NoNewPrivs")}
     if kind == "probe":
         return {name: _probe(op, arg) for name, (op, arg) in event["probes"].items()}
     if kind == "unserialisable":
@@ -117,7 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> Iterator[FunctionsClient]:
-    with FunctionsClient(server.url) as c:
+    with server.client() as c:
         yield c
 
 

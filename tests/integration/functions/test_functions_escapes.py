@@ -6,12 +6,14 @@ one) so that what stops a sandbox from reading it is its mode (0700), not where 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -37,7 +39,7 @@ def escape_server() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def escape_client(escape_server: ServerProcess) -> Iterator[FunctionsClient]:
-    with FunctionsClient(escape_server.url) as c:
+    with escape_server.client() as c:
         yield c
 
 
@@ -75,6 +77,17 @@ def test_a_function_cannot_read_the_hosts_or_the_platforms_secrets(
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_function_holds_no_capability_and_cannot_gain_one(
+        escape_client: FunctionsClient, faulty: bytes, isolation: str) -> None:
+    _probe(escape_client, faulty, isolation, {})  # deployed
+    status = escape_client.invoke(f"escape-{isolation}", {"kind": "caps"}).payload
+    assert status["Uid"].split()[0] != "0"  # a sandbox-private uid
+    for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(status[field], 16) == 0, status
+    assert status["NoNewPrivs"] == "1"  # no setuid program gives one back
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_function_writes_only_its_own_tmp(escape_client: FunctionsClient, faulty: bytes,
                                             isolation: str) -> None:
     marker = Path("/tmp") / f"bazaar-escape-{isolation}-{os.getpid()}"
@@ -84,6 +97,25 @@ def test_a_function_writes_only_its_own_tmp(escape_client: FunctionsClient, faul
         assert not marker.exists()  # ... not the host's
     finally:
         marker.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_function_cannot_deploy_or_delete_through_the_frontend(
+        escape_server: ServerProcess, escape_client: FunctionsClient, faulty: bytes,
+        isolation: str) -> None:
+    parts = urlsplit(escape_server.url)
+    where = {"host": parts.hostname, "port": parts.port}
+    before = escape_client.list_functions()
+    seen = _probe(escape_client, faulty, isolation, {
+        "deploy": ("http", {**where, "method": "POST", "path": "/functions",
+                            "body": json.dumps({"spec": {"name": "evil"}, "code": ""})}),
+        "delete": ("http", {**where, "method": "DELETE", "path": f"/functions/escape-{isolation}"}),
+        "list": ("http", {**where, "method": "GET", "path": "/functions"}),
+    })
+    # process: same network, no token (401); namespace: no network at all
+    expected = "http 401" if isolation == "process" else "refused: "
+    assert all(outcome.startswith(expected) for outcome in seen.values()), seen
+    assert escape_client.list_functions() == before
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)

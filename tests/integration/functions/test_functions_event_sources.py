@@ -75,7 +75,7 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
         make_zip: Callable[[dict[str, str]], bytes]) -> None:
     topic = "orders-events"
     with start_server_process(tmp_path / "data", workers=1, retry_backoff_s=0.05) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
         with pytest.raises(NotFound):
             client.create_event_source("missing", topic, broker.bootstrap)
@@ -135,7 +135,7 @@ def test_a_mapping_resumes_from_its_committed_offsets_after_a_restart(
 
     first = asyncio.run(_produce(broker.bootstrap, topic,
                                  [(str(i).encode(), b"a") for i in range(30)]))
-    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+    with start_server_process(data, workers=1) as server, server.client() as client:
         client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
         client.create_event_source("consume", topic, broker.bootstrap, batch_size=5,
                                    starting_position="earliest")
@@ -143,7 +143,7 @@ def test_a_mapping_resumes_from_its_committed_offsets_after_a_restart(
         eventually(lambda: client.event_sources()[0].get("records") == 30, timeout=60)
     second = asyncio.run(_produce(broker.bootstrap, topic,
                                   [(str(i).encode(), b"b") for i in range(30)]))
-    with start_server_process(data, workers=1) as server, FunctionsClient(server.url) as client:
+    with start_server_process(data, workers=1) as server, server.client() as client:
         assert len(client.event_sources()) == 1  # the mapping is durable
         eventually(lambda: len(processed(client)) == 60, timeout=60)
         seen = processed(client)

@@ -27,7 +27,7 @@ def _succeeded(client: FunctionsClient, name: str) -> set[str]:
 
 def test_kill_9_a_worker_host_mid_invoke(tmp_path: Path, faulty: bytes) -> None:
     with start_server_process(tmp_path / "data", workers=1, retry_backoff_s=0.05,
-                              heartbeat_s=0.2) as server, FunctionsClient(server.url) as client:
+                              heartbeat_s=0.2) as server, server.client() as client:
         client.create(FunctionSpec("slow", timeout_s=30), faulty)
         outcome: dict[str, Any] = {}
 
@@ -62,7 +62,7 @@ def test_kill_9_a_worker_host_mid_invoke(tmp_path: Path, faulty: bytes) -> None:
 def test_an_external_worker_host_registers_and_its_loss_is_noticed(tmp_path: Path,
                                                                    faulty: bytes) -> None:
     with start_server_process(tmp_path / "data", workers=0, heartbeat_s=0.2) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         client.create(FunctionSpec("f"), faulty)
         host = spawn_worker_host(server.control, tmp_path / "host", host_id="external-1")
         try:
@@ -79,7 +79,7 @@ def test_an_external_worker_host_registers_and_its_loss_is_noticed(tmp_path: Pat
 
 def test_a_host_that_stops_heartbeating_is_forgotten(tmp_path: Path, faulty: bytes) -> None:
     with start_server_process(tmp_path / "data", workers=0, heartbeat_s=0.2) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         client.create(FunctionSpec("f"), faulty)
         host = spawn_worker_host(server.control, tmp_path / "host", host_id="frozen")
         try:
@@ -97,12 +97,12 @@ def test_queued_events_survive_kill_9_of_the_control_plane(tmp_path: Path,
                                                            faulty: bytes) -> None:
     data = tmp_path / "data"
     first = start_server_process(data, workers=0)  # no host: events wait in the queue
-    with FunctionsClient(first.url) as client:
+    with first.client() as client:
         client.create(FunctionSpec("durable"), faulty)
         events = [client.invoke_async("durable", {"kind": "ok", "i": i}) for i in range(10)]
     first.stop(signal.SIGKILL)
     with start_server_process(data, workers=1) as second, \
-            FunctionsClient(second.url) as client:
+            second.client() as client:
         eventually(lambda: set(events) <= _succeeded(client, "durable"), timeout=60)
         assert client.stats()["queue_depth"] == 0
 
@@ -110,7 +110,7 @@ def test_queued_events_survive_kill_9_of_the_control_plane(tmp_path: Path,
 def test_idle_sandboxes_are_reaped_and_the_next_start_is_cold(tmp_path: Path,
                                                               faulty: bytes) -> None:
     with start_server_process(tmp_path / "data", workers=1, idle_timeout_s=0.3) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         client.create(FunctionSpec("idle"), faulty)
         assert client.invoke("idle", {"kind": "ok"}).init_duration_ms is not None
         eventually(lambda: client.stats()["sandboxes"] == 0, timeout=60)
@@ -119,7 +119,7 @@ def test_idle_sandboxes_are_reaped_and_the_next_start_is_cold(tmp_path: Path,
 
 def test_sigterm_stops_the_platform_and_its_hosts_cleanly(tmp_path: Path) -> None:
     server = start_server_process(tmp_path / "data", workers=2)
-    with FunctionsClient(server.url) as client:
+    with server.client() as client:
         host_pids = [h["pid"] for h in client.hosts()]
     assert len(host_pids) == 2
     server.stop()  # SIGTERM
@@ -141,7 +141,7 @@ def test_a_relative_data_dir_works(tmp_path: Path, faulty: bytes,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with start_server_process(Path(".bazaar"), workers=1) as server, \
-            FunctionsClient(server.url) as client:
+            server.client() as client:
         for isolation in ("process", "namespace"):
             client.create(FunctionSpec(f"rel-{isolation}", isolation=isolation), faulty)
             response = client.invoke(f"rel-{isolation}", {"kind": "ok"})

@@ -47,12 +47,14 @@ def test_bad_input_changes_nothing(client: FunctionsClient, faulty: bytes,
     with pytest.raises(NotFound):
         client.invoke("nope", {})
     client.create(FunctionSpec("strict"), faulty)
-    raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json")
+    raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json",
+                     headers=client.auth_headers())
     assert raw.status_code == 400
     assert raw.headers["content-type"] == "application/problem+json"
     assert raw.json()["title"] == "InvalidParameterValueException"
     bad = httpx.post(f"{client.url}/functions", json={"spec": {"name": "x", "memory_mb": 1},
-                                                      "code": base64.b64encode(faulty).decode()})
+                                                      "code": base64.b64encode(faulty).decode()},
+                     headers=client.auth_headers())
     assert bad.status_code == 400
     with pytest.raises(InvalidRequest):
         client.update_config("strict", {"timeout_s": -1})
@@ -86,7 +88,8 @@ def test_module_without_the_handler_function_fails_that_invoke(
 def test_every_fault_fails_alone_and_the_platform_keeps_serving(
         client: FunctionsClient, faulty: bytes, isolation: str) -> None:
     name = f"faulty-{isolation}"
-    client.create(FunctionSpec(name, timeout_s=1.0, isolation=isolation), faulty)
+    timeout_s = 2.0
+    client.create(FunctionSpec(name, timeout_s=timeout_s, isolation=isolation), faulty)
     expected = {"raise": "ValueError", "hang": "Sandbox.Timedout", "exit": "Runtime.ExitError",
                 "sysexit": "Runtime.ExitError", "alloc": "Runtime.OutOfMemory",
                 "fork": "BlockingIOError"}
@@ -95,6 +98,13 @@ def test_every_fault_fails_alone_and_the_platform_keeps_serving(
         assert response.error is not None, kind
         assert response.error["errorType"] == error_type, (kind, response.error)
         assert response.headers["x-function-error"] == "Unhandled"
+        if kind == "hang":  # the REPORT says how long it really ran: never 10x the timeout
+            report = client.logs(name, limit=1)[0]
+            assert report["requestId"] == response.request_id
+            assert timeout_s * 1000 <= report["durationMs"] <= timeout_s * 1000 + 5000, report
+            assert report["maxMemoryMB"] > 1, report  # the runtime's peak, read before the kill
+            assert float(response.headers["x-duration-ms"]) == pytest.approx(
+                report["durationMs"], abs=0.01)
         assert client.invoke(name, {"kind": "ok"}).payload["echo"] == {"kind": "ok"}
     printed = client.invoke(name, {"kind": "print"})
     assert printed.payload == "printed"
@@ -164,13 +174,15 @@ def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
         client.invoke_async("missing-function", {})
 
 
-def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -> None:
+def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
+                                      tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from bazaar.cli import app
 
     runner = CliRunner()
-    env = {"BAZAAR_FUNCTIONS_URL": server.url}
+    # The CLI mints its token from the data dir's keyring, which only this user can read.
+    env = {"BAZAAR_FUNCTIONS_URL": server.url, "BAZAAR_DATA_DIR": str(server.data_dir)}
     result = runner.invoke(app, ["functions", "deploy", str(faulty_dir), "--name", "clifn"],
                            env=env)
     assert result.exit_code == 0, result.output
@@ -207,6 +219,27 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path) -
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2
+    only_main = tmp_path / "mainfn"
+    only_main.mkdir()
+    (only_main / "main.py").write_text("def handler(event, context):\n    return 'main'\n")
+    assert runner.invoke(app, ["functions", "deploy", str(only_main)], env=env).exit_code == 0
+    result = runner.invoke(app, ["functions", "invoke", "mainfn"], env=env)
+    assert result.exit_code == 0 and result.output.strip().endswith('"main"'), result.output
+    (only_main / "main.py").rename(only_main / "service.py")
+    result = runner.invoke(app, ["functions", "deploy", str(only_main)], env=env)
+    assert result.exit_code == 2 and "--handler" in result.output
+    result = runner.invoke(app, ["functions", "deploy", str(only_main),
+                                 "--handler", "service.handler"], env=env)
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["functions", "rm", "mainfn"], env=env).exit_code == 0
+    other = {**env, "BAZAAR_DATA_DIR": str(tmp_path / "elsewhere")}  # another keyring
+    result = runner.invoke(app, ["functions", "ls"], env=other)
+    assert result.exit_code == 2 and "BAZAAR_FUNCTIONS_TOKEN" in result.output
+    token = runner.invoke(app, ["functions", "token"], env=env).output.strip()
+    result = runner.invoke(app, ["functions", "ls"], env={**other,
+                                                         "BAZAAR_FUNCTIONS_TOKEN": token})
+    assert result.exit_code == 0
+    assert result.output == runner.invoke(app, ["functions", "ls"], env=env).output
     result = runner.invoke(app, ["functions", "worker", "--control", "/nonexistent/control.sock",
                                  "--no-reconnect"], env=env)
     assert result.exit_code == 2 and "cannot reach the control plane" in result.output

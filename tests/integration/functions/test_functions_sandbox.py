@@ -113,9 +113,12 @@ def test_each_fault_gives_a_clear_error(tmp_path: Path, faulty: bytes, isolation
         assert answer["recycle"] and not sandbox.alive
 
         sandbox = await start()
-        with pytest.raises(SandboxFailed, match=r"Sandbox\.Timedout"):
+        with pytest.raises(SandboxFailed, match=r"Sandbox\.Timedout") as timed_out:
             await _invoke(sandbox, {"kind": "hang"}, timeout=0.5)
         assert not sandbox.alive
+        # Killed at the timeout, not 10x later: its own measure of how long it ran.
+        assert 500 <= timed_out.value.duration_ms <= 500 + 4500
+        assert timed_out.value.max_rss_kb > 1024
     _run(tmp_path, faulty, isolation, body)
 
 

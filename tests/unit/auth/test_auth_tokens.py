@@ -234,3 +234,38 @@ def test_memory_revocations_expire_with_the_token(clock: Clock) -> None:
     assert asyncio.run(revoked.any_revoked("x", "jti-1"))
     clock.t += 11
     assert not asyncio.run(revoked.any_revoked("jti-1"))
+
+
+def test_a_key_is_published_before_it_signs(engine, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    master = MasterKey.generate()
+    shop = SigningKeys(engine, master, token_lifetime=900, clock=clock)
+    tokens = AccessTokens(shop, lifetime=900, clock=clock)
+    old_kid = shop.current()[0]
+    cli = SigningKeys(engine, master, token_lifetime=900, clock=clock)
+    new_kid = cli.rotate(publish_ahead_s=60)
+    clock.t += 1
+    assert {k["kid"] for k in shop.jwks()["keys"]} == {old_kid, new_kid}
+    signed, _ = tokens.issue("u", [], "f")
+    assert jwt.get_unverified_header(signed)["kid"] == old_kid
+    clock.t += 58.5  # 59.5 s after the rotation: still the old key
+    assert jwt.get_unverified_header(tokens.issue("u", [], "f")[0])["kid"] == old_kid
+    clock.t += 1  # its time has come (and the recheck has run)
+    assert jwt.get_unverified_header(tokens.issue("u", [], "f")[0])["kid"] == new_kid
+    # The old key retired when the new one started (60 s after the rotation, 0.5 s ago):
+    # published until every token it signed has expired.
+    clock.t += shop.keep_s - 1
+    assert old_kid in {k["kid"] for k in shop.jwks()["keys"]}
+    clock.t += 1
+    assert {k["kid"] for k in shop.jwks()["keys"]} == {new_kid}
+    with pytest.raises(ValueError):
+        cli.rotate(publish_ahead_s=-1)
+
+
+def test_a_server_whose_clock_is_behind_signs_with_the_pending_key(
+        engine, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    master = MasterKey.generate()
+    ahead = SigningKeys(engine, master, token_lifetime=900, clock=clock)
+    kid = ahead.current()[0]
+    behind = SigningKeys(engine, master, token_lifetime=900, clock=lambda: clock.t - 0.2)
+    assert behind.current()[0] == kid  # not a second key, and nothing retired
+    assert ahead.current()[0] == kid

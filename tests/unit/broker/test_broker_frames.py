@@ -121,3 +121,13 @@ def test_a_blocked_frame_reads_nothing_more_until_granted() -> None:
     pool.capacity = 1000
     assert [bytes(f) for f in decoder.resume()] == [big, b"\x00\x12small!"]
     assert pool.used == 200 + 8
+
+
+def test_an_oversized_frame_behind_a_blocked_one_is_refused_on_resume() -> None:
+    pool = Pool(100)
+    decoder = FrameDecoder(1000, pool.reserve)
+    big = struct.pack(">h", 0) + b"b" * 198
+    assert decoder.feed(framed([big]) + struct.pack(">ih", 5000, 0)) == []
+    pool.capacity = 1000
+    with pytest.raises(FrameTooLargeError):
+        decoder.resume()  # the caller (the server) closes that connection

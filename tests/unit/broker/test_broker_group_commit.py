@@ -114,5 +114,22 @@ def test_a_failed_sync_fails_its_waiters_and_acks_nothing(
     assert isinstance(results[2], StorageError)
     assert results[0].code == 56  # KAFKA_STORAGE_ERROR: a client retries
     monkeypatch.setattr(os, "fdatasync", real)
+    # the disk "recovers": its next fsync would succeed, but the failed log stays offline
+    with pytest.raises(StorageError, match="offline"):
+        bad.append(rb.build([(None, b"y")]))
+
+    async def later() -> BaseException | None:
+        commit = GroupCommit()
+        flusher = asyncio.create_task(commit.run())
+        try:
+            await commit.durable([bad])
+        except StorageError as exc:
+            return exc
+        finally:
+            flusher.cancel()
+        return None
+
+    assert isinstance(asyncio.run(later()), StorageError)
+    good.append(rb.build([(None, b"z")]))  # other partitions carry on
     for lg in (bad, good):
         lg.close()

@@ -466,3 +466,65 @@ def test_a_sealed_segment_with_an_implausible_index_is_rebuilt(tmp_path: Path) -
     assert again.append(make_batch([b"next"])).base_offset == 30
     assert os.path.getsize(index_path) % 8 == 0
     again.close()
+
+
+def test_a_failed_write_is_cut_back_refused_and_the_log_carries_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full halfway through a write: the partial bytes are cut off, the append is a
+    retriable KAFKA_STORAGE_ERROR, and the next append lands where the failed one would have."""
+    import errno
+
+    from bazaar.broker._errors import StorageError
+
+    log = Log(tmp_path / "p", ROOMY)
+    for i in range(3):
+        log.append(make_batch([f"v{i}".encode()]))
+    size = log.active.size
+    real = os.writev
+
+    def half_then_enospc(fd: int, parts: list[bytes]) -> int:
+        os.write(fd, bytes(parts[0]))  # some bytes reach the file first
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", half_then_enospc)
+    with pytest.raises(StorageError) as refused:
+        log.append(make_batch([b"lost"]))
+    assert refused.value.code == 56 and refused.value.retriable
+    assert os.path.getsize(log.active.store.path) == size == log.active.size
+    assert log.end_offset == 3 and log.failed is None  # cut back cleanly: still writable
+    monkeypatch.setattr(os, "writev", real)
+    assert log.append(make_batch([b"v3"])).base_offset == 3
+    log.close()
+    again = Log(tmp_path / "p", ROOMY)
+    assert again.recovery == []
+    assert read_all(again) == [(i, f"v{i}".encode()) for i in range(4)]
+    again.close()
+
+
+def test_a_fetch_answers_at_most_fetch_max_bytes_and_waits_at_most_the_request_timeout(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from bazaar.broker import BrokerConfig
+    from bazaar.broker._state import BrokerState, Client
+    from bazaar.broker.handlers import consume
+    from bazaar.broker.protocol.apis import fetch as api
+
+    config = BrokerConfig(data_dir=tmp_path, fetch_max_bytes=4096, zero_copy=False,
+                          request_timeout_ms=50)
+    state = BrokerState.open(config)
+    try:
+        state.topics.create("big", 1)
+        log = state.topics.get("big", 0)
+        for i in range(100):
+            log.append(make_batch([bytes([i % 256]) * 200]))
+        greedy = api.FetchRequest(-1, 10**9, 10**9, 2**31 - 1, 0, 0, -1, [api.FetchTopic(
+            "big", [api.FetchPartition(0, -1, 0, 0, 2**31 - 1)])])
+        # min_bytes can never be met and max_wait is 11 days: the clamp ends the long poll
+        response = asyncio.run(asyncio.wait_for(
+            consume.fetch(state, greedy, Client("c", "h"), 4), 30))
+        records = response.topics[0].partitions[0].records
+        assert isinstance(records, bytes) and 0 < len(records) <= 4096
+        assert len(records) < log.size  # the log held far more than the cap
+    finally:
+        state.close()

@@ -255,3 +255,53 @@ async def test_a_guard_that_missed_an_insert_is_detached() -> None:
     c.inserted(5000)  # the guard could not learn it: trusting it would 404 a real item
     assert c.guard is None
     assert await c.get(5000, db.loader(5000)) == Item(5000, "new")
+
+
+
+class _LateLookups(MemoryBackend):
+    """A backend whose second lookup answers what it saw when it began (a miss), but only
+    once ``release`` is set — by default when the first reader's load is stored: a slow
+    round trip on a busy server."""
+
+    def __init__(self, release_on_store: bool = True) -> None:
+        super().__init__()
+        self.lookups = 0
+        self.stored, self.release = asyncio.Event(), asyncio.Event()
+        self.release_on_store = release_on_store
+
+    async def get(self, key: str) -> bytes | None:
+        self.lookups += 1
+        seen = await super().get(key)
+        if self.lookups == 2:
+            await self.release.wait()
+        return seen
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        await super().set(key, value, ttl_s)
+        self.stored.set()
+        if self.release_on_store:
+            self.release.set()
+
+
+async def test_a_lookup_that_missed_before_the_store_joins_the_load() -> None:
+    backend = _LateLookups()
+    db, c = Db(delay=0.01), Cache(backend, codec(), namespace="item")
+    first, late = await asyncio.gather(c.get(5, db.loader(5)), c.get(5, db.loader(5)))
+    assert first == late == Item(5, "item 5")
+    assert db.queries == 1 and c.metrics.coalesced == 1
+
+
+async def test_an_invalidation_stops_late_readers_joining_the_old_load() -> None:
+    backend = _LateLookups(release_on_store=False)
+    db, c = Db(delay=0.01), Cache(backend, codec(), namespace="item")
+
+    async def rename_after_store() -> None:
+        await backend.stored.wait()
+        db.rows[5] = Item(5, "renamed")
+        c.invalidate(5)
+        backend.release.set()  # the late lookup answers its miss only now
+
+    first, late, _ = await asyncio.gather(c.get(5, db.loader(5)), c.get(5, db.loader(5)),
+                                          rename_after_store())
+    assert first == Item(5, "item 5")
+    assert late == Item(5, "renamed") and db.queries == 2

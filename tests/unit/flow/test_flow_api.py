@@ -153,3 +153,37 @@ async def test_long_poll_wakes_when_work_arrives_and_controls(client: FlowClient
     assert [e["id"] for e in listed] == [started["id"]]
     queues = await client.queues()
     assert queues["charge"]["scheduled"] == 1
+
+
+async def test_errors_are_bazaar_problems_and_big_bodies_are_refused(tmp_path: Path) -> None:
+    """The orchestrator's HTTP errors come from bazaar.web's one renderer (one ``type``
+    base, a ``reason`` to switch on), and a body over MAX_BODY is a 413 before it is read."""
+    from bazaar.flow.orchestrator.routes import MAX_BODY
+    from bazaar.web import PROBLEM_JSON, TYPE_BASE
+
+    store = Store(f"sqlite:///{tmp_path / 'web.db'}")
+    store.create_schema()
+    service = Service(Orchestrator(store), ApiConfig(system_workers=False))
+    async with service.running(), httpx.AsyncClient(
+            base_url="http://flow", transport=httpx.ASGITransport(app=create_app(service))) as http:
+        bad = await http.post("/api/definitions", content=b"name: x\ntasks: []\n")
+        assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM_JSON
+        body = bad.json()
+        assert body["type"] == TYPE_BASE + "flow/invalid-definition"
+        assert body["reason"] == "invalid-definition" and body["problems"]
+        missing = (await http.get("/api/executions/nope")).json()
+        assert (missing["status"], missing["type"]) == (404, TYPE_BASE + "not-found")
+        await http.post("/api/definitions", json=SAGA)
+        first = await http.post("/api/workflows/saga/start", json={"input": {"order": 1},
+                                                                    "idempotency_key": "k"})
+        again = await http.post("/api/workflows/saga/start",
+                                json={"input": {"order": 1}, "idempotency_key": "k",
+                                      "on_conflict": "fail"})
+        assert again.status_code == 409
+        assert again.json()["existing_id"] == first.json()["id"]
+        assert again.json()["title"] == "start conflict"  # what FlowClient reads back
+
+        huge = await http.post("/api/definitions", content=b"x" * (MAX_BODY + 1),
+                               headers={"content-type": "application/json"})
+        assert huge.status_code == 413 and huge.json()["field"] == "body"
+        assert len(await service.call(service.engine.definitions)) == 1  # nothing added

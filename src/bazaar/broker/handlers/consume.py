@@ -14,7 +14,8 @@ from bazaar.broker.protocol.apis import list_offsets as lo
 
 def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse, int, bool]:
     """One pass over the requested partitions: (response, record bytes, any error)."""
-    remaining = req.max_bytes if req.max_bytes > 0 else 2**31 - 1
+    cap = state.config.fetch_max_bytes  # whatever the client asks, as Kafka's broker caps it
+    remaining = min(req.max_bytes, cap) if req.max_bytes > 0 else cap
     total = 0
     failed = False
     topics: list[api.FetchTopicResponse] = []
@@ -51,7 +52,8 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
 async def fetch(state: BrokerState, req: api.FetchRequest, client: Client,
                 version: int) -> api.FetchResponse:
     started = time.perf_counter()
-    deadline = time.monotonic() + max(req.max_wait_ms, 0) / 1000
+    wait_ms = min(max(req.max_wait_ms, 0), state.config.request_timeout_ms)
+    deadline = time.monotonic() + wait_ms / 1000
     while True:
         response, total, failed = _build(state, req)
         left = deadline - time.monotonic()

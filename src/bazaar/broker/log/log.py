@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bazaar.broker._config import LogConfig
-from bazaar.broker._errors import OffsetOutOfRangeError
+from bazaar.broker._errors import OffsetOutOfRangeError, StorageError
 from bazaar.broker.log import batch
 from bazaar.broker.log.producers import ProducerTable
 from bazaar.broker.log.segment import Corruption, FileRange, Segment
@@ -42,6 +42,10 @@ class Log:
         self.config = config
         self.producers = ProducerTable()
         self.recovery: list[Corruption] = []
+        # set once an fsync of this log failed: the kernel may have dropped the dirty pages
+        # and report the next fsync as a success ("fsyncgate"), so nothing here is trusted
+        # again until a restart recovers the log from what is really on disk
+        self.failed: str | None = None
         self._segments: list[Segment] = []
         self._bases: list[int] = []
         self._retired: list[Segment] = []
@@ -108,8 +112,12 @@ class Log:
 
         Offsets are assigned in place; the record bytes are written exactly as given.
         Raises :class:`CorruptRecordError`, :class:`UnsupportedFormatError`,
-        :class:`SequenceError` or :class:`ProducerFencedError`; nothing is written then.
+        :class:`SequenceError`, :class:`ProducerFencedError` or (after a failed fsync)
+        :class:`StorageError`; nothing is written then.
         """
+        if self.failed is not None:
+            raise StorageError(f"{self.directory.name} is offline after a failed fsync: "
+                               f"{self.failed}")
         view = memoryview(records)
         headers = batch.validate(view)
         idempotent = any(h.producer_id != batch.NO_PRODUCER_ID for h in headers)
@@ -133,9 +141,14 @@ class Log:
 
     def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:
         total = len(view)
-        self._maybe_roll(total)
-        base = self.active.next_offset
-        self.active.append(view, headers, base)
+        try:
+            self._maybe_roll(total)
+            base = self.active.next_offset
+            self.active.append(view, headers, base)
+        except OSError as exc:  # disk full or failing: this append is refused, unwritten
+            if self.active.store.broken:
+                self.failed = str(exc)
+            raise StorageError(f"cannot write {self.directory.name}: {exc}") from exc
         return AppendResult(base, self.active.next_offset)
 
     def _maybe_roll(self, incoming: int) -> None:

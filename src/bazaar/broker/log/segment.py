@@ -158,17 +158,20 @@ class Segment:
         """Append validated ``records`` (batches described by ``headers``) from
         ``base_offset``, rewriting each baseOffset on the way to disk, never the records."""
         parts: list[bytes | memoryview] = []
+        entries: list[tuple[int, int, int, int]] = []
         pos = self.store.size
         offset = base_offset
         cursor = 0
         for header in headers:
             parts.append(batch.base_offset_bytes(offset))
             parts.append(records[cursor + 8:cursor + header.length])
-            self._index_at(offset, pos, header.length, header.max_timestamp)
+            entries.append((offset, pos, header.length, header.max_timestamp))
             pos += header.length
             cursor += header.length
             offset += header.last_offset_delta + 1
-        self.store.append(parts)
+        self.store.append(parts)  # indexed only once written: a failed write leaves no entry
+        for entry in entries:
+            self._index_at(*entry)
         self.next_offset = offset
 
     def _index_batch(self, header: batch.BatchHeader, pos: int) -> None:

@@ -36,15 +36,28 @@ class Store:
         # loop appends must not mark the newer bytes as synced
         self._appended = self.size
         self._synced = self.size
+        self.broken = False
 
     def append(self, parts: Sequence[bytes | bytearray | memoryview]) -> int:
-        """Write ``parts`` back to back at the end; return the position of the first byte."""
+        """Write ``parts`` back to back at the end; return the position of the first byte.
+
+        If the write fails (ENOSPC, EIO) part of it may have reached the file: it is cut back
+        to where it was, so the next append starts at ``size`` again, and the error raised.
+        If even that fails, :attr:`broken` is set: the file's end is no longer known.
+        """
         position = self.size
         total = sum(len(p) for p in parts)
-        written = os.writev(self._fd, parts)
-        while written < total:  # short writes are rare but legal
-            flat = b"".join(bytes(p) for p in parts)[written:]
-            written += os.write(self._fd, flat)
+        try:
+            written = os.writev(self._fd, parts)
+            while written < total:  # short writes are rare but legal
+                flat = b"".join(bytes(p) for p in parts)[written:]
+                written += os.write(self._fd, flat)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, position)
+            except OSError:
+                self.broken = True
+            raise
         self.size += total
         self._appended += total
         return position

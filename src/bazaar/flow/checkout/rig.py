@@ -8,8 +8,6 @@ every service's books, and can kill and restart any piece.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -24,18 +22,11 @@ import sqlalchemy as sa
 from bazaar.flow.checkout import inventory, orchestrated
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
+from bazaar.processes import Child, free_port
 
 Mode = Literal["orchestration", "choreography"]
 GROUPS = {"payment": ["payment"], "shipping": ["shipping"],
           "core": ["inventory", "notification", "orders"]}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fault_args(f: Faults) -> list[str]:
@@ -55,7 +46,7 @@ class Rig:
     work: Path
     faults: Faults = field(default_factory=Faults)
     stock: dict[str, int] = field(default_factory=lambda: {"mug": 10_000, "tee": 10_000})
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: dict[str, Child] = field(default_factory=dict)
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -64,54 +55,39 @@ class Rig:
         self.services = Services.open(self.dbs)
         with self.services.inventory.begin() as conn:
             inventory.add_stock(conn, self.stock)
-        self.port = _free_port()
+        self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(timeout=10)
 
     # --- processes ---------------------------------------------------------------------------
-    def _log(self, name: str) -> Any:
-        return (self.work / f"{name}.log").open("ab")
+    def _start(self, name: str, argv: list[str], **ready: Any) -> None:
+        child = Child(argv, name=f"{self.mode} {name}", log=self.work / f"{name}.log", **ready)
+        self.procs[name] = child.start()
 
     def start_hub(self) -> None:
         """The orchestrator, or the broker: the piece everything talks through."""
         if self.mode == "orchestration":
-            self.procs["hub"] = subprocess.Popen(
-                [sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
-                 f"sqlite:///{self.work / 'flow.db'}", "--port", str(self.port)],
-                stdout=self._log("hub"), stderr=subprocess.STDOUT)
-            self._wait(lambda: httpx.get(f"{self.url}/api/health", timeout=1).is_success)
+            self._start("hub", [sys.executable, "-m", "bazaar.flow.orchestrator", "--db",
+                                f"sqlite:///{self.work / 'flow.db'}", "--port", str(self.port)],
+                        ready_url=f"{self.url}/api/health")
             for definition in orchestrated.DEFINITIONS:
                 httpx.post(f"{self.url}/api/definitions", json=definition).raise_for_status()
         else:
-            from bazaar.broker import start_subprocess
-
-            self.procs["hub"] = start_subprocess(self.work / "broker", self.port).process
-
-    def _wait(self, ready: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if ready():
-                    return
-            except (httpx.HTTPError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.mode} hub did not come up; see {self.work}")
+            self._start("hub", [sys.executable, "-m", "bazaar.commands.broker", "serve",
+                                "--data-dir", str(self.work / "broker"), "--host", "127.0.0.1",
+                                "--port", str(self.port)], ready_port=self.port)
 
     def start_service(self, group: str) -> None:
         where = (["orchestrated", "--flow-url", self.url] if self.mode == "orchestration"
                  else ["choreography", "--bootstrap", self.bootstrap])
         roles = [a for r in GROUPS[group] for a in ("--role", r)]
-        self.procs[group] = subprocess.Popen(
-            [sys.executable, "-m", "bazaar.flow.checkout", *where, "--dir",
-             str(self.work / "services"), *roles, *_fault_args(self.faults)],
-            stdout=self._log(group), stderr=subprocess.STDOUT)
+        self._start(group, [sys.executable, "-m", "bazaar.flow.checkout", *where, "--dir",
+                            str(self.work / "services"), *roles, *_fault_args(self.faults)])
 
     def kill(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        """kill -9 (and reap)."""
+        self.procs.pop(name).kill()
 
     def __enter__(self) -> Rig:
         self.start_hub()
@@ -120,13 +96,8 @@ class Rig:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for child in self.procs.values():  # TERM, then KILL after the grace
+            child.stop()
         self.services.close()
         self.http.close()
 

@@ -5,7 +5,6 @@ Definitions (JSON/YAML, ``${ref.output.path}`` wiring, versioned) are registered
 long-poll the HTTP API (:func:`create_app`) or use the :class:`Worker` SDK.
 """
 
-from bazaar.flow.orchestrator.api import ApiConfig, Service
 from bazaar.flow.orchestrator.client import FlowClient, Task
 from bazaar.flow.orchestrator.definition import Compensation, TaskDef, WorkflowDef
 from bazaar.flow.orchestrator.engine import (
@@ -19,6 +18,7 @@ from bazaar.flow.orchestrator.local import LocalWorker
 from bazaar.flow.orchestrator.retry import RetryPolicy
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.server import ServerConfig, build, serve
+from bazaar.flow.orchestrator.service import ApiConfig, Service
 from bazaar.flow.orchestrator.state import ExecutionRow, TaskRow
 from bazaar.flow.orchestrator.store import Store
 from bazaar.flow.orchestrator.system import EventSink

@@ -17,33 +17,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 
 from bazaar.flow.errors import EventError, FlowError
-from bazaar.flow.orchestrator import store as Q
-from bazaar.flow.orchestrator.state import IN_PROGRESS
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
-    from bazaar.flow.orchestrator.api import Service
     from bazaar.flow.orchestrator.engine import Orchestrator
+    from bazaar.flow.orchestrator.service import Service
 
 log = logging.getLogger("bazaar.flow.events")
 
 
 def waiting_for(engine: Orchestrator, topic: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(execution id, ref, match) of every EVENT task waiting on ``topic``."""
-    t = Q.tasks
-    with engine.store.read() as conn:
-        rows = conn.execute(sa.select(t.c.execution_id, t.c.ref, t.c.input).where(
-            t.c.type == "EVENT", t.c.status == IN_PROGRESS, t.c.queue == "")).all()
-    out = []
-    for execution_id, ref, raw in rows:
-        spec = orjson.loads(raw)
-        if spec.get("topic") == topic:
-            out.append((execution_id, ref, dict(spec.get("match") or {})))
-    return out
+    return [(execution_id, ref, dict(spec.get("match") or {}))
+            for execution_id, ref, spec in engine.waiting_events()
+            if spec.get("topic") == topic]
 
 
 def matches(value: Any, match: dict[str, Any]) -> bool:

@@ -1,22 +1,79 @@
-"""Routes of the orchestrator's HTTP API; ``create_app`` builds the Starlette app."""
+"""The orchestrator's HTTP API (Starlette): definitions, executions, long-polling workers.
+
+``create_app`` builds the app over a running :class:`~.service.Service`. Errors leave as
+RFC 9457 problem details rendered by :mod:`bazaar.web` (one ``type`` base for all of
+Bazaar), and bodies over :data:`MAX_BODY` are refused before they are read.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bazaar.flow.errors import FlowError
-from bazaar.flow.orchestrator.api import Service, error_response, json_response, read_body
+from bazaar.flow.errors import (
+    DefinitionError,
+    FlowError,
+    InvalidState,
+    LeaseLost,
+    NotFound,
+    StartConflict,
+    StoreError,
+)
+from bazaar.flow.orchestrator.service import Service
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
+from bazaar.web import ErrorMap, Guard, Limits
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+#: The largest request body accepted (a definition, a batch of results); larger is a 413
+#: before a byte of it is read.
+MAX_BODY = 4 * 1024 * 1024
+
+#: Flow errors as problem details, through bazaar.web's one renderer and error map. The
+#: titles are what FlowClient reads back (``start conflict``, ``lease lost``).
+ERRORS = (
+    ErrorMap.standard(logging.getLogger("bazaar.flow"))
+    .add(DefinitionError, 422, "flow/invalid-definition", "invalid definition",
+         extensions=lambda e: {"problems": e.problems})
+    .add(StartConflict, 409, "flow/start-conflict", "start conflict",
+         extensions=lambda e: {"existing_id": e.existing_id})
+    .add(NotFound, 404, "not-found", "not found")
+    .add(LeaseLost, 409, "flow/lease-lost", "lease lost")
+    .add(InvalidState, 409, "flow/invalid-state", "invalid state")
+    .add(StoreError, 503, "flow/store-unavailable", "store unavailable", retryable=True)
+    .add(ValueError, 400, "bad-request", "bad request")
+    .add(KeyError, 400, "bad-request", "bad request")
+    .add(TypeError, 400, "bad-request", "bad request")
+    .add(FlowError, 500, "flow/error", "flow error")
+)
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
 
 
 def create_app(service: Service) -> Starlette:
@@ -29,7 +86,7 @@ def create_app(service: Service) -> Starlette:
             try:
                 result = await fn(request)
             except (FlowError, ValueError, KeyError, TypeError) as exc:
-                return error_response(exc)
+                return ERRORS.response(exc)
             return result if isinstance(result, Response) else json_response(result)
 
         return handler
@@ -165,4 +222,5 @@ def create_app(service: Service) -> Starlette:
     for action in ("terminate", "pause", "resume", "retry"):
         routes.append(Route(f"/api/executions/{{id}}/{action}", guard(control(action)),
                             methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(Guard, errors=ERRORS, limits=Limits(max_body=MAX_BODY))])

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from bazaar.flow.orchestrator.api import ApiConfig, Service
 from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
 from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.routes import create_app
+from bazaar.flow.orchestrator.service import ApiConfig, Service
 from bazaar.flow.orchestrator.store import Store
 from bazaar.flow.orchestrator.system import EventSink
 

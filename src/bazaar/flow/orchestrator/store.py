@@ -1,24 +1,23 @@
-"""The durable store: definitions, executions and task attempts in SQL (SQLAlchemy Core).
+"""The durable store: the orchestrator's tables, and opening the database they live in.
 
 SQLite (WAL, ``BEGIN IMMEDIATE`` so writers never deadlock on upgrade) is the default;
 PostgreSQL works unchanged, with ``FOR UPDATE`` on the execution row (one decider per
-execution at a time) and ``FOR UPDATE SKIP LOCKED`` when workers claim tasks.
+execution at a time) and ``FOR UPDATE SKIP LOCKED`` when workers claim tasks. What is read
+and written, and how, is :mod:`.dao`'s job; the saga services reuse :class:`Store` to open
+their own databases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bazaar.flow.errors import StoreError
-from bazaar.flow.orchestrator.state import ExecutionRow, TaskRow
 
 metadata = sa.MetaData()
 
@@ -79,53 +78,6 @@ tasks = sa.Table(
     sa.Index("flow_tasks_ready", "queue", "status", "scheduled_at"),
     sa.Index("flow_tasks_status", "status", "lease_until"),
 )
-
-_JSON_EXEC = ("input", "definition", "output", "notes")
-_JSON_TASK = ("input", "output")
-_TASK_FIELDS = [f.name for f in fields(TaskRow)]
-_EXEC_FIELDS = [f.name for f in fields(ExecutionRow)]
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
-
-
-def task_from_row(row: sa.Row[Any]) -> TaskRow:
-    data = dict(row._mapping)
-    for key in _JSON_TASK:
-        data[key] = _load(data[key])
-    return TaskRow(**{k: data[k] for k in _TASK_FIELDS})
-
-
-def execution_from_row(row: sa.Row[Any]) -> ExecutionRow:
-    data = dict(row._mapping)
-    for key in _JSON_EXEC:
-        data[key] = _load(data[key])
-    return ExecutionRow(**{k: data[k] for k in _EXEC_FIELDS})
-
-
-def task_values(row: TaskRow) -> dict[str, Any]:
-    values = {k: getattr(row, k) for k in _TASK_FIELDS if k != "seq"}
-    for key in _JSON_TASK:
-        values[key] = _dump(values[key])
-    return values
-
-
-def execution_values(row: ExecutionRow) -> dict[str, Any]:
-    values = {k: getattr(row, k) for k in _EXEC_FIELDS}
-    for key in _JSON_EXEC:
-        values[key] = _dump(values[key])
-    return values
-
-
-def encode(field: str, value: Any) -> Any:
-    """A column value, JSON-encoding the JSON columns."""
-    return _dump(value) if field in ("input", "output", "definition", "notes") else value
-
 
 class Store:
     """Opens the database and hands out transactions. ``url`` is a SQLAlchemy URL."""
@@ -191,20 +143,3 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
     def _begin(conn: Connection) -> None:
         readonly = conn.get_execution_options().get("flow_readonly", False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
-
-
-# --- hot statements, built once (SQLAlchemy caches their compiled form) ----------------------
-_b = sa.bindparam
-EXECUTION_FOR_UPDATE = sa.select(executions).where(executions.c.id == _b("eid")) \
-    .with_for_update()
-EXECUTION_BY_KEY = sa.select(executions.c.id, executions.c.status).where(
-    executions.c.idempotency_key == _b("key"))
-TASKS_OF = sa.select(tasks).where(tasks.c.execution_id == _b("eid")).order_by(tasks.c.seq)
-TASK_BY_ID = sa.select(tasks).where(tasks.c.id == _b("tid"))
-TASK_EXECUTION = sa.select(tasks.c.execution_id).where(tasks.c.id == _b("tid"))
-UPDATE_TASK = tasks.update().where(tasks.c.id == _b("tid"))
-UPDATE_EXECUTION = executions.update().where(executions.c.id == _b("eid"))
-INSERT_TASK = tasks.insert()
-INSERT_EXECUTION = executions.insert()
-LATEST_VERSION = sa.select(sa.func.max(definitions.c.version)).where(
-    definitions.c.name == _b("name"))

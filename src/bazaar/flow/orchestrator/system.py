@@ -17,7 +17,7 @@ from bazaar.flow.orchestrator.definition import EVENT_QUEUE, HTTP_QUEUE
 from bazaar.flow.orchestrator.state import TaskRow
 
 if TYPE_CHECKING:
-    from bazaar.flow.orchestrator.api import Service
+    from bazaar.flow.orchestrator.service import Service
 
 log = logging.getLogger("bazaar.flow")
 #: publish(topic, key, payload) -> offset-like metadata; set by whoever wires an event log.

@@ -85,6 +85,12 @@ class SqlOrders:
                  .order_by(o.c.id).limit(limit))
         return list(self._s.scalars(query))
 
+    def checkout_requested(self, limit: int) -> list[Order]:
+        o = schema.orders
+        query = (select(Order).where(o.c.status == "checking_out", o.c.checkout == "requested")
+                 .order_by(o.c.id).limit(limit))
+        return list(self._s.scalars(query))
+
 
 class SqlReservations:
     def __init__(self, session: Session) -> None:

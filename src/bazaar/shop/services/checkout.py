@@ -89,6 +89,26 @@ def start_checkout(shop: Shop, starter: CheckoutStarter, user_id: int,
     return CheckoutStarted(order_id, starter.mode, saga_id)
 
 
+def announce_waiting(shop: Shop, starter: CheckoutStarter, limit: int = 100) -> int:
+    """Ask the saga again for every order still ``checking_out`` that no saga has taken
+    (the API died between its commit and the request, or the request's fate was unknown):
+    starting is idempotent per order, so a saga that did start is only found again. Stops
+    at the first unreachable saga (the next round tries again); returns how many were
+    announced."""
+    with shop.uow() as uow:
+        waiting = [(order.id, {str(ln.product_id): ln.quantity for ln in order.lines},
+                    order.total_cents) for order in uow.orders.checkout_requested(limit)]
+    announced = 0
+    for order_id, items, amount in waiting:
+        assert order_id is not None
+        try:
+            starter.start(order_id, items, amount)
+        except Unavailable:
+            break
+        announced += 1
+    return announced
+
+
 _STATES = {None: "not_started", Checkout.NOT_STARTED: "not_started",
            Checkout.REQUESTED: "pending", Checkout.RESERVED: "pending",
            Checkout.SHIPPED: "pending", Checkout.COMPLETED: "completed",

@@ -1,8 +1,9 @@
-"""The orchestrator's HTTP API (Starlette): definitions, executions, long-polling workers.
+"""The running orchestrator: the engine plus what an HTTP front needs.
 
-Errors are RFC 9457 problem details. The engine is synchronous; :class:`Service` runs it on
-the event loop (SQLite: one writer, no thread hops) or on a small thread pool (PostgreSQL),
-wakes long-polls when tasks become ready, and runs the sweeper and the system workers.
+The engine is synchronous; :class:`Service` runs it on the event loop (SQLite: one writer,
+no thread hops) or on a small thread pool (PostgreSQL), wakes long-polls when tasks become
+ready, and runs the sweeper, the system workers and the event listener. The routes over it
+are :mod:`.routes`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 
-from bazaar.flow.errors import (
-    DefinitionError,
-    FlowError,
-    InvalidState,
-    LeaseLost,
-    NotFound,
-    StartConflict,
-    StoreError,
-)
+from bazaar.flow.errors import FlowError
 from bazaar.flow.orchestrator.engine import Orchestrator
 
 if TYPE_CHECKING:
@@ -49,34 +39,6 @@ class ApiConfig:
     max_poll_wait_s: float = 30.0
     recheck_s: float = 0.25
     system_workers: bool = True
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(orjson.dumps(body), status_code=status,
-                    media_type="application/problem+json")
-
-
-def error_response(exc: Exception) -> Response:
-    if isinstance(exc, DefinitionError):
-        return problem(422, "invalid definition", str(exc), problems=exc.problems)
-    if isinstance(exc, StartConflict):
-        return problem(409, "start conflict", str(exc), existing_id=exc.existing_id)
-    if isinstance(exc, NotFound):
-        return problem(404, "not found", str(exc))
-    if isinstance(exc, LeaseLost):
-        return problem(409, "lease lost", str(exc))
-    if isinstance(exc, InvalidState):
-        return problem(409, "invalid state", str(exc))
-    if isinstance(exc, StoreError):
-        return problem(503, "store unavailable", str(exc))
-    if isinstance(exc, ValueError | KeyError | TypeError):
-        return problem(400, "bad request", str(exc))
-    return problem(500, "flow error", str(exc))
 
 
 class Service:
@@ -156,16 +118,3 @@ class Service:
                 await system.close()
             if self.events is not None:
                 await self.events.close()
-
-
-async def read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError("body must be a JSON object")
-    return data

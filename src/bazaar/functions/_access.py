@@ -1,0 +1,128 @@
+"""Who may call the frontend: Bearer tokens of the platform's own keyring, through bazaar.auth.
+
+The platform keeps an EdDSA signing keyring (``bazaar.auth.SigningKeys``: keys sealed with a
+master key) in ``DATA_DIR/functions/credentials/`` — a directory only the platform's user can
+enter, so no sandbox (a different uid) can read it. Whoever can read it can mint a token: the
+CLI does so for each command; ``bazaar functions token`` prints one for curl or for another
+machine (``BAZAAR_FUNCTIONS_TOKEN``). A token carries the ``functions:admin`` scope and lives
+an hour. The frontend checks the ``Authorization`` header before it reads a byte of the body.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bazaar.auth import (
+    AccessTokens,
+    Authenticator,
+    AuthMiddleware,
+    MasterKey,
+    MemoryNonceStore,
+    MemoryRateLimiter,
+    MemoryRevocations,
+    RateLimit,
+    SigningKeys,
+    StaticAppKeys,
+    install,
+)
+
+SCOPE = "functions:admin"
+TOKEN_LIFETIME_S = 3600.0
+ISSUER = "bazaar-functions"
+
+
+def credentials_dir(root: Path) -> Path:
+    """Where the keyring lives under a platform's ``DATA_DIR/functions``."""
+    return Path(root) / "credentials"
+
+
+class PlatformAccess:
+    """The platform's keyring: mint tokens, and the authenticator that checks them."""
+
+    def __init__(self, root: Path, *, lifetime_s: float = TOKEN_LIFETIME_S) -> None:
+        from sqlalchemy import create_engine, event
+
+        directory = credentials_dir(root)
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        self._engine = create_engine(f"sqlite:///{directory / 'keys.db'}")
+
+        @event.listens_for(self._engine, "connect")
+        def _busy_timeout(conn: Any, _: Any) -> None:
+            conn.execute("PRAGMA busy_timeout = 5000")  # the CLI and the platform share it
+
+        install(self._engine)
+        master = MasterKey.load_or_create(directory / "master.key")
+        self.keys = SigningKeys(self._engine, master, token_lifetime=lifetime_s)
+        self.tokens = AccessTokens(self.keys, issuer=ISSUER, lifetime=lifetime_s)
+
+    def issue(self, subject: str = "admin") -> str:
+        """A token with the ``functions:admin`` scope, valid for the keyring's lifetime."""
+        token, _ = self.tokens.issue(subject, [SCOPE], family_id="functions")
+        return token
+
+    def authenticator(self) -> Authenticator:
+        """Bearer only (no app keys: a signed request is refused); failed attempts limited
+        per client address."""
+        self.keys.current()  # the signing key exists before any client mints a token
+        return Authenticator(
+            public_origin="http://127.0.0.1", apps=StaticAppKeys({}), tokens=self.tokens,
+            revocations=MemoryRevocations(), nonces=MemoryNonceStore(),
+            limiter=MemoryRateLimiter(RateLimit(rate=1e6, burst=1e6)),
+            failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=30)),
+            audit=lambda outcome, **fields: None)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def guard(app: Any, access: PlatformAccess) -> AuthMiddleware:
+    """``app`` behind Bearer authentication; a valid token without the scope gets 403."""
+
+    async def scoped(scope: Any, receive: Any, send: Any) -> None:
+        principal = scope.get("bazaar.principal")
+        if scope["type"] == "http" and (principal is None or SCOPE not in principal.scopes):
+            from bazaar.auth import send_problem
+
+            await send_problem(send, 403, "insufficient-scope",
+                               f"this token lacks the {SCOPE} scope")
+            return
+        await app(scope, receive, send)
+
+    # max_body=1: signatures are not accepted here, so a signed body is never buffered.
+    return AuthMiddleware(scoped, authenticator=access.authenticator(), max_body=1)
+
+
+class BearerToken(httpx.Auth):
+    """httpx auth that sends ``Authorization: Bearer`` with a token from ``source`` (a string
+    or a function minting one), minted again when half its lifetime has passed."""
+
+    def __init__(self, source: str | Callable[[], str],
+                 refresh_after_s: float = TOKEN_LIFETIME_S / 2) -> None:
+        self._source = source
+        self._refresh_after_s = refresh_after_s
+        self._token = ""
+        self._minted = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "BearerToken(<redacted>)"
+
+    def token(self) -> str:
+        if isinstance(self._source, str):
+            return self._source
+        with self._lock:
+            now = time.monotonic()
+            if not self._token or now - self._minted > self._refresh_after_s:
+                self._token, self._minted = self._source(), now
+            return self._token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        yield request
