@@ -26,13 +26,13 @@ except ImportError:  # _hashing has the reason
 
 #: Whether the C extension is importable on this install (else NATIVE_UNAVAILABLE_REASON says why).
 NATIVE_AVAILABLE = NATIVE_UNAVAILABLE_REASON is None
-__all__ = ["NATIVE_AVAILABLE", "NATIVE_UNAVAILABLE_REASON", "add_many", "contains_many"]
+__all__ = ["NATIVE_AVAILABLE", "NATIVE_UNAVAILABLE_REASON", "add_many", "as_list", "contains_many"]
 
 U8 = npt.NDArray[np.uint8]
 Bools = npt.NDArray[np.bool_]
 
 
-def _as_list(keys: Iterable[Key]) -> list[Key] | tuple[Key, ...]:
+def as_list(keys: Iterable[Key]) -> list[Key] | tuple[Key, ...]:
     return keys if isinstance(keys, list | tuple) else list(keys)
 
 
@@ -42,7 +42,7 @@ def add_many(vector: U8, keys: Iterable[Key], hashes: int, bits: int, hash_name:
 
     A bad key raises before any bit changes, on both paths.
     """
-    batch = _as_list(keys)
+    batch = as_list(keys)
     if native and _native is not None and hash_name == "xxh3_128":
         try:
             _native.add_many(batch, vector, bits, hashes)
@@ -57,7 +57,7 @@ def add_many(vector: U8, keys: Iterable[Key], hashes: int, bits: int, hash_name:
 def contains_many(vector: U8, keys: Iterable[Key], hashes: int, bits: int,
                   hash_name: HashName, *, native: bool = True) -> Bools:
     """One boolean per key, in order: whether all its k bits are set in ``vector``."""
-    batch = _as_list(keys)
+    batch = as_list(keys)
     if native and _native is not None and hash_name == "xxh3_128":
         out = np.empty(len(batch), dtype=np.bool_)
         try:

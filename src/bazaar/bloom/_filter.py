@@ -122,11 +122,20 @@ class BloomFilter:
                 return False
         return True
 
-    def add_many(self, keys: Iterable[Key]) -> None:
-        """Add a batch of keys in one call (C when built, else numpy); a bad key changes nothing."""
+    def add_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
+        """Add a batch of keys in one call (C when built, else numpy); a bad key changes nothing.
+
+        Returns one boolean per key, in order: True where the filter did not (probably) hold the
+        key before this call — ``~contains_many(keys)`` taken just before adding. The contract
+        of every filter's ``add_many`` (Redis and scalable too); a key repeated within one batch
+        gets the same answer at each occurrence."""
+        batch = _batch.as_list(keys)
         with self._lock:
-            _batch.add_many(self._vector, keys, self._k, self._m, self._hash,
+            before = _batch.contains_many(self._vector, batch, self._k, self._m, self._hash,
+                                          native=self._native)
+            _batch.add_many(self._vector, batch, self._k, self._m, self._hash,
                             native=self._native)
+        return ~before
 
     def contains_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
         """One boolean per key, in order: False means definitely absent."""

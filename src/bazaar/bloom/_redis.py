@@ -26,22 +26,16 @@ from bazaar.bloom._filter import BloomFilter
 from bazaar.bloom._hashing import HashName, Key, check_hash, key_bytes, positions
 from bazaar.bloom._params import check_shape, optimal_bits, optimal_hashes
 
-# ARGV[1] = k, ARGV[2] = n*k big-endian u32 positions. Returns one byte per key:
-# add: 1 if any of its bits was clear (the key is new); contains: 1 if all bits are set.
-_ADD = """
-local k = tonumber(ARGV[1]); local blob = ARGV[2]; local n = #blob / (4 * k)
-local out = {}
-for i = 0, n - 1 do
-  local new = 0
-  for j = 0, k - 1 do
-    local p = 4 * (i * k + j) + 1
-    local b1, b2, b3, b4 = string.byte(blob, p, p + 3)
-    local off = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-    if redis.call('SETBIT', KEYS[1], off, 1) == 0 then new = 1 end
-  end
-  out[i + 1] = new
+# ARGV[1] = k, ARGV[2] = n*k big-endian u32 positions. _SET sets them; _CONTAINS returns one
+# byte per key, 1 if all its bits are set. add_many sends every _CONTAINS chunk, then every _SET
+# chunk, in one MULTI/EXEC: one atomic round trip, answered as of just before the call.
+_SET = """
+local blob = ARGV[2]
+for p = 1, #blob, 4 do
+  local b1, b2, b3, b4 = string.byte(blob, p, p + 3)
+  redis.call('SETBIT', KEYS[1], ((b1 * 256 + b2) * 256 + b3) * 256 + b4, 1)
 end
-return string.char(unpack(out))
+return 0
 """
 _CONTAINS = """
 local k = tonumber(ARGV[1]); local blob = ARGV[2]; local n = #blob / (4 * k)
@@ -82,7 +76,7 @@ class RedisBloomFilter:
         self._client = client
         self._key = key
         self._m, self._k, self._hash = bits, hashes, check_hash(hash)
-        self._add = client.register_script(_ADD)
+        self._set = client.register_script(_SET)
         self._contains = client.register_script(_CONTAINS)
         self._attach()
 
@@ -119,37 +113,47 @@ class RedisBloomFilter:
     def key(self) -> str:
         return self._key
 
-    def _run(self, script: Any, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
-        batch = keys if isinstance(keys, list) else list(keys)
-        if not batch:
-            return np.zeros(0, dtype=np.bool_)
+    def _chunks(self, batch: list[Key]) -> list[bytes]:
         probes = positions(batch, self._k, self._m, self._hash)
         # Row-major per key: key i's k positions are adjacent.
         blob = probes.T.astype(">u4").tobytes()
         step = _CHUNK * self._k * 4
+        return [blob[start:start + step] for start in range(0, len(blob), step)]
+
+    def _run(self, keys: Iterable[Key], *, add: bool) -> npt.NDArray[np.bool_]:
+        """Whether each key's bits were all set; with ``add``, then set them, atomically."""
+        batch = keys if isinstance(keys, list) else list(keys)
+        if not batch:
+            return np.zeros(0, dtype=np.bool_)
+        chunks = self._chunks(batch)
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for start in range(0, len(blob), step):
-                script(keys=[self._key], args=[self._k, blob[start:start + step]], client=pipe)
-            replies = pipe.execute()
+            pipe = self._client.pipeline(transaction=add)
+            for chunk in chunks:
+                self._contains(keys=[self._key], args=[self._k, chunk], client=pipe)
+            if add:
+                for chunk in chunks:
+                    self._set(keys=[self._key], args=[self._k, chunk], client=pipe)
+            replies = pipe.execute()[:len(chunks)]
         except redis.RedisError as exc:
             raise BackendError(f"Redis Bloom filter {self._key!r} failed: {exc}") from exc
         return np.frombuffer(b"".join(replies), dtype=np.uint8).astype(np.bool_)
 
     def add(self, key: Key) -> bool:
         """Add one key; True if it was new (to every process sharing the filter)."""
-        return bool(self._run(self._add, [key_bytes(key)])[0])
+        return not self._run([key_bytes(key)], add=True)[0]
 
     def add_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
-        """Add a batch in one round trip; returns, per key, whether it was new."""
-        return self._run(self._add, keys)
+        """Add a batch in one round trip (atomic: one script); returns one boolean per key, in
+        order: True where the filter did not (probably) hold the key before this call — the
+        contract of every filter's ``add_many``."""
+        return ~self._run(keys, add=True)
 
     def __contains__(self, key: object) -> bool:
-        return bool(self._run(self._contains, [key_bytes(key)])[0])  # type: ignore[arg-type]
+        return bool(self._run([key_bytes(key)], add=False)[0])  # type: ignore[arg-type]
 
     def contains_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
         """One boolean per key, one round trip."""
-        return self._run(self._contains, keys)
+        return self._run(keys, add=False)
 
     def to_local(self) -> BloomFilter:
         """A local copy of the shared filter (one GET)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from bazaar.bloom import _batch
 from bazaar.bloom._errors import BloomConfigError, CorruptFilterError
 from bazaar.bloom._filter import BloomFilter
 from bazaar.bloom._hashing import HashName, Key, check_hash, key_bytes
@@ -89,13 +90,14 @@ class ScalableBloomFilter:
             found |= stage.contains_many(batch)
         return found
 
-    def add_many(self, keys: Iterable[Key]) -> int:
-        """Add a batch; returns how many were new."""
-        unique = list(dict.fromkeys(keys if isinstance(keys, list) else list(keys)))
-        if not unique:
-            return 0
-        fresh = [k for k, seen in zip(unique, self.contains_many(unique), strict=True)
-                 if not seen]
+    def add_many(self, keys: Iterable[Key]) -> npt.NDArray[np.bool_]:
+        """Add a batch; returns one boolean per key, in order: True where the filter did not
+        (probably) hold the key before this call — the contract of every filter's
+        ``add_many``. A bad key changes nothing."""
+        batch = _batch.as_list(keys)
+        absent = ~self.contains_many(batch)
+        # Each distinct new key takes one slot of a stage's capacity, however often it repeats.
+        fresh = list(dict.fromkeys(batch[i] for i in np.flatnonzero(absent)))
         start = 0
         while start < len(fresh):
             room = self._stages[-1].capacity - self._counts[-1]
@@ -106,7 +108,7 @@ class ScalableBloomFilter:
             self._stages[-1].add_many(chunk)
             self._counts[-1] += len(chunk)
             start += len(chunk)
-        return len(fresh)
+        return absent
 
     def false_positive_rate(self) -> float:
         """1 - prod(1 - fp_i): the current compound estimate."""

@@ -1,6 +1,8 @@
 """The thin asyncio shell: a TCP server whose connections feed the pure protocol core.
 
-Requests on one connection are answered one at a time, in order, as Kafka requires.
+Requests on one connection are answered in order, as Kafka requires, and handled one at a
+time, except that produce requests waiting for their group commit are pipelined: the next
+ones are appended meanwhile so one fsync covers them (any other request waits for them).
 Fetch responses are written as the encoded header, then each segment file range with
 ``loop.sendfile`` (zero-copy: the record bytes never enter Python) unless the copying path
 was chosen. A frame over its API's limit, an undecodable request, or an unknown API key or
@@ -16,6 +18,7 @@ most the pool's capacity of request bytes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -23,6 +26,7 @@ import time
 from bazaar.broker._errors import FrameTooLargeError, ProtocolError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.apis import REGISTRY, api_name
+from bazaar.broker.handlers import produce
 from bazaar.broker.log import FileRange
 from bazaar.broker.protocol import (
     Frame,
@@ -30,10 +34,13 @@ from bazaar.broker.protocol import (
     decode_request,
     encode_response,
 )
+from bazaar.broker.protocol.apis.produce import ProduceRequest
+from bazaar.broker.protocol.header import RequestHeader
 
 log = logging.getLogger("bazaar.broker")
 
 _MAX_QUEUED_FRAMES = 64
+_MAX_PIPELINED = 5  # produce requests of one connection waiting for their group commit
 _PRODUCE = 0
 _SMALL = 64 * 1024  # requests up to this size may use the pool's overdraft
 
@@ -93,6 +100,8 @@ class Connection(asyncio.Protocol):
         self.busy = False  # a request is being handled (a long poll is not idleness)
         self._can_write = asyncio.Event()
         self._can_write.set()
+        # produce requests appended and waiting for their group commit, answered in order
+        self._pipeline: collections.deque[asyncio.Task[bool]] = collections.deque()
 
     # --- transport callbacks -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -168,6 +177,8 @@ class Connection(asyncio.Protocol):
         self._can_write.set()
         if self.task:
             self.task.cancel()
+        for pending in self._pipeline:
+            pending.cancel()
         # the memory of frames never handled and of the one half-received goes back now
         while not self.frames.empty():
             self.pool.release(len(self.frames.get_nowait()))
@@ -187,7 +198,8 @@ class Connection(asyncio.Protocol):
 
     def idle_for(self, now: float) -> float:
         """Seconds since the client last sent or was answered (0 while a request runs)."""
-        return 0.0 if self.busy or not self.frames.empty() else now - self.last_active
+        waiting = any(not t.done() for t in self._pipeline)
+        return 0.0 if self.busy or waiting or not self.frames.empty() else now - self.last_active
 
     def request_late_by(self, now: float) -> float:
         """Seconds since the request still arriving began (0 if none is half-sent)."""
@@ -228,6 +240,10 @@ class Connection(asyncio.Protocol):
         header = request.header
         name = api_name(header.api_key)
         self.state.metrics.requests[name] += 1
+        if header.api_key == _PRODUCE:
+            return await self._produce(header, request.body)
+        if self._pipeline and not await self._drain():  # answers go out in request order
+            return False
         client = Client(header.client_id or "", self.peer)
         try:
             response = await REGISTRY[header.api_key].handler(self.state, request.body, client,
@@ -237,6 +253,12 @@ class Connection(asyncio.Protocol):
             return False
         if response is None:
             return True
+        ok = await self._answer(header, name, response)
+        log.debug("%s v%d %.3f ms", name, header.api_version,
+                  (time.perf_counter() - started) * 1000)
+        return ok
+
+    async def _answer(self, header: RequestHeader, name: str, response: object) -> bool:
         try:
             parts = encode_response(header, response, REGISTRY)
         except Exception:  # a response we cannot encode: the client cannot be answered
@@ -247,8 +269,53 @@ class Connection(asyncio.Protocol):
         except (ConnectionError, OSError, RuntimeError) as exc:
             log.info("client %s went away during %s: %s", self.peer, name, exc)
             return False
-        log.debug("%s v%d %.3f ms", name, header.api_version,
-                  (time.perf_counter() - started) * 1000)
+        return True
+
+    # --- produce, pipelined ------------------------------------------------------------
+    async def _produce(self, header: RequestHeader, body: ProduceRequest) -> bool:
+        """Append now; answer when durable. While one request waits for its group commit
+        the next ones on this connection are appended too, so one fsync covers them all;
+        their answers still go out in request order (up to five wait at once)."""
+        try:
+            appended = produce.append(self.state, body)
+        except Exception:  # a bug must cost one connection, not the broker
+            log.exception("Produce v%d from %s failed", header.api_version, self.peer)
+            return False
+        if not appended.durable and not self._pipeline:  # nothing to wait for: answer now
+            response = await produce.settle(self.state, appended)
+            return response is None or await self._answer(header, "Produce", response)
+        while self._pipeline and self._pipeline[0].done():
+            if not self._pipeline.popleft().result():
+                return False
+        if len(self._pipeline) >= _MAX_PIPELINED and not await self._pipeline[0]:
+            return False
+        previous = self._pipeline[-1] if self._pipeline else None
+        self._pipeline.append(asyncio.get_running_loop().create_task(
+            self._settle_and_answer(header, appended, previous)))
+        return True
+
+    async def _settle_and_answer(self, header: RequestHeader, appended: produce.Appended,
+                                 previous: asyncio.Task[bool] | None) -> bool:
+        try:
+            response = await produce.settle(self.state, appended)
+            if previous is not None and not await previous:
+                return False
+            ok = response is None or await self._answer(header, "Produce", response)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must cost one connection, not the broker
+            log.exception("Produce v%d from %s failed", header.api_version, self.peer)
+            ok = False
+        if not ok:
+            self._abort()
+        return ok
+
+    async def _drain(self) -> bool:
+        """Wait until every pipelined produce is answered; False if one failed."""
+        while self._pipeline:
+            if not await self._pipeline[0]:
+                return False
+            self._pipeline.popleft()
         return True
 
     async def _write(self, parts: list[bytes | FileRange]) -> None:

@@ -210,13 +210,17 @@ class Sandbox:
             asyncio.streams.FlowControlMixin, os.fdopen(req_w, "wb", buffering=0))
         self._requests = asyncio.StreamWriter(transport, protocol, None, loop)
         self._drain = asyncio.create_task(self._drain_output())
+        started = time.perf_counter()
         try:
             ready = await asyncio.wait_for(_read_frame(reader), self.spec.init_timeout_s)
         except TimeoutError:
+            self._note_peak()
+            duration = (time.perf_counter() - started) * 1000
             await self.kill()
             raise SandboxFailed(ErrorInfo(
                 "Runtime.InitTimeout",
-                f"Init timed out after {self.spec.init_timeout_s:.2f} seconds")) from None
+                f"Init timed out after {self.spec.init_timeout_s:.2f} seconds"),
+                *self._stray_logs(), duration_ms=duration, max_rss_kb=self.max_rss_kb) from None
         except (asyncio.IncompleteReadError, ConnectionError):
             raise SandboxFailed(await self._death("during init")) from None
         if ready["type"] == "init_error":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import numpy as np
 import pytest
 import redis
 
@@ -95,3 +96,20 @@ def test_merge_keeps_what_is_already_shared(client: redis.Redis) -> None:
     assert "added by another process" in shared
     assert bool(shared.contains_many(list(range(100))).all())
     assert shared.bits_set() > local.bits_set()
+
+
+def test_add_many_keeps_the_one_contract(client: redis.Redis) -> None:
+    """As every filter's add_many: per key, whether the filter lacked it before the call —
+    across Lua chunks too, and for a key repeated in the batch."""
+    shared = RedisBloomFilter(client, _key(), capacity=20_000)
+    local = BloomFilter(20_000, 0.01)
+    first = [f"u{i}" for i in range(6000)]
+    assert shared.add_many(first).all() and local.add_many(first).all()
+    # > one chunk, half already there, and the last key of chunk one repeated in chunk two.
+    batch = [f"u{i}" for i in range(3000, 9000)] + ["u8999"]
+    expected = ~shared.contains_many(batch)
+    got = shared.add_many(batch)
+    assert got.dtype == np.bool_ and (got == expected).all()
+    assert (got == local.add_many(batch)).all()
+    assert bool(got[-1]) is bool(got[-2]) is True
+    assert shared.add("u8999") is False and shared.add("brand-new") is True

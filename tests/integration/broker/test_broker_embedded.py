@@ -231,3 +231,51 @@ def test_the_request_pool_is_whole_again_after_clients_come_and_go(tmp_path: Pat
             return pool.used, len(pool.waiting)
 
     assert asyncio.run(go()) == (0, 0)
+
+
+def test_pipelined_produce_requests_share_a_group_commit_and_are_answered_in_order(
+        tmp_path: Path) -> None:
+    """Ten acks=all produce requests, an ApiVersions and an acks=1 produce written at once on
+    one connection: answered in request order, with offsets in order, and the ten acks=all
+    requests covered by one fsync round (not ten)."""
+    import struct
+
+    from bazaar.broker.log import batch as rb
+
+    def produce_frame(correlation_id: int, acks: int, value: bytes) -> bytes:
+        records = rb.build([(None, value)])
+        body = (struct.pack(">hhi", -1, acks, 5000) + struct.pack(">ih", 1, 4) + b"pipe"
+                + struct.pack(">iii", 1, 0, len(records)) + records)
+        frame = struct.pack(">hhih", 0, 3, correlation_id, 1) + b"c" + body
+        return struct.pack(">i", len(frame)) + frame
+
+    async def go() -> tuple[list[int], list[int], int]:
+        async with Broker(BrokerConfig(data_dir=tmp_path, port=0)) as broker:
+            assert broker.state is not None
+            broker.state.topics.create("pipe", 1)
+            commit = broker.state.group_commit
+            rounds_before = commit.rounds
+            versions = struct.pack(">hhih", 18, 0, 10, 1) + b"c"
+            stream = b"".join(produce_frame(i, -1, b"v%d" % i) for i in range(10))
+            stream += struct.pack(">i", len(versions)) + versions + produce_frame(11, 1, b"v11")
+            reader, writer = await asyncio.open_connection("127.0.0.1", broker.port)
+            writer.write(stream)
+            order, offsets = [], []
+            for _ in range(12):
+                size = struct.unpack(">i", await reader.readexactly(4))[0]
+                payload = await reader.readexactly(size)
+                correlation_id = struct.unpack(">i", payload[:4])[0]
+                order.append(correlation_id)
+                if correlation_id != 10:  # a produce answer: one topic, one partition
+                    # topics(4) name(2+4) partitions(4) index(4) error(2) base_offset(8)
+                    error, base = struct.unpack(">hq", payload[4 + 4 + 6 + 4 + 4:][:10])
+                    assert error == 0
+                    offsets.append(base)
+            writer.close()
+            await writer.wait_closed()
+            return order, offsets, commit.rounds - rounds_before
+
+    order, offsets, rounds = asyncio.run(go())
+    assert order == list(range(12))
+    assert offsets == list(range(11))
+    assert rounds <= 2, f"{rounds} fsync rounds for ten pipelined acks=all requests"

@@ -98,6 +98,8 @@ def test_every_fault_fails_alone_and_the_platform_keeps_serving(
         assert response.error is not None, kind
         assert response.error["errorType"] == error_type, (kind, response.error)
         assert response.headers["x-function-error"] == "Unhandled"
+        if kind == "exit":  # died mid-invoke: the REPORT still says how long it ran
+            assert client.logs(name, limit=1)[0]["durationMs"] > 0
         if kind == "hang":  # the REPORT says how long it really ran: never 10x the timeout
             report = client.logs(name, limit=1)[0]
             assert report["requestId"] == response.request_id

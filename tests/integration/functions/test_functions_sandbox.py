@@ -217,8 +217,9 @@ def test_both_isolations_hide_the_host_tmp_and_namespace_hides_the_network(
 
 def test_an_init_that_hangs_is_killed_at_the_init_timeout(tmp_path: Path, make_zip: Any) -> None:
     async def body(start: Callable[[], Awaitable[Sandbox]]) -> None:
-        with pytest.raises(SandboxFailed, match=r"Runtime\.InitTimeout"):
+        with pytest.raises(SandboxFailed, match=r"Runtime\.InitTimeout") as timed_out:
             await start()
+        assert 500 <= timed_out.value.duration_ms <= 500 + 4500  # killed at the init timeout
     _run(tmp_path, make_zip({"app.py": "import time\ntime.sleep(3600)\n"
                                        "def handler(e, c): pass\n"}), "process", body,
          init_timeout_s=0.5)

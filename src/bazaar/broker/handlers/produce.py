@@ -9,6 +9,7 @@ within ``flush_interval_ms``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bazaar.broker._errors import BrokerError, ErrorCode, StorageError
 from bazaar.broker._state import BrokerState, Client
@@ -16,9 +17,19 @@ from bazaar.broker.log import Log
 from bazaar.broker.protocol.apis import produce as api
 
 
-async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
-                  version: int) -> api.ProduceResponse | None:
-    """None for acks=0: the client expects no response at all."""
+@dataclass
+class Appended:
+    """A produce request whose records are appended: what is left is its answer."""
+
+    acks: int  # (not the request: its records are views of the frame, released once written)
+    topics: list[api.ProduceTopicResponse]
+    answers: list[api.ProducePartitionResponse]  # the partitions appended
+    durable: list[Log]  # to cover with a group commit before answering ([]: answer now)
+    started: float
+
+
+def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
+    """Validate and append every partition's batches, in request order, without waiting."""
     started = time.perf_counter()
     bad_acks = req.acks not in (-1, 0, 1)
     touched: list[Log] = []
@@ -49,15 +60,29 @@ async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
             out.partitions.append(answer)
     if touched:
         state.notify_appended()
-        if req.acks == -1 or state.config.log.flush == "batch":
-            try:
-                await state.group_commit.durable(touched)
-            except StorageError as exc:
-                for answer in answers:  # appended, maybe not durable: no success ack
-                    answer.error_code = exc.code
-                    answer.error_message = str(exc)
-                    answer.base_offset = -1
-    state.metrics.produce_latency.observe(time.perf_counter() - started)
-    if req.acks == 0:
+    durable = touched if req.acks == -1 or state.config.log.flush == "batch" else []
+    return Appended(req.acks, topics, answers, durable, started)
+
+
+async def settle(state: BrokerState, appended: Appended) -> api.ProduceResponse | None:
+    """Wait for the group commit the request needs; its response (None for acks=0)."""
+    if appended.durable:
+        try:
+            await state.group_commit.durable(appended.durable)
+        except StorageError as exc:
+            for answer in appended.answers:  # appended, maybe not durable: no success ack
+                answer.error_code = exc.code
+                answer.error_message = str(exc)
+                answer.base_offset = -1
+    state.metrics.produce_latency.observe(time.perf_counter() - appended.started)
+    if appended.acks == 0:
         return None
-    return api.ProduceResponse(topics)
+    return api.ProduceResponse(appended.topics)
+
+
+async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
+                  version: int) -> api.ProduceResponse | None:
+    """Append, then answer once durable as the request needs. None for acks=0: the client
+    expects no response at all. (The connection shell pipelines: it appends the next
+    produce request while this one waits, with :func:`append` and :func:`settle`.)"""
+    return await settle(state, append(state, req))

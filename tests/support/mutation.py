@@ -1,0 +1,170 @@
+"""``./dev mutate [TARGET…]``: the mutation score of the modules where a bug costs money or data.
+
+Each target is a few source files and only the tests that speak for them, so one target runs
+in minutes. mutmut reads its settings from ``pyproject.toml`` in the folder it runs in, so each
+target gets a scratch folder ``.mutmut/TARGET/`` holding links to ``src`` and ``tests`` and a
+copy of ``pyproject.toml`` with that target's ``[tool.mutmut]`` added; mutmut's own
+``mutants/`` tree and cache live there too (a re-run retests only what changed). Afterwards
+the survivors are listed with ``mutmut show``; ``docs/testing.md`` keeps the last results and
+why each survivor is equivalent or accepted.
+
+Not part of ``./dev test``: it runs the listed tests once per mutant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / ".mutmut"
+
+
+@dataclass(frozen=True)
+class Target:
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+    pytest_args: tuple[str, ...] = ()
+    why: str = ""
+
+
+# In-process tests only: a test that starts `python -m bazaar…` runs the original code, not the
+# mutant, and can only make a run slower.
+TARGETS: dict[str, Target] = {
+    "bloom-positions": Target(
+        ("src/bazaar/bloom/_hashing.py", "src/bazaar/bloom/_bits.py"),
+        ("tests/unit/bloom/test_bloom_filter.py", "tests/unit/bloom/test_bloom_native.py",
+         "tests/unit/bloom/test_bloom_files.py"),
+        why="a wrong position is a false negative: a key said absent that was added"),
+    "reservations": Target(
+        ("src/bazaar/shop/adapters/reservations.py",),
+        ("tests/integration/shop/test_shop_services.py",
+         "tests/integration/shop/test_shop_optimistic.py"),
+        ("-k", "sqlite"),
+        why="oversold stock and double-booked rooms"),
+    "orders": Target(
+        ("src/bazaar/shop/services/orders.py", "src/bazaar/shop/domain/orders.py"),
+        ("tests/unit/shop", "tests/integration/shop/test_shop_services.py",
+         "tests/integration/shop/test_shop_api_rules.py"),
+        ("-k", "sqlite or not postgresql"),
+        why="an order cancelled by someone else, stock returned twice"),
+    "idempotency": Target(
+        ("src/bazaar/shop/adapters/repositories.py",),
+        ("tests/integration/shop/test_shop_api_rules.py",
+         "tests/integration/shop/test_shop_services.py"),
+        ("-k", "sqlite or not postgresql"),
+        why="one user's idempotency key replaying another's order"),
+    "signatures": Target(
+        ("src/bazaar/auth/_signatures.py", "src/bazaar/auth/_replay.py"),
+        ("tests/unit/auth/test_auth_signatures.py", "tests/unit/auth/test_auth_rfc9421_vector.py",
+         "tests/unit/auth/test_auth_signed_bodies.py", "tests/unit/auth/test_auth_fuzz.py",
+         "tests/unit/auth/test_auth_replay_window.py"),
+        why="a tampered or replayed request accepted"),
+    "tokens": Target(
+        ("src/bazaar/auth/_tokens.py",),
+        ("tests/unit/auth/test_auth_tokens.py", "tests/unit/auth/test_auth_interop.py"),
+        why="a forged, expired or revoked token accepted"),
+    "log-index": Target(
+        ("src/bazaar/broker/log/index.py", "src/bazaar/broker/log/segment.py"),
+        ("tests/unit/broker/test_broker_log.py",),
+        why="acknowledged records lost or read from the wrong place after a restart"),
+    "decider": Target(
+        ("src/bazaar/flow/orchestrator/decider.py",),
+        ("tests/unit/flow",),
+        why="a saga that neither finishes nor compensates, or compensates in the wrong order"),
+    "compensation": Target(
+        ("src/bazaar/flow/checkout/payments.py",),
+        ("tests/integration/flow/test_flow_checkout_orchestrated.py",),
+        why="a charge that is never refunded"),
+    "sandbox-limits": Target(
+        ("src/bazaar/functions/_sandbox.py",),
+        ("tests/integration/functions/test_functions_sandbox.py",),
+        why="a function past its memory, time or file limits"),
+}
+
+
+def _pyproject(target: Target) -> str:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = [
+        "", "[tool.mutmut]",
+        'source_paths = ["src"]',
+        f"only_mutate = {json.dumps(list(target.sources))}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}",
+        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', *target.pytest_args])}",
+        "",
+    ]
+    return text + "\n".join(section)
+
+
+def prepare(name: str, target: Target) -> Path:
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    for link in ("src", "tests"):
+        path = work / link
+        if not path.is_symlink():
+            path.symlink_to(ROOT / link)
+    (work / "pyproject.toml").write_text(_pyproject(target), encoding="utf-8")
+    return work
+
+
+def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([str(binary), *args], cwd=work, env=env, text=True,
+                          capture_output=True, check=False)
+
+
+def run(name: str, workers: int) -> dict[str, object]:
+    target = TARGETS[name]
+    work = prepare(name, target)
+    done = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
+                           "--max-children", str(workers)], cwd=work, check=False)
+    results = _mutmut(work, "results", "--all", "true").stdout
+    counts: dict[str, int] = {}
+    survivors = []
+    for line in results.splitlines():
+        found = re.match(r"\s*(\S+): (.+)$", line)
+        if not found:
+            continue
+        mutant, status = found.groups()
+        counts[status] = counts.get(status, 0) + 1
+        if status == "survived":
+            survivors.append({"mutant": mutant, "diff": _mutmut(work, "show", mutant).stdout})
+    killed = counts.get("killed", 0)
+    total = sum(counts.values())
+    summary = {"target": name, "sources": list(target.sources), "tests": list(target.tests),
+               "counts": counts, "killed_ratio": round(killed / total, 3) if total else None,
+               "survivors": survivors, "mutmut_exit": done.returncode}
+    (work / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./dev mutate", description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
+    parser.add_argument("--workers", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, target in TARGETS.items():
+            print(f"{name:16} {', '.join(target.sources)}\n{'':16} ({target.why})")
+        return 0
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    for name in args.targets or list(TARGETS):
+        summary = run(name, args.workers)
+        counts = summary["counts"]
+        print(f"==> {name}: {counts} killed {summary['killed_ratio']}; "
+              f"{len(summary['survivors'])} survived (.mutmut/{name}/summary.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
