@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import EngineOptions, make_engine, migrate
+from bazaar.telemetry import SnapshotCollector, configure_logging
 from bazaar.web import Limits
 
 if TYPE_CHECKING:
@@ -169,6 +171,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     # Everything needs a Bearer token or an RFC 9421 signature except these.
     # OPTIONS only says which methods a path has (as /openapi.json does, publicly).
     public = exempt_paths(("GET", "/"), ("POST", "/users"), ("GET", "/health"),
+                          ("GET", "/metrics"),
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
@@ -180,12 +183,16 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
+                     access_log=runtime.settings.access_log,
                      extra=engagement.operations() + checkout.operations() + auth_operations(),
                      limits=web_limits(runtime.settings),
                      cors_origins=runtime.settings.cors_origins,
                      rate_policies=rate_policies(runtime.settings),
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
                      mounted=auth.routes())
+    if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
+        app.state.metrics.registry.register(
+            SnapshotCollector("bazaar_cache", "kind", catalog.stats))
     return app
 
 
@@ -331,6 +338,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     )
     from bazaar.web import uvicorn_config
 
+    configure_logging(settings.log_level, settings.log_format)
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()
@@ -366,15 +374,26 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
-                                log_level=settings.log_level, **forwarded_headers(settings))
-        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is our normal exit.
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[sock])
+                                log_level=settings.log_level, log_config=None,  # ours
+                                **forwarded_headers(settings))
+        # uvicorn re-raises Ctrl-C (and TERM) after its graceful shutdown; both are our
+        # normal exit: TERM is turned into the same KeyboardInterrupt, so the services are
+        # stopped in order and the exit status is 0.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         stack.close()
         echo("stopped.")
     finally:
         stack.close()
         runtime.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _redacted(url: str) -> str:

@@ -1,4 +1,8 @@
-"""One typed settings object, read once at the edge (env ``BAZAAR_*``), embedded defaults.
+"""One typed settings object, read once at the edge, embedded defaults.
+
+Where a value comes from, first match wins: a command-line option, a ``BAZAAR_*``
+environment variable, a ``BAZAAR_*`` line in ``./.env``, a key in ``./bazaar.toml``
+(``port = 8000``), the default. ``bazaar config show`` says which, for every setting.
 
 No other module reads ``os.environ``: the CLI builds a :class:`Settings`, and
 ``bootstrap`` turns it into adapters. Components take plain arguments, never this object.
@@ -9,10 +13,21 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_FILE = ".env"
+TOML_FILE = "bazaar.toml"
 
 ReservationStrategy = Literal["optimistic", "pessimistic", "atomic"]
 CheckoutMode = Literal["orchestration", "choreography"]
@@ -21,7 +36,17 @@ CheckoutMode = Literal["orchestration", "choreography"]
 class Settings(BaseSettings):
     """Everything Bazaar can be told, with the embedded defaults of ``bazaar up``."""
 
-    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="forbid", frozen=True,
+                                      env_file=ENV_FILE, toml_file=TOML_FILE)
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, *file_sources(settings_cls, env_settings)
 
     # --- where state lives -------------------------------------------------------------
     data_dir: Path = Field(default=Path(".bazaar"), description="Root of all local state.")
@@ -38,6 +63,10 @@ class Settings(BaseSettings):
         description="Origin clients sign against (scheme://host[:port]); default from host/port.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="Log lines as JSON objects, or for reading at a console; "
+                                    "auto: console on a terminal, JSON otherwise.")
+    access_log: bool = Field(default=False, description="One log line per HTTP request.")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
@@ -75,6 +104,9 @@ class Settings(BaseSettings):
         description="host:port of a Kafka-compatible cluster; default: the embedded broker.",
     )
     broker_port: int = Field(default=9092, ge=0, le=65535)
+    broker_metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Prometheus metrics of the embedded broker (0: a free port under up).")
 
     # --- broker --------------------------------------------------------------------------
     broker_host: str = Field(default="127.0.0.1", description="Interface the broker binds.")
@@ -175,6 +207,36 @@ class Settings(BaseSettings):
         return f"http://{self.host}:{self.port}"
 
 
+class _BazaarDotEnv(DotEnvSettingsSource):
+    """``.env``, keeping only ``BAZAAR_*`` lines: a project's ``.env`` holds other programs'
+    variables too (a misspelt ``BAZAAR_*`` one is still an error)."""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        return {k: v for k, v in data.items()
+                if k in self.settings_cls.model_fields or k.startswith("bazaar_")
+                or f"bazaar_{k}" in self.env_vars}
+
+
+def file_sources(settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource | None = None
+                 ) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The environment, ``.env`` and ``bazaar.toml`` sources, in priority order."""
+    return (env or EnvSettingsSource(settings_cls), _BazaarDotEnv(settings_cls),
+            TomlConfigSettingsSource(settings_cls))
+
+
+def origins() -> dict[str, str]:
+    """For each setting given somewhere: where (``BAZAAR_X``, ``.env``, ``bazaar.toml``)."""
+    found: dict[str, str] = {}
+    names = ("environment", str(Path(ENV_FILE).resolve()), str(Path(TOML_FILE).resolve()))
+    for source, where in zip(file_sources(Settings), names, strict=True):
+        for key in source():
+            if key in Settings.model_fields and key not in found:
+                found[key] = (f"BAZAAR_{key.upper()} (environment)" if where == "environment"
+                              else where)
+    return found
+
+
 def explain(error: ValidationError, options: dict[str, str] | None = None) -> str:
     """A user's account of bad settings: one line per value — the setting, where it can be
     given (``options``: setting → command-line option, and its ``BAZAAR_*`` variable), what
@@ -182,12 +244,15 @@ def explain(error: ValidationError, options: dict[str, str] | None = None) -> st
     lines = []
     for problem in error.errors():
         name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        if problem.get("type") == "extra_forbidden":  # a name no setting has
+            where_given = (name.upper() if name.startswith("bazaar_")
+                           else f"{name} (in {TOML_FILE})")
+            lines.append(f"{where_given}: not a setting Bazaar knows")
+            continue
         where = [f"BAZAAR_{name.upper()}"]
         if options and name in options:
             where.insert(0, options[name])
         message = str(problem["msg"])
-        if problem.get("type") == "extra_forbidden":
-            message = "not a setting Bazaar knows"
         given = problem.get("input")
         lines.append(f"{name} ({' or '.join(where)}): {message}"
                      + ("" if isinstance(given, dict) else f"; got {given!r}"))

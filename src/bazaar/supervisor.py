@@ -41,6 +41,10 @@ class ServiceSpec:
     ready_timeout_s: float = 30.0
     #: Where it answers, for ``GET /`` (None: it listens nowhere, e.g. a saga worker).
     url: str | None = None
+    #: Its Prometheus metrics, if it serves them.
+    metrics_url: str | None = None
+    #: Other ports it binds (checked before anything starts), e.g. the broker's metrics.
+    other_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,10 @@ class Supervisor:
 
     def check_ports(self, specs: list[ServiceSpec]) -> None:
         """Refuse to start anything if a service's port is taken, naming every such port."""
-        taken = busy_ports({s.name: ("127.0.0.1", s.ready_port) for s in specs
-                            if s.ready_port})
+        wanted = {s.name: ("127.0.0.1", s.ready_port) for s in specs if s.ready_port}
+        wanted.update({f"{s.name} ({port})": ("127.0.0.1", port) for s in specs
+                       for port in s.other_ports if port})
+        taken = busy_ports(wanted)
         if taken:
             raise ServiceFailed(
                 f"port in use: {', '.join(taken)}; set it to another number or 0 "
@@ -216,6 +222,12 @@ class Supervisor:
         with self._lock:
             return {s.spec.name: s.spec.url for s in self._services if s.spec.url}
 
+    def metrics_urls(self) -> dict[str, str]:
+        """Where the services that serve Prometheus metrics serve them."""
+        with self._lock:
+            return {s.spec.name: s.spec.metrics_url for s in self._services
+                    if s.spec.metrics_url}
+
     def down(self) -> list[str]:
         """The services that are not up right now."""
         return [name for name, state in self.states().items() if state != "up"]
@@ -243,10 +255,12 @@ class Supervisor:
 
 
 def with_service_ports(settings: Settings) -> Settings:
-    """Settle port 0 (pick a free one) for the broker and the orchestrator."""
+    """Settle port 0 (pick a free one) for the broker, its metrics and the orchestrator."""
     update: dict[str, object] = {}
     if settings.kafka_bootstrap is None and settings.broker_port == 0:
         update["broker_port"] = free_port()
+    if settings.kafka_bootstrap is None and settings.broker_metrics_port == 0:
+        update["broker_metrics_port"] = free_port()
     if settings.flow_port == 0:
         port = free_port()
         update["flow_port"] = port
@@ -264,15 +278,19 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         specs.append(ServiceSpec(
             "broker", [py, "-m", "bazaar.commands.broker", "serve", "--data-dir",
                        str(data / "broker"), "--host", "127.0.0.1",
-                       "--port", str(settings.broker_port)],
+                       "--port", str(settings.broker_port),
+                       "--metrics-port", str(settings.broker_metrics_port)],
             ready_port=settings.broker_port,
-            url=f"kafka://127.0.0.1:{settings.broker_port}"))
+            url=f"kafka://127.0.0.1:{settings.broker_port}",
+            metrics_url=f"http://127.0.0.1:{settings.broker_metrics_port}/metrics",
+            other_ports=(settings.broker_metrics_port,)))
     saga_dir = str(data / "saga")
     if settings.checkout == "orchestration":
         specs.append(ServiceSpec(
             "orchestrator", [py, "-m", "bazaar.cli", "flow", "serve", "--host", "127.0.0.1",
                              "--port", str(settings.flow_port)],
-            ready_port=settings.flow_port, url=settings.flow_url))
+            ready_port=settings.flow_port, url=settings.flow_url,
+            metrics_url=f"{settings.flow_url}/metrics"))
         way = ["orchestrated", "--flow-url", settings.flow_url]
     else:
         way = ["choreography", "--bootstrap", bootstrap]

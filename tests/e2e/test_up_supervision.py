@@ -47,8 +47,25 @@ def test_a_killed_orchestrator_is_restarted_and_health_names_it_meanwhile(
         services = index.json()["services"]
         assert services["orchestrator"]["url"].startswith("http://127.0.0.1:")
         assert services["broker"]["url"].startswith("kafka://127.0.0.1:")
-        assert services["saga-payment"] == {"url": None, "state": "up"}
+        assert services["saga-payment"] == {"url": None, "state": "up", "metrics": None}
         assert httpx.get(f"{services['orchestrator']['url']}/api/health").status_code == 200
+        # Every service that listens serves Prometheus metrics, listed in the index.
+        broker_metrics = httpx.get(services["broker"]["metrics"]).text
+        assert "bazaar_broker_requests_total" in broker_metrics
+        flow_metrics = httpx.get(services["orchestrator"]["metrics"]).text
+        assert ('bazaar_http_requests_total{method="GET",route="/api/health",status="200"}'
+                in flow_metrics)
+        assert index.json()["links"]["metrics"] == f"{shop.url}/metrics"
+        httpx.get(f"{shop.url}/products/1")  # 401: counted all the same
+        metrics = httpx.get(f"{shop.url}/metrics")  # public, like /health
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert ('bazaar_http_requests_total{method="GET",route="/health",status="200"}'
+                in metrics.text)
+        assert ('bazaar_http_requests_total{method="GET",route="/products/{product_id:int}",'
+                'status="401"} 1.0' in metrics.text)
+        assert 'bazaar_cache_database_queries_total{kind="products"}' in metrics.text
+        assert len(index.headers["x-request-id"]) == 20
 
         first = _orchestrator(shop.process.pid)
         os.kill(first, signal.SIGKILL)

@@ -30,6 +30,11 @@ def _orchestrator(data: Path, port: int) -> list[str]:
     return [PY, "-m", "bazaar.cli", "flow", "serve", "--port", str(port)]
 
 
+def _orchestrator_alone(data: Path, port: int) -> list[str]:
+    return [PY, "-m", "bazaar.flow.orchestrator", "--db", f"sqlite:///{data}/flow.db",
+            "--port", str(port)]
+
+
 def _functions(data: Path, port: int) -> list[str]:
     return [PY, "-m", "bazaar.functions", "serve", "--data-dir", str(data), "--port",
             str(port), "--workers", "0"]
@@ -38,14 +43,16 @@ def _functions(data: Path, port: int) -> list[str]:
 @pytest.mark.parametrize(("argv", "what"), [
     (_broker, "the broker log directory {data}/broker"),
     (_orchestrator, "the orchestrator database flow.db in {data}"),
+    (_orchestrator_alone, "the orchestrator database flow.db in {data}"),
     (_functions, "the functions data directory {data}/functions"),
-], ids=["broker", "orchestrator", "functions"])
+], ids=["broker", "orchestrator", "orchestrator-alone", "functions"])
 def test_a_second_server_on_one_data_dir_names_the_first(
         tmp_path: Path, argv: object, what: str) -> None:
     make = argv  # a function of (data dir, port) → argv
     assert callable(make)
     data = tmp_path / "data"
     port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
     first = Child(make(data, port), name="first", env=_env(data), log=tmp_path / "first.log",
                   ready_port=port, ready_timeout=60).start()
     try:

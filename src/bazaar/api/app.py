@@ -24,6 +24,7 @@ from bazaar.api.problems import shop_errors
 from bazaar.api.routes import Endpoint, Operation, ShopRoutes
 from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
+from bazaar.telemetry import HttpMetrics, Telemetry, http_metrics, metrics_response
 from bazaar.web import Guard, Limits
 
 Identity = Callable[[ASGIApp], ASGIApp]
@@ -82,14 +83,17 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
                title: str = "Bazaar", version: str = "0.1.0",
                limits: Limits | None = None, mounted: Sequence[BaseRoute] = (),
                cors_origins: Sequence[str] = (),
-               rate_policies: Mapping[str, RatePolicy] | None = None) -> Starlette:
+               rate_policies: Mapping[str, RatePolicy] | None = None,
+               metrics: HttpMetrics | None = None, access_log: bool = False) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
     ``limits`` bound request bodies (default: 64 KiB, the shop's bodies are small JSON);
     ``mounted`` are routes another component serves in this app (documented in ``extra``
     with no endpoint); ``cors_origins`` the origins browsers may call from (``*``: any);
-    ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``."""
+    ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``;
+    ``metrics`` (default: a fresh set) are served at ``GET /metrics``; ``access_log`` writes
+    one structured line per request."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -103,13 +107,23 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     async def docs(request: Request) -> Response:
         return HTMLResponse(page)
 
+    http = metrics or http_metrics("shop")
+
+    async def metrics_text(request: Request) -> Response:
+        body, content_type = metrics_response(http.registry)
+        return Response(body, media_type=content_type)
+
     routes = by_path(operations, mounted)
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"]),
+               Route("/metrics", metrics_text, methods=["GET"]),
                Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")]
     errors = shop_errors()
-    # Outermost: the body limit (before anyone buffers, auth included), 500s, 5xx close.
-    middleware = [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
+    # Outermost: metrics, request id and access log, so that every answer is counted; then
+    # the body limit (before anyone buffers, auth included), 500s, 5xx close.
+    middleware = [Middleware(Telemetry, metrics=http, access_log=access_log,
+                             routes=lambda: app.router.routes),
+                  Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
     if rate_policies:
         middleware.append(Middleware(RateLimitHeaders, policies=rate_policies))
     if cors_origins:
@@ -124,6 +138,9 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
         middleware.append(Middleware(identity))
     middleware.append(Middleware(HotReads, shop=shop))
     exception_handlers: dict[Any, Any] = errors.handlers()
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers)
+    app: Starlette = Starlette(routes=routes, middleware=middleware,
+                               exception_handlers=exception_handlers)
     app.state.operations = operations
+    app.state.metrics = http
     return app
+

@@ -64,6 +64,7 @@ class HotReads:
                     if who is not None and peek is not None and READ in who.scopes:
                         body = peek(int(digits))
                         if body is not None:
+                            scope["bazaar.route"] = "/products/{product_id:int}"  # metrics
                             await _send_product(scope, send, body)
                             return
         await self.app(scope, receive, send)

@@ -137,6 +137,7 @@ class Health(msgspec.Struct):
 class ServiceLink(msgspec.Struct):
     url: str | None
     state: str
+    metrics: str | None = None
 
 
 class Index(msgspec.Struct):

@@ -27,6 +27,10 @@ class ServiceStatus(Protocol):
         """Where the services that listen answer (``http://…``; ``host:port`` for Kafka)."""
         ...
 
+    def metrics_urls(self) -> Mapping[str, str]:
+        """Where the services that serve Prometheus metrics serve them."""
+        ...
+
 
 class ServiceRoutes:
     """``GET /`` and ``GET /health``: public, no identity needed."""
@@ -48,11 +52,13 @@ class ServiceRoutes:
     async def index(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
         links = {"api": f"{base}/", "docs": f"{base}/docs", "openapi": f"{base}/openapi.json",
-                 "health": f"{base}/health", "jwks": f"{base}/.well-known/jwks.json"}
+                 "health": f"{base}/health", "metrics": f"{base}/metrics",
+                 "jwks": f"{base}/.well-known/jwks.json"}
         services = {}
         if self._services is not None:
-            urls = self._services.urls()
-            services = {name: s.ServiceLink(url=urls.get(name), state=state)
+            urls, metrics = self._services.urls(), self._services.metrics_urls()
+            services = {name: s.ServiceLink(url=urls.get(name), state=state,
+                                            metrics=metrics.get(name))
                         for name, state in self._services.states().items()}
         return json(s.Index(name=self._title, version=self._version, links=links,
                             services=services))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -101,8 +100,9 @@ def serve(
     from bazaar.broker import serve as serve_broker
 
     settings = _settings()
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bazaar.telemetry import configure_logging
+
+    configure_logging(log_level, settings.log_format)  # JSON lines, like every service
     defaults = LogConfig()
     try:
         log = LogConfig(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,36 +87,17 @@ def serve(
                           sqlite_synchronous=sync, definitions=tuple(register),
                           kafka_bootstrap=kafka or settings.kafka_bootstrap,
                           event_topics=tuple(event_topic))
-    with _store_lock(url):
-        typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
-        run_server(config)
+    from bazaar.telemetry import configure_logging
 
+    configure_logging(settings.log_level, settings.log_format)
+    from bazaar.processes import DirLocked
 
-@contextlib.contextmanager
-def _store_lock(url: str) -> Iterator[None]:
-    """One orchestrator per SQLite store: a second one exits naming the first one's pid.
-
-    (A server database such as PostgreSQL is shared by design and is not locked here.)
-    """
-    from sqlalchemy.engine import make_url
-
-    from bazaar.processes import DirLock, DirLocked
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        yield
-        return
-    path = Path(parsed.database).resolve()
+    typer.echo(f"orchestrator on http://{config.host}:{config.port} (store: {url})")
     try:
-        lock = DirLock(path.parent, f"the orchestrator database {path.name} in",
-                       f"{path.name}.lock").acquire()
+        run_server(config)  # one orchestrator per SQLite store
     except DirLocked as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 async def _register_one(client: Any, body: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,15 @@ def settings_from(options: dict[str, str] | None = None, **overrides: Any) -> Se
     ``BAZAAR_*`` variable, and exit code 2."""
     from pydantic import ValidationError
 
-    from bazaar.config import Settings, explain
+    from bazaar.config import TOML_FILE, Settings, explain
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         typer.echo(f"error: {explain(exc, options)}", err=True)
+        raise typer.Exit(2) from exc
+    except tomllib.TOMLDecodeError as exc:
+        typer.echo(f"error: {TOML_FILE} is not valid TOML: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

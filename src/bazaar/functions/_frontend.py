@@ -40,6 +40,7 @@ from bazaar.functions._errors import (
 from bazaar.functions._model import FunctionSpec, InvocationResult
 from bazaar.functions._packages import MAX_PACKAGE_BYTES
 from bazaar.functions._platform import Platform
+from bazaar.telemetry import Telemetry, http_metrics, metrics_response
 from bazaar.web import BodyTooLarge, ErrorMap, Guard, Limits
 
 MAX_EVENT_BYTES = 6 * 1024 * 1024
@@ -108,11 +109,18 @@ def build_app(platform: Platform, access: PlatformAccess | None = None, *,
     invoking = Guard(inner, errors=errors, limits=replace(limits, max_body=MAX_EVENT_BYTES))
     uploading = Guard(inner, errors=errors, limits=limits)
 
+    metrics = http_metrics("functions")
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") == "/metrics":  # Prometheus, open
+            body, kind = metrics_response(metrics.registry)
+            await Response(body, media_type=kind)(scope, receive, send)
+            return
         chosen = invoking if str(scope.get("path", "")).endswith("/invocations") else uploading
         await chosen(scope, receive, send)
 
-    return app
+    # Requests by route and status, latency, request ids (bazaar.telemetry).
+    return Telemetry(app, metrics=metrics, routes=lambda: routes_app.routes)
 
 
 def _routes(platform: Platform) -> Starlette:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from bazaar.web._problem import problem
@@ -103,6 +103,9 @@ class ErrorMap:
         errors.add(BodyTooLarge, 413, "body-too-large", "Content too large",
                    extensions=lambda e: {"field": "body"})
         errors.add(BodyTimeout, 408, "body-timeout", "Request timeout")
+        # A client that hung up mid-body: nobody reads the answer, and it is not our error
+        # (no "unhandled error" traceback). 499 is nginx's "client closed request".
+        errors.add(ClientDisconnect, 499, "client-disconnected", "Client closed request")
         return errors
 
     def add(self, kind: type[BaseException], status: int, slug: str, title: str, *,

@@ -23,7 +23,11 @@ from bazaar.auth import HttpxSigner
 from bazaar.config import Settings
 from bazaar.localservers import bazaar_up
 
-PUBLIC = {("POST", "/users"), ("GET", "/health"), ("GET", "/")}  # GET /: the index
+PUBLIC = {("POST", "/users"), ("GET", "/health"), ("GET", "/"),  # GET /: the index
+          # logging in and the keys that verify tokens (documented operations since the
+          # OpenAPI document lists them)
+          ("POST", "/auth/token"), ("POST", "/auth/refresh"), ("POST", "/auth/revoke"),
+          ("GET", "/.well-known/jwks.json")}
 
 
 def test_every_shop_operation_but_registration_and_health_needs_auth(tmp_path: Path) -> None:

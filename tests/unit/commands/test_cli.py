@@ -40,9 +40,12 @@ def test_dash_h_is_help(argv: list[str]) -> None:
 
 
 def test_shell_completion_is_offered() -> None:
-    result = runner.invoke(app, ["--show-completion", "bash"], env=_clean_env())
-    assert result.exit_code == 0
-    assert "_bazaar_completion" in result.output
+    # From a bash, as a user types it (typer detects the shell from its parent process;
+    # "; true" keeps bash from exec-ing the command in its place).
+    shown = subprocess.run(["bash", "-c", f"{sys.executable} -m bazaar --show-completion; true"],
+                           capture_output=True, text=True, timeout=60, env=_clean_env())
+    assert shown.stderr == "", shown.stderr
+    assert "_bazaar_completion" in shown.stdout and "complete " in shown.stdout
 
 
 def test_up_help_shows_defaults_and_the_service_ports() -> None:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from bazaar.flow.orchestrator.server import ServerConfig, serve
+from bazaar.processes import DirLocked
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,11 +25,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="a topic EVENT waits listen on")
     args = parser.parse_args(argv)
     limits = {q: int(n) for q, _, n in (item.partition("=") for item in args.limit)}
-    serve(ServerConfig(database_url=args.db, host=args.host, port=args.port,
-                       concurrency_limits=limits, db_threads=args.threads,
-                       sqlite_synchronous=args.sync, definitions=tuple(args.register),
-                       sweep_interval_s=args.sweep_interval, kafka_bootstrap=args.kafka,
-                       event_topics=tuple(args.event_topic)))
+    try:
+        serve(ServerConfig(database_url=args.db, host=args.host, port=args.port,
+                           concurrency_limits=limits, db_threads=args.threads,
+                           sqlite_synchronous=args.sync, definitions=tuple(args.register),
+                           sweep_interval_s=args.sweep_interval, kafka_bootstrap=args.kafka,
+                           event_topics=tuple(args.event_topic)))
+    except DirLocked as exc:  # another orchestrator owns this SQLite store
+        raise SystemExit(f"error: {exc}") from exc
 
 
 if __name__ == "__main__":

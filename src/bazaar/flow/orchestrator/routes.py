@@ -31,6 +31,7 @@ from bazaar.flow.errors import (
 from bazaar.flow.orchestrator.service import Service
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
+from bazaar.telemetry import Telemetry, http_metrics, metrics_response
 from bazaar.web import ErrorMap, Guard, Limits
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -222,5 +223,15 @@ def create_app(service: Service) -> Starlette:
     for action in ("terminate", "pause", "resume", "retry"):
         routes.append(Route(f"/api/executions/{{id}}/{action}", guard(control(action)),
                             methods=["POST"]))
+    # Prometheus: requests by route and status, latency; request ids (bazaar.telemetry).
+    metrics = http_metrics("orchestrator")
+
+    async def metrics_text(request: Request) -> Response:
+        body, kind = metrics_response(metrics.registry)
+        return Response(body, media_type=kind)
+
+    routes.append(Route("/metrics", metrics_text))
+    # Outermost: metrics and request ids (every answer counted), then the body limit.
     return Starlette(routes=routes, lifespan=lifespan, middleware=[
+        Middleware(Telemetry, metrics=metrics, routes=lambda: routes),
         Middleware(Guard, errors=ERRORS, limits=Limits(max_body=MAX_BODY))])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +13,9 @@ from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
 from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.service import ApiConfig, Service
-from bazaar.flow.orchestrator.store import Store
+from bazaar.flow.orchestrator.store import Store, sqlite_file
 from bazaar.flow.orchestrator.system import EventSink
+from bazaar.processes import DirLock
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,28 @@ def build(config: ServerConfig, *, event_sink: EventSink | None = None
     return service, create_app(service)
 
 
+def store_lock(url: str) -> DirLock | None:
+    """One orchestrator per SQLite store: a lock beside the file (``flow.db.lock``) holding
+    the owner's pid; :class:`~bazaar.processes.DirLocked` names the holder. A server
+    database (PostgreSQL) is shared by design: None."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    return DirLock(path.parent, f"the orchestrator database {path.name} in", f"{path.name}.lock")
+
+
 def serve(config: ServerConfig, *, event_sink: EventSink | None = None) -> None:
-    """Run the orchestrator until interrupted."""
+    """Run the orchestrator until interrupted; ``DirLocked`` if another one owns the store."""
     import uvicorn
 
-    _, app = build(config, event_sink=event_sink)
-    # Long-polls in flight are cut after 2 s on shutdown: a task handed out but never
-    # delivered is leased, and its lapsed lease reschedules it.
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+    with contextlib.ExitStack() as stack:
+        lock = store_lock(config.database_url)
+        if lock is not None:
+            stack.enter_context(lock)
+        _, app = build(config, event_sink=event_sink)
+        # Long-polls in flight are cut after 2 s on shutdown: a task handed out but never
+        # delivered is leased, and its lapsed lease reschedules it.
+        # log_config=None: keep the process's logging set-up (bazaar.telemetry's JSON lines).
+        uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
+                    access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+                    log_config=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -124,6 +125,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store URL (None for a server database or an in-memory one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
 
 
 def _sqlite_setup(engine: Engine, synchronous: str) -> None:
