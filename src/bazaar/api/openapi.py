@@ -99,6 +99,9 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
             errors |= {401, 403}
         for status in sorted(errors):
             responses[str(status)] = {"description": _STATUS_TEXT[status], **problem_ref}
+        links = _links(op, operations)
+        if links:
+            ok["links"] = links
         item["responses"] = responses
         paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = item
     return {
@@ -124,6 +127,20 @@ def build(operations: Sequence[Operation], *, title: str, version: str) -> dict[
                                              "APP ID) and Content-Digest."}},
         },
     }
+
+
+def _links(op: Operation, operations: Sequence[Operation]) -> dict[str, Any]:
+    """OpenAPI links from a create (201 at ``/things``) to what takes its id
+    (``/things/{thing_id}…``): clients and fuzzers can follow the new resource."""
+    if op.status != 201 or _CONVERTER.search(op.path):
+        return {}
+    out: dict[str, Any] = {}
+    for other in operations:
+        names = _CONVERTER.findall(other.path)
+        if len(names) == 1 and other.path.startswith(op.path + "/{"):
+            out[other.id] = {"operationId": other.id,
+                             "parameters": {names[0]: "$response.body#/id"}}
+    return out
 
 
 def docs_page(operations: Sequence[Operation], title: str) -> str:
