@@ -267,9 +267,8 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
             again.cancel()
 
     try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve())
     finally:
         for store in stores.values():
             store.close()

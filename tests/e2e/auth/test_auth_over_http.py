@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from bazaar.auth import (
     build_auth,
     exempt_paths,
 )
+from bazaar.processes import free_port
 
 FAST = Argon2Params(memory_kib=1024, time_cost=1)
 
@@ -93,17 +93,11 @@ def _app(auth: AuthSystem) -> Starlette:
     return outer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(data: Path, redis_url: str | None, rate_limit: RateLimit,
           failed_auth_limit: RateLimit, redis_prefix: str | None = None) -> Iterator[Running]:
     """uvicorn in a thread on a free port, serving the guarded app."""
-    port = _free_port()
+    port = free_port()
     engine = create_engine(f"sqlite:///{data / 'auth.db'}")
     users = Users()
     users.add("1", "ann", "correct horse battery", {"shop:read", "shop:write"})

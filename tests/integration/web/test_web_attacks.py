@@ -42,12 +42,16 @@ def _read_response(sock: socket.socket, deadline_s: float = 10.0) -> tuple[int, 
 
 
 def _closed_by_server(sock: socket.socket, timeout_s: float = 5.0) -> bool:
+    """True once the server closed the connection (EOF or reset); False if it was still
+    open after ``timeout_s``."""
     sock.settimeout(timeout_s)
     try:
         while sock.recv(65536):
-            pass
+            continue
     except ConnectionResetError:
         return True
+    except TimeoutError:
+        return False
     return True
 
 
