@@ -44,6 +44,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("flow", "flow"),
     ("functions", "functions"),
     ("lab", "lab"),
+    ("pipeline", "pipeline"),
     ("shop", "shop"),
     ("up", ""),
 ]

@@ -1,0 +1,169 @@
+"""Ingestion: a Kafka consumer group from Bazaar Log (or any Kafka) into the lake, exactly once.
+
+The Kafka Connect S3 sink's method: records are buffered per log partition, starting at the
+offset the lake's manifest says comes next; a buffer is written when it holds ``batch``
+records (so rotation is deterministic: the same offsets make the same files after a replay) or
+when the partition is caught up; the files are fsync'd and renamed, the manifest committed,
+and only then the group's offset. A kill -9 anywhere replays from the manifest's offsets, and
+orphaned files (written, never committed) are deleted at start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bazaar.pipeline._errors import IngestError, LakeError
+from bazaar.pipeline._events import SHOP_TOPIC, decode_batch
+from bazaar.pipeline._lake import Lake
+
+
+@dataclass
+class IngestStats:
+    """What one run did."""
+
+    records: int = 0
+    files: int = 0
+    batches: int = 0
+    orphans_removed: int = 0
+    seconds: float = 0.0
+    per_partition: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class _Buffer:
+    first: int
+    offsets: list[int] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
+    last: int = -1
+
+
+class Ingester:
+    """Moves ``topics`` from the log at ``bootstrap`` into ``lake`` as consumer ``group``."""
+
+    def __init__(self, bootstrap: str, lake: Lake, *, topics: Sequence[str] = (SHOP_TOPIC,),
+                 group: str = "bazaar-pipeline", batch: int = 100_000,
+                 on_batch: Callable[[IngestStats], None] | None = None) -> None:
+        if batch < 1:
+            raise IngestError("batch must be at least 1 record")
+        self.bootstrap, self.lake, self.topics = bootstrap, lake, tuple(topics)
+        self.group, self.batch, self.on_batch = group, batch, on_batch
+        self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._assigned: set[tuple[str, int]] = set()
+        self._at_end: set[tuple[str, int]] = set()
+
+    def _consumer(self) -> Any:
+        from confluent_kafka import Consumer
+
+        return Consumer({
+            "bootstrap.servers": self.bootstrap, "group.id": self.group,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "enable.partition.eof": True, "fetch.max.bytes": 32 << 20,
+            "max.partition.fetch.bytes": 16 << 20, "queued.max.messages.kbytes": 262_144,
+            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
+        })
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        from confluent_kafka import OFFSET_BEGINNING
+
+        for tp in partitions:
+            resume = self.lake.next_offset(tp.topic, tp.partition)
+            tp.offset = OFFSET_BEGINNING if resume is None else resume
+            self._assigned.add((tp.topic, tp.partition))
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        for tp in partitions:  # not committed: the partition's next owner re-reads it
+            key = (tp.topic, tp.partition)
+            self._buffers.pop(key, None)
+            self._assigned.discard(key)
+            self._at_end.discard(key)
+
+    def _flush(self, consumer: Any, key: tuple[str, int], stats: IngestStats) -> None:
+        from confluent_kafka import TopicPartition
+
+        buf = self._buffers.pop(key, None)
+        if buf is None or not buf.offsets:
+            return
+        topic, partition = key
+        table = decode_batch(topic, partition, buf.offsets, buf.values, buf.stamps)
+        written = self.lake.write_batch(topic, partition, buf.first, buf.last, table)
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, partition, buf.last + 1)],
+                            asynchronous=False)
+        except Exception as exc:  # the manifest already holds it; the group catches up later
+            if "UNKNOWN_MEMBER" not in str(exc) and "REBALANCE" not in str(exc):
+                raise IngestError(f"commit {topic}:{partition}: {exc}") from exc
+        stats.files += len(written)
+        stats.batches += 1
+        stats.per_partition[f"{topic}:{partition}"] = buf.last + 1
+        if self.on_batch:
+            self.on_batch(stats)
+
+    def run(self, *, until_idle: bool = False, idle_s: float = 1.0,
+            max_seconds: float | None = None, assign_timeout_s: float = 60.0) -> IngestStats:
+        """Ingest until stopped (or, with ``until_idle``, until every assigned partition is
+        caught up and written). Returns what it did."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        stats = IngestStats(orphans_removed=self.lake.recover())
+        started = time.perf_counter()
+        consumer = self._consumer()
+        try:
+            consumer.subscribe(list(self.topics), on_assign=self._on_assign,
+                               on_revoke=self._on_revoke)
+            quiet_since = time.monotonic()
+            while True:
+                messages = consumer.consume(num_messages=20_000, timeout=0.2)
+                for m in messages:
+                    err = m.error()
+                    key = (m.topic(), m.partition())
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            self._at_end.add(key)
+                            self._flush(consumer, key, stats)
+                            continue
+                        if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                            continue
+                        raise IngestError(f"consume from {self.bootstrap}: {err.str()}")
+                    self._at_end.discard(key)
+                    buf = self._buffers.get(key)
+                    if buf is None:
+                        buf = self._buffers[key] = _Buffer(first=m.offset())
+                    _, ts = m.timestamp()
+                    buf.last = m.offset()
+                    buf.offsets.append(buf.last)
+                    buf.values.append(m.value())
+                    buf.stamps.append(ts if ts > 0 else 0)
+                    stats.records += 1
+                    if len(buf.offsets) >= self.batch:
+                        self._flush(consumer, key, stats)
+                now = time.monotonic()
+                if messages:
+                    quiet_since = now
+                elif now - quiet_since >= idle_s:
+                    for key in list(self._buffers):
+                        self._flush(consumer, key, stats)
+                    done = self._assigned and self._assigned <= self._at_end
+                    if until_idle and (done or (not self._assigned
+                                                and now - quiet_since > assign_timeout_s)):
+                        break
+                if max_seconds is not None and time.perf_counter() - started > max_seconds:
+                    for key in list(self._buffers):
+                        self._flush(consumer, key, stats)
+                    break
+        except KafkaException as exc:
+            raise IngestError(f"the log at {self.bootstrap}: {exc}") from exc
+        except LakeError:
+            raise
+        finally:
+            stats.seconds = time.perf_counter() - started
+            consumer.close()
+        return stats
