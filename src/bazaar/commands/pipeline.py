@@ -158,6 +158,8 @@ def ingest(bootstrap: str | None = BOOTSTRAP, topics: list[str] = TOPICS,
                                      help="Records per lake file (per log partition)."),
            until_idle: bool = typer.Option(False, "--until-idle",
                                            help="Stop once caught up (default: run on)."),
+           session_timeout_ms: int = typer.Option(10_000, min=1_000, max=300_000,
+                                                  help="Consumer group session timeout."),
            root: Path | None = ROOT, as_json: bool = JSON) -> None:
     """Consume the log into the lake, exactly once (offsets follow the lake's manifest)."""
     from bazaar.pipeline import Ingester, PipelineError
@@ -171,7 +173,8 @@ def ingest(bootstrap: str | None = BOOTSTRAP, topics: list[str] = TOPICS,
 
         try:
             stats = Ingester(_bootstrap(bootstrap), _lake(root), topics=topics, group=group,
-                             batch=batch, on_batch=on_batch).run(until_idle=until_idle)
+                             batch=batch, on_batch=on_batch,
+                             session_timeout_ms=session_timeout_ms).run(until_idle=until_idle)
         except PipelineError as exc:
             raise _fail(exc) from exc
         except KeyboardInterrupt:
@@ -269,6 +272,36 @@ def run(bootstrap: str | None = BOOTSTRAP, topics: list[str] = TOPICS,
         return emit_json(result)
     typer.echo(f"ingest: {stats.records:,} records, {stats.files} files; compacted "
                f"{replaced}; warehouse: {load.facts_added:,} new facts")
+
+
+@app.command()
+def dashboard(bootstrap: str | None = BOOTSTRAP,
+              host: str = typer.Option("127.0.0.1", help="Listen address."),
+              port: int = typer.Option(8400, min=1, max=65535, help="Listen port."),
+              refresh_s: float = typer.Option(5.0, min=0.2, max=3600,
+                                              help="Seconds between warehouse loads."),
+              low_stock: int = typer.Option(10, help="Alert when a product's stock falls "
+                                                      "under this."),
+              spike_orders: int = typer.Option(500, min=1, help="Alert on more order lines "
+                                               "than this within --spike-window-s."),
+              spike_window_s: float = typer.Option(10.0, min=0.1, max=3600),
+              alerts: bool = typer.Option(True, help="Watch the log for live alerts."),
+              root: Path | None = ROOT) -> None:
+    """Serve /dashboard: charts from the warehouse (loaded from the lake as it grows) and
+    live alerts from the log."""
+    from bazaar.pipeline import DashboardConfig, PipelineError, Rules, serve_dashboard
+
+    base = _root(root)
+    config = DashboardConfig(warehouse=base / "warehouse.duckdb", lake=base / "lake",
+                             bootstrap=_bootstrap(bootstrap) if alerts else None,
+                             refresh_s=refresh_s,
+                             rules=Rules(low_stock=low_stock, spike_orders=spike_orders,
+                                         spike_window_s=spike_window_s))
+    typer.echo(f"dashboard on http://{host}:{port}/dashboard", err=True)
+    try:
+        serve_dashboard(config, host=host, port=port)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command()

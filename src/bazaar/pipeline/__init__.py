@@ -12,6 +12,8 @@ warehouse → a live dashboard, exactly once.
 - :func:`generate` — a synthetic shop's events for scale.
 """
 
+from bazaar.pipeline._alerts import Alert, Rules, Watcher
+from bazaar.pipeline._dashboard import DashboardConfig, dashboard_app, serve_dashboard
 from bazaar.pipeline._dask import client as dask_client
 from bazaar.pipeline._dask import prepare_dask
 from bazaar.pipeline._errors import IngestError, LakeError, PipelineError, WarehouseError
@@ -37,6 +39,8 @@ __all__ = [
     "KNOWN_TYPES",
     "RAW_SCHEMA",
     "SHOP_TOPIC",
+    "Alert",
+    "DashboardConfig",
     "IngestError",
     "IngestStats",
     "Ingester",
@@ -46,9 +50,12 @@ __all__ = [
     "LoadStats",
     "PipelineError",
     "Record",
+    "Rules",
     "Shape",
     "Warehouse",
     "WarehouseError",
+    "Watcher",
+    "dashboard_app",
     "dask_client",
     "decode",
     "decode_batch",
@@ -59,6 +66,7 @@ __all__ = [
     "prepare_pandas",
     "prices",
     "read_table",
+    "serve_dashboard",
     "shop_event",
     "to_table",
 ]

@@ -50,11 +50,15 @@ class Ingester:
 
     def __init__(self, bootstrap: str, lake: Lake, *, topics: Sequence[str] = (SHOP_TOPIC,),
                  group: str = "bazaar-pipeline", batch: int = 100_000,
-                 on_batch: Callable[[IngestStats], None] | None = None) -> None:
+                 on_batch: Callable[[IngestStats], None] | None = None,
+                 session_timeout_ms: int = 10_000) -> None:
         if batch < 1:
             raise IngestError("batch must be at least 1 record")
         self.bootstrap, self.lake, self.topics = bootstrap, lake, tuple(topics)
         self.group, self.batch, self.on_batch = group, batch, on_batch
+        # A killed ingester holds its partitions until its session expires: short sessions,
+        # quick take-overs.
+        self.session_timeout_ms = session_timeout_ms
         self._buffers: dict[tuple[str, int], _Buffer] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
@@ -67,7 +71,8 @@ class Ingester:
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "enable.partition.eof": True, "fetch.max.bytes": 32 << 20,
             "max.partition.fetch.bytes": 16 << 20, "queued.max.messages.kbytes": 262_144,
-            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
+            "session.timeout.ms": self.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, self.session_timeout_ms // 5),
         })
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
