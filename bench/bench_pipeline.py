@@ -81,8 +81,8 @@ def main(quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, \
             run_subprocess(Path(tmp) / "broker") as broker:
         root = Path(tmp)
-        AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
-            [NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: it owns the future
+        admin.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
         producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20,
                              "batch.size": 1 << 20, "queue.buffering.max.messages": 2_000_000})
         made = 0

@@ -60,8 +60,8 @@ def run(ctx: RunContext) -> Report:
     rows: list[list[Any]] = []
     timeline: list[tuple[float, int, bool]] = []
     with run_subprocess(ctx.work_dir / "broker") as broker:
-        AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
-            [NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: it owns the future
+        admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
         produced = 0
         hashes: Counter[tuple[object, ...]] = Counter()
         done = threading.Event()
