@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bazaar.broker import run_subprocess
 from bazaar.pipeline import (
     Alert,
+    Dashboard,
     DashboardConfig,
     Ingester,
     Lake,
@@ -32,7 +33,6 @@ from bazaar.pipeline import (
     prepare_pandas,
     shop_event,
 )
-from bazaar.pipeline._dashboard import Dashboard
 
 TOPIC = "shop.events"
 
@@ -86,7 +86,7 @@ def main(quick: bool) -> None:
         producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20,
                              "batch.size": 1 << 20, "queue.buffering.max.messages": 2_000_000})
         made = 0
-        for chunk in generate(n, seed=1, shape=Shape(days=7)):
+        for chunk in generate(n, seed=1, shape=Shape(days=1 if quick else 7)):
             for key, value in chunk:
                 producer.produce(TOPIC, value, key)
             producer.poll(0)

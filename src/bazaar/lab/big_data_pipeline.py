@@ -70,7 +70,8 @@ def run(ctx: RunContext) -> Report:
             nonlocal produced
             producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 10,
                                  "enable.idempotence": True, "batch.size": 1 << 20})
-            for chunk in p.generate(events, seed=7, chunk=20_000):
+            shape = p.Shape(days=max(1, min(7, events // 1_000_000)))  # ~60k events/hour
+            for chunk in p.generate(events, seed=7, chunk=20_000, shape=shape):
                 for key, value in chunk:
                     while True:
                         try:
@@ -186,9 +187,8 @@ def run(ctx: RunContext) -> Report:
               f"s ({full.facts_added:,} facts)"],
              ["warehouse", "after 3 kill -9 during loads: equal to a clean load",
               interrupted == clean_digest, f"last load added {load.facts_added:,}"]]
-    from bazaar.pipeline._dashboard import Dashboard
-
-    board = Dashboard(p.DashboardConfig(warehouse=ctx.work_dir / "clean.duckdb"))
+    
+    board = p.Dashboard(p.DashboardConfig(warehouse=ctx.work_dir / "clean.duckdb"))
     queries = sorted(board.summary()["query_ms"] for _ in range(5))
     board.warehouse.close()
     rows.append(["presentation", "dashboard summary (5 queries), median", queries[2], "ms"])

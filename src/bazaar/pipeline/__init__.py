@@ -13,7 +13,12 @@ warehouse → a live dashboard, exactly once.
 """
 
 from bazaar.pipeline._alerts import Alert, Rules, Watcher
-from bazaar.pipeline._dashboard import DashboardConfig, dashboard_app, serve_dashboard
+from bazaar.pipeline._dashboard import (
+    Dashboard,
+    DashboardConfig,
+    dashboard_app,
+    serve_dashboard,
+)
 from bazaar.pipeline._dask import client as dask_client
 from bazaar.pipeline._dask import prepare_dask
 from bazaar.pipeline._errors import IngestError, LakeError, PipelineError, WarehouseError
@@ -40,6 +45,7 @@ __all__ = [
     "RAW_SCHEMA",
     "SHOP_TOPIC",
     "Alert",
+    "Dashboard",
     "DashboardConfig",
     "IngestError",
     "IngestStats",

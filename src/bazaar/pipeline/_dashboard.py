@@ -1,4 +1,5 @@
-"""``/dashboard``: the presentation stage, served by Bazaar.
+"""``/dashboard``: the presentation stage, served by Bazaar (and ``POST /events``, the
+clickstream's way onto the log, when a log is configured).
 
 Charts and tables from the warehouse (``/dashboard/api/summary``: revenue over time, top
 products, the checkout funnel, stock levels), refreshed by the page every few seconds while
@@ -30,7 +31,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bazaar.pipeline._alerts import Alert, Rules, Watcher
-from bazaar.pipeline._errors import PipelineError, WarehouseError
+from bazaar.pipeline._clickstream import Clickstream, InvalidEvents
+from bazaar.pipeline._errors import IngestError, PipelineError, WarehouseError
 from bazaar.pipeline._lake import Lake
 from bazaar.pipeline._warehouse import Warehouse
 from bazaar.web import ErrorMap, Guard, Limits
@@ -180,15 +182,21 @@ class Dashboard:
 def dashboard_app(config: DashboardConfig) -> Starlette:
     """The ASGI app serving ``/dashboard`` (mount it, or serve it alone)."""
     board = Dashboard(config)
-    errors = ErrorMap.standard(log).add(WarehouseError, 503, "warehouse-unavailable",
-                                        "The warehouse is unavailable", retryable=True)
-    app = Starlette(routes=[
+    errors = (ErrorMap.standard(log)
+              .add(WarehouseError, 503, "warehouse-unavailable", "The warehouse is unavailable",
+                   retryable=True)
+              .add(InvalidEvents, 422, "invalid-events", "Invalid events", retryable=False)
+              .add(IngestError, 503, "log-unavailable", "The log is unavailable",
+                   retryable=True))
+    clicks = [Route("/events", Clickstream(config.bootstrap).post, methods=["POST"])
+              ] if config.bootstrap else []
+    app = Starlette(routes=[*clicks,
         Route("/dashboard", board.page),
         Route("/dashboard/api/summary", board.api_summary),
         Route("/dashboard/api/health", board.api_health),
         Route("/dashboard/events", board.events),
         Mount("/dashboard/static", StaticFiles(directory=str(STATIC)), name="static"),
-    ], middleware=[Middleware(Guard, errors=errors, limits=Limits(max_body=64 * 1024))],
+    ], middleware=[Middleware(Guard, errors=errors, limits=Limits(max_body=1 << 20))],
         exception_handlers=errors.handlers(), lifespan=board.lifespan)
     return app
 
@@ -200,6 +208,6 @@ def serve_dashboard(config: DashboardConfig, *, host: str = "127.0.0.1",
 
     from bazaar.web import uvicorn_config
 
-    limits = Limits(max_body=64 * 1024)
+    limits = Limits(max_body=1 << 20)
     uvicorn.Server(uvicorn_config(dashboard_app(config), limits, host=host, port=port,
                                   lifespan="on")).run()

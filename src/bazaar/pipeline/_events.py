@@ -163,7 +163,7 @@ def _fast(topic: str, partition: int, offsets: Sequence[int], values: Sequence[b
     import pyarrow.json as pj
 
     n = len(values)
-    blob = b"\n".join(v or b"" for v in values)
+    blob = b"\n".join([v or b"" for v in values])
     if n > 0 and b'"data"' not in blob:
         try:
             parsed = pj.read_json(pa.BufferReader(blob), parse_options=pj.ParseOptions(

@@ -121,3 +121,59 @@ def test_the_dashboard_refuses_bad_requests_cleanly(board: Running) -> None:
     r = httpx.post(f"{board.url}/dashboard/api/summary", content=b"x" * (1 << 20))
     assert r.status_code in (405, 413)
     assert httpx.get(f"{board.url}/dashboard/nope").status_code == 404
+
+
+def _end_offsets(bootstrap: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition("shop.events", 0), 10)[1:])
+    finally:
+        consumer.close()
+
+
+def test_post_events_puts_a_batch_on_the_log(board: Running) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    before = _end_offsets(board.broker.bootstrap)
+    batch = [{"type": "product_viewed", "event_id": f"click-{i}", "session_id": "web-1",
+              "product_id": i} for i in range(50)]
+    r = httpx.post(f"{board.url}/events", json=batch)
+    assert r.status_code == 202 and r.json() == {"accepted": 50}
+    assert _end_offsets(board.broker.bootstrap) == before + 50  # on the log when answered
+    consumer = Consumer({"bootstrap.servers": board.broker.bootstrap, "group.id": "check",
+                         "enable.partition.eof": True})
+    consumer.assign([TopicPartition("shop.events", 0, before)])
+    got = []
+    for _ in range(100):
+        for m in consumer.consume(100, 1.0):
+            if m.error() is None:
+                got.append(m.value())
+        if len(got) >= 50:
+            break
+    consumer.close()
+    assert [orjson_id(v) for v in got] == [f"click-{i}" for i in range(50)]
+
+
+def orjson_id(value: bytes) -> str:
+    import orjson
+
+    return str(orjson.loads(value)["event_id"])
+
+
+def test_post_events_refuses_bad_batches_and_produces_nothing(board: Running) -> None:
+    before = _end_offsets(board.broker.bootstrap)
+    bad_bodies = [b"{not json", b"[]", b'{"type": "product_viewed"}', b"[1, 2]",
+                  b'[{"type": "product_viewed"}, {"type": "teleported"}]',
+                  b'[{"type": "cart_added", "quantity": 1e400}]',
+                  b'[{"type": "cart_added", "quantity": 99999999999999999999999}]',
+                  b'[{"type": "cart_added", "at": "now"}]',
+                  b"[" + b",".join([b'{"type": "cart_added"}'] * 1001) + b"]"]
+    for body in bad_bodies:
+        r = httpx.post(f"{board.url}/events", content=body)
+        assert r.status_code == 422, (body[:60], r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    huge = httpx.post(f"{board.url}/events", content=b"[" + b" " * (2 << 20) + b"]")
+    assert huge.status_code == 413
+    assert _end_offsets(board.broker.bootstrap) == before

@@ -27,7 +27,7 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     children = [Child([*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                        "--no-dashboard"], name="dask-scheduler", env=env,
-                      log=logs / "scheduler.log", ready_port=port, ready_timeout=60)]
+                      log=logs / "scheduler.log", ready_port=port, ready_timeout=180)]
     for i in range(2):
         children.append(Child([*DASK, "worker", address, "--nthreads", "1", "--nworkers", "1",
                                "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
@@ -38,7 +38,7 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for child in children[1:]:
             child.spawn()
         with dask_client(address) as client:
-            client.wait_for_workers(2, timeout=90)
+            client.wait_for_workers(2, timeout=300)
         yield address
     finally:
         for child in reversed(children):
@@ -51,7 +51,8 @@ def test_dask_on_a_cluster_of_processes_equals_duckdb(scheduler: str, tmp_path: 
     fill_lake(lake, 15_000, seed=11, batch=2_500)
     with dask_client(scheduler) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        on_dask = prepare_dask(lake.paths(), client)
+        # Small partitions, so rows really cross between the two workers in the shuffles.
+        on_dask = prepare_dask(lake.paths(), client, partition_rows=2_000)
     on_duckdb = prepare_duckdb(lake.paths())
     assert on_duckdb.num_rows > 14_000
     assert digest(on_dask) == digest(on_duckdb)
