@@ -164,6 +164,8 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
     from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
+    from bazaar.api.graph import graphql_routes
+    from bazaar.api.graph import refusal as graphql_refusal
     from bazaar.auth import exempt_paths
 
     shop = runtime.shop
@@ -175,12 +177,16 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          # the other styles' documents and consoles (their calls need auth)
+                          ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
+                          ("GET", "/graphql/schema.graphql"),
                           ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
+    starter = checkout_starter(runtime.settings)
+    checkout = CheckoutRoutes(shop, starter)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      access_log=runtime.settings.access_log,
@@ -189,7 +195,10 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                      cors_origins=runtime.settings.cors_origins,
                      rate_policies=rate_policies(runtime.settings),
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-                     mounted=auth.routes())
+                     mounted=auth.routes(),
+                     # the same services in the other API styles (issue 14)
+                     styles=graphql_routes(shop, starter),
+                     native_errors={"/graphql": graphql_refusal})
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
