@@ -28,6 +28,10 @@ class LocalShop:
     user_id: int
 
     @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.app.state.grpc_port}"
+
+    @property
     def engine(self) -> Engine:
         return self.runtime.engine
 
@@ -39,7 +43,8 @@ def login(client: TestClient, username: str, password: str) -> dict[str, str]:
 
 
 @contextmanager
-def local_shop(data_dir: Path) -> Iterator[LocalShop]:
+def local_shop(data_dir: Path, *, grpc: bool = False) -> Iterator[LocalShop]:
+    """The app; with ``grpc`` its lifespan serves gRPC on a free port too."""
     settings = Settings(data_dir=data_dir)
     engine = storage.make_engine(settings.effective_database_url)
     runtime = bootstrap.Runtime(settings, engine, make_shop(engine))
@@ -47,7 +52,7 @@ def local_shop(data_dir: Path) -> Iterator[LocalShop]:
     demo = bootstrap.seed(runtime).demo_password
     assert demo is not None
     user = users.register(runtime.shop, "carol", "Carol", "carol-password")
-    app = bootstrap.build_app(runtime)
+    app = bootstrap.build_app(runtime, grpc_port=0 if grpc else None)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield LocalShop(runtime, app, client, login(client, "demo", demo),
                         login(client, "carol", "carol-password"), user.id)

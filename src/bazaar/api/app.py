@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Lifespan
 
 from bazaar.api import openapi
 from bazaar.api.conventions import RateLimitHeaders, RatePolicy
@@ -87,7 +87,8 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
                rate_policies: Mapping[str, RatePolicy] | None = None,
                metrics: HttpMetrics | None = None, access_log: bool = False,
                styles: Sequence[BaseRoute] = (),
-               native_errors: Mapping[str, Renderer] | None = None) -> Starlette:
+               native_errors: Mapping[str, Renderer] | None = None,
+               lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
@@ -97,7 +98,8 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``;
     ``metrics`` (default: a fresh set) are served at ``GET /metrics``; ``access_log`` writes
     one structured line per request; ``styles`` are the other API styles' routes (GraphQL,
-    SOAP), and ``native_errors`` re-render refusals on their paths in their own shape."""
+    SOAP), and ``native_errors`` re-render refusals on their paths in their own shape;
+    ``lifespan`` runs what serves beside the app (the gRPC server)."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -146,7 +148,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     middleware.append(Middleware(HotReads, shop=shop))
     exception_handlers: dict[Any, Any] = errors.handlers()
     app: Starlette = Starlette(routes=routes, middleware=middleware,
-                               exception_handlers=exception_handlers)
+                               exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.operations = operations
     app.state.metrics = http
     return app
