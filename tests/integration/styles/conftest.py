@@ -39,7 +39,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningShop]:
     data_dir = tmp_path_factory.mktemp("styles") / "data"
     grpc_port = localservers.free_port()
     with localservers.bazaar_up(data_dir, "--no-services",
-                                env={"BAZAAR_GRPC_PORT": str(grpc_port)}) as shop:
+                                # many refused calls, on purpose, from one address
+                                env={"BAZAAR_GRPC_PORT": str(grpc_port),
+                                     "BAZAAR_FAILED_AUTH_BURST": "100000"}) as shop:
         admin = token(shop.url, "demo", (data_dir / "demo-password").read_text().strip())
         r = httpx.post(f"{shop.url}/users", json={"username": "dora",
                                                   "password": "dora-password"}, timeout=30)

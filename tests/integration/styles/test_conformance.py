@@ -21,7 +21,7 @@ import pytest
 import requests
 import zeep
 from google.rpc import error_details_pb2
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 from grpc_status import rpc_status
 from tests.integration.styles.conftest import RunningShop
@@ -378,8 +378,9 @@ def test_the_checkout_subscription_over_websocket(running: RunningShop,
                                         subprotocols=["graphql-transport-ws"])
         seen: list[dict[str, Any]] = []
         async with Client(transport=transport, fetch_schema_from_transport=False) as session:
-            sub = gql("subscription($id:Int!){checkoutStatus(orderId:$id){status reason}}")
-            sub.variable_values = {"id": placed["id"]}
+            sub = GraphQLRequest(
+                "subscription($id:Int!){checkoutStatus(orderId:$id){status reason}}",
+                variable_values={"id": placed["id"]})
             async for result in session.subscribe(sub):
                 seen.append(result["checkoutStatus"])
                 if len(seen) == 1:
