@@ -20,6 +20,7 @@ from bazaar.api.graph import pages
 from bazaar.api.graph import types as t
 from bazaar.api.graph.context import ShopContext
 from bazaar.api.graph.errors import native
+from bazaar.api.graph.fastlists import FastListExecution
 from bazaar.api.graph.limits import QueryLimits, rule
 from bazaar.api.params import check_id
 from bazaar.api.routes import READ, WRITE
@@ -201,6 +202,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     chosen = limits or QueryLimits()
     return ShopSchema(
         query=Query, mutation=Mutation, subscription=Subscription,
+        execution_context_class=FastListExecution,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[lambda: MaxTokensLimiter(max_token_count=chosen.max_tokens),
                     lambda: AddValidationRules([rule(chosen)])])
