@@ -54,8 +54,9 @@ class Query:
 
     @strawberry.field
     def huge(self) -> list[Item]:
-        return items(3, broken=False) + [Item(id=2**40, name="big", price=1, colour=Colour.RED,
-                                              note=None, tag=Tag(label="t"))]
+        big = Item(id=2**40, name="big", price=1, colour=Colour.RED, note=None,
+                   tag=Tag(label="t"))
+        return [*items(3, broken=False), big]
 
 
 PLAIN = strawberry.Schema(query=Query)
@@ -70,7 +71,7 @@ def both(query: str, variables: dict[str, Any] | None = None) -> tuple[Any, Any]
 
 
 @pytest.mark.parametrize("query", [
-    "{ items { id name price colour note __typename } }",
+    "{ items { id name price colour note __typename } }",  # colour: an enum leaf
     "{ items { a: id b: name id } }",
     "query($s: Boolean!) { items { id name @skip(if: $s) note @include(if: $s) } }",
     "{ items { id tag { label } } }",           # nested object: the ordinary path
