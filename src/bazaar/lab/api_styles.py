@@ -365,8 +365,23 @@ def run(ctx: RunContext) -> Report:
         return by[(case, style)][col]
 
     hist = {st: by[("order history", st)] for st in STYLES}
+
+    def wire(case: str, style: str) -> int:
+        return int(cell(case, style, 2) + cell(case, style, 3))
+
+    checks = {
+        "GraphQL fetched exactly the fields asked for": all(
+            cell(c, "GraphQL", 7) == 0 for c in CASES),
+        "REST needed extra round trips for the history, the others none": (
+            hist["REST"][8] > 0 and all(hist[st][8] == 0 for st in STYLES[1:])),
+        "gRPC sent the fewest bytes in every use case": all(
+            wire(c, "gRPC") == min(wire(c, st) for st in STYLES) for c in CASES),
+        "SOAP sent more bytes than gRPC in every use case": all(
+            wire(c, "SOAP") > wire(c, "gRPC") for c in CASES)}
+    failed = [name for name, ok in checks.items() if not ok]
     verdict = (
-        f"Held. Product page: GraphQL fetched exactly the {NEEDED_PRODUCT_PAGE} fields "
+        ("Held" if not failed else "Did not hold (" + "; ".join(failed) + ")") + ". "
+        f"Product page: GraphQL fetched exactly the {NEEDED_PRODUCT_PAGE} fields "
         f"shown; REST, gRPC and SOAP each sent {cell('product page', 'REST', 5)} "
         f"(over-fetching). Order history with product names: REST took "
         f"{hist['REST'][4]} round trips ({hist['REST'][8]} extra for the products: "
@@ -401,7 +416,8 @@ def run(ctx: RunContext) -> Report:
                  "fields received", "fields needed", "over-fetched", "extra trips",
                  "p50 ms", "p99 ms", "server CPU µs/call"],
         rows=rows, verdict=verdict, plot=plot,
-        summary={"calls": calls, "rate_per_s": rate, "history_orders": history},
+        summary={"calls": calls, "rate_per_s": rate, "history_orders": history,
+                 "checks": checks},
         notes=[f"{calls} timed calls per row, started at {rate:g}/s, one client, one "
                "connection per style; bytes averaged over 5 calls through a counting TCP relay "
                "(gRPC: HTTP/2 frames and HPACK-compressed headers included).",
