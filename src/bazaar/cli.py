@@ -42,6 +42,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("broker", "broker"),
     ("config", "config"),
     ("flow", "flow"),
+    ("ftl", "ftl"),
     ("functions", "functions"),
     ("lab", "lab"),
     ("shop", "shop"),
