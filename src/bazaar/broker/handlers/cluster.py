@@ -86,4 +86,10 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
 
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,
                            version: int) -> ip.InitProducerIdResponse:
+    if req.transactional_id is not None:
+        # no transaction coordinator (yet): refuse at once with a fatal error, rather than
+        # hand out an id and leave commit_transaction() to hang until its timeout
+        log.info("refused transactional id %r: transactions are not supported",
+                 req.transactional_id)
+        return ip.InitProducerIdResponse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
     return ip.InitProducerIdResponse(0, state.producer_ids.allocate(), 0)
