@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bazaar.broker._errors import BrokerError, ErrorCode
+from bazaar.broker._errors import BrokerError, ErrorCode, TransactionError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import check_topic_name
 from bazaar.broker.protocol.apis import create_topics as ct
@@ -87,9 +87,10 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,
                            version: int) -> ip.InitProducerIdResponse:
     if req.transactional_id is not None:
-        # no transaction coordinator (yet): refuse at once with a fatal error, rather than
-        # hand out an id and leave commit_transaction() to hang until its timeout
-        log.info("refused transactional id %r: transactions are not supported",
-                 req.transactional_id)
-        return ip.InitProducerIdResponse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
+        try:
+            pid, epoch = await state.transactions.init_producer_id(
+                req.transactional_id, req.transaction_timeout_ms)
+        except TransactionError as exc:
+            return ip.InitProducerIdResponse(exc.code, -1, -1)
+        return ip.InitProducerIdResponse(0, pid, epoch)
     return ip.InitProducerIdResponse(0, state.producer_ids.allocate(), 0)
