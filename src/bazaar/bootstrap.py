@@ -361,12 +361,13 @@ def _listen(host: str, port: int) -> socket.socket:
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
     embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
+    The data directory is made 0700 first (secrets in it are 0600 too).
 
     Every port is checked before anything starts, and the data directory is locked: a
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock
+    from bazaar.processes import DirLock, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -379,6 +380,9 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()
+    # The master key, the demo password, the databases and the services' own dirs live
+    # below it: no other uid (a function's sandbox included) may list or open any of it.
+    private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
     if services:
