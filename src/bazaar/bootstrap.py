@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit, Secret
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
-from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -314,7 +314,7 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
 
 
 def migrate_database(runtime: Runtime) -> str:
-    return migrate.upgrade(runtime.engine)
+    return migrate.upgrade(runtime.engine, MIGRATIONS)
 
 
 def seed(runtime: Runtime) -> SeedResult:
