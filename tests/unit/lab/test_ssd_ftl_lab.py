@@ -27,6 +27,7 @@ def test_ssd_ftl_lab_runs_tiny(tmp_path: Path) -> None:
         assert [p["spare"] for p in points] == sorted(p["spare"] for p in points)
         assert all(a["measured"] > b["measured"] for a, b in itertools.pairwise(points))
     assert summary["worst_closed_form_error"] < 0.05
+    assert summary["worst_hot_cold_error"] < 0.1
     lat = summary["latency_us"]
     assert lat["steady state"]["p999"] > lat["fresh"]["p999"]
     assert summary["erase_spread"]["static"] < summary["erase_spread"]["off"]
