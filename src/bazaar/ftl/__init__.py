@@ -9,7 +9,13 @@ replay (blkparse, MSR Cambridge / SNIA CSV); and the published closed forms for 
 amplification it is checked against.
 """
 
-from bazaar.ftl._closed_form import lambert_w0, wa_greedy, wa_lrw
+from bazaar.ftl._closed_form import (
+    lambert_w0,
+    wa_greedy,
+    wa_greedy_hot_cold,
+    wa_lrw,
+    wa_lrw_hot_cold,
+)
 from bazaar.ftl._config import (
     DEVICES_DIR,
     DeviceConfig,
@@ -88,5 +94,7 @@ __all__ = [
     "steady_state",
     "uniform_random",
     "wa_greedy",
+    "wa_greedy_hot_cold",
     "wa_lrw",
+    "wa_lrw_hot_cold",
 ]

@@ -8,6 +8,14 @@ with spare factor Sf = (T - U) / T (T physical, U logical pages) and alpha = 1 /
 - greedy, Np pages per erase block (his Eq. 12): A ~ A_LRW(k * alpha) / k with
   k = 1 + 1 / (2 * Np).
 
+Hot/cold traffic (a fraction r of writes to a fraction f of the data) in the same framework
+(our derivation, not a formula printed in the paper): under LRW a page programmed now is
+cleaned after the frontier has gone once round the device, T/A host writes later, so a hot page
+is still valid with probability s_h = exp(-alpha r / (f A)) and a cold one with s_c =
+exp(-alpha (1-r) / ((1-f) A)); each host write costs 1 / (1 - s) programs (it is copied again
+each time it survives), so A solves A = r / (1 - s_h) + (1 - r) / (1 - s_c). With r = f it is
+the uniform closed form. For greedy we apply Eq. 12's correction (alpha -> k alpha, A / k).
+
 W0 is the principal branch of the Lambert W function, computed here by Halley's method (no
 SciPy needed).
 """
@@ -65,3 +73,38 @@ def wa_greedy(spare_factor: float, pages_per_block: int) -> float:
         raise FtlConfigError(f"pages per block must be >= 1, got {pages_per_block}")
     k = 1 + 1 / (2 * pages_per_block)
     return _lrw(k * _alpha(spare_factor)) / k
+
+
+def _hot_cold(alpha: float, hot_writes: float, hot_data: float) -> float:
+    r, f = hot_writes, hot_data
+    if not (0 < r < 1 and 0 < f < 1):
+        raise FtlConfigError("hot_writes and hot_data must be in (0, 1)")
+
+    def excess(a: float) -> float:
+        return (r / -math.expm1(-alpha * r / (f * a))
+                + (1 - r) / -math.expm1(-alpha * (1 - r) / ((1 - f) * a)) - a)
+
+    lo, hi = 1.0, 1e9  # excess > 0 below the root, < 0 above it
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if excess(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def wa_lrw_hot_cold(spare_factor: float, hot_writes: float, hot_data: float) -> float:
+    """LRW/FIFO write amplification when ``hot_writes`` of the writes go to ``hot_data`` of
+    the logical space (uniform within each part)."""
+    return _hot_cold(_alpha(spare_factor), hot_writes, hot_data)
+
+
+def wa_greedy_hot_cold(spare_factor: float, pages_per_block: int, hot_writes: float,
+                       hot_data: float) -> float:
+    """Greedy write amplification under hot/cold traffic (Eq. 12's correction on the LRW
+    hot/cold model)."""
+    if pages_per_block < 1:
+        raise FtlConfigError(f"pages per block must be >= 1, got {pages_per_block}")
+    k = 1 + 1 / (2 * pages_per_block)
+    return _hot_cold(k * _alpha(spare_factor), hot_writes, hot_data) / k

@@ -1,7 +1,8 @@
 """Simulated write amplification against Desnoyers' closed forms (uniform random writes).
 
 A 65,536-page device, one erase unit per block (one plane), GC reserve 1, preconditioned with
-a sequential fill and two device-fulls of random writes, then measured over two more. The
+a sequential fill and two device-fulls of random writes, then measured over two more (hot/cold:
+32,768 pages, four and four). The
 closed forms are evaluated at the spare factor of the units that can hold data
 (:attr:`DeviceConfig.effective_spare_factor`). Tolerances: greedy ±2% (the issue's bound),
 LRW/FIFO ±1%.
@@ -20,27 +21,40 @@ from bazaar.ftl import (
     FtlOptions,
     Geometry,
     PageMappedFtl,
+    hot_cold,
     lambert_w0,
     wa_greedy,
+    wa_greedy_hot_cold,
     wa_lrw,
+    wa_lrw_hot_cold,
 )
 
 PAGES = 1 << 16
 
 
-def _steady_wa(spare: float, pages_per_block: int, policy: str) -> tuple[float, float]:
+def _steady_wa(spare: float, pages_per_block: int, policy: str,
+               hot: tuple[float, float] | None = None) -> tuple[float, float]:
+    # Hot/cold traffic takes longer to mix the sequentially written cold data: a smaller
+    # device (half), warmed for 4 device-fulls instead of 2.
+    pages = PAGES if hot is None else PAGES // 2
     config = DeviceConfig(
         geometry=Geometry(channels=1, dies_per_channel=1, planes_per_die=1,
-                          blocks_per_plane=PAGES // pages_per_block,
+                          blocks_per_plane=pages // pages_per_block,
                           pages_per_block=pages_per_block, spare_factor=spare),
         ftl=FtlOptions(gc_policy=policy, gc_reserve=1))  # type: ignore[arg-type]
     ftl = PageMappedFtl(config.geometry, config.ftl)
     lp = config.geometry.logical_pages
     rng = np.random.default_rng(2012)
     ftl.write(np.arange(lp))
-    ftl.write(rng.integers(0, lp, 2 * lp))
+
+    def writes(seed: int) -> np.ndarray:
+        if hot is None:
+            return rng.integers(0, lp, 2 * lp)
+        return hot_cold(4 * lp, lp, hot_data=hot[1], hot_writes=hot[0], seed=seed).first
+
+    ftl.write(writes(1))
     ftl.reset_stats()
-    ftl.write(rng.integers(0, lp, 2 * lp))
+    ftl.write(writes(2))
     return ftl.stats.write_amplification, config.effective_spare_factor
 
 
@@ -57,6 +71,33 @@ def test_greedy_matches_desnoyers_eq12_within_2_percent(spare: float,
 def test_fifo_matches_the_lrw_closed_form_within_1_percent(spare: float) -> None:
     measured, effective = _steady_wa(spare, 64, "fifo")
     assert measured == pytest.approx(wa_lrw(effective), rel=0.01)
+
+
+@pytest.mark.parametrize("spare", [0.1, 0.2, 0.3])
+@pytest.mark.parametrize("hot", [(0.9, 0.1), (0.8, 0.2)])
+def test_hot_cold_fifo_matches_its_model_within_2_percent(spare: float,
+                                                          hot: tuple[float, float]) -> None:
+    measured, effective = _steady_wa(spare, 64, "fifo", hot)
+    assert measured == pytest.approx(wa_lrw_hot_cold(effective, *hot), rel=0.02)
+
+
+@pytest.mark.parametrize("spare", [0.1, 0.2])
+@pytest.mark.parametrize("hot", [(0.9, 0.1), (0.8, 0.2)])
+def test_hot_cold_greedy_within_5_percent(spare: float, hot: tuple[float, float]) -> None:
+    measured, effective = _steady_wa(spare, 64, "greedy", hot)
+    assert measured == pytest.approx(wa_greedy_hot_cold(effective, 64, *hot), rel=0.05)
+
+
+def test_hot_cold_model_reduces_to_the_uniform_one() -> None:
+    assert wa_lrw_hot_cold(0.1, 0.3, 0.3) == pytest.approx(wa_lrw(0.1), rel=1e-9)
+    assert wa_greedy_hot_cold(0.2, 64, 0.5, 0.5) == pytest.approx(wa_greedy(0.2, 64),
+                                                                  rel=1e-9)
+    # Skew costs: the same spare space copies more under 90/10 than uniform for LRW.
+    assert wa_lrw_hot_cold(0.1, 0.9, 0.1) > wa_lrw(0.1)
+    with pytest.raises(FtlConfigError):
+        wa_lrw_hot_cold(0.1, 1.0, 0.1)
+    with pytest.raises(FtlConfigError):
+        wa_greedy_hot_cold(0.1, 0, 0.9, 0.1)
 
 
 def test_greedy_beats_fifo_and_both_fall_with_spare_space() -> None:
