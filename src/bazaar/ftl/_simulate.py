@@ -107,7 +107,7 @@ def replay(config: DeviceConfig, workload: Workload, queue_depth: int = 1,
     """
     ssd = SsdModel(config)
     if fills is not None:
-        precondition(ssd.ftl, fills)
+        precondition(ssd.ftl, fills, progress=progress)
     n = max(1, len(workload))
     ssd_result = ssd.run(workload, queue_depth,
                          progress=(lambda k: progress(k / n)) if progress else None)

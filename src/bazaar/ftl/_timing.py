@@ -91,6 +91,8 @@ class SsdModel:
                     progress(1024)
         finally:
             self.ftl.record_ops(False)
+        if progress is not None and len(ops) % 1024:
+            progress(len(ops) % 1024)
         self.now = end
         after = self.ftl.stats
         host = after.host_writes - before.host_writes

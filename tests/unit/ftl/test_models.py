@@ -162,8 +162,11 @@ def test_gc_shows_in_the_write_latency_tail() -> None:
     config = FAST.replace(timing={"write_buffer_pages": 64})
     lp = config.geometry.logical_pages
     fresh, steady = SsdModel(config), SsdModel(config)
-    ssd_ready, _ = replay(config, uniform_random("write", 10, 1, lp), fills=2.0, hdd=False)
-    assert ssd_ready.requests == 10
+    seen: list[float] = []
+    ssd_ready, _ = replay(config, uniform_random("write", 3000, 1, lp), fills=2.0, hdd=False,
+                          progress=seen.append)
+    assert ssd_ready.requests == 3000
+    assert sum(seen) == pytest.approx(1 + 2 + 1)   # fill, 2 random fills, the run itself
     steady.ftl.write(np.arange(lp))
     steady.ftl.write(np.random.default_rng(0).integers(0, lp, 2 * lp))
     work = uniform_random("write", 3000, 1, lp, seed=9)
