@@ -100,6 +100,7 @@ class Timing:
     host_mb_s: float = 3500.0        # PCIe 3.0 x4; SATA is ~550
     controller_us: float = 2.0       # firmware time per host command
     write_buffer_pages: int = 1024   # embedded RAM for writes (0: write-through)
+    map_cache_entries: int = 0       # mapping entries the RAM holds (0: the whole map)
 
     def __post_init__(self) -> None:
         for name in ("read_us", "program_us", "erase_us", "controller_us"):
@@ -113,6 +114,9 @@ class Timing:
         wb = self.write_buffer_pages
         if not isinstance(wb, int) or isinstance(wb, bool) or not 0 <= wb <= 1 << 24:
             raise FtlConfigError(f"timing.write_buffer_pages must be 0..2^24, got {wb!r}")
+        mc = self.map_cache_entries
+        if not isinstance(mc, int) or isinstance(mc, bool) or not 0 <= mc <= 1 << 40:
+            raise FtlConfigError(f"timing.map_cache_entries must be 0..2^40, got {mc!r}")
 
 
 @dataclass(frozen=True)

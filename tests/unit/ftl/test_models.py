@@ -62,6 +62,7 @@ def test_shipped_devices_load_and_geometry_locates_pages() -> None:
     ("[timing]\nprogram_us = -1\n", "program_us must be >= 0"),
     ("[timing]\nhost_mb_s = 0\n", "host_mb_s must be > 0"),
     ("[hdd]\nrpm = 0\n", "rpm must be > 0"),
+    ("[timing]\nmap_cache_entries = -1\n", "map_cache_entries must be"),
     ("geometry = 3\n", "must be a table"),
     ("[geometry\n", "not valid TOML"),
 ])
@@ -161,8 +162,11 @@ def test_gc_shows_in_the_write_latency_tail() -> None:
     config = FAST.replace(timing={"write_buffer_pages": 64})
     lp = config.geometry.logical_pages
     fresh, steady = SsdModel(config), SsdModel(config)
-    ssd_ready, _ = replay(config, uniform_random("write", 10, 1, lp), fills=2.0, hdd=False)
-    assert ssd_ready.requests == 10
+    seen: list[float] = []
+    ssd_ready, _ = replay(config, uniform_random("write", 3000, 1, lp), fills=2.0, hdd=False,
+                          progress=seen.append)
+    assert ssd_ready.requests == 3000
+    assert sum(seen) == pytest.approx(1 + 2 + 1)   # fill, 2 random fills, the run itself
     steady.ftl.write(np.arange(lp))
     steady.ftl.write(np.random.default_rng(0).integers(0, lp, 2 * lp))
     work = uniform_random("write", 3000, 1, lp, seed=9)
@@ -194,3 +198,29 @@ def test_steady_state_reports_the_closed_form() -> None:
     assert cb.closed_form is None and cb.write_amplification > 1
     with pytest.raises(FtlConfigError):
         steady_state(config, fills=-1)
+
+
+def test_a_small_mapping_cache_costs_random_reads_not_sequential_ones() -> None:
+    lp = FAST.geometry.logical_pages
+    results = {}
+    for entries in (0, lp // 20):
+        model = SsdModel(FAST.replace(timing={"map_cache_entries": entries}))
+        model.ftl.write(np.arange(lp))
+        results[entries] = (model.run(uniform_random("read", 400, 1, lp, seed=4), 1),
+                            model.run(sequential("read", 40, 32, lp), 32))
+    (rnd_all, seq_all), (rnd_few, seq_few) = results[0], results[lp // 20]
+    assert rnd_all.map_misses == 0 and rnd_few.map_misses > 300
+    # A miss reads the translation page first: about one more flash read per random read.
+    assert rnd_few.latency_us_p50 > rnd_all.latency_us_p50 + FAST.timing.read_us * 0.9
+    # Sequential reads touch one translation page per 1024 pages.
+    assert seq_few.map_misses <= 2 + 40 * 32 // 1024
+    assert seq_few.throughput_mb_s == pytest.approx(seq_all.throughput_mb_s, rel=0.05)
+
+
+def test_same_seed_same_result() -> None:
+    config = load_config("tiny")
+    a = steady_state(config, fills=0.5, measure=0.2, seed=3)
+    b = steady_state(config, fills=0.5, measure=0.2, seed=3)
+    c = steady_state(config, fills=0.5, measure=0.2, seed=4)
+    assert (a.write_amplification, a.erases) == (b.write_amplification, b.erases)
+    assert (a.write_amplification, a.erases) != (c.write_amplification, c.erases)

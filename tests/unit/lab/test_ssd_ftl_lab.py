@@ -31,4 +31,7 @@ def test_ssd_ftl_lab_runs_tiny(tmp_path: Path) -> None:
     lat = summary["latency_us"]
     assert lat["steady state"]["p999"] > lat["fresh"]["p999"]
     assert summary["erase_spread"]["static"] < summary["erase_spread"]["off"]
+    whole, tenth, _ = summary["map_cache"]
+    assert whole["misses"] == 0 and tenth["misses"] > 0
+    assert tenth["random_read_iops"] < whole["random_read_iops"]
     assert result["verdict"].startswith("Parallelism held")
