@@ -129,6 +129,11 @@ def test_binary_garbage_and_missing_traces_are_refused(tmp_path: Path) -> None:
         load_trace(path)
     with pytest.raises(TraceError, match="no trace file"):
         load_trace(tmp_path / "missing.csv")
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as f:       # sparse: 5 GiB on paper, nothing on disk
+        f.truncate(5 << 30)
+    with pytest.raises(TraceError, match="more than this simulator reads"):
+        load_trace(huge)
 
 
 def test_more_channels_and_dies_write_faster() -> None:
