@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit, Secret
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
-from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -314,7 +314,7 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
 
 
 def migrate_database(runtime: Runtime) -> str:
-    return migrate.upgrade(runtime.engine)
+    return migrate.upgrade(runtime.engine, MIGRATIONS)
 
 
 def seed(runtime: Runtime) -> SeedResult:
@@ -361,12 +361,13 @@ def _listen(host: str, port: int) -> socket.socket:
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
     embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
+    The data directory is made 0700 first (secrets in it are 0600 too).
 
     Every port is checked before anything starts, and the data directory is locked: a
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock
+    from bazaar.processes import DirLock, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -379,6 +380,9 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()
+    # The master key, the demo password, the databases and the services' own dirs live
+    # below it: no other uid (a function's sandbox included) may list or open any of it.
+    private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
     if services:

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
-from bazaar.storage import schema
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
