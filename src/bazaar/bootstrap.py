@@ -170,6 +170,8 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.api.graph import graphql_routes
     from bazaar.api.graph import refusal as graphql_refusal
+    from bazaar.api.soap import refusal as soap_refusal
+    from bazaar.api.soap import soap_routes
     from bazaar.auth import exempt_paths
 
     shop = runtime.shop
@@ -183,7 +185,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
                           # the other styles' documents and consoles (their calls need auth)
                           ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
-                          ("GET", "/graphql/schema.graphql"),
+                          ("GET", "/graphql/schema.graphql"), ("GET", "/soap"),
                           ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
@@ -204,8 +206,9 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
                      mounted=auth.routes(),
                      # the same services in the other API styles (issue 14)
-                     styles=graphql_routes(shop, starter),
-                     native_errors={"/graphql": graphql_refusal}, lifespan=lifespan)
+                     styles=graphql_routes(shop, starter) + soap_routes(shop, starter),
+                     native_errors={"/graphql": graphql_refusal, "/soap": soap_refusal},
+                     lifespan=lifespan)
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
