@@ -9,6 +9,7 @@ catalogue reads in :func:`build_shop`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -370,7 +371,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock, private_dir
+    from bazaar.processes import DirLock, port_free, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -388,6 +389,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
+    if settings.grpc and not port_free(settings.grpc_port, settings.host):
+        stack.close()
+        raise OSError(errno.EADDRINUSE, f"the gRPC port {settings.host}:{settings.grpc_port} "
+                      "is not available; choose another with --grpc-port (0 picks a free "
+                      "one) or turn gRPC off with BAZAAR_GRPC=false")
     if services:
         Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
             service_specs(settings))
