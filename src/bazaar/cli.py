@@ -43,6 +43,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("cluster", "cluster"),
     ("config", "config"),
     ("flow", "flow"),
+    ("ftl", "ftl"),
     ("functions", "functions"),
     ("lab", "lab"),
     ("shop", "shop"),

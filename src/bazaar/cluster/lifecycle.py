@@ -49,6 +49,7 @@ def _app_env(settings: Settings, database_url: str | None, key: str, entry: str,
     env.update(BAZAAR_MASTER_KEY=key, BAZAAR_LOG_LEVEL=settings.log_level,
                BAZAAR_LOG_FORMAT="json", BAZAAR_RESERVATION_STRATEGY=settings.reservation_strategy,
                BAZAAR_PUBLIC_ORIGIN=entry, BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0",
+               BAZAAR_GRPC_PORT="0",
                # a load test is one principal at thousands of requests a second
                BAZAAR_RATE_LIMIT_PER_S=str(max(settings.rate_limit_per_s, 1e6)),
                BAZAAR_RATE_LIMIT_BURST=str(max(settings.rate_limit_burst, 1e6)))

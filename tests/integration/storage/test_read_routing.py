@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bazaar.cluster import Node, replicated_postgres
-from bazaar.shop.adapters import SqlCatalogQueries
+from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries
 from bazaar.storage import (
     ReadRouter,
     RoutingPolicy,
@@ -38,7 +38,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
 @pytest.fixture
 def router(servers: list[Node]) -> Iterator[ReadRouter]:
     primary = make_engine(servers[0].url)
-    migrate.upgrade(primary)
+    migrate.upgrade(primary, MIGRATIONS)
     with primary.begin() as conn:
         conn.execute(text("DELETE FROM products"))
         conn.execute(text("INSERT INTO products (id, sku, name, price_cents, stock, version) "
