@@ -24,6 +24,7 @@ from bazaar.functions._model import LATEST, DeadLetter, FunctionSpec, Invocation
 from bazaar.functions._packages import PackageStore, check_package
 from bazaar.functions._queue import DurableQueue
 from bazaar.functions._registry import FunctionRegistry
+from bazaar.processes import private_dir
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ class PlatformConfig:
 def owner_only(path: Path) -> None:
     """Create ``path`` (a directory) if needed and make it 0700: sandbox uids (and any other
     user) can neither list it nor reach anything below it."""
-    path.mkdir(parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o700)
+    private_dir(path)
 
 
 class Platform:

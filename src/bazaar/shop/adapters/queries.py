@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -51,6 +52,14 @@ class SqlCatalogQueries:
             query = query.where(_p.c.stock == 0)
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query.order_by(_p.c.id).limit(limit)).all()
+        return [_product(row) for row in rows]
+
+    def products_by_id(self, product_ids: Sequence[int]) -> list[ProductView]:
+        if not product_ids:
+            return []
+        query = select(*_PRODUCT_COLUMNS).where(_p.c.id.in_(sorted(set(product_ids))))
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
         return [_product(row) for row in rows]
 
     def room(self, room_id: int) -> RoomView | None:
