@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit, Secret
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
-from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -157,13 +157,21 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
                                              settings.failed_auth_burst)}
 
 
-def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
+def build_app(runtime: Runtime, services: ServiceStatus | None = None,
+              grpc_port: int | None = None,
+              announce: Callable[[str], None] | None = None) -> Starlette:
     """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
-    and ``GET /``."""
+    and ``GET /``. With ``grpc_port`` (0: a free one) the app's lifespan also serves the
+    gRPC API on the same event loop, the same shop and the same authenticator; the bound
+    port is ``app.state.grpc_port`` once started (and told to ``announce``)."""
     from bazaar.api import create_app
     from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
+    from bazaar.api.graph import graphql_routes
+    from bazaar.api.graph import refusal as graphql_refusal
+    from bazaar.api.soap import refusal as soap_refusal
+    from bazaar.api.soap import soap_routes
     from bazaar.auth import exempt_paths
 
     shop = runtime.shop
@@ -175,12 +183,19 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          # the other styles' documents and consoles (their calls need auth)
+                          ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
+                          ("GET", "/graphql/schema.graphql"), ("GET", "/soap"),
                           ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
+    starter = checkout_starter(runtime.settings)
+    checkout = CheckoutRoutes(shop, starter)
+    lifespan = None
+    if grpc_port is not None:
+        lifespan = grpc_lifespan(runtime, auth, starter, grpc_port, announce)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      access_log=runtime.settings.access_log,
@@ -189,11 +204,37 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                      cors_origins=runtime.settings.cors_origins,
                      rate_policies=rate_policies(runtime.settings),
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-                     mounted=auth.routes())
+                     mounted=auth.routes(),
+                     # the same services in the other API styles (issue 14)
+                     styles=graphql_routes(shop, starter) + soap_routes(shop, starter),
+                     native_errors={"/graphql": graphql_refusal, "/soap": soap_refusal},
+                     lifespan=lifespan)
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
     return app
+
+
+def grpc_lifespan(runtime: Runtime, auth: AuthSystem, starter: CheckoutStarter, port: int,
+                  announce: Callable[[str], None] | None = None
+                  ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Serve ``bazaar.shop.v1.Shop`` (plus health and reflection) while the app runs."""
+    from bazaar.api.rpc import GrpcServer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server = GrpcServer(runtime.shop, auth.authenticator.authenticate, starter,
+                            host=runtime.settings.host, port=port)
+        app.state.grpc_port = await server.start()
+        if announce is not None:
+            announce(f"gRPC: {server.address}:{app.state.grpc_port} (bazaar.shop.v1.Shop; "
+                     "reflection and health on)")
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    return lifespan
 
 
 def checkout_dir(settings: Settings) -> Path:
@@ -276,7 +317,7 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
 
 
 def migrate_database(runtime: Runtime) -> str:
-    return migrate.upgrade(runtime.engine)
+    return migrate.upgrade(runtime.engine, MIGRATIONS)
 
 
 def seed(runtime: Runtime) -> SeedResult:
@@ -369,15 +410,20 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
-        app = build_app(runtime, supervisor)
+        app = build_app(runtime, supervisor,
+                        grpc_port=settings.grpc_port if settings.grpc else None, announce=echo)
         port = sock.getsockname()[1]
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{shown}:{port}"
         echo(f"API:  {base}/\ndocs: {base}/docs   (OpenAPI: {base}/openapi.json)")
+        echo(f"GraphQL: {base}/graphql (GraphiQL: {base}/graphiql)   SOAP: {base}/soap "
+             f"(WSDL: {base}/soap?wsdl)")
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
                                 log_level=settings.log_level, log_config=None,  # ours
+                                # the lifespan serves gRPC beside the HTTP API
+                                lifespan="on" if settings.grpc else "off",
                                 **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C (and TERM) after its graceful shutdown; both are our
         # normal exit: TERM is turned into the same KeyboardInterrupt, so the services are

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
                                     description="Longest a request head may take to arrive.")
     max_connections: int = Field(default=1000, ge=1,
                                  description="Connection cap of the API (beyond it: 503).")
+    grpc: bool = Field(default=True, description="Serve the gRPC API beside the HTTP one.")
+    grpc_port: int = Field(default=50051, ge=0, le=65535,
+                           description="The gRPC API's port (0: a free one, logged).")
     cors_origins: tuple[str, ...] = Field(
         default=(), description="Origins browsers may call the API from (CORS); '*' for any.")
 

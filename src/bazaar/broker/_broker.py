@@ -63,8 +63,9 @@ class Broker:
             raise BrokerError(f"cannot listen on {self.config.host}:{self.config.port}: "
                               f"{exc}") from exc
         state.port = self._server.sockets[0].getsockname()[1]
-        self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
         self._tasks.append(loop.create_task(state.group_commit.run()))
+        await state.transactions.recover()
+        self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
         self._tasks.append(loop.create_task(self._housekeeping()))
         if self.config.metrics_port is not None:
             self._start_metrics(state)
@@ -96,6 +97,10 @@ class Broker:
                 await asyncio.sleep(interval)
                 if cfg.log.flush == "interval":
                     await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                try:
+                    await state.transactions.expire()
+                except BrokerError as exc:  # a marker could not be written: next round
+                    log.error("aborting a timed-out transaction failed: %s", exc)
                 now = time.monotonic()
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:

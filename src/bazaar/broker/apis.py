@@ -14,13 +14,16 @@ from typing import Any
 
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import cluster, consume, groups, produce
+from bazaar.broker.handlers import cluster, consume, groups, produce, transactions
 from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
 from bazaar.broker.protocol.apis import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
     api_versions,
     create_topics,
     delete_topics,
     describe_groups,
+    end_txn,
     fetch,
     find_coordinator,
     heartbeat,
@@ -33,6 +36,7 @@ from bazaar.broker.protocol.apis import (
     offset_commit,
     offset_fetch,
     sync_group,
+    txn_offset_commit,
 )
 from bazaar.broker.protocol.apis import produce as produce_api
 
@@ -77,6 +81,10 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("CreateTopics", create_topics, cluster.create_topics),
     _api("DeleteTopics", delete_topics, cluster.delete_topics),
     _api("InitProducerId", init_producer_id, cluster.init_producer_id),
+    _api("AddPartitionsToTxn", add_partitions_to_txn, transactions.add_partitions_to_txn),
+    _api("AddOffsetsToTxn", add_offsets_to_txn, transactions.add_offsets_to_txn),
+    _api("EndTxn", end_txn, transactions.end_txn),
+    _api("TxnOffsetCommit", txn_offset_commit, transactions.txn_offset_commit),
 )}
 
 

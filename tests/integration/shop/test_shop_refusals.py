@@ -11,10 +11,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from bazaar.shop.adapters import STRATEGIES, Strategy
+from bazaar.shop.adapters import STRATEGIES, Strategy, schema
 from bazaar.shop.domain import LineRequest, NotFound, NotHeld, SoldOut, StateConflict
 from bazaar.shop.services import bookings, catalog, orders, users
-from bazaar.storage import schema
 
 from .conftest import ShopFactory
 

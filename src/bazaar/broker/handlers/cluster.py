@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bazaar.broker._errors import BrokerError, ErrorCode
+from bazaar.broker._errors import BrokerError, ErrorCode, TransactionError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import check_topic_name
 from bazaar.broker.protocol.apis import create_topics as ct
@@ -86,4 +86,11 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
 
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,
                            version: int) -> ip.InitProducerIdResponse:
+    if req.transactional_id is not None:
+        try:
+            pid, epoch = await state.transactions.init_producer_id(
+                req.transactional_id, req.transaction_timeout_ms)
+        except TransactionError as exc:
+            return ip.InitProducerIdResponse(exc.code, -1, -1)
+        return ip.InitProducerIdResponse(0, pid, epoch)
     return ip.InitProducerIdResponse(0, state.producer_ids.allocate(), 0)

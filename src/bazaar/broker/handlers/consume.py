@@ -7,7 +7,7 @@ import time
 
 from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.log import FileRange
+from bazaar.broker.log import LATEST, FileRange
 from bazaar.broker.protocol.apis import fetch as api
 from bazaar.broker.protocol.apis import list_offsets as lo
 
@@ -35,9 +35,14 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
                     p.index, ErrorCode.OFFSET_OUT_OF_RANGE, hw, start))
                 failed = True
                 continue
+            lso = log.last_stable_offset
+            committed_only = req.isolation_level == 1
+            upto = lso if committed_only else hw
             records: FileRange | bytes = b""
-            if p.fetch_offset < hw and remaining > 0:
-                found = log.read(p.fetch_offset, min(p.max_bytes, remaining))
+            aborted: list[tuple[int, int]] | None = None
+            if p.fetch_offset < upto and remaining > 0:
+                found = log.read(p.fetch_offset, min(p.max_bytes, remaining),
+                                 lso if committed_only else None)
                 if found is not None:
                     records = found
                     if not state.config.zero_copy:  # the copying path, for the experiment
@@ -45,7 +50,11 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
                     size = found.size
                     total += size
                     remaining -= size
-            out.partitions.append(api.FetchPartitionResponse(p.index, 0, hw, start, records))
+            if committed_only:
+                aborted = [(t.producer_id, t.first_offset)
+                           for t in log.aborted_between(p.fetch_offset, upto)]
+            out.partitions.append(api.FetchPartitionResponse(p.index, 0, hw, start, records,
+                                                             lso, aborted))
     return api.FetchResponse(topics), total, failed
 
 
@@ -75,7 +84,10 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             except BrokerError as exc:
                 out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
                 continue
-            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1,
-                                                       log.offset_for(p.timestamp)))
+            if p.timestamp == LATEST and req.isolation_level == 1:
+                offset = log.last_stable_offset
+            else:
+                offset = log.offset_for(p.timestamp)
+            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1, offset))
         topics.append((name, out))
     return lo.ListOffsetsResponse(topics)

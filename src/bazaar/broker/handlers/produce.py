@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bazaar.broker._errors import BrokerError, ErrorCode, StorageError
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.log import Log
+from bazaar.broker.log import Log, batch
 from bazaar.broker.protocol.apis import produce as api
 
 
@@ -47,6 +47,12 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
                 log = state.topics.get(topic.name, part.index)
                 if part.records is None:
                     raise BrokerError("null records")
+                if req.transactional_id is not None:
+                    code = _check_transactional(state, req.transactional_id, topic.name,
+                                                part.index, part.records)
+                    if code:
+                        out.partitions.append(api.ProducePartitionResponse(part.index, code))
+                        continue
                 result = log.append(part.records)
             except BrokerError as exc:
                 out.partitions.append(api.ProducePartitionResponse(
@@ -62,6 +68,17 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
         state.notify_appended()
     durable = touched if req.acks == -1 or state.config.log.flush == "batch" else []
     return Appended(req.acks, topics, answers, durable, started)
+
+
+def _check_transactional(state: BrokerState, txn_id: str, topic: str, partition: int,
+                         records: memoryview) -> int:
+    """A transactional producer may write only partitions added to its open transaction,
+    with its current epoch: else INVALID_TXN_STATE / INVALID_PRODUCER_EPOCH (a zombie)."""
+    if len(records) < batch.HEADER_SIZE:
+        return ErrorCode.CORRUPT_MESSAGE
+    header = batch.parse_header(records)
+    return state.transactions.check_produce(txn_id, header.producer_id, header.producer_epoch,
+                                            topic, partition)
 
 
 async def settle(state: BrokerState, appended: Appended) -> api.ProduceResponse | None:

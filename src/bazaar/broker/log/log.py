@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bazaar.broker._config import LogConfig
-from bazaar.broker._errors import OffsetOutOfRangeError, StorageError
+from bazaar.broker._errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
 from bazaar.broker.log import batch
 from bazaar.broker.log.producers import ProducerTable
 from bazaar.broker.log.segment import Corruption, FileRange, Segment
+from bazaar.broker.log.transactions import AbortedTxn, PartitionTxns
 
 EARLIEST = -2
 LATEST = -1
@@ -41,6 +42,7 @@ class Log:
         self.directory = directory
         self.config = config
         self.producers = ProducerTable()
+        self.txns = PartitionTxns()
         self.recovery: list[Corruption] = []
         # set once an fsync of this log failed: the kernel may have dropped the dirty pages
         # and report the next fsync as a success ("fsyncgate"), so nothing here is trusted
@@ -75,13 +77,28 @@ class Log:
             data = json.loads(snapshot.read_text())
             if data["offset"] == active.base_offset:
                 self.producers = ProducerTable.from_json(data["producers"])
+                self.txns = PartitionTxns.from_json(data.get("txns", {}))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no snapshot (first segment) or a bad one: the active segment still counts
         pos = 0
         while pos < active.size:
-            header = batch.parse_header(active.store.read(pos, batch.HEADER_SIZE))
-            self.producers.record(header, header.base_offset)
+            head = active.store.read(pos, batch.HEADER_SIZE + 32)
+            header = batch.parse_header(head)
+            self._track(header, header.base_offset, head)
             pos += header.length
+        self.txns.forget_below(self.start_offset)
+
+    def _track(self, header: batch.BatchHeader, base_offset: int,
+               data: bytes | memoryview) -> None:
+        """Producer and transaction state after ``header``'s batch landed at base_offset."""
+        if header.attributes & batch.CONTROL:
+            commit = batch.control_type(data) == batch.COMMIT_MARKER
+            self.producers.fence(header.producer_id, header.producer_epoch)
+            self.txns.on_marker(header.producer_id, base_offset, commit)
+            return
+        self.producers.record(header, base_offset)
+        if header.attributes & batch.TRANSACTIONAL:
+            self.txns.on_data(header.producer_id, base_offset)
 
     # --- state -------------------------------------------------------------------------
     @property
@@ -103,6 +120,16 @@ class Log:
         return self.active.next_offset
 
     @property
+    def last_stable_offset(self) -> int:
+        """Where ``read_committed`` consumers stop: the oldest open transaction's start."""
+        first = self.txns.first_unstable()
+        end = self.end_offset
+        return end if first is None or first > end else first
+
+    def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
+        return self.txns.aborted_between(start, end)
+
+    @property
     def size(self) -> int:
         return sum(s.size for s in self._segments)
 
@@ -120,7 +147,12 @@ class Log:
                                f"{self.failed}")
         view = memoryview(records)
         headers = batch.validate(view)
-        idempotent = any(h.producer_id != batch.NO_PRODUCER_ID for h in headers)
+        idempotent = False
+        for h in headers:
+            if h.attributes & batch.CONTROL:
+                raise CorruptRecordError("control batches are written by the broker only")
+            if h.producer_id != batch.NO_PRODUCER_ID:
+                idempotent = True
         if not idempotent:
             return self._write(view, headers)
         first: AppendResult | None = None
@@ -134,10 +166,24 @@ class Log:
                                       duplicate=True)
             else:
                 result = self._write(piece, [header])
-                self.producers.record(header, result.base_offset)
+                self._track(header, result.base_offset, piece)
             first = first or result
         assert first is not None
         return first
+
+    def append_marker(self, producer_id: int, producer_epoch: int, commit: bool) -> int:
+        """Write a transaction's commit or abort marker; its offset. The coordinator calls
+        this; it also fences older epochs of ``producer_id`` here."""
+        if self.failed is not None:
+            raise StorageError(f"{self.directory.name} is offline after a failed fsync: "
+                               f"{self.failed}")
+        data = batch.control_batch(producer_id=producer_id, producer_epoch=producer_epoch,
+                                   commit=commit, timestamp_ms=int(time.time() * 1000))
+        view = memoryview(data)
+        header = batch.parse_header(view)
+        result = self._write(view, [header])
+        self._track(header, result.base_offset, view)
+        return result.base_offset
 
     def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:
         total = len(view)
@@ -176,7 +222,8 @@ class Log:
         """Write the idempotent producers' state as of ``offset`` (atomically, durably)."""
         tmp = self.directory / (_SNAPSHOT + ".tmp")
         with tmp.open("w") as f:
-            json.dump({"offset": offset, "producers": self.producers.to_json()}, f)
+            json.dump({"offset": offset, "producers": self.producers.to_json(),
+                       "txns": self.txns.to_json()}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.directory / _SNAPSHOT)
@@ -190,12 +237,15 @@ class Log:
         return self.active.store.closed
 
     # --- reading -----------------------------------------------------------------------
-    def read(self, offset: int, max_bytes: int) -> FileRange | None:
+    def read(self, offset: int, max_bytes: int, upto: int | None = None) -> FileRange | None:
         """Whole batches starting with the one that holds ``offset``; None at the end.
 
         The first batch may begin before ``offset`` (clients skip the records they did not
-        ask for) and is returned whole even when larger than ``max_bytes``.
+        ask for) and is returned whole even when larger than ``max_bytes``. With ``upto``
+        (the last stable offset) no batch at or past it is included.
         """
+        if upto is not None and offset >= upto:
+            return None
         if offset < self.start_offset or offset > self.end_offset:
             raise OffsetOutOfRangeError(
                 f"offset {offset} outside [{self.start_offset}, {self.end_offset}]")
@@ -204,7 +254,14 @@ class Log:
             segment = self._segments[i]
             found = segment.find_batch(offset)
             if found is not None:
-                return segment.range_from(found[0], max(max_bytes, 1))
+                got = segment.range_from(found[0], max(max_bytes, 1))
+                if upto is not None and upto < segment.next_offset:
+                    stop = segment.find_batch(upto)  # upto is a batch's base offset
+                    if stop is not None and stop[0] < got.position + got.size:
+                        if stop[0] <= got.position:
+                            return None
+                        got = FileRange(got.file, got.fd, got.position, stop[0] - got.position)
+                return got
             i += 1
         return None
 
@@ -253,6 +310,7 @@ class Log:
             if not (over_size or over_age):
                 break
             total -= oldest.size
+            self.txns.forget_below(self._segments[1].base_offset)
             for path in (oldest.store.path, oldest.index.path, oldest.time_index.path):
                 path.unlink(missing_ok=True)
             self._retired.append(oldest)

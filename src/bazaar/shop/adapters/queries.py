@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
-from bazaar.storage import schema
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
@@ -51,6 +52,14 @@ class SqlCatalogQueries:
             query = query.where(_p.c.stock == 0)
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query.order_by(_p.c.id).limit(limit)).all()
+        return [_product(row) for row in rows]
+
+    def products_by_id(self, product_ids: Sequence[int]) -> list[ProductView]:
+        if not product_ids:
+            return []
+        query = select(*_PRODUCT_COLUMNS).where(_p.c.id.in_(sorted(set(product_ids))))
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
         return [_product(row) for row in rows]
 
     def room(self, room_id: int) -> RoomView | None:

@@ -22,6 +22,7 @@ from typing import Literal
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.domain import (
     InvalidInput,
     NotFound,
@@ -33,7 +34,6 @@ from bazaar.shop.domain import (
     check_rooms,
 )
 from bazaar.shop.domain.products import MAX_STOCK
-from bazaar.storage import schema
 
 Strategy = Literal["optimistic", "pessimistic", "atomic"]
 STRATEGIES: tuple[Strategy, ...] = ("optimistic", "pessimistic", "atomic")

@@ -1,5 +1,5 @@
-"""The shop's tables, as SQLAlchemy Core metadata. Migrations create exactly these (a test
-compares them); the shop's adapters map its domain classes onto them."""
+"""The shop's tables, as SQLAlchemy Core metadata, beside the mapper that maps the domain onto
+them. The migrations in :mod:`.migrations` create exactly these (a test compares them)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from sqlalchemy import (
     Text,
     func,
 )
+
+from bazaar.storage import Migrations
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -113,3 +115,7 @@ idempotency_keys = Table(
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+#: The shop's migrations (``bazaar.storage.migrate`` runs them; a test checks they build
+#: exactly the tables above). Version table ``alembic_version``, as before the split.
+MIGRATIONS = Migrations("bazaar.shop.adapters.migrations")
