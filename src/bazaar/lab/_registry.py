@@ -12,6 +12,7 @@ REGISTRY: dict[str, str] = {
     "isolation": "bazaar.lab.isolation",
     "orchestration-vs-choreography": "bazaar.lab.orchestration_vs_choreography",
     "ssd-ftl": "bazaar.lab.ssd_ftl",
+    "scaling-steps": "bazaar.lab.scaling_steps",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
