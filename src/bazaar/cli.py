@@ -47,6 +47,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("functions", "functions"),
     ("lab", "lab"),
     ("shop", "shop"),
+    ("styles", "styles"),
     ("up", ""),
 ]
 
