@@ -20,7 +20,9 @@ from bazaar.broker.protocol.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     api_versions,
+    create_partitions,
     create_topics,
+    delete_groups,
     delete_topics,
     describe_groups,
     end_txn,
@@ -85,6 +87,8 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("AddOffsetsToTxn", add_offsets_to_txn, transactions.add_offsets_to_txn),
     _api("EndTxn", end_txn, transactions.end_txn),
     _api("TxnOffsetCommit", txn_offset_commit, transactions.txn_offset_commit),
+    _api("CreatePartitions", create_partitions, cluster.create_partitions),
+    _api("DeleteGroups", delete_groups, groups.delete_groups),
 )}
 
 

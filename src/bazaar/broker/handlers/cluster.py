@@ -7,6 +7,7 @@ import logging
 from bazaar.broker._errors import BrokerError, ErrorCode, TransactionError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import check_topic_name
+from bazaar.broker.protocol.apis import create_partitions as cp
 from bazaar.broker.protocol.apis import create_topics as ct
 from bazaar.broker.protocol.apis import delete_topics as dt
 from bazaar.broker.protocol.apis import init_producer_id as ip
@@ -82,6 +83,22 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
         except BrokerError as exc:
             out.append((name, exc.code))
     return dt.DeleteTopicsResponse(out)
+
+
+async def create_partitions(state: BrokerState, req: cp.CreatePartitionsRequest,
+                            client: Client, version: int) -> cp.CreatePartitionsResponse:
+    out: list[tuple[str, int, str | None]] = []
+    for topic in req.topics:
+        try:
+            state.topics.add_partitions(topic.name, topic.count,
+                                        validate_only=req.validate_only)
+        except BrokerError as exc:
+            out.append((topic.name, exc.code, str(exc)))
+            continue
+        if not req.validate_only:
+            log.info("topic %s now has %d partitions", topic.name, topic.count)
+        out.append((topic.name, 0, None))
+    return cp.CreatePartitionsResponse(out)
 
 
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,

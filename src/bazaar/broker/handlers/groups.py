@@ -5,6 +5,7 @@ from __future__ import annotations
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.groups import GroupState
+from bazaar.broker.protocol.apis import delete_groups as dlg
 from bazaar.broker.protocol.apis import describe_groups as dg
 from bazaar.broker.protocol.apis import find_coordinator as fc
 from bazaar.broker.protocol.apis import heartbeat as hb
@@ -111,3 +112,22 @@ async def describe_groups(state: BrokerState, req: dg.DescribeGroupsRequest, cli
         out.append(dg.DescribedGroup(0, group_id, str(GroupState(group.state)),
                                      group.protocol_type, group.protocol, members))
     return dg.DescribeGroupsResponse(out)
+
+
+async def delete_groups(state: BrokerState, req: dlg.DeleteGroupsRequest, client: Client,
+                        version: int) -> dlg.DeleteGroupsResponse:
+    """Empty groups go with their offsets; one with members is NON_EMPTY_GROUP."""
+    out: list[tuple[str, int]] = []
+    known = state.offsets.groups()
+    for group_id in req.groups:
+        group = state.coordinator.groups.get(group_id)
+        if group is not None and group.members:
+            out.append((group_id, ErrorCode.NON_EMPTY_GROUP))
+            continue
+        if group is None and group_id not in known:
+            out.append((group_id, ErrorCode.GROUP_ID_NOT_FOUND))
+            continue
+        state.coordinator.groups.pop(group_id, None)
+        state.offsets.forget_group(group_id)
+        out.append((group_id, ErrorCode.NONE))
+    return dlg.DeleteGroupsResponse(out)

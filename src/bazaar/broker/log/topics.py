@@ -102,6 +102,22 @@ class TopicLogs:
         self._topics[topic] = logs
         return logs
 
+    def add_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> None:
+        """Grow ``topic`` to ``count`` partitions (never shrink: keys would move)."""
+        logs = self.partitions(topic)
+        if count <= len(logs):
+            raise InvalidPartitionsError(
+                f"topic {topic!r} has {len(logs)} partitions; asked for {count}: "
+                "partitions can only be added")
+        if count > self.max_partitions:
+            raise InvalidPartitionsError(
+                f"partitions must be 1..{self.max_partitions}, got {count}")
+        if validate_only:
+            return
+        logs.extend(Log(self.root / f"{topic}-{i}", self.config)
+                    for i in range(len(logs), count))
+        sync_directory(self.root)
+
     def delete(self, topic: str) -> None:
         """Close and remove a topic's logs (renamed first, so a crash cannot half-revive it)."""
         logs = self._topics.pop(topic, None)

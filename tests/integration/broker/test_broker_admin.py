@@ -1,0 +1,105 @@
+"""Admin APIs with the clients' own admin interfaces: CreatePartitions (confluent-kafka's
+AdminClient and aiokafka's admin) and DeleteGroups (confluent-kafka; aiokafka's admin has
+no delete-groups call)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions
+from tests.support.kafka_clients import create_topics
+
+from bazaar.broker import BrokerProcess
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _partitions(admin: AdminClient, topic: str) -> int:
+    return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+
+
+def test_create_partitions_with_confluent_admin(broker: BrokerProcess) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic = _name("grow")
+    create_topics(broker.bootstrap, 1, topic)
+    admin.create_partitions([NewPartitions(topic, 3)], validate_only=True)[topic].result(30)
+    assert _partitions(admin, topic) == 1  # validate_only changes nothing
+    admin.create_partitions([NewPartitions(topic, 3)])[topic].result(30)
+    assert _partitions(admin, topic) == 3
+    for bad, code in ((NewPartitions(topic, 2), KafkaError.INVALID_PARTITIONS),
+                      (NewPartitions(_name("none"), 2), KafkaError.UNKNOWN_TOPIC_OR_PART)):
+        with pytest.raises(KafkaException) as raised:
+            admin.create_partitions([bad])[bad.topic].result(30)
+        assert raised.value.args[0].code() == code
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(topic, b"in the new partition", partition=2)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": _name("g")})
+    consumer.assign([TopicPartition(topic, 2, 0)])
+    msg = None
+    deadline = time.monotonic() + 30
+    while msg is None and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+    consumer.close()
+    assert msg is not None and msg.value() == b"in the new partition"
+
+
+def test_create_partitions_with_aiokafka_admin(broker: BrokerProcess) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin import NewPartitions as AioNewPartitions
+
+    topic = _name("aio-grow")
+    create_topics(broker.bootstrap, 2, topic)
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic: AioNewPartitions(total_count=5)})
+            described = await admin.describe_topics([topic])
+            assert len(described[0]["partitions"]) == 5
+        finally:
+            await admin.close()
+
+    asyncio.run(go())
+
+
+def test_delete_groups_with_confluent_admin(broker: BrokerProcess) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic, idle, active = _name("dg"), _name("idle"), _name("active")
+    create_topics(broker.bootstrap, 1, topic)
+    committer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": idle})
+    committer.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+    committer.close()
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": active,
+                       "auto.offset.reset": "earliest"})
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    assert member.assignment()
+    try:
+        results = admin.delete_consumer_groups([idle, active, _name("never")],
+                                               request_timeout=30)
+        results[idle].result(30)
+        errors = {}
+        for group in (active, *[g for g in results if g not in (idle, active)]):
+            with pytest.raises(KafkaException) as raised:
+                results[group].result(30)
+            errors[group] = raised.value.args[0].code()
+        assert errors[active] == KafkaError.NON_EMPTY_GROUP
+        assert KafkaError.GROUP_ID_NOT_FOUND in errors.values()
+    finally:
+        member.close()
+    check = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": idle})
+    committed = check.committed([TopicPartition(topic, 0)], timeout=10)
+    check.close()
+    assert committed[0].offset < 0  # the deleted group's offsets are gone
+    listed = {g.group_id for g in admin.list_consumer_groups().result(30).valid}
+    assert idle not in listed and active in listed
