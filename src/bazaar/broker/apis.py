@@ -14,21 +14,24 @@ from typing import Any
 
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import cluster, consume, groups, produce, transactions
+from bazaar.broker.handlers import cluster, configs, consume, groups, produce, transactions
 from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
 from bazaar.broker.protocol.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    alter_configs,
     api_versions,
     create_partitions,
     create_topics,
     delete_groups,
     delete_topics,
+    describe_configs,
     describe_groups,
     end_txn,
     fetch,
     find_coordinator,
     heartbeat,
+    incremental_alter_configs,
     init_producer_id,
     join_group,
     leave_group,
@@ -89,6 +92,9 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("TxnOffsetCommit", txn_offset_commit, transactions.txn_offset_commit),
     _api("CreatePartitions", create_partitions, cluster.create_partitions),
     _api("DeleteGroups", delete_groups, groups.delete_groups),
+    _api("DescribeConfigs", describe_configs, configs.describe_configs),
+    _api("AlterConfigs", alter_configs, configs.alter_configs),
+    _api("IncrementalAlterConfigs", incremental_alter_configs, configs.alter_configs),
 )}
 
 

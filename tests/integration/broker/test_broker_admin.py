@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 from tests.support.kafka_clients import create_topics
 
-from bazaar.broker import BrokerProcess
+from bazaar.broker import BrokerProcess, start_subprocess
 
 
 def _name(prefix: str) -> str:
@@ -103,3 +104,86 @@ def test_delete_groups_with_confluent_admin(broker: BrokerProcess) -> None:
     assert committed[0].offset < 0  # the deleted group's offsets are gone
     listed = {g.group_id for g in admin.list_consumer_groups().result(30).valid}
     assert idle not in listed and active in listed
+
+
+def _configs(admin: AdminClient, topic: str) -> dict[str, str]:
+    from confluent_kafka.admin import ConfigResource
+
+    resource = ConfigResource("TOPIC", topic)
+    return {k: v.value for k, v in admin.describe_configs([resource])[resource].result(30)
+            .items()}
+
+
+def test_topic_configs_described_altered_live_and_kept_across_restart(
+        tmp_path: Path) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    data = tmp_path / "data"
+    topic = "configured"
+    broker = start_subprocess(data)
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        create_topics(broker.bootstrap, 1, topic)
+        before = _configs(admin, topic)
+        assert before["cleanup.policy"] == "delete" and before["segment.bytes"] == str(256 << 20)
+        resource = ConfigResource("TOPIC", topic, incremental_configs=[
+            ConfigEntry("segment.bytes", "4096",
+                        incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("retention.ms", "3600000",
+                        incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([resource])[resource].result(30)
+        assert _configs(admin, topic)["segment.bytes"] == "4096"
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        for _ in range(40):  # ~40 KB in 1 KB batches: rolls at the new size, live
+            producer.produce(topic, b"x" * 1000, partition=0)
+            producer.flush(10)
+        segments = list((data / "logs" / f"{topic}-0").glob("*.log"))
+        assert len(segments) >= 5
+        for name, value in (("cleanup.policy", "compact"), ("segment.bytes", "many"),
+                            ("no.such.config", "1")):
+            bad = ConfigResource("TOPIC", topic, incremental_configs=[ConfigEntry(
+                name, value, incremental_operation=AlterConfigOpType.SET)])
+            with pytest.raises(KafkaException) as raised:
+                admin.incremental_alter_configs([bad])[bad].result(30)
+            assert raised.value.args[0].code() == KafkaError.INVALID_CONFIG, name
+        assert _configs(admin, topic)["segment.bytes"] == "4096"  # nothing changed
+        missing = ConfigResource("TOPIC", "no-such-topic")
+        with pytest.raises(KafkaException) as raised:
+            admin.describe_configs([missing])[missing].result(30)
+        assert raised.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        broker.kill()
+        broker = start_subprocess(data, broker.port)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        kept = _configs(admin, topic)
+        assert (kept["segment.bytes"], kept["retention.ms"]) == ("4096", "3600000")
+        # AlterConfigs (not incremental) replaces the whole set: unnamed ones go back
+        whole = ConfigResource("TOPIC", topic, set_config={"retention.ms": "60000"})
+        with pytest.warns(DeprecationWarning):  # the client prefers the incremental API
+            admin.alter_configs([whole])[whole].result(30)
+        after = _configs(admin, topic)
+        assert (after["segment.bytes"], after["retention.ms"]) == (str(256 << 20), "60000")
+    finally:
+        broker.kill()
+
+
+def test_topic_configs_with_aiokafka_admin(broker: BrokerProcess) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    topic = _name("aio-cfg")
+    create_topics(broker.bootstrap, 1, topic)
+
+    async def go() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                      {"retention.bytes": "1048576"})])
+            described = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)])
+            resources = described[0].to_object()["resources"]
+            return {c["config_names"]: c["config_value"] for c in resources[0]["config_entries"]}
+        finally:
+            await admin.close()
+
+    assert asyncio.run(go())["retention.bytes"] == "1048576"
