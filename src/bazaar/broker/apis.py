@@ -57,7 +57,7 @@ class Api(ApiCodec):
 
 def _api(name: str, module: Any, handler: Handler) -> Api:
     return Api(module.API_KEY, name, module.VERSIONS, module.decode_request,
-               module.encode_response, handler)
+               module.encode_response, getattr(module, "FLEXIBLE_FROM", None), handler)
 
 
 async def _api_versions(state: BrokerState, req: api_versions.ApiVersionsRequest |

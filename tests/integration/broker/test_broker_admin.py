@@ -187,3 +187,28 @@ def test_topic_configs_with_aiokafka_admin(broker: BrokerProcess) -> None:
             await admin.close()
 
     assert asyncio.run(go())["retention.bytes"] == "1048576"
+
+
+def test_list_groups_v4_reports_states_and_filters_by_them(broker: BrokerProcess) -> None:
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic, idle, active = _name("lg"), _name("idle"), _name("active")
+    create_topics(broker.bootstrap, 1, topic)
+    committer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": idle})
+    committer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    committer.close()
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": active})
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    try:
+        listed = {g.group_id: g.state for g in admin.list_consumer_groups().result(30).valid}
+        assert listed[idle] == ConsumerGroupState.EMPTY
+        assert listed[active] == ConsumerGroupState.STABLE
+        stable = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(30)
+        names = {g.group_id for g in stable.valid}
+        assert active in names and idle not in names
+    finally:
+        member.close()

@@ -91,10 +91,14 @@ async def offset_fetch(state: BrokerState, req: of.OffsetFetchRequest, client: C
 
 async def list_groups(state: BrokerState, req: lgs.ListGroupsRequest, client: Client,
                       version: int) -> lgs.ListGroupsResponse:
-    known = {g.group_id: g.protocol_type for g in state.coordinator.groups.values()}
+    known = {g.group_id: (g.protocol_type, str(GroupState(g.state)))
+             for g in state.coordinator.groups.values()}
     for group in state.offsets.groups():
-        known.setdefault(group, "consumer")
-    return lgs.ListGroupsResponse(0, sorted(known.items()))
+        known.setdefault(group, ("consumer", "Empty"))
+    wanted = {s.lower() for s in req.states_filter}
+    return lgs.ListGroupsResponse(0, sorted(
+        (g, ptype, gstate) for g, (ptype, gstate) in known.items()
+        if not wanted or gstate.lower() in wanted))
 
 
 async def describe_groups(state: BrokerState, req: dg.DescribeGroupsRequest, client: Client,
