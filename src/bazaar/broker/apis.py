@@ -25,6 +25,7 @@ from bazaar.broker.protocol.apis import (
     create_topics,
     delete_groups,
     delete_topics,
+    describe_cluster,
     describe_configs,
     describe_groups,
     end_txn,
@@ -95,6 +96,7 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("DescribeConfigs", describe_configs, configs.describe_configs),
     _api("AlterConfigs", alter_configs, configs.alter_configs),
     _api("IncrementalAlterConfigs", incremental_alter_configs, configs.alter_configs),
+    _api("DescribeCluster", describe_cluster, cluster.describe_cluster),
 )}
 
 

@@ -212,3 +212,25 @@ def test_list_groups_v4_reports_states_and_filters_by_them(broker: BrokerProcess
         assert active in names and idle not in names
     finally:
         member.close()
+
+
+def test_describe_cluster_with_both_admins(broker: BrokerProcess) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    cluster = admin.describe_cluster(request_timeout=30).result(30)
+    assert cluster.cluster_id == "bazaar-log"
+    assert cluster.controller is not None and cluster.controller.id == 0
+    assert [(n.id, n.host, n.port) for n in cluster.nodes] == [(0, broker.host, broker.port)]
+
+    async def go() -> dict[str, object]:
+        aio = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await aio.start()
+        try:
+            return await aio.describe_cluster()
+        finally:
+            await aio.close()
+
+    described = asyncio.run(go())  # aiokafka answers this from Metadata, not key 60
+    assert described["cluster_id"] == "bazaar-log"
+    assert described["controller_id"] == 0

@@ -10,6 +10,7 @@ from bazaar.broker.log import check_topic_name
 from bazaar.broker.protocol.apis import create_partitions as cp
 from bazaar.broker.protocol.apis import create_topics as ct
 from bazaar.broker.protocol.apis import delete_topics as dt
+from bazaar.broker.protocol.apis import describe_cluster as dcl
 from bazaar.broker.protocol.apis import init_producer_id as ip
 from bazaar.broker.protocol.apis import metadata as md
 
@@ -43,6 +44,13 @@ async def metadata(state: BrokerState, req: md.MetadataRequest, client: Client,
         topics.append(_topic_metadata(state, name))
     broker = md.Broker(cfg.node_id, cfg.advertised, state.port)
     return md.MetadataResponse([broker], CLUSTER_ID, cfg.node_id, topics)
+
+
+async def describe_cluster(state: BrokerState, req: dcl.DescribeClusterRequest,
+                           client: Client, version: int) -> dcl.DescribeClusterResponse:
+    node = state.config.node_id
+    return dcl.DescribeClusterResponse(CLUSTER_ID, node,
+                                       [(node, state.config.advertised, state.port)])
 
 
 async def create_topics(state: BrokerState, req: ct.CreateTopicsRequest, client: Client,
