@@ -14,7 +14,7 @@ FLEXIBLE_FROM = 0
 
 @dataclass(frozen=True, slots=True)
 class DescribeClusterRequest:
-    include_authorized_operations: bool
+    """Nothing to ask: authorized operations are not computed (no ACLs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +27,9 @@ class DescribeClusterResponse:
 
 
 def decode_request(r: Reader, version: int) -> DescribeClusterRequest:
-    include = r.boolean()
+    r.boolean()  # include cluster authorized operations
     r.skip_tags()
-    return DescribeClusterRequest(include)
+    return DescribeClusterRequest()
 
 
 def encode_response(resp: DescribeClusterResponse, version: int) -> bytes:
