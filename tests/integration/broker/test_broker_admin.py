@@ -234,3 +234,39 @@ def test_describe_cluster_with_both_admins(broker: BrokerProcess) -> None:
     described = asyncio.run(go())  # aiokafka answers this from Metadata, not key 60
     assert described["cluster_id"] == "bazaar-log"
     assert described["controller_id"] == 0
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_list_offsets_by_timestamp_finds_the_record_inside_a_batch(
+        broker: BrokerProcess, compression: str) -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as AioTopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    topic = _name(f"ts-{compression}")
+    create_topics(broker.bootstrap, 1, topic)
+    base = 1_700_000_000_000
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200,
+                         "compression.type": compression})
+    for i in range(10):  # one batch: ten records, a second apart
+        producer.produce(topic, f"r{i}".encode(), partition=0, timestamp=base + 1000 * i)
+    assert producer.flush(30) == 0
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    tp = TopicPartition(topic, 0)
+    queries = {base + 4500: (5, base + 5000), base: (0, base), base + 10**6: (-1, -1)}
+    for ts, expected in queries.items():
+        info = admin.list_offsets({tp: OffsetSpec.for_timestamp(ts)})[tp].result(30)
+        assert (info.offset, info.timestamp) == expected, ts
+
+    async def go() -> tuple[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+        await consumer.start()
+        try:
+            atp = AioTopicPartition(topic, 0)
+            found = (await consumer.offsets_for_times({atp: base + 7200}))[atp]
+            assert found is not None
+            return found.offset, found.timestamp
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(go()) == (8, base + 8000)

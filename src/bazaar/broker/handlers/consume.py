@@ -83,11 +83,15 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             except BrokerError as exc:
                 out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
                 continue
+            stamp = -1
             if p.timestamp == LATEST:
                 offset = log.last_stable_offset if req.isolation_level == 1 else (
                     log.high_watermark)
-            else:
+            elif p.timestamp < 0:
                 offset = log.offset_for(p.timestamp)
-            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1, offset))
+            else:  # by time: the found record's offset and timestamp, or -1 / -1 (Kafka)
+                found = log.find_timestamp(p.timestamp)
+                offset, stamp = found if found is not None else (-1, -1)
+            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, stamp, offset))
         topics.append((name, out))
     return lo.ListOffsetsResponse(topics)

@@ -317,6 +317,26 @@ class Log:
                 return max(found, self.start_offset)
         return self.end_offset
 
+    def find_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets by time: (offset, timestamp) of the first record (in offset order)
+        whose timestamp >= ``timestamp``, None if none is. Records in batches compressed
+        with a codec we cannot read answer with the batch's base offset and max timestamp."""
+        base = self.offset_for(timestamp)
+        while base < self.high_watermark:
+            data = self.read_bytes(base, 1)  # the whole batch holding ``base``
+            if not data:
+                return None
+            header = batch.parse_header(data)
+            if not header.attributes & batch.CONTROL and header.max_timestamp >= timestamp:
+                stamps = batch.record_timestamps(data)
+                if stamps is None:
+                    return header.base_offset, header.max_timestamp
+                for offset, ts in stamps:
+                    if offset >= base and ts >= timestamp:
+                        return offset, ts
+            base = header.next_offset
+        return None
+
     # --- housekeeping ------------------------------------------------------------------
     def enforce_retention(self, now_ms: int | None = None) -> int:
         """Delete sealed segments beyond the size or age limits; return how many went."""
