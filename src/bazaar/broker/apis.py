@@ -24,6 +24,7 @@ from bazaar.broker.protocol.apis import (
     create_partitions,
     create_topics,
     delete_groups,
+    delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
@@ -97,6 +98,7 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("AlterConfigs", alter_configs, configs.alter_configs),
     _api("IncrementalAlterConfigs", incremental_alter_configs, configs.alter_configs),
     _api("DescribeCluster", describe_cluster, cluster.describe_cluster),
+    _api("DeleteRecords", delete_records, consume.delete_records),
 )}
 
 

@@ -270,3 +270,45 @@ def test_list_offsets_by_timestamp_finds_the_record_inside_a_batch(
             await consumer.stop()
 
     assert asyncio.run(go()) == (8, base + 8000)
+
+
+def test_delete_records_with_both_admins(broker: BrokerProcess) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+    from aiokafka.structs import TopicPartition as AioTopicPartition
+
+    topic = _name("dr")
+    create_topics(broker.bootstrap, 1, topic)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for i in range(10):
+        producer.produce(topic, f"r{i}".encode(), partition=0)
+        producer.flush(10)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    tp = TopicPartition(topic, 0, 4)
+    deleted = admin.delete_records([tp])[tp].result(30)
+    assert deleted.low_watermark == 4
+    too_far = TopicPartition(topic, 0, 50)
+    with pytest.raises(KafkaException) as raised:
+        admin.delete_records([too_far])[too_far].result(30)
+    assert raised.value.args[0].code() == KafkaError.OFFSET_OUT_OF_RANGE
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": _name("g"),
+                         "auto.offset.reset": "earliest"})
+    assert consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (4, 10)
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(got) < 6 and time.monotonic() < deadline:
+        got.extend(m.value() for m in consumer.consume(10, 0.5) if m.error() is None)
+    consumer.close()
+    assert got == [f"r{i}".encode() for i in range(4, 10)]
+
+    async def go() -> None:
+        aio = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await aio.start()
+        try:
+            result = await aio.delete_records(
+                {AioTopicPartition(topic, 0): RecordsToDelete(before_offset=7)})
+            assert result[AioTopicPartition(topic, 0)] == 7
+        finally:
+            await aio.close()
+
+    asyncio.run(go())
