@@ -54,6 +54,7 @@ class ErrorCode(IntEnum):
     GROUP_ID_NOT_FOUND = 69
     UNKNOWN_PRODUCER_ID = 59
     MEMBER_ID_REQUIRED = 79
+    GROUP_SUBSCRIBED_TO_TOPIC = 86
 
 
 RETRIABLE: frozenset[ErrorCode] = frozenset({

@@ -41,6 +41,7 @@ from bazaar.broker.protocol.apis import (
     list_offsets,
     metadata,
     offset_commit,
+    offset_delete,
     offset_fetch,
     sync_group,
     txn_offset_commit,
@@ -99,6 +100,7 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("IncrementalAlterConfigs", incremental_alter_configs, configs.alter_configs),
     _api("DescribeCluster", describe_cluster, cluster.describe_cluster),
     _api("DeleteRecords", delete_records, consume.delete_records),
+    _api("OffsetDelete", offset_delete, groups.offset_delete),
 )}
 
 

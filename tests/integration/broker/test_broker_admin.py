@@ -312,3 +312,33 @@ def test_delete_records_with_both_admins(broker: BrokerProcess) -> None:
             await aio.close()
 
     asyncio.run(go())
+
+
+def test_offset_delete_with_kafka_python_admin(broker: BrokerProcess) -> None:
+    import kafka
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import GroupIdNotFoundError, GroupSubscribedToTopicError, NoError
+
+    watched, other, group = _name("od-a"), _name("od-b"), _name("od-g")
+    create_topics(broker.bootstrap, 1, watched, other)
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    member.subscribe([watched])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    member.commit(offsets=[TopicPartition(watched, 0, 3), TopicPartition(other, 0, 5)],
+                  asynchronous=False)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        result = admin.delete_group_offsets(group, [kafka.TopicPartition(watched, 0),
+                                                    kafka.TopicPartition(other, 0)])
+        assert result[kafka.TopicPartition(watched, 0)] is GroupSubscribedToTopicError
+        assert result[kafka.TopicPartition(other, 0)] is NoError
+        committed = member.committed([TopicPartition(watched, 0), TopicPartition(other, 0)],
+                                     timeout=10)
+        assert committed[0].offset == 3 and committed[1].offset < 0
+        with pytest.raises(GroupIdNotFoundError):
+            admin.delete_group_offsets(_name("nobody"), [kafka.TopicPartition(other, 0)])
+    finally:
+        admin.close()
+        member.close()

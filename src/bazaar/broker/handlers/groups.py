@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bazaar.broker._errors import ErrorCode
+from bazaar.broker._errors import ErrorCode, ProtocolError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.groups import GroupState
 from bazaar.broker.protocol.apis import delete_groups as dlg
@@ -13,8 +13,10 @@ from bazaar.broker.protocol.apis import join_group as jg
 from bazaar.broker.protocol.apis import leave_group as lg
 from bazaar.broker.protocol.apis import list_groups as lgs
 from bazaar.broker.protocol.apis import offset_commit as oc
+from bazaar.broker.protocol.apis import offset_delete as od
 from bazaar.broker.protocol.apis import offset_fetch as of
 from bazaar.broker.protocol.apis import sync_group as sg
+from bazaar.broker.protocol.primitives import Reader
 
 
 async def find_coordinator(state: BrokerState, req: fc.FindCoordinatorRequest, client: Client,
@@ -135,3 +137,44 @@ async def delete_groups(state: BrokerState, req: dlg.DeleteGroupsRequest, client
         state.offsets.forget_group(group_id)
         out.append((group_id, ErrorCode.NONE))
     return dlg.DeleteGroupsResponse(out)
+
+
+def _subscribed(state: BrokerState, group_id: str) -> set[str]:
+    """Topics the group's members subscribe to (ConsumerProtocolSubscription: version,
+    then an array of topic names); unreadable metadata counts as every topic."""
+    group = state.coordinator.groups.get(group_id)
+    if group is None or not group.members:
+        return set()
+    topics: set[str] = set()
+    for m in group.members.values():
+        try:
+            r = Reader(m.metadata_for(group.protocol))
+            r.int16()
+            topics.update(r.array(Reader.string))
+        except (ProtocolError, ValueError):
+            return {"*"}
+    return topics
+
+
+async def offset_delete(state: BrokerState, req: od.OffsetDeleteRequest, client: Client,
+                        version: int) -> od.OffsetDeleteResponse:
+    """Offsets of topics no member subscribes to go; the others are
+    GROUP_SUBSCRIBED_TO_TOPIC, as in Kafka."""
+    known = state.offsets.groups()
+    if req.group_id not in known and req.group_id not in state.coordinator.groups:
+        return od.OffsetDeleteResponse(ErrorCode.GROUP_ID_NOT_FOUND, [])
+    subscribed = _subscribed(state, req.group_id)
+    gone: set[tuple[str, int]] = set()
+    topics: list[tuple[str, list[tuple[int, int]]]] = []
+    for name, partitions in req.topics:
+        codes: list[tuple[int, int]] = []
+        for index in partitions:
+            if name in subscribed or "*" in subscribed:
+                codes.append((index, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC))
+            else:
+                gone.add((name, index))
+                codes.append((index, ErrorCode.NONE))
+        topics.append((name, codes))
+    if gone:
+        state.offsets.forget_group(req.group_id, gone)
+    return od.OffsetDeleteResponse(ErrorCode.NONE, topics)
