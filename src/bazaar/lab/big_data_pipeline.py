@@ -187,7 +187,7 @@ def run(ctx: RunContext) -> Report:
               f"s ({full.facts_added:,} facts)"],
              ["warehouse", "after 3 kill -9 during loads: equal to a clean load",
               interrupted == clean_digest, f"last load added {load.facts_added:,}"]]
-    
+
     board = p.Dashboard(p.DashboardConfig(warehouse=ctx.work_dir / "clean.duckdb"))
     queries = sorted(board.summary()["query_ms"] for _ in range(5))
     board.warehouse.close()
