@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 from tests.integration.functions.conftest import zip_files
 
-from bazaar.functions import PackageStore, Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
+from bazaar.functions import (
+    FunctionsClient,
+    FunctionSpec,
+    InvalidRequest,
+    PackageStore,
+    Sandbox,
+    SandboxFailed,
+    SandboxLimits,
+    SandboxSpec,
+)
 
 ISOLATIONS = ["process", "namespace"]
 _UIDS = iter(range(300_000_000 + (os.getpid() % 1000) * 1000, 2_000_000_000))
@@ -245,3 +254,65 @@ def _processes_of(uid: int) -> list[int]:
         if f"\nUid:\t{uid}\t" in status and "\nState:\tZ" not in status:
             pids.append(int(entry))
     return pids
+
+
+PORTABLE = '''
+import os
+print("init", os.environ["AWS_LAMBDA_FUNCTION_NAME"])
+
+
+def handler(event, context):
+    if event.get("fail"):
+        raise RuntimeError("declined: " + event["fail"])
+    path = os.path.join("/tmp", "seen")
+    with open(path, "a") as f:  # /tmp survives warm starts
+        f.write("x")
+    with open(path) as f:
+        seen = len(f.read())
+    return {"id": context.aws_request_id, "left": context.get_remaining_time_in_millis() > 0,
+            "fn": os.environ["AWS_LAMBDA_FUNCTION_NAME"], "seen": seen,
+            "arn": context.invoked_function_arn}
+'''
+
+
+@pytest.mark.parametrize(("runtime", "isolation"), [("awslambdaric", "process"),
+                                                   ("awslambdaric", "namespace"),
+                                                   ("bazaar", "process")])
+def test_a_deployed_lambda_handler_runs_unchanged_under_both_bootstraps(
+        client: FunctionsClient, runtime: str, isolation: str) -> None:
+    name = f"portable-{runtime}-{isolation}"
+    client.create(FunctionSpec(name, handler="lambda_function.handler", memory_mb=256,
+                               isolation=isolation,  # type: ignore[arg-type]
+                               runtime=runtime),  # type: ignore[arg-type]
+                  zip_files({"lambda_function.py": PORTABLE}))
+    cold = client.invoke(name, {}, tail=True)
+    warm = client.invoke(name, {})
+    assert cold.error is None, cold.error
+    assert cold.payload["id"] == cold.request_id and cold.payload["left"]
+    assert cold.payload["fn"] == name and f"function:{name}" in cold.payload["arn"]
+    assert (cold.payload["seen"], warm.payload["seen"]) == (1, 2)  # one warm sandbox
+    assert cold.init_duration_ms is not None and warm.init_duration_ms is None
+    assert f"init {name}" in cold.logs
+    failed = client.invoke(name, {"fail": "no stock"})
+    assert failed.headers.get("x-function-error") == "Unhandled"
+    assert failed.error is not None
+    assert (failed.error["errorType"], failed.error["errorMessage"]) == (
+        "RuntimeError", "declined: no stock")
+    assert any("lambda_function.py" in line for line in failed.error["stackTrace"])
+    client.delete(name)
+
+
+def test_an_awslambdaric_init_error_reaches_the_caller(client: FunctionsClient) -> None:
+    client.create(FunctionSpec("ric-broken", handler="lambda_function.handler",
+                               runtime="awslambdaric"),
+                  zip_files({"lambda_function.py": "raise ImportError('no driver')\n"}))
+    response = client.invoke("ric-broken", {})
+    assert response.error is not None
+    assert response.error["errorType"] == "Runtime.ImportModuleError"
+    assert "no driver" in response.error["errorMessage"]
+    client.delete("ric-broken")
+
+
+def test_an_unknown_runtime_is_refused(client: FunctionsClient) -> None:
+    with pytest.raises(InvalidRequest, match="runtime must be one of"):
+        FunctionSpec("x", runtime="nodejs20.x")  # type: ignore[arg-type]
