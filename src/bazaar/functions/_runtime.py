@@ -312,6 +312,7 @@ class _Bridge:
 
 def _api_handler(bridge: _Bridge) -> type:
     import http.server
+    import socket
 
     class Api(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -319,6 +320,12 @@ def _api_handler(bridge: _Bridge) -> type:
         server_version = "bazaar-runtime-api"
         sys_version = ""
         default_request_version = "HTTP/1.1"  # garbage still gets a status line back
+
+        def setup(self) -> None:
+            super().setup()
+            # Head and body leave in two writes: without this, Nagle's algorithm holds the
+            # body for the client's delayed ACK (~40 ms per call, measured: 90 ms per invoke).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def send_error(self, code: int, message: str | None = None,
                        explain: str | None = None) -> None:
