@@ -327,6 +327,13 @@ def _api_handler(bridge: _Bridge) -> type:
             # body for the client's delayed ACK (~40 ms per call, measured: 90 ms per invoke).
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        def handle(self) -> None:
+            # A process sandbox shares the host's loopback: only this sandbox's uid may take
+            # its events or answer them (another sandbox's connection is closed unanswered).
+            ours = int(self.connection.getsockname()[1])
+            if _peer_uid(int(self.client_address[1]), ours) == os.getuid():
+                super().handle()
+
         def send_error(self, code: int, message: str | None = None,
                        explain: str | None = None) -> None:
             # http.server's own refusals (bad request line, headers too long…) in JSON.
@@ -503,6 +510,18 @@ def _api_handler(bridge: _Bridge) -> type:
                     if isinstance(trace, list) else []}
 
     return Api
+
+
+def _peer_uid(peer_port: int, our_port: int) -> int | None:
+    """The uid owning the loopback socket ``127.0.0.1:peer_port`` connected to ``our_port``
+    (from /proc/net/tcp, the network namespace this sandbox sees); None when not found."""
+    local, remote = f"0100007F:{peer_port:04X}", f"0100007F:{our_port:04X}"
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 7 and fields[1] == local and fields[2] == remote:
+                return int(fields[7])
+    return None
 
 
 def _peak_kb(pid: int) -> int:

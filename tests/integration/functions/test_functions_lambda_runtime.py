@@ -316,3 +316,30 @@ def test_an_awslambdaric_init_error_reaches_the_caller(client: FunctionsClient) 
 def test_an_unknown_runtime_is_refused(client: FunctionsClient) -> None:
     with pytest.raises(InvalidRequest, match="runtime must be one of"):
         FunctionSpec("x", runtime="nodejs20.x")  # type: ignore[arg-type]
+
+
+def _listening_ports_of(uid: int) -> list[int]:
+    ports = []
+    with open("/proc/net/tcp") as f:
+        for line in list(f)[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[7]) == uid:  # LISTEN
+                ports.append(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def test_another_user_on_the_host_cannot_take_a_process_sandboxs_events(
+        tmp_path: Path) -> None:
+    async def body(start: Callable[[], Awaitable[Sandbox]]) -> None:
+        sandbox = await start()
+        ports = _listening_ports_of(sandbox.uid)
+        assert len(ports) == 1  # the sandbox's Runtime API, on the host's loopback
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports[0])
+        writer.write(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        invoke = asyncio.create_task(_invoke(sandbox, {"kind": "ok"}, "req-mine"))
+        assert await asyncio.wait_for(reader.read(), 30) == b""  # closed, nothing handed out
+        writer.close()
+        answer = await invoke
+        assert json.loads(answer["payload"])["request_id"] == "req-mine"
+    _run(tmp_path, {"lambda_function.py": LAMBDA_FUNCTION}, "process", body)
