@@ -6,7 +6,9 @@
 2. **Order history payload**: the bytes of ``GET /orders?limit=20`` (REST JSON) vs
    ``ListOrders(limit=20)`` (protobuf) from the same running shop, for the same 20 orders.
    Target: protobuf <= 1/3 of the JSON.
-3. **GetProduct over gRPC vs GET /products/1 over REST**: sequential calls on one connection
+3. **The SOAP engine**: our lxml path vs spyne 2.14 (Python < 3.12 only: it does not import
+   on 3.12+) for the same GetProduct, in-process — the measurement the choice rests on.
+4. **GetProduct over gRPC vs GET /products/1 over REST**: sequential calls on one connection
    each, from one client process to one ``bazaar up`` (the same use case, the same read cache).
 
 Prints each measurement and the ratios.
@@ -125,6 +127,83 @@ def _rest_vs_grpc(quick: bool) -> None:
     print(f"gRPC / REST p50 latency: {statistics.median(rpc) / statistics.median(rest):.2f}")
 
 
+
+
+def soap_engines(quick: bool) -> None:
+    """The SOAP server engine, chosen by measurement: our lxml path (parse the envelope
+    safely, read the operation's elements, write the response) against spyne 2.14's
+    (WSGI, lxml validation) for the same GetProduct, in-process, no network."""
+    import io
+
+    from bazaar.api.soap import envelope
+    from bazaar.api.soap.model import BY_NAME
+    from bazaar.shop.services import ProductView
+
+    body = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+            b'xmlns:tns="urn:bazaar:shop:v1"><soap:Body><tns:GetProduct><tns:id>1</tns:id>'
+            b"</tns:GetProduct></soap:Body></soap:Envelope>")
+    product = ProductView(1, "MUG-001", "Stoneware mug", 1200, 40)
+    op = BY_NAME["GetProduct"]
+
+    def ours() -> bytes:
+        request = envelope.parse(body, "text/xml; charset=utf-8")
+        args = envelope.read(request.body, op.inputs)
+        assert args["id"] == 1
+        return envelope.response(request.version, op.name, op.outputs, {"product": product})
+
+    n = 1000 if quick else 5000
+
+    def per_call(fn: Any) -> float:
+        for _ in range(100):
+            fn()
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - started) / n * 1e6
+
+    mine = per_call(ours)
+    try:
+        from spyne import Application, ComplexModel, Long, ServiceBase, Unicode, rpc
+        from spyne.protocol.soap import Soap11
+        from spyne.server.wsgi import WsgiApplication
+    except ImportError as exc:  # spyne does not import on Python 3.12+
+        print(f"SOAP engine: lxml path {mine:.0f} µs/call; spyne not measured ({exc})")
+        return
+
+    class Product(ComplexModel):  # type: ignore[misc]
+        __namespace__ = "urn:bazaar:shop:v1"
+        id = Long
+        sku = Unicode
+        name = Unicode
+        priceCents = Long
+        stock = Long
+
+    class Shop(ServiceBase):  # type: ignore[misc]
+        @rpc(Long, _returns=Product)  # type: ignore[untyped-decorator]
+        def GetProduct(ctx: Any, id: int) -> Any:
+            return Product(id=id, sku=product.sku, name=product.name,
+                           priceCents=product.price_cents, stock=product.stock)
+
+    wsgi = WsgiApplication(Application([Shop], tns="urn:bazaar:shop:v1",
+                                       in_protocol=Soap11(validator="lxml"),
+                                       out_protocol=Soap11()))
+
+    def spyne_call() -> bytes:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "",
+                   "CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": str(len(body)),
+                   "wsgi.input": io.BytesIO(body), "SERVER_NAME": "x", "SERVER_PORT": "80",
+                   "wsgi.url_scheme": "http", "HTTP_SOAPACTION": '"GetProduct"'}
+        status: list[str] = []
+        out = b"".join(wsgi(environ, lambda s, h: status.append(s)))
+        assert status[0].startswith("200") and b"Stoneware mug" in out
+        return out
+
+    theirs = per_call(spyne_call)
+    print(f"SOAP engine, GetProduct in-process ({n} calls): lxml path {mine:.0f} µs/call, "
+          f"spyne 2.14 {theirs:.0f} µs/call ({theirs / mine:.1f}x ours)")
+
+
 def main(quick: bool) -> None:
     graphql_list(quick)
+    soap_engines(quick)
     _rest_vs_grpc(quick)

@@ -46,6 +46,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("ftl", "ftl"),
     ("functions", "functions"),
     ("lab", "lab"),
+    ("load", ""),
     ("shop", "shop"),
     ("styles", "styles"),
     ("up", ""),

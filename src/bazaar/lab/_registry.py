@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "orchestration-vs-choreography": "bazaar.lab.orchestration_vs_choreography",
     "api-styles": "bazaar.lab.api_styles",
     "ssd-ftl": "bazaar.lab.ssd_ftl",
+    "scaling-steps": "bazaar.lab.scaling_steps",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
