@@ -39,7 +39,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_tree() -> dict[int, tuple[int, float]]:
-    """pid → (ppid, CPU seconds) for every process."""
+    """pid → (ppid, CPU seconds) for every process, its reaped children's included (a
+    PostgreSQL backend that exits is added to the postmaster's)."""
     out: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -48,7 +49,7 @@ def _cpu_tree() -> dict[int, tuple[int, float]]:
             raw = (entry / "stat").read_text()
             fields = raw[raw.rindex(")") + 2:].split()
             out[int(entry.name)] = (int(fields[1]),
-                                    (int(fields[11]) + int(fields[12])) / _TICK)
+                                    sum(int(f) for f in fields[11:15]) / _TICK)
     return out
 
 
