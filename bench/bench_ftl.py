@@ -7,6 +7,8 @@
 2. The numpy engine against the baseline measured in the same run: the same FTL one page at a
    time in plain Python (``ReferenceFtl``, identical results by test), both on the same device
    and the same writes (sequential fill + a slice of random writes at full occupancy).
+3. The timing model (per flash operation, in Python): 4 KiB random writes at steady state,
+   flash operations scheduled per second of wall time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import time
 
 import numpy as np
 
-from bazaar.ftl import DeviceConfig, Geometry, PageMappedFtl, ReferenceFtl, steady_state
+from bazaar.ftl import (
+    DeviceConfig,
+    Geometry,
+    PageMappedFtl,
+    ReferenceFtl,
+    SsdModel,
+    steady_state,
+    uniform_random,
+)
 
 GEOMETRY = Geometry(channels=4, dies_per_channel=2, planes_per_die=1, blocks_per_plane=1024,
                     pages_per_block=128, spare_factor=0.07)
@@ -53,3 +63,16 @@ def main(quick: bool) -> None:
     print("engines on the same writes (sequential fill + random writes):", flush=True)
     fast, slow = _engines(0.1 if quick else 0.5)
     print(f"numpy engine / plain-Python baseline: {fast / slow:.1f}x")
+    model = SsdModel(config)
+    model.ftl.write(np.arange(GEOMETRY.logical_pages))
+    model.ftl.write(np.random.default_rng(2).integers(0, GEOMETRY.logical_pages,
+                                                      GEOMETRY.logical_pages))
+    requests = 20_000 if quick else 100_000
+    started = time.perf_counter()
+    timed = model.run(uniform_random("write", requests, 1, GEOMETRY.logical_pages, seed=3), 32)
+    elapsed = time.perf_counter() - started
+    # A host write is one program; each copy is a read and a program (erases not counted).
+    flash_ops = requests * (2 * timed.write_amplification - 1)
+    print(f"timing model: {requests:,} random writes at steady state in {elapsed:.2f} s "
+          f"(~{flash_ops / elapsed:,.0f} flash operations/s; simulated {timed.iops:,.0f} IOPS, "
+          f"WA {timed.write_amplification:.2f})")

@@ -9,6 +9,7 @@ catalogue reads in :func:`build_shop`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -195,6 +196,8 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
     from bazaar.api.engagement import EngagementRoutes
     from bazaar.api.graph import graphql_routes
     from bazaar.api.graph import refusal as graphql_refusal
+    from bazaar.api.soap import refusal as soap_refusal
+    from bazaar.api.soap import soap_routes
     from bazaar.auth import exempt_paths
 
     shop = runtime.shop
@@ -208,7 +211,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
                           # the other styles' documents and consoles (their calls need auth)
                           ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
-                          ("GET", "/graphql/schema.graphql"),
+                          ("GET", "/graphql/schema.graphql"), ("GET", "/soap"),
                           ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
@@ -229,8 +232,9 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
                      mounted=auth.routes(),
                      # the same services in the other API styles (issue 14)
-                     styles=graphql_routes(shop, starter),
-                     native_errors={"/graphql": graphql_refusal}, lifespan=lifespan)
+                     styles=graphql_routes(shop, starter) + soap_routes(shop, starter),
+                     native_errors={"/graphql": graphql_refusal, "/soap": soap_refusal},
+                     lifespan=lifespan)
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
@@ -396,7 +400,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock, private_dir
+    from bazaar.processes import DirLock, port_free, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -414,6 +418,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
+    if settings.grpc and not port_free(settings.grpc_port, settings.host):
+        stack.close()
+        raise OSError(errno.EADDRINUSE, f"the gRPC port {settings.host}:{settings.grpc_port} "
+                      "is not available; choose another with --grpc-port (0 picks a free "
+                      "one) or turn gRPC off with BAZAAR_GRPC=false")
     if services:
         Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
             service_specs(settings))

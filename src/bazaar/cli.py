@@ -48,6 +48,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("lab", "lab"),
     ("load", ""),
     ("shop", "shop"),
+    ("styles", "styles"),
     ("up", ""),
 ]
 

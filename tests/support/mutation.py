@@ -68,7 +68,8 @@ TARGETS: dict[str, Target] = {
         why="a tampered or replayed request accepted"),
     "tokens": Target(
         ("src/bazaar/auth/_tokens.py",),
-        ("tests/unit/auth/test_auth_tokens.py", "tests/unit/auth/test_auth_interop.py"),
+        ("tests/unit/auth/test_auth_tokens.py", "tests/unit/auth/test_auth_interop.py",
+         "tests/unit/auth/test_auth_token_claims.py"),
         why="a forged, expired or revoked token accepted"),
     "log-index": Target(
         ("src/bazaar/broker/log/index.py", "src/bazaar/broker/log/segment.py"),

@@ -26,7 +26,7 @@ from bazaar.api.routes import Endpoint, Operation, ShopRoutes
 from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
 from bazaar.telemetry import HttpMetrics, Telemetry, http_metrics, metrics_response
-from bazaar.web import Guard, Limits
+from bazaar.web import Guard, Limits, routes_by_path
 
 Identity = Callable[[ASGIApp], ASGIApp]
 
@@ -59,24 +59,7 @@ def by_path(operations: list[Operation], mounted: Sequence[BaseRoute] = ()) -> l
         for method in route.methods or ():
             if method != "HEAD":
                 table.setdefault(route.path, {})[method] = route.endpoint
-    routes: list[BaseRoute] = []
-    for path, endpoints in table.items():
-        allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
-                                                             else set())))
-
-        async def options(request: Request, allow: str = allow) -> Response:
-            return Response(status_code=204, headers={"Allow": allow})
-
-        endpoints = {**endpoints, "OPTIONS": options}
-        if "GET" in endpoints:
-            endpoints["HEAD"] = endpoints["GET"]
-
-        async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints
-                           ) -> Response:
-            return await endpoints[request.method](request)
-
-        routes.append(Route(path, dispatch, methods=list(endpoints)))
-    return routes + others
+    return routes_by_path(table) + others
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],

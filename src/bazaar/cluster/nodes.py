@@ -19,7 +19,10 @@ def start_app(name: str, port: int, data_dir: Path, log: Path, env: Mapping[str,
               services: bool = False, timeout: float = 120.0) -> Child:
     """Spawn ``bazaar up`` for one app server (not waiting: servers start side by side)."""
     argv = [sys.executable, "-m", "bazaar.cli", "up", "--host", "127.0.0.1", "--port",
-            str(port), "--data-dir", str(data_dir)]
+            str(port), "--data-dir", str(data_dir),
+            # Each app server's gRPC API on a free port of its own (the default 50051 is one
+            # port for the whole machine: the second app server could not start).
+            "--grpc-port", "0"]
     if not services:
         argv.append("--no-services")
     return Child(argv, name=name, env=env, log=log,

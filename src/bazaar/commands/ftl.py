@@ -75,27 +75,59 @@ def _result_row(r: Any) -> list[object]:
             f"{r.write_amplification:.3f}"]
 
 
+SYNTHETIC = ("seq-read", "seq-write", "rand-read", "rand-write", "hot-cold")
+
+
+def _synthetic(name: str, requests: int, pages: int, logical_pages: int, seed: int) -> Any:
+    from typing import Literal
+
+    from bazaar.ftl import hot_cold, sequential, uniform_random
+
+    op: Literal["read", "write"] = "read" if name.endswith("read") else "write"
+    if name == "hot-cold":
+        return hot_cold(requests, logical_pages, seed=seed)
+    if name.startswith("seq"):
+        return sequential(op, requests, pages, logical_pages)
+    return uniform_random(op, requests, pages, logical_pages, seed=seed)
+
+
 @app.command("run")
 def run(
     config: str = CONFIG,
-    trace: str = typer.Argument(..., help="A blkparse text or MSR/SNIA CSV trace, or a shipped "
-                                          "sample (sample.blkparse.txt, sample-msr.csv)."),
+    trace: str = typer.Argument(..., help="A blkparse text or MSR/SNIA CSV trace, a shipped "
+                                          "sample (sample.blkparse.txt, sample-msr.csv), or "
+                                          f"a synthetic workload: {', '.join(SYNTHETIC)}."),
     queue_depth: int = typer.Option(1, "--qd", min=1, max=4096, help="Outstanding requests "
                                     "(a trace's timestamps are kept; this caps them)."),
-    fills: float = typer.Option(0.0, "--precondition", min=0, max=100,
-                                help="Device-fulls of random writes before replay (0: fresh)."),
+    fills: float = typer.Option(None, "--precondition", min=0, max=100,
+                                help="Fill the device sequentially, then this many "
+                                     "device-fulls of random writes, before the run "
+                                     "(default: fresh, or a sequential fill for a "
+                                     "synthetic read workload)."),
+    requests: int = typer.Option(10_000, "--requests", min=1, max=10_000_000,
+                                 help="Requests of a synthetic workload."),
+    request_pages: int = typer.Option(1, "--pages", min=1, max=65_536,
+                                      help="Pages per request of a synthetic workload."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of a synthetic workload."),
     trace_format: str = typer.Option(None, "--format", help="blkparse or msr (default: guess)."),
     gc_policy: str = typer.Option(None, "--gc", help="greedy, cost-benefit or fifo."),
     hdd: bool = typer.Option(True, "--hdd/--no-hdd", help="Also replay on the HDD baseline."),
     as_json: bool = JSON,
 ) -> None:
-    """Replay TRACE on the device CONFIG and on an HDD of the same size."""
+    """Replay TRACE (or a synthetic workload) on the device CONFIG and on an HDD of its size."""
     from bazaar.ftl import FtlError, load_trace, replay
 
     try:
         device = _load(config, gc_policy, None)
-        workload = load_trace(trace, device.geometry.page_size, trace_format)
-        with _progress(1.0 + fills, f"replaying {len(workload):,} requests", as_json) as step:
+        if trace in SYNTHETIC:
+            workload = _synthetic(trace, requests, request_pages, device.geometry.logical_pages,
+                                  seed)
+            if fills is None and trace.endswith("read"):
+                fills = 0.0
+        else:
+            workload = load_trace(trace, device.geometry.page_size, trace_format)
+        total = 1.0 + (0.0 if fills is None else 1.0 + fills)
+        with _progress(total, f"replaying {len(workload):,} requests", as_json) as step:
             ssd, disk = replay(device, workload, queue_depth, fills, hdd, step)
     except FtlError as exc:
         raise _fail(exc) from exc

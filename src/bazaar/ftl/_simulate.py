@@ -98,13 +98,16 @@ def steady_state(config: DeviceConfig, fills: float = 3.0, measure: float = 1.0,
 
 
 def replay(config: DeviceConfig, workload: Workload, queue_depth: int = 1,
-           fills: float = 0.0, hdd: bool = True,
+           fills: float | None = None, hdd: bool = True,
            progress: Progress | None = None) -> tuple[RunResult, RunResult | None]:
-    """Time ``workload`` on the SSD (after a sequential fill and ``fills`` device-fulls of
-    random writes when ``fills`` > 0) and on the HDD baseline of the same capacity."""
+    """Time ``workload`` on the SSD and on the HDD baseline of the same capacity.
+
+    ``fills`` None: a fresh (empty) SSD, so reads of unwritten pages never reach flash;
+    0: a sequential fill first; more: the fill plus that many device-fulls of random writes.
+    """
     ssd = SsdModel(config)
-    if fills > 0:
-        precondition(ssd.ftl, fills)
+    if fills is not None:
+        precondition(ssd.ftl, fills, progress=progress)
     n = max(1, len(workload))
     ssd_result = ssd.run(workload, queue_depth,
                          progress=(lambda k: progress(k / n)) if progress else None)

@@ -4,12 +4,11 @@ consumers see committed records only, each once."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from tests.support.kafka_clients import consume_all
 
 from bazaar.broker import BrokerProcess
 
@@ -21,35 +20,6 @@ def _name(prefix: str) -> str:
 def _producer(bootstrap: str, txn_id: str, **extra: object) -> Producer:
     return Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
                      "linger.ms": 5, **extra})
-
-
-def consume_all(bootstrap: str, topics: Iterable[str], isolation: str, *, expect: int,
-                idle_s: float = 3.0, limit_s: float = 60.0) -> list[bytes]:
-    """Every value on ``topics`` from the beginning: until ``expect`` arrived and nothing
-    more came for ``idle_s``, or ``limit_s`` passed."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _name("reader"),
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "isolation.level": isolation})
-    consumer.subscribe(list(topics))
-    got: list[bytes] = []
-    deadline = time.monotonic() + limit_s
-    last = time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            batch = consumer.consume(500, 0.5)
-            for m in batch:
-                err = m.error()
-                if err is not None:
-                    assert err.code() == KafkaError._PARTITION_EOF, err
-                    continue
-                got.append(m.value())
-            if batch:
-                last = time.monotonic()
-            elif len(got) >= expect and time.monotonic() - last > idle_s:
-                break
-    finally:
-        consumer.close()
-    return got
 
 
 def test_commit_and_abort_read_committed_sees_only_committed(broker: BrokerProcess) -> None:

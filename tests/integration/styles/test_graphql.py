@@ -198,7 +198,8 @@ def test_introspection_rebuilds_the_published_sdl(shop: LocalShop) -> None:
                  "myOrders", "pageInfo"):
         assert name in served.text
     committed = (REPO / "docs" / "api" / "shop.graphql").read_text()
-    assert committed == sdl(), "docs/api/shop.graphql is stale: bazaar api schema --graphql"
+    assert committed == sdl(), (
+        "docs/api/shop.graphql is stale: bazaar styles sdl --out docs/api/shop.graphql")
 
 
 def test_graphiql_is_served_offline(shop: LocalShop) -> None:

@@ -60,3 +60,18 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
         out = runner.invoke(app, args)
         assert out.exit_code == 2, (args, out.output)
         assert message in out.output and "Traceback" not in out.output
+
+
+def test_run_takes_synthetic_workloads_and_fills_before_reads() -> None:
+    out = runner.invoke(app, ["ftl", "run", "tiny", "rand-read", "--requests", "300",
+                              "--qd", "8", "--json"])
+    assert out.exit_code == 0, out.output
+    ssd, hdd = json.loads(out.stdout)["results"]
+    assert ssd["workload"] == "random read" and ssd["requests"] == 300
+    assert ssd["iops"] > 20 * hdd["iops"]
+    # Read from a filled device: the reads reached flash (a fresh device returns zeros fast).
+    assert ssd["latency_us_p50"] >= 60
+    steady = runner.invoke(app, ["ftl", "run", "tiny", "rand-write", "--requests", "2000",
+                                 "--precondition", "1", "--no-hdd", "--json"])
+    assert steady.exit_code == 0, steady.output
+    assert json.loads(steady.stdout)["results"][0]["write_amplification"] > 1.5

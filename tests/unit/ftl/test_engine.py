@@ -15,10 +15,12 @@ from bazaar.ftl import (
     GC_READ,
     HOST_PROGRAM,
     AddressError,
+    FtlConfigError,
     FtlOptions,
     Geometry,
     PageMappedFtl,
     ReferenceFtl,
+    precondition,
 )
 
 SMALL = Geometry(channels=1, dies_per_channel=2, planes_per_die=1, blocks_per_plane=16,
@@ -168,3 +170,18 @@ def test_empty_requests_are_no_ops() -> None:
     assert ftl.stats.host_writes == ftl.stats.host_reads == 0
     ftl.read([1, 2])
     assert ftl.stats.host_reads == 2
+
+
+@pytest.mark.parametrize("policy", ["greedy", "cost-benefit", "fifo"])
+def test_preconditioning_ends_at_the_tightest_spare_space_allowed(policy: Any) -> None:
+    # 64 units of 16 pages, 7% spare: exactly the data + GC reserve 2 + 2 the check demands.
+    tight = Geometry(channels=1, dies_per_channel=1, blocks_per_plane=64, pages_per_block=16,
+                     spare_factor=0.07)
+    ftl = PageMappedFtl(tight, FtlOptions(gc_policy=policy, wear_leveling="static",
+                                          wl_threshold=2))
+    precondition(ftl, fills=3.0, seed=1)
+    _check_invariants(ftl)
+    assert ftl.stats.write_amplification > 5   # nearly full: GC works hard, but it ends
+    with pytest.raises(FtlConfigError, match="too few spare erase units"):
+        PageMappedFtl(Geometry(channels=1, dies_per_channel=1, blocks_per_plane=64,
+                               pages_per_block=16, spare_factor=0.06), FtlOptions())

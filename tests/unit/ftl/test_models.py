@@ -16,9 +16,11 @@ from bazaar.ftl import (
     SsdModel,
     TraceError,
     Workload,
+    bursty,
     hot_cold,
     load_config,
     load_trace,
+    precondition,
     replay,
     sequential,
     shipped_devices,
@@ -62,6 +64,8 @@ def test_shipped_devices_load_and_geometry_locates_pages() -> None:
     ("[timing]\nprogram_us = -1\n", "program_us must be >= 0"),
     ("[timing]\nhost_mb_s = 0\n", "host_mb_s must be > 0"),
     ("[hdd]\nrpm = 0\n", "rpm must be > 0"),
+    ("[timing]\nmap_cache_entries = -1\n", "map_cache_entries must be"),
+    ("[ftl]\nidle_gc_units = -1\n", "idle_gc_units must be an integer >= 0"),
     ("geometry = 3\n", "must be a table"),
     ("[geometry\n", "not valid TOML"),
 ])
@@ -128,6 +132,11 @@ def test_binary_garbage_and_missing_traces_are_refused(tmp_path: Path) -> None:
         load_trace(path)
     with pytest.raises(TraceError, match="no trace file"):
         load_trace(tmp_path / "missing.csv")
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as f:       # sparse: 5 GiB on paper, nothing on disk
+        f.truncate(5 << 30)
+    with pytest.raises(TraceError, match="more than this simulator reads"):
+        load_trace(huge)
 
 
 def test_more_channels_and_dies_write_faster() -> None:
@@ -161,8 +170,11 @@ def test_gc_shows_in_the_write_latency_tail() -> None:
     config = FAST.replace(timing={"write_buffer_pages": 64})
     lp = config.geometry.logical_pages
     fresh, steady = SsdModel(config), SsdModel(config)
-    ssd_ready, _ = replay(config, uniform_random("write", 10, 1, lp), fills=2.0, hdd=False)
-    assert ssd_ready.requests == 10
+    seen: list[float] = []
+    ssd_ready, _ = replay(config, uniform_random("write", 3000, 1, lp), fills=2.0, hdd=False,
+                          progress=seen.append)
+    assert ssd_ready.requests == 3000
+    assert sum(seen) == pytest.approx(1 + 2 + 1)   # fill, 2 random fills, the run itself
     steady.ftl.write(np.arange(lp))
     steady.ftl.write(np.random.default_rng(0).integers(0, lp, 2 * lp))
     work = uniform_random("write", 3000, 1, lp, seed=9)
@@ -194,3 +206,45 @@ def test_steady_state_reports_the_closed_form() -> None:
     assert cb.closed_form is None and cb.write_amplification > 1
     with pytest.raises(FtlConfigError):
         steady_state(config, fills=-1)
+
+
+def test_a_small_mapping_cache_costs_random_reads_not_sequential_ones() -> None:
+    lp = FAST.geometry.logical_pages
+    results = {}
+    for entries in (0, lp // 20):
+        model = SsdModel(FAST.replace(timing={"map_cache_entries": entries}))
+        model.ftl.write(np.arange(lp))
+        results[entries] = (model.run(uniform_random("read", 400, 1, lp, seed=4), 1),
+                            model.run(sequential("read", 40, 32, lp), 32))
+    (rnd_all, seq_all), (rnd_few, seq_few) = results[0], results[lp // 20]
+    assert rnd_all.map_misses == 0 and rnd_few.map_misses > 300
+    # A miss reads the translation page first: about one more flash read per random read.
+    assert rnd_few.latency_us_p50 > rnd_all.latency_us_p50 + FAST.timing.read_us * 0.9
+    # Sequential reads touch one translation page per 1024 pages.
+    assert seq_few.map_misses <= 2 + 40 * 32 // 1024
+    assert seq_few.throughput_mb_s == pytest.approx(seq_all.throughput_mb_s, rel=0.05)
+
+
+def test_same_seed_same_result() -> None:
+    config = load_config("tiny")
+    a = steady_state(config, fills=0.5, measure=0.2, seed=3)
+    b = steady_state(config, fills=0.5, measure=0.2, seed=3)
+    c = steady_state(config, fills=0.5, measure=0.2, seed=4)
+    assert (a.write_amplification, a.erases) == (b.write_amplification, b.erases)
+    assert (a.write_amplification, a.erases) != (c.write_amplification, c.erases)
+
+
+def test_idle_time_gc_hides_stalls_from_bursts_at_a_cost_in_writes() -> None:
+    config = load_config("tiny").replace(timing={"write_buffer_pages": 64})
+    work = bursty("write", 12, 256, 0.5, config.geometry.logical_pages, seed=12)
+    results = {}
+    for units in (0, 2):
+        model = SsdModel(config.replace(ftl={"idle_gc_units": units}))
+        precondition(model.ftl, 2.0)
+        results[units] = model.run(work, 8)
+    foreground, idle = results[0], results[2]
+    assert idle.latency_us_p99 < foreground.latency_us_p99 / 5
+    assert idle.write_amplification > foreground.write_amplification
+    assert bursty("write", 2, 3, 1.0, 100).arrivals.tolist() == [1, 1, 1, 2, 2, 2]
+    with pytest.raises(FtlConfigError):
+        bursty("write", 2, 3, 0.0, 100)

@@ -80,8 +80,10 @@ class ShopGraphQL(GraphQL[ShopContext, None]):
         except msgspec.DecodeError as exc:  # garbage bytes too, not only bad JSON
             raise json.JSONDecodeError(str(exc), "", 0) from None
 
-    def encode_json(self, data: object) -> bytes:
-        return msgspec.json.encode(data)
+    def encode_json(self, data: object) -> str:
+        # str, not bytes: the WebSocket transports send what this returns, and a GraphQL
+        # client expects text frames.
+        return msgspec.json.encode(data).decode()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> ShopContext:
         return ShopContext(self.shop, request.scope.get(SCOPE_KEY), self.starter)

@@ -12,7 +12,12 @@ from typing import Any, TypeVar, cast
 import anyio.to_thread
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -20,7 +25,9 @@ from bazaar.api.graph import pages
 from bazaar.api.graph import types as t
 from bazaar.api.graph.context import ShopContext
 from bazaar.api.graph.errors import native
+from bazaar.api.graph.fastlists import FastListExecution
 from bazaar.api.graph.limits import QueryLimits, rule
+from bazaar.api.params import check_id
 from bazaar.api.routes import READ, WRITE
 from bazaar.shop.domain import InvalidInput, LineRequest, Unavailable
 from bazaar.shop.services import ProductFilter, bookings, catalog, orders, users
@@ -31,6 +38,8 @@ Info = strawberry.Info[ShopContext, None]
 
 #: How often the checkout subscription looks at the order, and for how long at most.
 POLL_S = 0.25
+#: Distinct documents whose parse and validation are kept.
+DOCUMENT_CACHE = 1024
 SUBSCRIPTION_TIMEOUT_S = 600.0
 
 
@@ -63,13 +72,15 @@ class Query:
     @native
     async def product(self, info: Info, id: int) -> t.Product:
         info.context.caller(READ)
-        return cast(t.Product, await info.context.shop.catalog_reader.product(id))
+        return cast(t.Product, await info.context.shop.catalog_reader.product(
+            check_id("id", id)))
 
     @strawberry.field(description="One room type.")
     @native
     async def room(self, info: Info, id: int) -> t.Room:
         info.context.caller(READ)
-        return cast(t.Room, await info.context.shop.catalog_reader.room(id))
+        return cast(t.Room, await info.context.shop.catalog_reader.room(
+            check_id("id", id)))
 
     @strawberry.field(description="Room types with `rooms` rooms free every night of a stay.")
     @native
@@ -98,14 +109,15 @@ class Query:
     @native
     async def order(self, info: Info, id: int) -> t.Order:
         uid = info.context.user(READ)
-        return cast(t.Order, await call(orders.get_order, info.context.shop, uid, id))
+        return cast(t.Order, await call(orders.get_order, info.context.shop, uid,
+                                         check_id("id", id)))
 
     @strawberry.field(description="One of the caller's reservations.")
     @native
     async def reservation(self, info: Info, id: int) -> t.Reservation:
         uid = info.context.user(READ)
         return cast(t.Reservation, await call(bookings.get_reservation, info.context.shop,
-                                              uid, id))
+                                              uid, check_id("id", id)))
 
     @strawberry.field(description="An order's checkout: not_started, pending, completed, "
                                   "failed.")
@@ -113,7 +125,7 @@ class Query:
     async def checkout(self, info: Info, order_id: int) -> t.CheckoutState:
         uid = info.context.user(READ)
         return cast(t.CheckoutState, await call(checkout_state, info.context.shop, uid,
-                                                order_id))
+                                                check_id("orderId", order_id)))
 
 
 @strawberry.type
@@ -131,14 +143,16 @@ class Mutation:
     @native
     async def cancel_order(self, info: Info, id: int) -> t.Order:
         uid = info.context.user(WRITE)
-        return cast(t.Order, await call(orders.cancel_order, info.context.shop, uid, id))
+        return cast(t.Order, await call(orders.cancel_order, info.context.shop, uid,
+                                         check_id("id", id)))
 
     @strawberry.mutation(description="Reserve rooms for every night of a stay, or none.")
     @native
     async def reserve_room(self, info: Info, input: t.ReserveRoomInput) -> t.Reservation:
         uid = info.context.user(WRITE)
         return cast(t.Reservation, await call(
-            bookings.reserve_room, info.context.shop, uid, input.room_id, input.check_in,
+            bookings.reserve_room, info.context.shop, uid, check_id("roomId", input.room_id),
+            input.check_in,
             input.check_out, input.rooms))
 
     @strawberry.mutation(description="Cancel a reservation (frees its nights).")
@@ -146,7 +160,7 @@ class Mutation:
     async def cancel_reservation(self, info: Info, id: int) -> t.Reservation:
         uid = info.context.user(WRITE)
         return cast(t.Reservation, await call(bookings.cancel_reservation,
-                                              info.context.shop, uid, id))
+                                              info.context.shop, uid, check_id("id", id)))
 
     @strawberry.mutation(description="Check out a placed order (the saga: reserve → charge → "
                                       "ship → notify). Follow it with `checkoutStatus`.")
@@ -156,7 +170,8 @@ class Mutation:
         starter = info.context.starter
         if starter is None:
             raise Unavailable("checkout is not served here")
-        started = await call(start_checkout, info.context.shop, starter, uid, order_id)
+        started = await call(start_checkout, info.context.shop, starter, uid,
+                             check_id("orderId", order_id))
         return t.CheckoutStarted(order_id=started.order_id, mode=started.mode,
                                  saga_id=started.saga_id)
 
@@ -169,6 +184,7 @@ class Subscription:
     async def checkout_status(self, info: Info,
                               order_id: int) -> AsyncIterator[t.CheckoutState]:
         uid = info.context.user(READ)
+        check_id("orderId", order_id)
         shop, last = info.context.shop, None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SUBSCRIPTION_TIMEOUT_S
@@ -191,8 +207,14 @@ class ShopSchema(strawberry.Schema):
 
 def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     chosen = limits or QueryLimits()
+    limits_rule = rule(chosen)  # one class: the validation cache keys on the rules
+    parsed, validated = ParserCache(maxsize=DOCUMENT_CACHE), ValidationCache(DOCUMENT_CACHE)
     return ShopSchema(
         query=Query, mutation=Mutation, subscription=Subscription,
+        execution_context_class=FastListExecution,
         config=StrawberryConfig(auto_camel_case=True),
+        # Parsing and validating is most of a small query's cost: documents a client sends
+        # again (the usual case) are parsed and validated once (LRU-bounded).
         extensions=[lambda: MaxTokensLimiter(max_token_count=chosen.max_tokens),
-                    lambda: AddValidationRules([rule(chosen)])])
+                    lambda: AddValidationRules([limits_rule]),
+                    lambda: parsed, lambda: validated])

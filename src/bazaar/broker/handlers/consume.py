@@ -29,8 +29,8 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
                 out.partitions.append(api.FetchPartitionResponse(p.index, exc.code, -1, -1))
                 failed = True
                 continue
-            hw, start = log.end_offset, log.start_offset
-            if not start <= p.fetch_offset <= hw:
+            hw, start = log.high_watermark, log.start_offset
+            if not start <= p.fetch_offset <= log.end_offset:
                 out.partitions.append(api.FetchPartitionResponse(
                     p.index, ErrorCode.OFFSET_OUT_OF_RANGE, hw, start))
                 failed = True
@@ -41,8 +41,7 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
             records: FileRange | bytes = b""
             aborted: list[tuple[int, int]] | None = None
             if p.fetch_offset < upto and remaining > 0:
-                found = log.read(p.fetch_offset, min(p.max_bytes, remaining),
-                                 lso if committed_only else None)
+                found = log.read(p.fetch_offset, min(p.max_bytes, remaining), upto)
                 if found is not None:
                     records = found
                     if not state.config.zero_copy:  # the copying path, for the experiment
@@ -84,8 +83,9 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             except BrokerError as exc:
                 out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
                 continue
-            if p.timestamp == LATEST and req.isolation_level == 1:
-                offset = log.last_stable_offset
+            if p.timestamp == LATEST:
+                offset = log.last_stable_offset if req.isolation_level == 1 else (
+                    log.high_watermark)
             else:
                 offset = log.offset_for(p.timestamp)
             out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1, offset))

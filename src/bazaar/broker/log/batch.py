@@ -135,7 +135,7 @@ def base_offset_bytes(offset: int) -> bytes:
 
 def build(records: Sequence[tuple[bytes | None, bytes | None]], *, base_offset: int = 0,
           timestamp_ms: int = 0, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1,
-          base_sequence: int = -1) -> bytes:
+          base_sequence: int = -1, attributes: int = 0) -> bytes:
     """An uncompressed RecordBatch v2 of (key, value) records: for tests and tools.
 
     Clients build their own batches; the broker never calls this on the produce path.
@@ -153,7 +153,8 @@ def build(records: Sequence[tuple[bytes | None, bytes | None]], *, base_offset: 
         rec += _varint(0)  # headers
         body += _varint(len(rec)) + rec
     count = len(records)
-    after_crc = struct.pack(">hiqqqhii", 0, max(count - 1, 0), timestamp_ms, timestamp_ms,
+    after_crc = struct.pack(">hiqqqhii", attributes, max(count - 1, 0), timestamp_ms,
+                            timestamp_ms,
                             producer_id, producer_epoch, base_sequence, count) + bytes(body)
     crc = crc32c(after_crc)
     length = 4 + 1 + 4 + len(after_crc)

@@ -53,6 +53,10 @@ class Log:
         self._retired: list[Segment] = []
         directory.mkdir(parents=True, exist_ok=True)
         self._open()
+        # what consumers may see: a prefix of the log; records appended to be made durable
+        # (acks=all, flush=batch, markers) become visible only once a sync covered them
+        self.high_watermark = self.end_offset
+        self._unsynced_upto = 0  # end of the last append that waits for a sync
 
     def _open(self) -> None:
         bases = sorted(int(p.stem) for p in self.directory.glob("*.log") if p.stem.isdigit())
@@ -121,9 +125,10 @@ class Log:
 
     @property
     def last_stable_offset(self) -> int:
-        """Where ``read_committed`` consumers stop: the oldest open transaction's start."""
+        """Where ``read_committed`` consumers stop: the oldest open transaction's start
+        (never past the high watermark)."""
         first = self.txns.first_unstable()
-        end = self.end_offset
+        end = self.high_watermark
         return end if first is None or first > end else first
 
     def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
@@ -134,10 +139,13 @@ class Log:
         return sum(s.size for s in self._segments)
 
     # --- writing -----------------------------------------------------------------------
-    def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
+    def append(self, records: bytes | bytearray | memoryview, *,
+               await_sync: bool = False) -> AppendResult:
         """Validate ``records`` (RecordBatch v2, one or more batches) and append them.
 
-        Offsets are assigned in place; the record bytes are written exactly as given.
+        Offsets are assigned in place; the record bytes are written exactly as given. With
+        ``await_sync`` they stay above the high watermark until :meth:`synced` says a sync
+        covered them; else they are visible at once (unless an earlier append still waits).
         Raises :class:`CorruptRecordError`, :class:`UnsupportedFormatError`,
         :class:`SequenceError`, :class:`ProducerFencedError` or (after a failed fsync)
         :class:`StorageError`; nothing is written then.
@@ -154,7 +162,9 @@ class Log:
             if h.producer_id != batch.NO_PRODUCER_ID:
                 idempotent = True
         if not idempotent:
-            return self._write(view, headers)
+            done = self._write(view, headers)
+            self._publish(await_sync)
+            return done
         first: AppendResult | None = None
         cursor = 0
         for header in headers:
@@ -169,7 +179,22 @@ class Log:
                 self._track(header, result.base_offset, piece)
             first = first or result
         assert first is not None
+        self._publish(await_sync)
         return first
+
+    def _publish(self, await_sync: bool) -> None:
+        if await_sync:
+            self._unsynced_upto = self.end_offset
+        elif self._unsynced_upto <= self.high_watermark:  # nothing before it waits
+            self.high_watermark = self.end_offset
+
+    def synced(self, upto: int) -> None:
+        """A sync that began when the log ended at ``upto`` succeeded: what it covered is
+        durable, so visible (and so is everything after it that waits for no sync)."""
+        if upto >= self._unsynced_upto:
+            self.high_watermark = self.end_offset
+        elif upto > self.high_watermark:
+            self.high_watermark = upto
 
     def append_marker(self, producer_id: int, producer_epoch: int, commit: bool) -> int:
         """Write a transaction's commit or abort marker; its offset. The coordinator calls
@@ -183,6 +208,7 @@ class Log:
         header = batch.parse_header(view)
         result = self._write(view, [header])
         self._track(header, result.base_offset, view)
+        self._publish(await_sync=True)
         return result.base_offset
 
     def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:

@@ -1,8 +1,10 @@
 """Run schemathesis (all checks) against a live API and read its JSON report.
 
-Reusable for any service that publishes OpenAPI: give the document's URL, the headers that
-authenticate, and what to leave out. The shop's settings (which operations may answer a
-schema-valid request with 422, and why) are in ``schemathesis.toml`` beside this file.
+Used for every service that publishes OpenAPI — the shop (``tests/integration/api``), the
+orchestrator (``tests/integration/flow``), the functions frontend
+(``tests/integration/functions``): give the document's URL, the headers that authenticate,
+what to leave out, and the service's ``schemathesis.toml`` (which operations may answer a
+schema-valid request with a 4xx, and why), kept beside its test.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-SHOP_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class FuzzReport:
 
 def fuzz(schema_url: str, report_dir: Path, *, headers: Mapping[str, str] | None = None,
          max_examples: int = 20, seed: int = 1, workers: int = 1,
-         config: Path | None = SHOP_CONFIG, exclude_path_regex: str | None = None,
+         config: Path | None = None, exclude_path_regex: str | None = None,
          phases: Sequence[str] = (), timeout_s: float = 600) -> FuzzReport:
     """``schemathesis run SCHEMA_URL --checks all`` with a bounded number of examples per
     operation; raises ``subprocess.TimeoutExpired`` past ``timeout_s``.
