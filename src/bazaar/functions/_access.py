@@ -63,15 +63,15 @@ class PlatformAccess:
         token, _ = self.tokens.issue(subject, [SCOPE], family_id="functions")
         return token
 
-    def authenticator(self) -> Authenticator:
+    def authenticator(self, failed_burst: int = 30) -> Authenticator:
         """Bearer only (no app keys: a signed request is refused); failed attempts limited
-        per client address."""
+        per client address (``failed_burst``, then one a second)."""
         self.keys.current()  # the signing key exists before any client mints a token
         return Authenticator(
             public_origin="http://127.0.0.1", apps=StaticAppKeys({}), tokens=self.tokens,
             revocations=MemoryRevocations(), nonces=MemoryNonceStore(),
             limiter=MemoryRateLimiter(RateLimit(rate=1e6, burst=1e6)),
-            failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=30)),
+            failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=failed_burst)),
             audit=_no_audit)
 
     def close(self) -> None:
@@ -82,7 +82,7 @@ def _no_audit(*_: object, **__: object) -> None:
     """The platform keeps no auth audit trail (its invocation log is the record)."""
 
 
-def guard(app: Any, access: PlatformAccess) -> AuthMiddleware:
+def guard(app: Any, access: PlatformAccess, failed_burst: int = 30) -> AuthMiddleware:
     """``app`` behind Bearer authentication; a valid token without the scope gets 403."""
 
     async def scoped(scope: Any, receive: Any, send: Any) -> None:
@@ -96,7 +96,8 @@ def guard(app: Any, access: PlatformAccess) -> AuthMiddleware:
         await app(scope, receive, send)
 
     # max_body=1: signatures are not accepted here, so a signed body is never buffered.
-    return AuthMiddleware(scoped, authenticator=access.authenticator(), max_body=1)
+    return AuthMiddleware(scoped, authenticator=access.authenticator(failed_burst),
+                          max_body=1)
 
 
 class BearerToken(httpx.Auth):

@@ -39,6 +39,8 @@ class PlatformConfig:
     idle_timeout_s: float = 300.0
     heartbeat_timeout_s: float = 5.0
     policy: AsyncPolicy = field(default_factory=AsyncPolicy)
+    #: Failed authentications let through per client address before 429 (refilled 1/s).
+    failed_auth_burst: int = 30
 
     @property
     def root(self) -> Path:

@@ -85,12 +85,15 @@ _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
-async def body_of(request: Request, kind: type[T]) -> T:
-    """The JSON body as ``kind``; an empty body reads as ``{}`` (every field its default).
+async def body_of(request: Request, kind: type[T], *, optional: bool = False) -> T:
+    """The JSON body as ``kind``; with ``optional``, an empty body reads as ``{}`` (every
+    field its default), else it is an error on ``body``.
 
     As in JSON Schema, a number with no fraction (``4.0``, ``1e2``) is an integer where
     ``kind`` wants one — only there: free-form JSON inside the body is left as sent."""
     raw = await request.body()
+    if not raw and not optional:
+        raise msgspec.ValidationError("a JSON body is required")
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
@@ -197,9 +200,12 @@ def _query_params(kind: type[Any], components: dict[str, Any]) -> list[dict[str,
 def openapi_document(operations: Sequence[ApiOperation], *, title: str, version: str,
                      description: str = "", problem: type[Problem] = Problem,
                      security_schemes: Mapping[str, Any] | None = None,
-                     always_errors: tuple[int, ...] = ()) -> dict[str, Any]:
+                     always_errors: tuple[int, ...] = (),
+                     invalid_status: int = 422) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``operations``, as plain JSON values. With
-    ``security_schemes``, every operation requires one of them (and may answer 401)."""
+    ``security_schemes``, every operation requires one of them (and may answer 401);
+    ``invalid_status`` is what a request against the schema gets (422, or 400 where an
+    API's own convention says so)."""
     kinds: list[Any] = [problem]
     for op in operations:
         for kind in (op.body, op.response):
@@ -224,11 +230,11 @@ def openapi_document(operations: Sequence[ApiOperation], *, title: str, version:
             item["parameters"] = params
         errors = set(op.errors) | set(always_errors)
         if params:
-            errors.add(422)
+            errors.add(invalid_status)
         if op.body is not None:
             item["requestBody"] = {"required": op.body_required, "content": {
                 "application/json": {"schema": schema_of[repr(op.body)]}}}
-            errors |= {413, 422}
+            errors |= {413, invalid_status}
         ok: dict[str, Any] = {"description": _STATUS_TEXT.get(op.ok, "OK")}
         if op.media is not None:
             ok["content"] = {op.media: {"schema": schema_of[repr(op.response)]

@@ -1,6 +1,7 @@
 """Transactions below the protocol: a partition's open/aborted transactions, its last stable
 offset and markers, across segment rolls and restarts; the coordinator's state machine on a
-real log directory, with the bad inputs a client (or a zombie) may send."""
+real log directory, with the bad inputs a client (or a zombie) may send. Also DeleteRecords'
+start offset, which shares the log's bookkeeping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bazaar.broker import LogConfig
 from bazaar.broker._errors import (
     CorruptRecordError,
     ErrorCode,
+    OffsetOutOfRangeError,
     ProducerFencedError,
     SequenceError,
     TransactionError,
@@ -234,3 +236,23 @@ def test_records_awaiting_a_sync_stay_above_the_high_watermark(tmp_path: Path) -
     assert log.high_watermark == end_at_sync < log.end_offset
     log.synced(log.end_offset)
     assert log.high_watermark == log.end_offset
+
+
+def test_delete_records_moves_the_start_durably_and_retention_drops_whole_segments(
+        tmp_path: Path) -> None:
+    log = Log(tmp_path / "t-0", TINY)
+    for i in range(40):
+        log.append(rb.build([(None, b"v" * 60 + bytes([i]))]))
+    segments = len(log.segments)
+    assert log.delete_records(25) == 25
+    assert log.delete_records(3) == 25  # never backwards
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(10, 1000)
+    with pytest.raises(OffsetOutOfRangeError):
+        log.delete_records(log.high_watermark + 1)
+    assert log.enforce_retention() > 0 and len(log.segments) < segments
+    assert log.start_offset == 25
+    log.close()
+    again = Log(tmp_path / "t-0", TINY)
+    assert again.start_offset == 25 and again.end_offset == 40
+    again.close()

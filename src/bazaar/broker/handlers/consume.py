@@ -8,6 +8,7 @@ import time
 from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import LATEST, FileRange
+from bazaar.broker.protocol.apis import delete_records as dr
 from bazaar.broker.protocol.apis import fetch as api
 from bazaar.broker.protocol.apis import list_offsets as lo
 
@@ -83,11 +84,36 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             except BrokerError as exc:
                 out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
                 continue
+            stamp = -1
             if p.timestamp == LATEST:
                 offset = log.last_stable_offset if req.isolation_level == 1 else (
                     log.high_watermark)
-            else:
+            elif p.timestamp < 0:
                 offset = log.offset_for(p.timestamp)
-            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1, offset))
+            else:  # by time: the found record's offset and timestamp, or -1 / -1 (Kafka)
+                found = log.find_timestamp(p.timestamp)
+                offset, stamp = found if found is not None else (-1, -1)
+            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, stamp, offset))
         topics.append((name, out))
     return lo.ListOffsetsResponse(topics)
+
+
+async def delete_records(state: BrokerState, req: dr.DeleteRecordsRequest, client: Client,
+                         version: int) -> dr.DeleteRecordsResponse:
+    """Offset -1 means the high watermark (delete everything), as in Kafka."""
+    topics: list[tuple[str, list[tuple[int, int, int]]]] = []
+    for name, partitions in req.topics:
+        out: list[tuple[int, int, int]] = []
+        for index, offset in partitions:
+            try:
+                log = state.topics.get(name, index)
+                target = log.high_watermark if offset == -1 else offset
+                if target < 0:
+                    raise BrokerError(f"offset {offset}")
+                out.append((index, log.delete_records(target), 0))
+            except BrokerError as exc:
+                code = exc.code if exc.code != ErrorCode.UNKNOWN_SERVER_ERROR else (
+                    ErrorCode.OFFSET_OUT_OF_RANGE)
+                out.append((index, -1, code))
+        topics.append((name, out))
+    return dr.DeleteRecordsResponse(topics)

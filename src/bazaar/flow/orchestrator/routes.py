@@ -110,7 +110,7 @@ def create_app(service: Service) -> Starlette:
         return defn.to_dict()
 
     async def start(request: Request) -> Any:
-        body = await body_of(request, s.StartIn)
+        body = await body_of(request, s.StartIn, optional=True)
         result = await call(engine.start, request.path_params["name"], body.input or {},
                             version=body.version, idempotency_key=body.idempotency_key,
                             on_conflict=body.on_conflict)
@@ -136,7 +136,7 @@ def create_app(service: Service) -> Starlette:
     def control(action: str) -> Callable[[Request], Awaitable[Any]]:
         async def run(request: Request) -> Any:
             execution_id = request.path_params["id"]
-            body = await body_of(request, s.ReasonIn)
+            body = await body_of(request, s.ReasonIn, optional=True)
             if action == "terminate":
                 await call(engine.terminate, execution_id,
                            body.reason or "terminated by operator")
@@ -148,7 +148,7 @@ def create_app(service: Service) -> Starlette:
         return run
 
     async def signal(request: Request) -> Any:
-        body = await body_of(request, s.SignalIn)
+        body = await body_of(request, s.SignalIn, optional=True)
         await call(engine.signal, request.path_params["id"], request.path_params["ref"],
                    body.output or {})
         return {"ok": True}
@@ -165,7 +165,7 @@ def create_app(service: Service) -> Starlette:
         return {"lease_until": until}
 
     async def report(request: Request) -> Any:
-        body = await body_of(request, s.ResultIn)
+        body = await body_of(request, s.ResultIn, optional=True)
         task_id = request.path_params["id"]
         if body.status == "COMPLETED":
             accepted = await call(engine.complete, task_id, body.output or {},
