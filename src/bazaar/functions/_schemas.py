@@ -44,6 +44,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     isolation: Literal["process", "namespace"] | msgspec.UnsetType = msgspec.UNSET
     allow_network: bool | msgspec.UnsetType = msgspec.UNSET
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
+    runtime: Literal["bazaar", "awslambdaric"] | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__struct_fields__
@@ -59,6 +60,7 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True):
     isolation: Literal["process", "namespace"] = "process"
     allow_network: bool = False
     concurrency: Concurrency | None = None
+    runtime: Literal["bazaar", "awslambdaric"] = "bazaar"
 
 
 class CreateIn(msgspec.Struct, forbid_unknown_fields=True):
