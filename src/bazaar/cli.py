@@ -41,6 +41,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("auth", "auth"),
     ("broker", "broker"),
     ("config", "config"),
+    ("crawl", ""),
     ("flow", "flow"),
     ("functions", "functions"),
     ("lab", "lab"),
