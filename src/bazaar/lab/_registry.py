@@ -11,6 +11,7 @@ REGISTRY: dict[str, str] = {
     "cold-vs-warm": "bazaar.lab.cold_vs_warm",
     "isolation": "bazaar.lab.isolation",
     "orchestration-vs-choreography": "bazaar.lab.orchestration_vs_choreography",
+    "url-dedup": "bazaar.lab.url_dedup",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
