@@ -9,10 +9,11 @@ catalogue reads in :func:`build_shop`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,19 @@ from starlette.applications import Starlette
 from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit, Secret
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
-from bazaar.shop.adapters import SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
-from bazaar.storage import EngineOptions, make_engine, migrate
+from bazaar.storage import (
+    Connectable,
+    EngineOptions,
+    ReadRouter,
+    ReadYourWrites,
+    RoutingPolicy,
+    make_engine,
+    migrate,
+)
 from bazaar.telemetry import SnapshotCollector, configure_logging
 from bazaar.web import Limits
 
@@ -45,8 +54,12 @@ class Runtime:
     settings: Settings
     engine: Engine
     shop: Shop
+    #: Reads to the standbys (``read_replica_urls``), None without any.
+    router: ReadRouter | None = None
 
     def close(self) -> None:
+        if self.router is not None:
+            self.router.close()
         self.engine.dispose()
 
 
@@ -54,14 +67,26 @@ def build_engine(settings: Settings, options: EngineOptions | None = None) -> En
     return make_engine(settings.effective_database_url, options)
 
 
+def build_router(settings: Settings, engine: Engine,
+                 options: EngineOptions | None = None) -> ReadRouter | None:
+    """The standbys of ``read_replica_urls`` behind one router, or None without any."""
+    if not settings.read_replica_urls:
+        return None
+    standbys = [(f"standby-{i}", make_engine(url, options))
+                for i, url in enumerate(settings.read_replica_urls, start=1)]
+    return ReadRouter(engine, standbys, RoutingPolicy(
+        max_lag_bytes=settings.replica_max_lag_bytes, wait_s=settings.replica_wait_ms / 1000))
+
+
 def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | None = None,
-               retry: RetryPolicy | None = None) -> Shop:
+               retry: RetryPolicy | None = None, reads: Connectable | None = None) -> Shop:
     """The shop's ports on ``engine``, under the configured reservation strategy.
 
     The overrides are for tests and the lab, which build the production wiring with a cheaper
     argon2id (``Passwords(Argon2Params(...))``) or a retry policy of their own; anything else
-    about the shop is what ``bazaar up`` runs."""
-    queries = SqlCatalogQueries(engine)
+    about the shop is what ``bazaar up`` runs. ``reads`` (a :class:`ReadRouter`) serves the
+    catalogue queries in place of ``engine``."""
+    queries = SqlCatalogQueries(reads or engine)
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
                 hasher=hasher or Passwords(),  # argon2id at OWASP's cost
@@ -86,7 +111,8 @@ def build_structures(settings: Settings) -> Structures:
 
 def build(settings: Settings, options: EngineOptions | None = None) -> Runtime:
     engine = build_engine(settings, options)
-    return Runtime(settings, engine, build_shop(settings, engine))
+    router = build_router(settings, engine, options)
+    return Runtime(settings, engine, build_shop(settings, engine, reads=router), router)
 
 
 def health_check(engine: Engine) -> Callable[[], None]:
@@ -157,13 +183,21 @@ def rate_policies(settings: Settings) -> dict[str, RatePolicy]:
                                              settings.failed_auth_burst)}
 
 
-def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starlette:
+def build_app(runtime: Runtime, services: ServiceStatus | None = None,
+              grpc_port: int | None = None,
+              announce: Callable[[str], None] | None = None) -> Starlette:
     """The shop's HTTP app; ``services`` (``bazaar up``'s supervisor) feeds ``/health``
-    and ``GET /``."""
+    and ``GET /``. With ``grpc_port`` (0: a free one) the app's lifespan also serves the
+    gRPC API on the same event loop, the same shop and the same authenticator; the bound
+    port is ``app.state.grpc_port`` once started (and told to ``announce``)."""
     from bazaar.api import create_app
     from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
     from bazaar.api.engagement import EngagementRoutes
+    from bazaar.api.graph import graphql_routes
+    from bazaar.api.graph import refusal as graphql_refusal
+    from bazaar.api.soap import refusal as soap_refusal
+    from bazaar.api.soap import soap_routes
     from bazaar.auth import exempt_paths
 
     shop = runtime.shop
@@ -175,12 +209,19 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                           ("POST", "/auth/*"),
                           ("GET", "/.well-known/jwks.json"), ("GET", "/docs"),
                           ("GET", "/docs/static/*"), ("GET", "/openapi.json"),
+                          # the other styles' documents and consoles (their calls need auth)
+                          ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
+                          ("GET", "/graphql/schema.graphql"), ("GET", "/soap"),
                           ("OPTIONS", "/*"))
     catalog = shop.reader
     engagement = EngagementRoutes(shop, build_structures(runtime.settings),
                                   catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
-    checkout = CheckoutRoutes(shop, checkout_starter(runtime.settings))
+    starter = checkout_starter(runtime.settings)
+    checkout = CheckoutRoutes(shop, starter)
+    lifespan = None
+    if grpc_port is not None:
+        lifespan = grpc_lifespan(runtime, auth, starter, grpc_port, announce)
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      access_log=runtime.settings.access_log,
@@ -189,11 +230,41 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None) -> Starle
                      cors_origins=runtime.settings.cors_origins,
                      rate_policies=rate_policies(runtime.settings),
                      # /auth/token, /auth/refresh, /auth/revoke, /.well-known/jwks.json
-                     mounted=auth.routes())
+                     mounted=auth.routes(),
+                     # the same services in the other API styles (issue 14)
+                     styles=graphql_routes(shop, starter) + soap_routes(shop, starter),
+                     native_errors={"/graphql": graphql_refusal, "/soap": soap_refusal},
+                     lifespan=lifespan)
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
+    if runtime.router is not None:  # reads per node, LSN tokens on writes
+        app.state.metrics.registry.register(
+            SnapshotCollector("bazaar_db", "node", runtime.router.snapshot))
+        app.add_middleware(ReadYourWrites, router=runtime.router)
     return app
+
+
+def grpc_lifespan(runtime: Runtime, auth: AuthSystem, starter: CheckoutStarter, port: int,
+                  announce: Callable[[str], None] | None = None
+                  ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Serve ``bazaar.shop.v1.Shop`` (plus health and reflection) while the app runs."""
+    from bazaar.api.rpc import GrpcServer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server = GrpcServer(runtime.shop, auth.authenticator.authenticate, starter,
+                            host=runtime.settings.host, port=port)
+        app.state.grpc_port = await server.start()
+        if announce is not None:
+            announce(f"gRPC: {server.address}:{app.state.grpc_port} (bazaar.shop.v1.Shop; "
+                     "reflection and health on)")
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    return lifespan
 
 
 def checkout_dir(settings: Settings) -> Path:
@@ -276,7 +347,7 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
 
 
 def migrate_database(runtime: Runtime) -> str:
-    return migrate.upgrade(runtime.engine)
+    return migrate.upgrade(runtime.engine, MIGRATIONS)
 
 
 def seed(runtime: Runtime) -> SeedResult:
@@ -323,12 +394,13 @@ def _listen(host: str, port: int) -> socket.socket:
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
     embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
+    The data directory is made 0700 first (secrets in it are 0600 too).
 
     Every port is checked before anything starts, and the data directory is locked: a
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock
+    from bazaar.processes import DirLock, port_free, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -341,8 +413,16 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()
+    # The master key, the demo password, the databases and the services' own dirs live
+    # below it: no other uid (a function's sandbox included) may list or open any of it.
+    private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
+    if settings.grpc and not port_free(settings.grpc_port, settings.host):
+        stack.close()
+        raise OSError(errno.EADDRINUSE, f"the gRPC port {settings.host}:{settings.grpc_port} "
+                      "is not available; choose another with --grpc-port (0 picks a free "
+                      "one) or turn gRPC off with BAZAAR_GRPC=false")
     if services:
         Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
             service_specs(settings))
@@ -365,15 +445,20 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
-        app = build_app(runtime, supervisor)
+        app = build_app(runtime, supervisor,
+                        grpc_port=settings.grpc_port if settings.grpc else None, announce=echo)
         port = sock.getsockname()[1]
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{shown}:{port}"
         echo(f"API:  {base}/\ndocs: {base}/docs   (OpenAPI: {base}/openapi.json)")
+        echo(f"GraphQL: {base}/graphql (GraphiQL: {base}/graphiql)   SOAP: {base}/soap "
+             f"(WSDL: {base}/soap?wsdl)")
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
                                 log_level=settings.log_level, log_config=None,  # ours
+                                # the lifespan serves gRPC beside the HTTP API
+                                lifespan="on" if settings.grpc else "off",
                                 **forwarded_headers(settings))
         # uvicorn re-raises Ctrl-C (and TERM) after its graceful shutdown; both are our
         # normal exit: TERM is turned into the same KeyboardInterrupt, so the services are

@@ -40,12 +40,16 @@ def _root(version: bool = typer.Option(False, "--version", "-V", callback=_versi
 _GROUPS: list[tuple[str, str]] = [
     ("auth", "auth"),
     ("broker", "broker"),
+    ("cluster", "cluster"),
     ("config", "config"),
     ("crawl", ""),
     ("flow", "flow"),
+    ("ftl", "ftl"),
     ("functions", "functions"),
     ("lab", "lab"),
+    ("load", ""),
     ("shop", "shop"),
+    ("styles", "styles"),
     ("up", ""),
 ]
 

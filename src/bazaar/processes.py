@@ -43,6 +43,7 @@ __all__ = [
     "free_port",
     "port_answers",
     "port_free",
+    "private_dir",
     "url_answers",
 ]
 
@@ -62,6 +63,17 @@ class ChildFailed(RuntimeError):
 
     The message names the child, says why, and ends with the tail of its log.
     """
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (with its parents) if needed and make it 0700: its owner's secrets
+    (keys, passwords, databases) below it are out of reach of every other uid, sandboxes
+    included, whatever the files' own modes and the umask."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        os.chmod(path, 0o700)
+    return path
 
 
 class DirLocked(RuntimeError):

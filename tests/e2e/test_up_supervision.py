@@ -127,3 +127,54 @@ def test_busy_service_ports_are_all_named_before_anything_starts(tmp_path: Path)
     assert f"port in use: broker 127.0.0.1:{bp}, orchestrator 127.0.0.1:{fp}" in run.stderr
     assert "database:" not in run.stdout
     assert not (tmp_path / "data" / "logs").exists()
+
+
+def _checkout_state(url: str, auth: dict[str, str], order_id: int) -> dict[str, object]:
+    state: dict[str, object] = httpx.get(f"{url}/orders/{order_id}/checkout",
+                                         headers=auth, timeout=10).json()
+    return state
+
+
+def test_a_checkout_while_the_orchestrator_is_down_says_not_started_not_pending(
+        tmp_path: Path) -> None:
+    """Issue 10: checkouts started while the orchestrator was down got 503, and
+    ``GET /orders/{id}/checkout`` then said ``pending`` for ever. It says ``not_started``
+    and why — also once the orchestrator is back — and a new checkout then completes."""
+    data = tmp_path / "data"
+    with bazaar_up(data) as shop:
+        url = shop.url
+        password = (data / "demo-password").read_text().strip()
+        token = httpx.post(f"{url}/auth/token", data={"username": "demo",
+                                                      "password": password}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        refused: tuple[int, httpx.Response] | None = None
+        for _ in range(3):  # the restart can win the race to the checkout: kill again
+            order = httpx.post(f"{url}/orders", headers=auth, timeout=10,
+                               json={"lines": [{"product_id": 1, "quantity": 1}]}).json()
+            os.kill(_orchestrator(shop.process.pid), signal.SIGKILL)
+            eventually(lambda: httpx.get(f"{url}/health").status_code == 503, timeout=10,
+                       interval=0.01, what="/health saying the orchestrator is down")
+            started = httpx.post(f"{url}/orders/{order['id']}/checkout", headers=auth,
+                                 timeout=30)
+            if started.status_code == 503:
+                refused = order["id"], started
+                break
+            assert started.status_code == 202, started.text
+            eventually(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=60,
+                       what="the orchestrator back")
+        assert refused is not None, "the orchestrator was never down at the checkout"
+        order_id, started = refused
+        assert started.headers["retry-after"], started.headers
+        state = _checkout_state(url, auth, order_id)
+        assert state["status"] == "not_started", state
+        assert "unreachable" in str(state["reason"]), state
+        eventually(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=60,
+                   what="the orchestrator back")
+        # Back up: still not_started (nothing runs for it), never pending.
+        assert _checkout_state(url, auth, order_id)["status"] == "not_started"
+        again = httpx.post(f"{url}/orders/{order_id}/checkout", headers=auth, timeout=30)
+        assert again.status_code == 202, again.text
+        done = eventually(lambda: (s := _checkout_state(url, auth, order_id))["status"]
+                          not in ("pending", "not_started") and s, timeout=90,
+                          what="the second checkout finished")
+        assert done["status"] == "completed", done

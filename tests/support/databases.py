@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bazaar import localservers, storage
+from bazaar.shop.adapters import MIGRATIONS
 
 _counter = itertools.count()
 
@@ -41,6 +42,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = storage.make_engine(database_url, storage.EngineOptions(pool_size=20))
-    storage.migrate.upgrade(engine)
+    storage.migrate.upgrade(engine, MIGRATIONS)
     yield engine
     engine.dispose()

@@ -64,11 +64,12 @@ TARGETS: dict[str, Target] = {
         ("src/bazaar/auth/_signatures.py", "src/bazaar/auth/_replay.py"),
         ("tests/unit/auth/test_auth_signatures.py", "tests/unit/auth/test_auth_rfc9421_vector.py",
          "tests/unit/auth/test_auth_signed_bodies.py", "tests/unit/auth/test_auth_fuzz.py",
-         "tests/unit/auth/test_auth_replay_window.py"),
+         "tests/unit/auth/test_auth_replay_window.py", "tests/unit/auth/test_auth_nonce_store.py"),
         why="a tampered or replayed request accepted"),
     "tokens": Target(
         ("src/bazaar/auth/_tokens.py",),
-        ("tests/unit/auth/test_auth_tokens.py", "tests/unit/auth/test_auth_interop.py"),
+        ("tests/unit/auth/test_auth_tokens.py", "tests/unit/auth/test_auth_interop.py",
+         "tests/unit/auth/test_auth_token_claims.py"),
         why="a forged, expired or revoked token accepted"),
     "log-index": Target(
         ("src/bazaar/broker/log/index.py", "src/bazaar/broker/log/segment.py"),

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from bazaar import bootstrap, storage
 from bazaar.auth import Argon2Params, Passwords
 from bazaar.config import Settings
+from bazaar.shop.adapters import MIGRATIONS
 from bazaar.shop.services import RetryPolicy, Shop
 
 #: argon2id at 1 MiB and one pass: the production algorithm, at a test's cost.
@@ -35,5 +36,5 @@ def sqlite_shop(path: Path, strategy: str = "atomic", *, retry: RetryPolicy | No
                 **settings: Any) -> Shop:
     """A migrated SQLite database at ``path`` and the shop on it."""
     engine = storage.make_engine(f"sqlite:///{path}")
-    storage.migrate.upgrade(engine)
+    storage.migrate.upgrade(engine, MIGRATIONS)
     return make_shop(engine, strategy, retry=retry, **settings)

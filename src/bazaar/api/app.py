@@ -15,17 +15,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Lifespan
 
 from bazaar.api import openapi
 from bazaar.api.conventions import RateLimitHeaders, RatePolicy
 from bazaar.api.hot import HotReads
 from bazaar.api.problems import shop_errors
+from bazaar.api.refusals import NativeRefusals, Renderer
 from bazaar.api.routes import Endpoint, Operation, ShopRoutes
 from bazaar.api.service import ServiceRoutes, ServiceStatus
 from bazaar.shop.services import Shop
 from bazaar.telemetry import HttpMetrics, Telemetry, http_metrics, metrics_response
-from bazaar.web import Guard, Limits
+from bazaar.web import Guard, Limits, routes_by_path
 
 Identity = Callable[[ASGIApp], ASGIApp]
 
@@ -58,24 +59,7 @@ def by_path(operations: list[Operation], mounted: Sequence[BaseRoute] = ()) -> l
         for method in route.methods or ():
             if method != "HEAD":
                 table.setdefault(route.path, {})[method] = route.endpoint
-    routes: list[BaseRoute] = []
-    for path, endpoints in table.items():
-        allow = ", ".join(sorted({*endpoints, "OPTIONS"} | ({"HEAD"} if "GET" in endpoints
-                                                             else set())))
-
-        async def options(request: Request, allow: str = allow) -> Response:
-            return Response(status_code=204, headers={"Allow": allow})
-
-        endpoints = {**endpoints, "OPTIONS": options}
-        if "GET" in endpoints:
-            endpoints["HEAD"] = endpoints["GET"]
-
-        async def dispatch(request: Request, endpoints: dict[str, Endpoint] = endpoints
-                           ) -> Response:
-            return await endpoints[request.method](request)
-
-        routes.append(Route(path, dispatch, methods=list(endpoints)))
-    return routes + others
+    return routes_by_path(table) + others
 
 
 def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], None],
@@ -84,7 +68,10 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
                limits: Limits | None = None, mounted: Sequence[BaseRoute] = (),
                cors_origins: Sequence[str] = (),
                rate_policies: Mapping[str, RatePolicy] | None = None,
-               metrics: HttpMetrics | None = None, access_log: bool = False) -> Starlette:
+               metrics: HttpMetrics | None = None, access_log: bool = False,
+               styles: Sequence[BaseRoute] = (),
+               native_errors: Mapping[str, Renderer] | None = None,
+               lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     """The REST app over ``shop``. ``identity`` wraps the app to set the principal;
     ``health`` raises (e.g. ``Unavailable``) when the database cannot be reached;
     ``services`` (``bazaar up``'s supervisor) feeds ``GET /health`` and ``GET /``;
@@ -93,7 +80,9 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     with no endpoint); ``cors_origins`` the origins browsers may call from (``*``: any);
     ``rate_policies`` the identity's rate limits, announced in ``RateLimit-Policy``;
     ``metrics`` (default: a fresh set) are served at ``GET /metrics``; ``access_log`` writes
-    one structured line per request."""
+    one structured line per request; ``styles`` are the other API styles' routes (GraphQL,
+    SOAP), and ``native_errors`` re-render refusals on their paths in their own shape;
+    ``lifespan`` runs what serves beside the app (the gRPC server)."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
     # e.g. api.engagement's operations in extra
@@ -117,13 +106,16 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
                Route("/docs", docs, methods=["GET"]),
                Route("/metrics", metrics_text, methods=["GET"]),
-               Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")]
+               Mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui"),
+               *styles]
     errors = shop_errors()
     # Outermost: metrics, request id and access log, so that every answer is counted; then
     # the body limit (before anyone buffers, auth included), 500s, 5xx close.
     middleware = [Middleware(Telemetry, metrics=http, access_log=access_log,
-                             routes=lambda: app.router.routes),
-                  Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
+                             routes=lambda: app.router.routes)]
+    if native_errors:  # outside the body limit and the identity: their refusals too
+        middleware.append(Middleware(NativeRefusals, renderers=native_errors))
+    middleware += [Middleware(Guard, errors=errors, limits=limits or SHOP_LIMITS)]
     if rate_policies:
         middleware.append(Middleware(RateLimitHeaders, policies=rate_policies))
     if cors_origins:
@@ -139,7 +131,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     middleware.append(Middleware(HotReads, shop=shop))
     exception_handlers: dict[Any, Any] = errors.handlers()
     app: Starlette = Starlette(routes=routes, middleware=middleware,
-                               exception_handlers=exception_handlers)
+                               exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.operations = operations
     app.state.metrics = http
     return app

@@ -92,3 +92,11 @@ def query_params(kind: type[Any]) -> tuple[dict[str, Any], ...]:
             param["style"] = "form"
         out.append(param)
     return tuple(out)
+
+
+def check_id(name: str, value: int) -> int:
+    """An id given in a GraphQL argument, a protobuf field or a SOAP element: held to the same
+    bounds as a REST path id, so every style refuses the same ids the same way."""
+    if isinstance(value, bool) or not 1 <= value <= 2**63 - 1:
+        raise InvalidInput(name, "must be a positive id")
+    return value

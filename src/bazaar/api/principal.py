@@ -29,7 +29,17 @@ class Principal(Protocol):
 
 def principal(request: Request, scope: str | None = None) -> Principal:
     """The caller, holding ``scope`` if given; else 401/403."""
-    found: Principal | None = request.scope.get(SCOPE_KEY)
+    return require(request.scope.get(SCOPE_KEY), scope)
+
+
+def user_id(request: Request, scope: str | None = None) -> int:
+    """The calling user's id (apps cannot place orders or book rooms)."""
+    return require_user(request.scope.get(SCOPE_KEY), scope)
+
+
+def require(found: Principal | None, scope: str | None = None) -> Principal:
+    """``found``, holding ``scope`` if given; else :class:`Unauthenticated` / ``Forbidden``.
+    Every style (REST, GraphQL, gRPC, SOAP) checks its caller here."""
     if found is None:
         raise Unauthenticated("this operation needs an identity")
     if scope is not None and scope not in found.scopes:
@@ -37,9 +47,9 @@ def principal(request: Request, scope: str | None = None) -> Principal:
     return found
 
 
-def user_id(request: Request, scope: str | None = None) -> int:
-    """The calling user's id (apps cannot place orders or book rooms)."""
-    found = principal(request, scope)
+def require_user(found: Principal | None, scope: str | None = None) -> int:
+    """The calling user's id, holding ``scope`` (apps cannot place orders or book rooms)."""
+    found = require(found, scope)
     if found.kind != "user":
         raise Forbidden("only a user can do this")
     try:

@@ -10,6 +10,7 @@ from bazaar.shop.domain import (
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
+    NotHeld,
     RetryableConflict,
     ShopError,
     SoldOut,
@@ -58,5 +59,7 @@ def shop_errors() -> ErrorMap:
              headers=lambda e: {"WWW-Authenticate": 'Bearer realm="bazaar"'})
         .add(Unavailable, 503, "unavailable", "Service unavailable", retryable=True,
              headers=lambda e: {"Retry-After": str(e.retry_after_s)})
+        # A broken invariant (logged by the service), not the client's doing: nothing changed.
+        .add(NotHeld, 500, "inconsistent-state", "Inconsistent state")
         .add(ShopError, 400, "bad-request", "Bad request")
     )

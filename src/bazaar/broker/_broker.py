@@ -63,8 +63,9 @@ class Broker:
             raise BrokerError(f"cannot listen on {self.config.host}:{self.config.port}: "
                               f"{exc}") from exc
         state.port = self._server.sockets[0].getsockname()[1]
-        self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
         self._tasks.append(loop.create_task(state.group_commit.run()))
+        await state.transactions.recover()
+        self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
         self._tasks.append(loop.create_task(self._housekeeping()))
         if self.config.metrics_port is not None:
             self._start_metrics(state)
@@ -88,7 +89,8 @@ class Broker:
         cfg = self.config
         interval = min(cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0,
                        cfg.retention_check_interval_ms / 1000,
-                       cfg.connections_max_idle_ms / 2000, cfg.request_timeout_ms / 2000)
+                       cfg.connections_max_idle_ms / 2000, cfg.request_timeout_ms / 2000,
+                       cfg.write_timeout_ms / 2000)
         next_retention = 0.0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(asyncio.CancelledError):
@@ -96,10 +98,20 @@ class Broker:
                 await asyncio.sleep(interval)
                 if cfg.log.flush == "interval":
                     await asyncio.to_thread(_flush_all, state.topics.all_logs())
+                try:
+                    await state.transactions.expire()
+                except BrokerError as exc:  # a marker could not be written: next round
+                    log.error("aborting a timed-out transaction failed: %s", exc)
                 now = time.monotonic()
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
                         log.info("closing idle connection from %s", connection.peer)
+                        connection.close()
+                    elif connection.write_late_by(now) * 1000 > cfg.write_timeout_ms:
+                        log.warning("closing connection from %s: a response unread for %d ms "
+                                    "(the client stopped reading)", connection.peer,
+                                    cfg.write_timeout_ms)
+                        state.metrics.write_timeouts += 1
                         connection.close()
                     elif connection.request_late_by(now) * 1000 > cfg.request_timeout_ms:
                         log.warning("closing connection from %s: a request still incomplete "

@@ -37,16 +37,24 @@ class ErrorCode(IntEnum):
     TOPIC_ALREADY_EXISTS = 36
     INVALID_PARTITIONS = 37
     INVALID_REPLICATION_FACTOR = 38
+    INVALID_CONFIG = 40
     INVALID_REQUEST = 42
     UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
     OUT_OF_ORDER_SEQUENCE_NUMBER = 45
     DUPLICATE_SEQUENCE_NUMBER = 46
     INVALID_PRODUCER_EPOCH = 47
     KAFKA_STORAGE_ERROR = 56
+    INVALID_TXN_STATE = 48
+    INVALID_PRODUCER_ID_MAPPING = 49
+    INVALID_TRANSACTION_TIMEOUT = 50
+    CONCURRENT_TRANSACTIONS = 51
+    OPERATION_NOT_ATTEMPTED = 55
     UNKNOWN_SERVER_ERROR = -1
+    NON_EMPTY_GROUP = 68
     GROUP_ID_NOT_FOUND = 69
     UNKNOWN_PRODUCER_ID = 59
     MEMBER_ID_REQUIRED = 79
+    GROUP_SUBSCRIBED_TO_TOPIC = 86
 
 
 RETRIABLE: frozenset[ErrorCode] = frozenset({
@@ -55,6 +63,7 @@ RETRIABLE: frozenset[ErrorCode] = frozenset({
     ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR,
     ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REBALANCE_IN_PROGRESS,
     ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.KAFKA_STORAGE_ERROR,
+    ErrorCode.CONCURRENT_TRANSACTIONS,
 })
 
 
@@ -130,6 +139,15 @@ class ProducerFencedError(BrokerError):
     """An idempotent producer's batch carries an older epoch than the broker has seen."""
 
     code = ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+class TransactionError(BrokerError):
+    """A transactional request that does not fit the transaction's state; ``code`` says
+    which (INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING, CONCURRENT_TRANSACTIONS, ...)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StorageError(BrokerError):

@@ -13,6 +13,7 @@ from bazaar.broker.group_commit import GroupCommit
 from bazaar.broker.groups import GroupCoordinator, OffsetStore
 from bazaar.broker.log import TopicLogs
 from bazaar.broker.metrics import Metrics
+from bazaar.broker.txn import TransactionCoordinator, TxnStore
 
 
 @dataclass
@@ -30,14 +31,19 @@ class BrokerState:
     coordinator: GroupCoordinator
     offsets: OffsetStore
     producer_ids: ProducerIds
+    txn_store: TxnStore
     metrics: Metrics = field(default_factory=Metrics)
     group_commit: GroupCommit = field(default_factory=GroupCommit)
     port: int = 0
     _appended: asyncio.Event | None = None
+    transactions: TransactionCoordinator = field(init=False)
 
     def __post_init__(self) -> None:
         commit = self.group_commit
         self.metrics.sync_rounds = lambda: (commit.rounds, commit.requests)
+        self.transactions = TransactionCoordinator(
+            self.txn_store, self.topics, self.offsets, self.group_commit, self.producer_ids,
+            self.notify_appended)
 
     @classmethod
     def open(cls, config: BrokerConfig) -> BrokerState:
@@ -52,6 +58,8 @@ class BrokerState:
                 max_session_ms=config.group_max_session_timeout_ms),
             offsets=OffsetStore(root / "groups" / "offsets.jsonl", fsync=config.offsets_flush),
             producer_ids=ProducerIds(root / "producer_ids"),
+            txn_store=TxnStore(root / "transactions" / "state.jsonl",
+                               fsync=config.offsets_flush),
             port=config.port,
         )
 
@@ -81,3 +89,4 @@ class BrokerState:
         self.coordinator.close()
         self.topics.close()
         self.offsets.close()
+        self.txn_store.close()

@@ -25,7 +25,7 @@ class Checkout(StrEnum):
 OPTIONS = {"host": "--host", "port": "--port", "data_dir": "--data-dir",
            "database_url": "--database-url", "reservation_strategy": "--reservations",
            "checkout": "--checkout", "broker_port": "--broker-port", "flow_port": "--flow-port",
-           "log_level": "--log-level"}
+           "log_level": "--log-level", "grpc_port": "--grpc-port"}
 
 
 @app.command("up")
@@ -51,6 +51,9 @@ def up(
     flow_port: int | None = typer.Option(
         None, "--flow-port", help="The orchestrator's port (0 picks a free one).",
         show_default="8300"),
+    grpc_port: int | None = typer.Option(
+        None, "--grpc-port", help="The gRPC API's port (0 picks a free one).",
+        show_default="50051"),
     services: bool = typer.Option(
         True, "--services/--no-services",
         help="Also run the embedded broker, the saga orchestrator and the checkout services."),
@@ -71,7 +74,7 @@ def up(
         OPTIONS, host=host, port=port, data_dir=data_dir, database_url=database_url,
         reservation_strategy=strategy.value if strategy else None,
         checkout=checkout.value if checkout else None, broker_port=broker_port,
-        flow_port=flow_port)
+        flow_port=flow_port, grpc_port=grpc_port)
     try:
         bootstrap.up(settings, services=services)
     except (ServiceFailed, DirLocked) as exc:

@@ -31,6 +31,7 @@ from bazaar.auth import (
     StaticAppKeys,
     install,
 )
+from bazaar.storage import EngineOptions, make_engine
 
 SCOPE = "functions:admin"
 TOKEN_LIFETIME_S = 3600.0
@@ -46,17 +47,12 @@ class PlatformAccess:
     """The platform's keyring: mint tokens, and the authenticator that checks them."""
 
     def __init__(self, root: Path, *, lifetime_s: float = TOKEN_LIFETIME_S) -> None:
-        from sqlalchemy import create_engine, event
-
         directory = credentials_dir(root)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
-        self._engine = create_engine(f"sqlite:///{directory / 'keys.db'}")
-
-        @event.listens_for(self._engine, "connect")
-        def _busy_timeout(conn: Any, _: Any) -> None:
-            conn.execute("PRAGMA busy_timeout = 5000")  # the CLI and the platform share it
-
+        # the CLI and the platform share the keyring: a busy timeout, not "database is locked"
+        self._engine = make_engine(f"sqlite:///{directory / 'keys.db'}",
+                                   EngineOptions(pool_size=2, sqlite_busy_timeout_ms=5000))
         install(self._engine)
         master = MasterKey.load_or_create(directory / "master.key")
         self.keys = SigningKeys(self._engine, master, token_lifetime=lifetime_s)
@@ -67,15 +63,15 @@ class PlatformAccess:
         token, _ = self.tokens.issue(subject, [SCOPE], family_id="functions")
         return token
 
-    def authenticator(self) -> Authenticator:
+    def authenticator(self, failed_burst: int = 30) -> Authenticator:
         """Bearer only (no app keys: a signed request is refused); failed attempts limited
-        per client address."""
+        per client address (``failed_burst``, then one a second)."""
         self.keys.current()  # the signing key exists before any client mints a token
         return Authenticator(
             public_origin="http://127.0.0.1", apps=StaticAppKeys({}), tokens=self.tokens,
             revocations=MemoryRevocations(), nonces=MemoryNonceStore(),
             limiter=MemoryRateLimiter(RateLimit(rate=1e6, burst=1e6)),
-            failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=30)),
+            failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=failed_burst)),
             audit=_no_audit)
 
     def close(self) -> None:
@@ -86,7 +82,7 @@ def _no_audit(*_: object, **__: object) -> None:
     """The platform keeps no auth audit trail (its invocation log is the record)."""
 
 
-def guard(app: Any, access: PlatformAccess) -> AuthMiddleware:
+def guard(app: Any, access: PlatformAccess, failed_burst: int = 30) -> AuthMiddleware:
     """``app`` behind Bearer authentication; a valid token without the scope gets 403."""
 
     async def scoped(scope: Any, receive: Any, send: Any) -> None:
@@ -100,7 +96,8 @@ def guard(app: Any, access: PlatformAccess) -> AuthMiddleware:
         await app(scope, receive, send)
 
     # max_body=1: signatures are not accepted here, so a signed body is never buffered.
-    return AuthMiddleware(scoped, authenticator=access.authenticator(), max_body=1)
+    return AuthMiddleware(scoped, authenticator=access.authenticator(failed_burst),
+                          max_body=1)
 
 
 class BearerToken(httpx.Auth):

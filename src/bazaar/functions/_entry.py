@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--header-timeout-s", type=float, default=10.0)
     serve.add_argument("--body-timeout-s", type=float, default=30.0)
     serve.add_argument("--max-connections", type=int, default=1000)
+    serve.add_argument("--failed-auth-burst", type=int, default=30,
+                       help="failed authentications per client address before 429")
     worker = sub.add_parser("worker")
     worker.add_argument("--control", type=Path, required=True,
                         help="the control plane's unix socket")
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
                   max_event_age_s=args.max_event_age_s, worker_memory_mb=args.worker_memory_mb,
                   worker_slots=args.worker_slots, heartbeat_s=args.heartbeat_s,
                   header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
-                  max_connections=args.max_connections)
+                  max_connections=args.max_connections,
+                  failed_auth_burst=args.failed_auth_burst)
     else:
         run_worker(args.control, args.work_dir, memory_mb=args.memory_mb, slots=args.slots,
                    heartbeat_s=args.heartbeat_s, host_id=args.host_id)
@@ -52,7 +55,8 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
               idle_timeout_s: float = 300.0, retry_backoff_s: float = 1.0,
               max_event_age_s: float = 21600.0, worker_memory_mb: int = 2048,
               worker_slots: int = 64, heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
-              body_timeout_s: float = 30.0, max_connections: int = 1000) -> None:
+              body_timeout_s: float = 30.0, max_connections: int = 1000,
+              failed_auth_burst: int = 30) -> None:
     """Serve the platform in this process (uvloop) until SIGINT/SIGTERM."""
     import asyncio
     from dataclasses import replace
@@ -67,7 +71,8 @@ def run_serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8090, work
     config = PlatformConfig(data_dir=data_dir, host=host, port=port,
                             idle_timeout_s=idle_timeout_s, heartbeat_timeout_s=5 * heartbeat_s,
                             policy=AsyncPolicy(backoff_s=retry_backoff_s,
-                                               max_event_age_s=max_event_age_s))
+                                               max_event_age_s=max_event_age_s),
+                            failed_auth_burst=failed_auth_burst)
     settings = WorkerSettings(memory_mb=worker_memory_mb, slots=worker_slots,
                               heartbeat_s=heartbeat_s)
     from bazaar.processes import DirLocked

@@ -14,16 +14,16 @@ gets 408), then Bearer authentication (``_access``), checked before the body is 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from bazaar.functions import _schemas as sc
 from bazaar.functions._access import PlatformAccess, guard
 from bazaar.functions._errors import (
     Conflict,
@@ -41,7 +41,18 @@ from bazaar.functions._model import FunctionSpec, InvocationResult
 from bazaar.functions._packages import MAX_PACKAGE_BYTES
 from bazaar.functions._platform import Platform
 from bazaar.telemetry import Telemetry, http_metrics, metrics_response
-from bazaar.web import BodyTooLarge, ErrorMap, Guard, Limits
+from bazaar.web import (
+    ApiOperation,
+    BodyTooLarge,
+    ErrorMap,
+    Guard,
+    Limits,
+    body_of,
+    field_of,
+    openapi_document,
+    operation_routes,
+    query_of,
+)
 
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 #: A code upload: a 50 MB zip in base64 (4/3) plus its JSON.
@@ -61,6 +72,12 @@ def error_map() -> ErrorMap:
              FunctionsError: "service"}
     for kind, slug in slugs.items():
         errors.add(kind, kind.status, slug, kind.code)
+    # A value against the documented schema: Lambda's 400, naming the field.
+    errors.add(msgspec.ValidationError, 400, "invalid-parameter", InvalidRequest.code,
+               detail=lambda e: field_of(e)[1], extensions=lambda e: {"field": field_of(e)[0]})
+    errors.add(msgspec.DecodeError, 400, "invalid-parameter", InvalidRequest.code,
+               detail=lambda e: f"the body is not JSON: {e}",
+               extensions=lambda e: {"field": "body"})
     errors.add(BodyTooLarge, 413, "request-too-large", PayloadTooLarge.code,
                detail=lambda e: f"the request body is over the limit of {e.limit} bytes")
     return errors
@@ -76,14 +93,9 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-def _code(data: dict[str, Any]) -> bytes:
-    code = data.get("code")
-    if not isinstance(code, str):
-        raise InvalidRequest("'code' (the base64 zip) is required")
-    try:
-        return base64.b64decode(code, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequest(f"'code' is not base64: {exc}") from exc
+def _unbase64(code: str) -> bytes:
+    """The zip from its base64 (the schema's pattern has checked the alphabet and padding)."""
+    return base64.b64decode(code, validate=True)
 
 
 def _result_headers(result: InvocationResult) -> dict[str, str]:
@@ -98,14 +110,15 @@ def _result_headers(result: InvocationResult) -> dict[str, str]:
 
 
 def build_app(platform: Platform, access: PlatformAccess | None = None, *,
-              limits: Limits = LISTENER) -> Any:
+              limits: Limits = LISTENER, failed_burst: int = 30) -> Any:
     """The frontend's ASGI app over ``platform``: the routes behind Bearer authentication
     (``access``; None only for an app embedded where nobody else can reach it) and body
     limits checked before anything is read (``limits.max_body`` for uploads, 6 MiB for
     invocations)."""
-    routes_app = _routes(platform)
+    routes_app, document = _routes(platform)
     errors = error_map()
-    inner: Any = routes_app if access is None else guard(routes_app, access)
+    inner: Any = routes_app if access is None else guard(routes_app, access,
+                                                         failed_burst)
     invoking = Guard(inner, errors=errors, limits=replace(limits, max_body=MAX_EVENT_BYTES))
     uploading = Guard(inner, errors=errors, limits=limits)
 
@@ -116,6 +129,9 @@ def build_app(platform: Platform, access: PlatformAccess | None = None, *,
             body, kind = metrics_response(metrics.registry)
             await Response(body, media_type=kind)(scope, receive, send)
             return
+        if scope["type"] == "http" and scope.get("path") == "/openapi.json":  # open too
+            await Response(document, media_type="application/json")(scope, receive, send)
+            return
         chosen = invoking if str(scope.get("path", "")).endswith("/invocations") else uploading
         await chosen(scope, receive, send)
 
@@ -123,15 +139,14 @@ def build_app(platform: Platform, access: PlatformAccess | None = None, *,
     return Telemetry(app, metrics=metrics, routes=lambda: routes_app.routes)
 
 
-def _routes(platform: Platform) -> Starlette:
+def _routes(platform: Platform) -> tuple[Starlette, bytes]:
+    """The routes, and the OpenAPI document made from the same table."""
 
     async def create(request: Request) -> Response:
-        data = await _json(request)
-        spec = data.get("spec")
-        if not isinstance(spec, dict):
-            raise InvalidRequest("'spec' (the function settings) is required")
-        return JSONResponse(await platform.create_function(FunctionSpec.from_dict(spec),
-                                                           _code(data)), status_code=201)
+        body = await body_of(request, sc.CreateIn)
+        spec = FunctionSpec(**msgspec.structs.asdict(body.spec))
+        return JSONResponse(await platform.create_function(spec, _unbase64(body.code)),
+                            status_code=201)
 
     async def list_functions(request: Request) -> Response:
         return JSONResponse([platform.registry.describe(n) for n in platform.registry.names()])
@@ -144,33 +159,28 @@ def _routes(platform: Platform) -> Starlette:
         return Response(status_code=204)
 
     async def put_code(request: Request) -> Response:
-        data = await _json(request)
-        config = data.get("config")
-        if config is not None and not isinstance(config, dict):
-            raise InvalidRequest("'config' must be an object of settings")
-        return JSONResponse(await platform.update_code(request.path_params["name"], _code(data),
-                                                       config))
+        body = await body_of(request, sc.CodeIn)
+        changes = body.config.changes() if body.config is not None else None
+        return JSONResponse(await platform.update_code(request.path_params["name"],
+                                                       _unbase64(body.code), changes))
 
     async def put_config(request: Request) -> Response:
-        data = await _json(request)
-        return JSONResponse(await platform.update_config(request.path_params["name"], data))
+        changes = (await body_of(request, sc.Settings)).changes()
+        return JSONResponse(await platform.update_config(request.path_params["name"], changes))
 
     async def publish(request: Request) -> Response:
         version = await platform.publish(request.path_params["name"])
         return JSONResponse({"version": version}, status_code=201)
 
     async def put_alias(request: Request) -> Response:
-        data = await _json(request)
-        version = data.get("version")
-        if not isinstance(version, str):
-            raise InvalidRequest("'version' (a string) is required")
+        version = (await body_of(request, sc.AliasIn)).version
         platform.registry.set_alias(request.path_params["name"], request.path_params["alias"],
                                     version)
         return JSONResponse({"alias": request.path_params["alias"], "version": version})
 
     async def invoke(request: Request) -> Response:
         name = request.path_params["name"]
-        qualifier = request.query_params.get("qualifier")
+        qualifier = query_of(request, sc.InvokeQuery).qualifier
         payload = await request.body() or b"{}"
         if len(payload) > MAX_EVENT_BYTES:
             raise PayloadTooLarge(f"the event is {len(payload)} bytes; the limit is "
@@ -197,16 +207,13 @@ def _routes(platform: Platform) -> Starlette:
 
     async def logs(request: Request) -> Response:
         name = request.path_params["name"]
-        try:
-            limit = int(request.query_params.get("limit", "20"))
-        except ValueError as exc:
-            raise InvalidRequest("limit must be an integer") from exc
+        limit = query_of(request, sc.LogsQuery).limit
         if name not in platform.registry.names():
             platform.registry.get(name)
         return JSONResponse(platform.logs.tail(name, limit))
 
     async def dead_letters(request: Request) -> Response:
-        letters = await platform.dead_letters(request.query_params.get("function"))
+        letters = await platform.dead_letters(query_of(request, sc.DeadLettersQuery).function)
         return JSONResponse([{
             "id": d.id, "function": d.function, "qualifier": d.qualifier,
             "payload": d.payload.decode("utf-8", "replace"), "enqueuedAt": d.enqueued_at,
@@ -214,22 +221,11 @@ def _routes(platform: Platform) -> Starlette:
             "failedAt": d.failed_at} for d in letters])
 
     async def redrive(request: Request) -> Response:
-        data = await _json(request)
-        ids = data.get("ids")
-        if ids is not None and (not isinstance(ids, list)
-                                or not all(isinstance(i, int) for i in ids)):
-            raise InvalidRequest("'ids' must be a list of integers")
-        function = data.get("function")
-        if function is not None and not isinstance(function, str):
-            raise InvalidRequest("'function' must be a string")
-        return JSONResponse({"redriven": await platform.redrive(ids, function)})
+        body = await body_of(request, sc.RedriveIn, optional=True)
+        return JSONResponse({"redriven": await platform.redrive(body.ids, body.function)})
 
     async def delete_letter(request: Request) -> Response:
-        try:
-            letter_id = int(request.path_params["id"])
-        except ValueError as exc:
-            raise InvalidRequest("a dead letter id is an integer") from exc
-        await platform.delete_dead_letter(letter_id)
+        await platform.delete_dead_letter(int(request.path_params["id"]))
         return Response(status_code=204)
 
     async def create_source(request: Request) -> Response:
@@ -249,24 +245,64 @@ def _routes(platform: Platform) -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse(platform.stats())
 
-    routes = [
-        Route("/functions", create, methods=["POST"]),
-        Route("/functions", list_functions, methods=["GET"]),
-        Route("/functions/{name}", describe, methods=["GET"]),
-        Route("/functions/{name}", delete, methods=["DELETE"]),
-        Route("/functions/{name}/code", put_code, methods=["PUT"]),
-        Route("/functions/{name}/config", put_config, methods=["PUT"]),
-        Route("/functions/{name}/versions", publish, methods=["POST"]),
-        Route("/functions/{name}/aliases/{alias}", put_alias, methods=["PUT"]),
-        Route("/functions/{name}/invocations", invoke, methods=["POST"]),
-        Route("/functions/{name}/logs", logs, methods=["GET"]),
-        Route("/dead-letters", dead_letters, methods=["GET"]),
-        Route("/dead-letters/redrive", redrive, methods=["POST"]),
-        Route("/dead-letters/{id}", delete_letter, methods=["DELETE"]),
-        Route("/event-source-mappings", create_source, methods=["POST"]),
-        Route("/event-source-mappings", list_sources, methods=["GET"]),
-        Route("/event-source-mappings/{uuid}", delete_source, methods=["DELETE"]),
-        Route("/hosts", hosts, methods=["GET"]),
-        Route("/stats", stats, methods=["GET"]),
+    name, alias = {"name": sc.Name}, {"name": sc.Name, "alias": sc.Name}
+    ops = [
+        ApiOperation("POST", "/functions", create, "create_function", "Create a function "
+                     "from a zip (base64) and its settings", ok=201, body=sc.CreateIn,
+                     errors=(400, 409)),
+        ApiOperation("GET", "/functions", list_functions, "list_functions",
+                     "Every function"),
+        ApiOperation("GET", "/functions/{name}", describe, "get_function",
+                     "A function: settings, versions, aliases", path_params=name,
+                     errors=(404,)),
+        ApiOperation("DELETE", "/functions/{name}", delete, "delete_function",
+                     "Delete a function, its versions and mappings", ok=204, media=None,
+                     path_params=name, errors=(404,)),
+        ApiOperation("PUT", "/functions/{name}/code", put_code, "update_code", "New code "
+                     "for $LATEST (and new settings in the same step)", body=sc.CodeIn,
+                     path_params=name, errors=(400, 404)),
+        ApiOperation("PUT", "/functions/{name}/config", put_config, "update_config",
+                     "Change settings of $LATEST", body=sc.Settings, path_params=name,
+                     errors=(400, 404)),
+        ApiOperation("POST", "/functions/{name}/versions", publish, "publish_version",
+                     "Publish $LATEST as a numbered version", ok=201, path_params=name,
+                     errors=(404,)),
+        ApiOperation("PUT", "/functions/{name}/aliases/{alias}", put_alias, "put_alias",
+                     "Point an alias at a published version", body=sc.AliasIn,
+                     path_params=alias, errors=(400, 404)),
+        ApiOperation("POST", "/functions/{name}/invocations", invoke, "invoke",
+                     "Invoke (X-Invocation-Type: RequestResponse, or Event for 202)",
+                     also_ok=(202,), body=Any, body_required=False, query=sc.InvokeQuery,
+                     path_params=name, errors=(400, 404, 429, 503)),
+        ApiOperation("GET", "/functions/{name}/logs", logs, "function_logs",
+                     "The latest invocations' logs", query=sc.LogsQuery, path_params=name,
+                     errors=(404,)),
+        ApiOperation("GET", "/dead-letters", dead_letters, "dead_letters",
+                     "Async events that ran out of retries", query=sc.DeadLettersQuery),
+        ApiOperation("POST", "/dead-letters/redrive", redrive, "redrive",
+                     "Queue dead letters again (these ids, or a function's, or all)",
+                     body=sc.RedriveIn, body_required=False, errors=(404,)),
+        ApiOperation("DELETE", "/dead-letters/{id:int}", delete_letter, "delete_dead_letter",
+                     "Drop a dead letter", ok=204, media=None,
+                     path_params={"id": sc.LetterId}, errors=(404,)),
+        ApiOperation("POST", "/event-source-mappings", create_source, "create_mapping",
+                     "Map a log topic to a function (a poller consumes it)", ok=201,
+                     body=dict[str, Any], errors=(400, 404)),
+        ApiOperation("GET", "/event-source-mappings", list_sources, "list_mappings",
+                     "Every event source mapping"),
+        ApiOperation("DELETE", "/event-source-mappings/{uuid}", delete_source,
+                     "delete_mapping", "Stop and drop a mapping", ok=204, media=None,
+                     errors=(404,)),
+        ApiOperation("GET", "/hosts", hosts, "hosts", "Worker hosts and their capacity"),
+        ApiOperation("GET", "/stats", stats, "stats", "Sandboxes, starts, queue depth"),
     ]
-    return Starlette(routes=routes, exception_handlers=error_map().handlers())
+    document = msgspec.json.encode(openapi_document(
+        ops, title="Bazaar functions", version="1",
+        description="Functions as a service, shaped after AWS Lambda. Errors are RFC 9457 "
+                    "problem+json whose title is Lambda's error code.",
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                     "description": "A token with the functions:admin scope "
+                                                    "(`bazaar functions token`)."}},
+        always_errors=(403, 413, 429), invalid_status=400))
+    return Starlette(routes=operation_routes(ops),
+                     exception_handlers=error_map().handlers()), document

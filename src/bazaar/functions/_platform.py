@@ -24,6 +24,7 @@ from bazaar.functions._model import LATEST, DeadLetter, FunctionSpec, Invocation
 from bazaar.functions._packages import PackageStore, check_package
 from bazaar.functions._queue import DurableQueue
 from bazaar.functions._registry import FunctionRegistry
+from bazaar.processes import private_dir
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class PlatformConfig:
     idle_timeout_s: float = 300.0
     heartbeat_timeout_s: float = 5.0
     policy: AsyncPolicy = field(default_factory=AsyncPolicy)
+    #: Failed authentications let through per client address before 429 (refilled 1/s).
+    failed_auth_burst: int = 30
 
     @property
     def root(self) -> Path:
@@ -51,9 +54,7 @@ class PlatformConfig:
 def owner_only(path: Path) -> None:
     """Create ``path`` (a directory) if needed and make it 0700: sandbox uids (and any other
     user) can neither list it nor reach anything below it."""
-    path.mkdir(parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o700)
+    private_dir(path)
 
 
 class Platform:

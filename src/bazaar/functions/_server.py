@@ -90,7 +90,8 @@ async def serve(config: PlatformConfig, *, local_workers: int = 1,
                     signal.signal(sig, handler)
 
     access = PlatformAccess(config.root)
-    server = Server(uvicorn_config(build_app(platform, access, limits=limits), limits,
+    server = Server(uvicorn_config(build_app(platform, access, limits=limits,
+                                                    failed_burst=config.failed_auth_burst), limits,
                                    log_level="warning"))
     workers = _LocalWorkers(platform.control_address, config.root / "hosts",
                             worker or WorkerSettings(), local_workers)
@@ -172,7 +173,7 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
                          worker_memory_mb: int = 2048, worker_slots: int = 64,
                          heartbeat_s: float = 1.0, header_timeout_s: float = 10.0,
                          body_timeout_s: float = 30.0, max_connections: int = 1000,
-                         timeout: float = 60.0) -> ServerProcess:
+                         failed_auth_burst: int = 30, timeout: float = 60.0) -> ServerProcess:
     """Start the platform in a subprocess on free ports; return once it serves (its
     ``server.json`` names it). Raises ``ChildFailed`` with the log's tail if it exits or is
     not serving within ``timeout``."""
@@ -185,7 +186,8 @@ def start_server_process(data_dir: Path, *, workers: int = 1, idle_timeout_s: fl
          "--retry-backoff-s", str(retry_backoff_s), "--max-event-age-s", str(max_event_age_s),
          "--worker-memory-mb", str(worker_memory_mb), "--worker-slots", str(worker_slots),
          "--heartbeat-s", str(heartbeat_s), "--header-timeout-s", str(header_timeout_s),
-         "--body-timeout-s", str(body_timeout_s), "--max-connections", str(max_connections)],
+         "--body-timeout-s", str(body_timeout_s), "--max-connections", str(max_connections),
+         "--failed-auth-burst", str(failed_auth_burst)],
         name="the function platform", log=root / "server.log",
         ready_timeout=timeout, grace=15.0)
     served: dict[str, Any] = {}

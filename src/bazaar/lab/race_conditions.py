@@ -147,8 +147,8 @@ def run_unprotected(engine: Engine, clients: int, nights: int, deadline_s: float
     """
     from sqlalchemy import insert, select, update
 
+    from bazaar.shop.adapters import schema
     from bazaar.shop.domain import SoldOut
-    from bazaar.storage import schema
 
     n = schema.room_nights
     stats = RunStats()
@@ -197,6 +197,7 @@ def run(ctx: RunContext) -> Report:
     from contextlib import ExitStack
 
     from bazaar import storage
+    from bazaar.shop.adapters import MIGRATIONS
     from bazaar.shop.services import users
 
     levels = [1, 4, 16, 64] if ctx.quick else [1, 2, 4, 8, 16, 32, 64]
@@ -211,7 +212,7 @@ def run(ctx: RunContext) -> Report:
             url = _database(kind, ctx, stack)
             engine = storage.make_engine(url, storage.EngineOptions(pool_size=max(levels) + 4,
                                                                     max_overflow=8))
-            storage.migrate.upgrade(engine)
+            storage.migrate.upgrade(engine, MIGRATIONS)
             uid = users.register(_shop(engine, "atomic", RunStats()), "lab", "",
                                  "lab-password").id
             for strategy in contenders:

@@ -12,6 +12,7 @@ from bazaar.localservers._servers import (
     ServerUnavailable,
     memcached,
     nats,
+    pg_bindir,
     postgres,
     redis,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "free_port",
     "memcached",
     "nats",
+    "pg_bindir",
     "postgres",
     "redis",
 ]

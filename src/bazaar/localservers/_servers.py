@@ -113,7 +113,8 @@ def nats(*, port: int | None = None, jetstream: bool = True) -> Iterator[LocalSe
             server.stop()
 
 
-def _pg_bindir() -> Path:
+def pg_bindir() -> Path:
+    """Where the PostgreSQL server binaries are (the newest installed major version)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if found:
         return Path(found[-1]).parent
@@ -131,7 +132,7 @@ def postgres(*, port: int | None = None, settings: dict[str, str] | None = None,
     ``fsync`` is off by default (tests); the lab turns it on where durability is measured.
     As root, the cluster runs as the ``postgres`` system user (initdb refuses root).
     """
-    bindir = _pg_bindir()
+    bindir = pg_bindir()
     port = port or free_port()
     as_user: list[str] = []
     d = tempfile.mkdtemp(prefix="bazaar-pg-")

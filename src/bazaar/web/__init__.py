@@ -11,6 +11,15 @@ uvicorn settings that bound connections and request heads.
 from bazaar.web._errors import BodyTimeout, BodyTooLarge, ErrorMap, Mapped, field_of
 from bazaar.web._guard import Guard
 from bazaar.web._limits import Limits
+from bazaar.web._openapi import (
+    ApiOperation,
+    Endpoint,
+    body_of,
+    openapi_document,
+    operation_routes,
+    query_of,
+    routes_by_path,
+)
 from bazaar.web._problem import (
     PROBLEM_JSON,
     TYPE_BASE,
@@ -24,17 +33,24 @@ from bazaar.web._server import GuardedHttpTools, uvicorn_config
 __all__ = [
     "PROBLEM_JSON",
     "TYPE_BASE",
+    "ApiOperation",
     "BodyTimeout",
     "BodyTooLarge",
+    "Endpoint",
     "ErrorMap",
     "Guard",
     "GuardedHttpTools",
     "Limits",
     "Mapped",
     "Problem",
+    "body_of",
     "field_of",
+    "openapi_document",
+    "operation_routes",
     "problem",
     "problem_body",
+    "query_of",
+    "routes_by_path",
     "send_problem",
     "uvicorn_config",
 ]

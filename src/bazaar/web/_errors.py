@@ -58,13 +58,13 @@ class Mapped:
 
 
 _MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+_MISSING = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
 def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
     """``Expected int - at `$.lines[0].quantity``` → (``lines.0.quantity``, message); a
-    missing field is named too (``Object missing required field `x` - at `$.a[0]``` →
-    ``a.0.x``)."""
+    missing or unknown field is named too (``Object missing required field `x` - at
+    `$.a[0]``` → ``a.0.x``)."""
     text = str(error)
     match = _MSGSPEC_PATH.search(text)
     path, message = ("", text) if not match else (match.group("path"), text[: match.start()])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.api.conftest import token
-from tests.integration.api.fuzz import fuzz
+from tests.support.fuzz import fuzz
 
 from bazaar import localservers
 
@@ -39,6 +39,7 @@ def test_schemathesis_finds_nothing_in_the_shop_api(fuzz_target: tuple[str, str]
     # the fuzzer's own token out (tests/integration/auth covers it).
     report = fuzz(f"{url}/openapi.json", tmp_path / "report",
                   headers={"Authorization": f"Bearer {admin}"}, max_examples=15,
+                  config=Path(__file__).with_name("schemathesis.toml"),
                   exclude_path_regex="/checkout$|/auth/revoke$")
     assert report.test_cases.get("generated", 0) > 500, report.summary()
     assert report.clean, report.summary()

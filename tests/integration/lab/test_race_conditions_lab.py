@@ -8,8 +8,8 @@ from sqlalchemy import Engine, select
 from tests.support.shop import make_shop
 
 from bazaar.lab import race_conditions as rc
+from bazaar.shop.adapters import schema
 from bazaar.shop.services import users
-from bazaar.storage import schema
 
 
 @pytest.mark.parametrize("strategy", rc.STRATEGIES)

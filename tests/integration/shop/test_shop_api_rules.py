@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 
 from bazaar import bootstrap
 from bazaar.config import Settings
+from bazaar.shop.adapters import schema
 from bazaar.shop.services import RetryPolicy, catalog
-from bazaar.storage import make_engine, schema
+from bazaar.storage import make_engine
 
 from .conftest import fresh_pg_database
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select, text
 
-from bazaar.shop.adapters import SqlUnitsOfWork
+from bazaar.shop.adapters import SqlUnitsOfWork, schema
 from bazaar.shop.domain import LineRequest, Order, RetryableConflict
 from bazaar.shop.services import catalog, orders, users
-from bazaar.storage import schema
 
 from .conftest import ShopFactory
 

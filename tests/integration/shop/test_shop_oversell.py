@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from bazaar.shop.adapters import STRATEGIES, Strategy
+from bazaar.shop.adapters import STRATEGIES, Strategy, schema
 from bazaar.shop.domain import LineRequest, RetryableConflict, SoldOut
 from bazaar.shop.services import Shop, bookings, catalog, orders, users
-from bazaar.storage import schema
 
 from .conftest import ShopFactory
 

@@ -1,19 +1,19 @@
-"""What a refusal leaves behind — nothing — and racing cancels of a reservation, on SQLite
-and PostgreSQL under every reservation strategy."""
+"""What a refusal leaves behind — nothing — racing cancels of a reservation, and a double
+give-back of nights refused, on SQLite and PostgreSQL under every reservation strategy."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
-from bazaar.shop.adapters import STRATEGIES, Strategy
-from bazaar.shop.domain import LineRequest, NotFound, SoldOut, StateConflict
+from bazaar.shop.adapters import STRATEGIES, Strategy, schema
+from bazaar.shop.domain import LineRequest, NotFound, NotHeld, SoldOut, StateConflict
 from bazaar.shop.services import bookings, catalog, orders, users
-from bazaar.storage import schema
 
 from .conftest import ShopFactory
 
@@ -136,3 +136,47 @@ def test_racing_cancels_of_a_reservation_return_the_nights_once(
     with pytest.raises(StateConflict):
         bookings.cancel_reservation(shop, uid, mine[0].id)
     assert _reserved(engine, room.id) == [2, 2, 2]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_double_give_back_of_nights_is_detected_and_changes_nothing(
+        make_shop: ShopFactory, engine: Engine, strategy: Strategy,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A give-back of rooms a night does not hold is an error (``NotHeld``), whichever
+    strategy runs it — the conditional UPDATE sees too few rows, the domain sees too few
+    reserved — never a quiet clamp at zero; the transaction rolls back, and a cancel that
+    meets one is logged and leaves the reservation booked."""
+    shop = make_shop(strategy)
+    uid = users.register(shop, "alice", "", "correct horse").id
+    room = catalog.create_room(shop, "TWN", "Twin", 8000, 4, first_night=START,
+                               horizon_days=3)
+    stay = [START, START + timedelta(days=1)]
+    booking = bookings.reserve_room(shop, uid, room.id, START, START + timedelta(days=2), 2)
+    assert _reserved(engine, room.id) == [2, 2, 0]
+
+    # The port itself: a stay's rooms given back twice in one transaction; then a give-back
+    # that includes a night holding none.
+    with shop.uow() as uow:
+        uow.stock.return_nights(room.id, stay, 2)
+        with pytest.raises(NotHeld) as info:
+            uow.stock.return_nights(room.id, stay, 2)
+    assert (info.value.returned, info.value.held) == (2, 0)
+    assert f"{room.id} on {START.isoformat()}" in str(info.value)
+    assert _reserved(engine, room.id) == [2, 2, 0]  # not committed: nothing moved
+    with shop.uow() as uow, pytest.raises(NotHeld) as info:
+        uow.stock.return_nights(room.id, [*stay, START + timedelta(days=2)], 1)
+    assert f"on {(START + timedelta(days=2)).isoformat()}" in str(info.value)
+    assert _reserved(engine, room.id) == [2, 2, 0]
+
+    # Books that already lost the nights (the give-back happened behind the reservation's
+    # back): the cancel is refused with the error logged, the reservation stays booked.
+    n = schema.room_nights
+    with engine.begin() as conn:
+        conn.execute(update(n).where(n.c.room_id == room.id, n.c.night == stay[1])
+                     .values(reserved=1, version=n.c.version + 1))
+    with caplog.at_level(logging.ERROR, logger="bazaar.shop"), pytest.raises(NotHeld):
+        bookings.cancel_reservation(shop, uid, booking.id)
+    assert any("double give-back" in r.getMessage() and f"reservation {booking.id}"
+               in r.getMessage() for r in caplog.records), caplog.text
+    assert _reserved(engine, room.id) == [2, 1, 0]
+    assert bookings.get_reservation(shop, uid, booking.id).status == "booked"

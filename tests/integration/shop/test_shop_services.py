@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from bazaar.shop.adapters import STRATEGIES, Strategy
+from bazaar.shop.adapters import STRATEGIES, Strategy, schema
 from bazaar.shop.domain import (
     IdempotencyKeyReused,
     InvalidInput,
@@ -18,7 +18,6 @@ from bazaar.shop.domain import (
     StateConflict,
 )
 from bazaar.shop.services import ProductFilter, Shop, bookings, catalog, orders, users
-from bazaar.storage import schema
 
 from .conftest import ShopFactory
 

@@ -8,15 +8,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from bazaar import localservers, storage
-from bazaar.shop.adapters import SqlUnitsOfWork
+from bazaar.shop.adapters import MIGRATIONS, SqlUnitsOfWork, schema
 from bazaar.shop.domain import Unavailable
 
 
 def test_migrations_match_the_schema_and_rerun_cleanly(engine: Engine) -> None:
-    assert storage.migrate.current(engine) == storage.migrate.head()
-    assert storage.migrate.upgrade(engine) == storage.migrate.head()
+    assert storage.migrate.current(engine, MIGRATIONS) == storage.migrate.head(MIGRATIONS)
+    assert storage.migrate.upgrade(engine, MIGRATIONS) == storage.migrate.head(MIGRATIONS)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), storage.schema.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
@@ -46,7 +46,7 @@ def test_unreachable_postgres_is_unavailable_not_a_crash() -> None:
     engine = storage.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none",
                                  storage.EngineOptions(connect_timeout_s=1))
     with pytest.raises(storage.StorageUnavailable):
-        storage.migrate.upgrade(engine)
+        storage.migrate.upgrade(engine, MIGRATIONS)
     uow = SqlUnitsOfWork(engine, "atomic")
     with pytest.raises(Unavailable), uow() as work:
         work.products.get(1)

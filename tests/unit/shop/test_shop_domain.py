@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bazaar.shop.domain import (
     InvalidInput,
     LineRequest,
+    NotHeld,
     Order,
     OrderLine,
     Product,
@@ -75,7 +76,24 @@ def test_a_room_night_follows_a_model_of_bookings_and_releases(
                 assert (info.value.requested, info.value.available) == (n, free)
         elif held:
             night.release(held.pop(n % len(held)))
+        else:  # nothing is held: any give-back is a second one, refused
+            with pytest.raises(NotHeld):
+                night.release(n)
         assert (night.reserved, night.available) == (sum(held), total - sum(held))
+
+
+def test_a_second_give_back_of_a_night_is_an_error_not_clamped_at_zero() -> None:
+    night = RoomNight(7, date(2026, 1, 1), total=5)
+    night.book(2)
+    night.release(2)
+    with pytest.raises(NotHeld) as info:
+        night.release(2)
+    assert (info.value.returned, info.value.held) == (2, 0)
+    assert "7 on 2026-01-01" in str(info.value) and night.reserved == 0
+    night.book(3)
+    with pytest.raises(NotHeld):
+        night.release(4)  # more than is held: nothing given back
+    assert night.reserved == 3
 
 
 line_pairs = st.lists(st.tuples(st.integers(1, 20), st.integers(1, 30)), min_size=1,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bazaar.broker._errors import BrokerError, ErrorCode, StorageError
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.log import Log
+from bazaar.broker.log import Log, batch
 from bazaar.broker.protocol.apis import produce as api
 
 
@@ -32,6 +32,7 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
     """Validate and append every partition's batches, in request order, without waiting."""
     started = time.perf_counter()
     bad_acks = req.acks not in (-1, 0, 1)
+    await_sync = req.acks == -1 or state.config.log.flush == "batch"
     touched: list[Log] = []
     answers: list[api.ProducePartitionResponse] = []
     topics: list[api.ProduceTopicResponse] = []
@@ -47,7 +48,13 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
                 log = state.topics.get(topic.name, part.index)
                 if part.records is None:
                     raise BrokerError("null records")
-                result = log.append(part.records)
+                if req.transactional_id is not None:
+                    code = _check_transactional(state, req.transactional_id, topic.name,
+                                                part.index, part.records)
+                    if code:
+                        out.partitions.append(api.ProducePartitionResponse(part.index, code))
+                        continue
+                result = log.append(part.records, await_sync=await_sync)
             except BrokerError as exc:
                 out.partitions.append(api.ProducePartitionResponse(
                     part.index, exc.code, error_message=str(exc)))
@@ -60,8 +67,19 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
             out.partitions.append(answer)
     if touched:
         state.notify_appended()
-    durable = touched if req.acks == -1 or state.config.log.flush == "batch" else []
+    durable = touched if await_sync else []
     return Appended(req.acks, topics, answers, durable, started)
+
+
+def _check_transactional(state: BrokerState, txn_id: str, topic: str, partition: int,
+                         records: memoryview) -> int:
+    """A transactional producer may write only partitions added to its open transaction,
+    with its current epoch: else INVALID_TXN_STATE / INVALID_PRODUCER_EPOCH (a zombie)."""
+    if len(records) < batch.HEADER_SIZE:
+        return ErrorCode.CORRUPT_MESSAGE
+    header = batch.parse_header(records)
+    return state.transactions.check_produce(txn_id, header.producer_id, header.producer_epoch,
+                                            topic, partition)
 
 
 async def settle(state: BrokerState, appended: Appended) -> api.ProduceResponse | None:
@@ -74,6 +92,7 @@ async def settle(state: BrokerState, appended: Appended) -> api.ProduceResponse 
                 answer.error_code = exc.code
                 answer.error_message = str(exc)
                 answer.base_offset = -1
+        state.notify_appended()  # the high watermark moved: wake the long polls
     state.metrics.produce_latency.observe(time.perf_counter() - appended.started)
     if appended.acks == 0:
         return None

@@ -35,6 +35,12 @@ _PREFIX = struct.Struct(">qiibIhi")
 _BASE_OFFSET = struct.Struct(">q")
 
 NO_PRODUCER_ID = -1
+#: attributes bits: the batch belongs to a transaction / is a control batch (a marker)
+TRANSACTIONAL = 0x10
+CONTROL = 0x20
+#: control record types (the key's second int16)
+ABORT_MARKER = 0
+COMMIT_MARKER = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +135,7 @@ def base_offset_bytes(offset: int) -> bytes:
 
 def build(records: Sequence[tuple[bytes | None, bytes | None]], *, base_offset: int = 0,
           timestamp_ms: int = 0, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1,
-          base_sequence: int = -1) -> bytes:
+          base_sequence: int = -1, attributes: int = 0) -> bytes:
     """An uncompressed RecordBatch v2 of (key, value) records: for tests and tools.
 
     Clients build their own batches; the broker never calls this on the produce path.
@@ -147,11 +153,49 @@ def build(records: Sequence[tuple[bytes | None, bytes | None]], *, base_offset: 
         rec += _varint(0)  # headers
         body += _varint(len(rec)) + rec
     count = len(records)
-    after_crc = struct.pack(">hiqqqhii", 0, max(count - 1, 0), timestamp_ms, timestamp_ms,
+    after_crc = struct.pack(">hiqqqhii", attributes, max(count - 1, 0), timestamp_ms,
+                            timestamp_ms,
                             producer_id, producer_epoch, base_sequence, count) + bytes(body)
     crc = crc32c(after_crc)
     length = 4 + 1 + 4 + len(after_crc)
     return struct.pack(">qiibI", base_offset, length, -1, 2, crc) + after_crc
+
+
+def control_batch(*, producer_id: int, producer_epoch: int, commit: bool,
+                  timestamp_ms: int, coordinator_epoch: int = 0) -> bytes:
+    """A transaction marker: a control batch of one record whose key says commit or abort.
+
+    Key: version int16 (0), type int16 (0 abort, 1 commit); value: version int16 (0),
+    coordinator epoch int32 -- Kafka's EndTransactionMarker.
+    """
+    key = struct.pack(">hh", 0, COMMIT_MARKER if commit else ABORT_MARKER)
+    value = struct.pack(">hi", 0, coordinator_epoch)
+    rec = bytearray(b"\x00") + _varint(0) + _varint(0)
+    rec += _varint(len(key)) + key + _varint(len(value)) + value + _varint(0)
+    body = _varint(len(rec)) + bytes(rec)
+    after_crc = struct.pack(">hiqqqhii", TRANSACTIONAL | CONTROL, 0, timestamp_ms,
+                            timestamp_ms, producer_id, producer_epoch, -1, 1) + body
+    length = 4 + 1 + 4 + len(after_crc)
+    return struct.pack(">qiibI", 0, length, -1, 2, crc32c(after_crc)) + after_crc
+
+
+def control_type(buf: bytes | bytearray | memoryview) -> int:
+    """A control batch's marker type (ABORT_MARKER or COMMIT_MARKER), from its first record.
+
+    Raises :class:`CorruptRecordError` if the record does not hold a 4-byte control key.
+    """
+    view = memoryview(buf)
+    try:
+        _length, cur = _read_varint(view, HEADER_SIZE)
+        cur += 1  # attributes
+        _ts, cur = _read_varint(view, cur)
+        _delta, cur = _read_varint(view, cur)
+        n, cur = _read_varint(view, cur)
+        if n < 4:
+            raise CorruptRecordError("control record without a 4-byte key")
+        return int(struct.unpack_from(">h", view, cur + 2)[0])
+    except (IndexError, struct.error) as exc:
+        raise CorruptRecordError("truncated control record") from exc
 
 
 def _varint(value: int) -> bytes:
@@ -199,6 +243,39 @@ def read_records(buf: bytes | bytearray | memoryview) -> list[tuple[int, bytes |
                 cur += max(n, 0)
             out.append((header.base_offset + delta, parts[0], parts[1]))
         pos += header.length
+    return out
+
+
+def record_timestamps(buf: bytes | bytearray | memoryview) -> list[tuple[int, int]] | None:
+    """(offset, timestamp) of each record of the one batch in ``buf``; None when its records
+    cannot be read here (compressed with anything but gzip)."""
+    view = memoryview(buf)
+    header = parse_header(view)
+    codec = header.attributes & 0x07
+    body: memoryview
+    if codec == 0:
+        body = view[HEADER_SIZE:header.length]
+    elif codec == 1:
+        import zlib
+
+        try:
+            body = memoryview(zlib.decompress(bytes(view[HEADER_SIZE:header.length]), 47))
+        except zlib.error:
+            return None
+    else:
+        return None
+    out: list[tuple[int, int]] = []
+    cur = 0
+    try:
+        for _ in range(header.records_count):
+            length, cur = _read_varint(body, cur)
+            end = cur + length
+            ts_delta, pos = _read_varint(body, cur + 1)
+            offset_delta, pos = _read_varint(body, pos)
+            out.append((header.base_offset + offset_delta, header.base_timestamp + ts_delta))
+            cur = end
+    except IndexError:
+        return None
     return out
 
 

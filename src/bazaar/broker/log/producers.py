@@ -70,6 +70,13 @@ class ProducerTable:
         state.last_sequence = header.last_sequence
         state.recent.append((header.base_sequence, header.last_sequence, base_offset))
 
+    def fence(self, producer_id: int, epoch: int) -> None:
+        """A transaction marker of ``epoch``: older epochs are refused from now on, and the
+        producer's next batch starts a new sequence (a bumped epoch starts at 0)."""
+        state = self._producers.get(producer_id)
+        if state is None or epoch > state.epoch:
+            self._producers[producer_id] = _Producer(epoch, -1)
+
     def __len__(self) -> int:
         return len(self._producers)
 

@@ -28,11 +28,21 @@ from bazaar.flow.errors import (
     StartConflict,
     StoreError,
 )
+from bazaar.flow.orchestrator import schemas as s
 from bazaar.flow.orchestrator.service import Service
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
 from bazaar.telemetry import Telemetry, http_metrics, metrics_response
-from bazaar.web import ErrorMap, Guard, Limits
+from bazaar.web import (
+    ApiOperation,
+    ErrorMap,
+    Guard,
+    Limits,
+    body_of,
+    openapi_document,
+    operation_routes,
+    query_of,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -64,21 +74,11 @@ ERRORS = (
 )
 
 
-async def read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError("body must be a JSON object")
-    return data
 
 
 def create_app(service: Service) -> Starlette:
-    """The HTTP API over ``service`` (see docs/flow.md for every route)."""
+    """The HTTP API over ``service`` (see docs/flow.md for every route; ``/openapi.json``
+    documents each, from the same table that routes them)."""
     engine = service.engine
     call = service.call
 
@@ -105,31 +105,29 @@ def create_app(service: Service) -> Starlette:
                 for n, v, d in await call(engine.definitions)]
 
     async def get_definition(request: Request) -> Any:
-        version = request.query_params.get("version")
-        defn = await call(engine.definition, request.path_params["name"],
-                          int(version) if version else None)
+        q = query_of(request, s.DefinitionQuery)
+        defn = await call(engine.definition, request.path_params["name"], q.version)
         return defn.to_dict()
 
     async def start(request: Request) -> Any:
-        body = await read_body(request)
-        result = await call(engine.start, request.path_params["name"], body.get("input") or {},
-                            version=body.get("version"),
-                            idempotency_key=body.get("idempotency_key"),
-                            on_conflict=body.get("on_conflict", "return_existing"))
+        body = await body_of(request, s.StartIn, optional=True)
+        result = await call(engine.start, request.path_params["name"], body.input or {},
+                            version=body.version, idempotency_key=body.idempotency_key,
+                            on_conflict=body.on_conflict)
         return json_response({"id": result.id, "created": result.created, "status": result.status},
-                     201 if result.created else 200)
+                             201 if result.created else 200)
 
     async def list_executions(request: Request) -> Any:
-        q = request.query_params
-        rows = await call(engine.executions, status=q.get("status"), name=q.get("name"),
-                          limit=int(q.get("limit", "50")))
+        q = query_of(request, s.ExecutionsQuery)
+        rows = await call(engine.executions, status=q.status, name=q.name, limit=q.limit)
         return [execution_json(r) for r in rows]
 
     async def show(request: Request) -> Any:
         execution_id = request.path_params["id"]
+        q = query_of(request, s.ExecutionQuery)
         execution = await call(engine.get, execution_id)
         rows = await call(engine.tasks, execution_id)
-        out = execution_json(execution, definition="definition" in request.query_params)
+        out = execution_json(execution, definition=q.definition is not None)
         out["tasks"] = [task_json(r) for r in rows]
         out["why"] = explain(execution, rows, engine.last_poll,
                              dict(engine.config.concurrency_limits))
@@ -138,56 +136,49 @@ def create_app(service: Service) -> Starlette:
     def control(action: str) -> Callable[[Request], Awaitable[Any]]:
         async def run(request: Request) -> Any:
             execution_id = request.path_params["id"]
+            body = await body_of(request, s.ReasonIn, optional=True)
             if action == "terminate":
-                body = await read_body(request)
                 await call(engine.terminate, execution_id,
-                           str(body.get("reason") or "terminated by operator"))
+                           body.reason or "terminated by operator")
             else:
                 await call(getattr(engine, action), execution_id)
             return {"id": execution_id, "status": (await call(engine.get, execution_id)).status}
 
+        run.__name__ = action
         return run
 
     async def signal(request: Request) -> Any:
-        body = await read_body(request)
+        body = await body_of(request, s.SignalIn, optional=True)
         await call(engine.signal, request.path_params["id"], request.path_params["ref"],
-                   body.get("output") or {})
+                   body.output or {})
         return {"ok": True}
 
     async def poll(request: Request) -> Any:
-        q = request.query_params
-        worker = q.get("worker")
-        if not worker:
-            raise ValueError("worker is required")
-        leased = await service.poll(request.path_params["queue"], worker,
-                                    int(q.get("count", "1")), float(q.get("wait_s", "0")))
+        q = query_of(request, s.PollQuery)
+        leased = await service.poll(request.path_params["queue"], q.worker, q.count, q.wait_s)
         return [task_json(r) for r in leased]
 
     async def heartbeat(request: Request) -> Any:
-        body = await read_body(request)
-        until = await call(engine.heartbeat, request.path_params["id"], str(body["worker"]),
-                           body.get("extend_s"))
+        body = await body_of(request, s.HeartbeatIn)
+        until = await call(engine.heartbeat, request.path_params["id"], body.worker,
+                           body.extend_s)
         return {"lease_until": until}
 
     async def report(request: Request) -> Any:
-        body = await read_body(request)
-        return {"accepted": await _report(request.path_params["id"], body)}
-
-    async def _report(task_id: str, body: dict[str, Any]) -> bool:
-        worker = body.get("worker")
-        if body.get("status", "COMPLETED") == "COMPLETED":
-            output = body.get("output") or {}
-            if not isinstance(output, dict):
-                raise ValueError("output must be a JSON object")
-            return await call(engine.complete, task_id, output, worker_id=worker)
-        return await call(engine.fail, task_id, str(body.get("error") or "failed"),
-                          retryable=bool(body.get("retryable", True)), worker_id=worker)
+        body = await body_of(request, s.ResultIn, optional=True)
+        task_id = request.path_params["id"]
+        if body.status == "COMPLETED":
+            accepted = await call(engine.complete, task_id, body.output or {},
+                                  worker_id=body.worker)
+        else:
+            accepted = await call(engine.fail, task_id, body.error or "failed",
+                                  retryable=body.retryable, worker_id=body.worker)
+        return {"accepted": accepted}
 
     async def report_many(request: Request) -> Any:
-        body = await read_body(request)
-        results = body.get("results")
-        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise ValueError("results must be a list of objects")
+        body = await body_of(request, s.ResultsIn)
+        results = [{f: getattr(r, f) for f in r.__struct_fields__ if getattr(r, f) is not None}
+                   for r in body.results]
         return {"accepted": await call(engine.report, results)}
 
     async def queues(_: Request) -> Any:
@@ -205,24 +196,61 @@ def create_app(service: Service) -> Starlette:
         async with service.running():
             yield
 
-    routes = [
-        Route("/api/health", guard(health)),
-        Route("/api/definitions", guard(list_definitions)),
-        Route("/api/definitions", guard(register), methods=["POST"]),
-        Route("/api/definitions/{name}", guard(get_definition)),
-        Route("/api/workflows/{name}/start", guard(start), methods=["POST"]),
-        Route("/api/executions", guard(list_executions)),
-        Route("/api/executions/{id}", guard(show)),
-        Route("/api/executions/{id}/signal/{ref}", guard(signal), methods=["POST"]),
-        Route("/api/tasks/poll/{queue}", guard(poll)),
-        Route("/api/tasks/results", guard(report_many), methods=["POST"]),
-        Route("/api/tasks/{id}/heartbeat", guard(heartbeat), methods=["POST"]),
-        Route("/api/tasks/{id}/result", guard(report), methods=["POST"]),
-        Route("/api/queues", guard(queues)),
+    def op(method: str, path: str, fn: Callable[[Request], Awaitable[Any]], summary: str,
+           **more: Any) -> ApiOperation:
+        return ApiOperation(method, path, guard(fn), fn.__name__, summary, **more)
+
+    name, execution = {"name": s.Name}, {"id": s.ExecutionId}
+    new_execution = {target: {"id": "$response.body#/id"} for target in
+                     ("show", "signal", "terminate", "pause", "resume", "retry")}
+    operations = [
+        op("GET", "/api/health", health, "Liveness, and executions per status"),
+        op("GET", "/api/definitions", list_definitions, "Every registered definition"),
+        op("POST", "/api/definitions", register, "Register a workflow definition (JSON; "
+           "a new version of an existing name)", ok=201, body=dict[str, Any],
+           errors=(422,), links={target: {"name": "$response.body#/name"}
+                                 for target in ("get_definition", "start")}),
+        op("GET", "/api/definitions/{name}", get_definition, "A definition (its latest "
+           "version unless asked)", query=s.DefinitionQuery, errors=(404,),
+           path_params=name),
+        op("POST", "/api/workflows/{name}/start", start, "Start an execution (idempotent "
+           "with an idempotency_key)", ok=201, also_ok=(200,), body=s.StartIn, body_required=False,
+           errors=(404, 409), path_params=name, links=new_execution,
+           description="201 when a new execution was created, 200 with the existing one "
+                       "for a repeated idempotency_key."),
+        op("GET", "/api/executions", list_executions, "Recent executions, newest first",
+           query=s.ExecutionsQuery),
+        op("GET", "/api/executions/{id}", show, "An execution, every attempt of every "
+           "task, and why it is where it is", query=s.ExecutionQuery, errors=(404,),
+           path_params=execution),
+        op("POST", "/api/executions/{id}/signal/{ref}", signal, "Complete a waiting "
+           "WAIT/EVENT task with an output", body=s.SignalIn, body_required=False,
+           errors=(404, 409), path_params=execution),
+        *[op("POST", f"/api/executions/{{id}}/{action}", control(action),
+             f"{action.capitalize()} an execution", body=s.ReasonIn, body_required=False,
+             errors=(404, 409), path_params=execution)
+          for action in ("terminate", "pause", "resume", "retry")],
+        op("GET", "/api/tasks/poll/{queue}", poll, "Lease due tasks of a queue "
+           "(long-poll)", query=s.PollQuery),
+        op("POST", "/api/tasks/results", report_many, "Report many results in one "
+           "transaction; per item true, false (already finished) or an error",
+           body=s.ResultsIn),
+        op("POST", "/api/tasks/{id}/heartbeat", heartbeat, "Extend a task's lease",
+           body=s.HeartbeatIn, errors=(404, 409)),
+        op("POST", "/api/tasks/{id}/result", report, "Complete or fail a task "
+           "(accepted: false when it had already finished)", body=s.ResultIn,
+           body_required=False, errors=(404, 409)),
+        op("GET", "/api/queues", queues, "Queues: depth, last poll, concurrency limit"),
     ]
-    for action in ("terminate", "pause", "resume", "retry"):
-        routes.append(Route(f"/api/executions/{{id}}/{action}", guard(control(action)),
-                            methods=["POST"]))
+    document = orjson.dumps(openapi_document(
+        operations, title="Bazaar orchestrator", version="1",
+        description="Durable workflows (Conductor-style): definitions, executions, "
+                    "long-polling workers. Errors are RFC 9457 problem+json.",
+        always_errors=(503,)))
+
+    async def openapi_json(_: Request) -> Response:
+        return Response(document, media_type="application/json")
+
     # Prometheus: requests by route and status, latency; request ids (bazaar.telemetry).
     metrics = http_metrics("orchestrator")
 
@@ -230,8 +258,11 @@ def create_app(service: Service) -> Starlette:
         body, kind = metrics_response(metrics.registry)
         return Response(body, media_type=kind)
 
-    routes.append(Route("/metrics", metrics_text))
+    routes = [*operation_routes(operations),
+              Route("/openapi.json", openapi_json, methods=["GET"]),
+              Route("/metrics", metrics_text)]
     # Outermost: metrics and request ids (every answer counted), then the body limit.
     return Starlette(routes=routes, lifespan=lifespan, middleware=[
         Middleware(Telemetry, metrics=metrics, routes=lambda: routes),
-        Middleware(Guard, errors=ERRORS, limits=Limits(max_body=MAX_BODY))])
+        Middleware(Guard, errors=ERRORS, limits=Limits(max_body=MAX_BODY))],
+        exception_handlers=ERRORS.handlers())

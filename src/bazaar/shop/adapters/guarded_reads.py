@@ -39,10 +39,10 @@ from bazaar.cache import (
     RedisGuard,
     backend_from_url,
 )
+from bazaar.shop.adapters import schema
 from bazaar.shop.domain import NotFound
 from bazaar.shop.services.ports import CatalogQueries
 from bazaar.shop.services.views import ProductView, RoomView
-from bazaar.storage import schema
 
 _RETRY_S = 5.0
 #: Ids are 64-bit database integers: a larger one cannot exist (and is no cache key).

@@ -1,4 +1,4 @@
-"""Classical (imperative) mapping of the domain classes onto ``bazaar.storage.schema``.
+"""Classical (imperative) mapping of the domain classes onto ``bazaar.shop.adapters.schema``.
 
 The domain stays plain Python; SQLAlchemy instruments the classes here, once. Products,
 room nights, orders and reservations carry a ``version`` column as SQLAlchemy's
@@ -12,8 +12,8 @@ import threading
 
 from sqlalchemy.orm import registry, relationship
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.domain import Order, OrderLine, Product, Reservation, Room, RoomNight
-from bazaar.storage import schema
 
 mapper_registry = registry(metadata=schema.metadata)
 _lock = threading.Lock()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import and_, func, select
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
-from bazaar.storage import schema
+from bazaar.storage import Connectable
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
@@ -26,9 +28,10 @@ def _room(row: Any) -> RoomView:
 
 
 class SqlCatalogQueries:
-    """Implements ``CatalogQueries``; each call is its own short read."""
+    """Implements ``CatalogQueries``; each call is its own short read, on an engine or on
+    a ``ReadRouter`` (which sends it to a standby)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
 
     def product(self, product_id: int) -> ProductView | None:
@@ -51,6 +54,14 @@ class SqlCatalogQueries:
             query = query.where(_p.c.stock == 0)
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query.order_by(_p.c.id).limit(limit)).all()
+        return [_product(row) for row in rows]
+
+    def products_by_id(self, product_ids: Sequence[int]) -> list[ProductView]:
+        if not product_ids:
+            return []
+        query = select(*_PRODUCT_COLUMNS).where(_p.c.id.in_(sorted(set(product_ids))))
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
         return [_product(row) for row in rows]
 
     def room(self, room_id: int) -> RoomView | None:

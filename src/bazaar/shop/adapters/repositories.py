@@ -8,9 +8,10 @@ from datetime import date
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.domain import Order, Product, Reservation, Room, RoomNight, StateConflict
 from bazaar.shop.services import Credentials, IdempotencyRecord, KeyAlreadyClaimed, UserView
-from bazaar.storage import StorageIntegrityError, classify, schema
+from bazaar.storage import StorageIntegrityError, classify
 
 
 def _is_duplicate(exc: Exception) -> bool:

@@ -22,9 +22,11 @@ from typing import Literal
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from bazaar.shop.adapters import schema
 from bazaar.shop.domain import (
     InvalidInput,
     NotFound,
+    NotHeld,
     Product,
     RoomNight,
     SoldOut,
@@ -32,7 +34,6 @@ from bazaar.shop.domain import (
     check_rooms,
 )
 from bazaar.shop.domain.products import MAX_STOCK
-from bazaar.storage import schema
 
 Strategy = Literal["optimistic", "pessimistic", "atomic"]
 STRATEGIES: tuple[Strategy, ...] = ("optimistic", "pessimistic", "atomic")
@@ -130,11 +131,17 @@ class AtomicReservations:
             raise SoldOut("room", room_id, rooms, available)
 
     def return_nights(self, room_id: int, nights: Sequence[date], rooms: int) -> None:
+        check_rooms(rooms)
         n = schema.room_nights
-        self._s.execute(
+        returned = set(self._s.scalars(
             update(n).where(n.c.room_id == room_id, n.c.night.in_(nights))
             .where(n.c.reserved >= rooms)
-            .values(reserved=n.c.reserved - rooms, version=n.c.version + 1))
+            .values(reserved=n.c.reserved - rooms, version=n.c.version + 1)
+            .returning(n.c.night)))
+        if len(returned) != len(set(nights)):
+            # A night that holds fewer rooms than come back (a double give-back): say which;
+            # the caller's rollback undoes the nights already updated.
+            _not_held(self._s, room_id, [d for d in nights if d not in returned], rooms)
 
 
 def _missing_nights(session: Session, room_id: int, nights: Sequence[date], rooms: int) -> int:
@@ -149,6 +156,19 @@ def _missing_nights(session: Session, room_id: int, nights: Sequence[date], room
     if row[0] != len(nights):
         raise SoldOut("room", room_id, rooms, 0)
     return int(row[1] or 0)
+
+
+def _not_held(session: Session, room_id: int, nights: Sequence[date], rooms: int) -> None:
+    """Raise ``NotFound`` for no such room, else ``NotHeld`` for the first of ``nights``
+    (those the conditional UPDATE left alone) holding fewer than ``rooms``, or not on sale."""
+    r, n = schema.rooms, schema.room_nights
+    if session.scalar(select(r.c.id).where(r.c.id == room_id)) is None:
+        raise NotFound("room", room_id)
+    held = {row.night: int(row.reserved) for row in session.execute(
+        select(n.c.night, n.c.reserved).where(n.c.room_id == room_id, n.c.night.in_(nights)))}
+    short = [d for d in sorted(nights) if held.get(d, 0) < rooms]
+    night = short[0] if short else min(nights)
+    raise NotHeld("room", f"{room_id} on {night.isoformat()}", rooms, held.get(night, 0))
 
 
 def reservations_for(session: Session,

@@ -40,6 +40,21 @@ class SoldOut(ShopError):
         self.available = available
 
 
+class NotHeld(ShopError):
+    """More given back than is held: ``returned`` rooms of ``key`` when only ``held`` are
+    taken — a double give-back. Never a client's mistake (the reservation's status and the
+    version checks stop a second cancel), so it is raised, the transaction rolls back and the
+    books stay as they were, and the service that catches it logs it as an error."""
+
+    def __init__(self, kind: str, key: object, returned: int, held: int) -> None:
+        super().__init__(f"{kind} {key}: giving back {returned} when {held} are held (a double "
+                         "give-back); nothing was changed")
+        self.kind = kind
+        self.key = key
+        self.returned = returned
+        self.held = held
+
+
 class RetryableConflict(ShopError):
     """A concurrent writer won this round (version check, lock timeout, deadlock): retry."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from bazaar.shop.domain.errors import InvalidInput, SoldOut, StateConflict
+from bazaar.shop.domain.errors import InvalidInput, NotHeld, SoldOut, StateConflict
 
 MAX_STAY_NIGHTS = 30
 MAX_ROOMS_PER_BOOKING = 10
@@ -82,8 +82,14 @@ class RoomNight:
         self.reserved += rooms
 
     def release(self, rooms: int) -> None:
+        """Give back ``rooms`` rooms taken for this night; more than are taken is a double
+        give-back: :class:`NotHeld`, nothing changed (it is not clamped at zero, which
+        would hide it)."""
         check_rooms(rooms)
-        self.reserved = max(0, self.reserved - rooms)
+        if rooms > self.reserved:
+            raise NotHeld("room", f"{self.room_id} on {self.night.isoformat()}", rooms,
+                          self.reserved)
+        self.reserved -= rooms
 
 
 class ReservationStatus(StrEnum):

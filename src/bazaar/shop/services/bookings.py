@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 from bazaar.shop.domain import (
     InvalidInput,
     NotFound,
+    NotHeld,
     Reservation,
     SoldOut,
     check_rooms,
@@ -14,6 +16,8 @@ from bazaar.shop.domain import (
 )
 from bazaar.shop.services.shop import Shop
 from bazaar.shop.services.views import ReservationView
+
+log = logging.getLogger("bazaar.shop")
 
 
 def reservation_view(r: Reservation) -> ReservationView:
@@ -82,7 +86,11 @@ def cancel_reservation(shop: Shop, user_id: int, reservation_id: int) -> Reserva
             if r is None or r.user_id != user_id:
                 raise NotFound("reservation", reservation_id)
             r.cancel()
-            uow.stock.return_nights(r.room_id, r.nights, r.rooms)
+            try:
+                uow.stock.return_nights(r.room_id, r.nights, r.rooms)
+            except NotHeld as exc:  # rolled back: the reservation stays booked
+                log.error("reservation %s of user %s: %s", reservation_id, user_id, exc)
+                raise
             uow.commit()
             return reservation_view(r)
 

@@ -51,6 +51,7 @@ class FetchPartitionResponse:
     log_start_offset: int
     records: FileRange | bytes | None = None
     last_stable_offset: int = -1
+    aborted: list[tuple[int, int]] | None = None  # (producer id, first offset), read_committed
 
     @property
     def records_size(self) -> int:
@@ -109,7 +110,12 @@ def encode_response(resp: FetchResponse, version: int) -> list[Part]:
             w.int64(p.last_stable_offset if p.last_stable_offset >= 0 else p.high_watermark)
             if version >= 5:
                 w.int64(p.log_start_offset)
-            w.array_len(0)  # aborted transactions: none, we have no transactions
+            if p.aborted is None:
+                w.array_len(-1)  # read_uncommitted: null, as Kafka sends
+            else:
+                w.array_len(len(p.aborted))
+                for pid, first in p.aborted:
+                    w.int64(pid).int64(first)
             if version >= 11:
                 w.int32(-1)
             records = p.records

@@ -1,0 +1,42 @@
+"""Topologies of the shop, one per step of "How to scale a website to support millions of
+users?": ``single`` (one process) → ``split`` (the app and its own PostgreSQL) → ``cluster``
+(N app servers behind nginx) → ``replicas`` (streaming standbys serve the reads, with
+read-your-writes by WAL position). Every node is a real process, started detached, its
+state under ``DATA_DIR/cluster`` and its log under ``DATA_DIR/cluster/logs``.
+
+An edge like the CLI: it builds settings into processes, so it may use ``config`` and
+``bootstrap``.
+"""
+
+from bazaar.cluster.errors import ClusterError, ClusterRunning, NoCluster, NodeFailed, NotBuilt
+from bazaar.cluster.health import NodeStatus, status
+from bazaar.cluster.lifecycle import cluster_dir, down, load, up
+from bazaar.cluster.nginx import Balancer, render
+from bazaar.cluster.replicated import replicated_postgres
+from bazaar.cluster.state import ClusterState, Node, alive, processes_under
+from bazaar.cluster.topology import BUILT, TOPOLOGIES, ClusterSpec, spec_for
+
+__all__ = [
+    "BUILT",
+    "TOPOLOGIES",
+    "Balancer",
+    "ClusterError",
+    "ClusterRunning",
+    "ClusterSpec",
+    "ClusterState",
+    "NoCluster",
+    "Node",
+    "NodeFailed",
+    "NodeStatus",
+    "NotBuilt",
+    "alive",
+    "cluster_dir",
+    "down",
+    "load",
+    "processes_under",
+    "render",
+    "replicated_postgres",
+    "spec_for",
+    "status",
+    "up",
+]

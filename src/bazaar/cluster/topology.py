@@ -1,0 +1,73 @@
+"""The explainer's steps as topologies, and what each one starts.
+
+``single`` is ``bazaar up`` (SQLite, one process); ``split`` moves the database to its own
+PostgreSQL server; ``cluster`` puts N app servers behind nginx; ``replicas`` adds streaming
+standbys that serve the reads. ``shards``, ``cached`` and ``services`` are the later steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bazaar.cluster.errors import ClusterError, NotBuilt
+
+BUILT = ("single", "split", "cluster", "replicas")
+PLANNED = ("shards", "cached", "services")
+TOPOLOGIES = BUILT + PLANNED
+#: Bounds that keep one machine usable (each app server is a Python process, each standby a
+#: PostgreSQL server).
+MAX_APP_SERVERS = 16
+MAX_REPLICAS = 8
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What ``cluster up`` was asked for, checked."""
+
+    topology: str
+    app_servers: int = 1
+    replicas: int = 0
+    #: recovery_min_apply_delay of the last standby (ms), to show lagging standbys are safe.
+    standby_delay_ms: int = 0
+    #: nginx worker processes.
+    lb_workers: int = 1
+
+    @property
+    def has_postgres(self) -> bool:
+        return self.topology != "single"
+
+    @property
+    def has_balancer(self) -> bool:
+        return self.topology in ("cluster", "replicas")
+
+
+def spec_for(topology: str, app_servers: int | None = None, replicas: int | None = None,
+             shards: int | None = None, standby_delay_ms: int = 0,
+             lb_workers: int = 1) -> ClusterSpec:
+    """The spec for ``topology`` with its defaults; :class:`ClusterError` for bad counts."""
+    if topology not in TOPOLOGIES:
+        raise ClusterError(f"unknown topology {topology!r}: one of {', '.join(TOPOLOGIES)}")
+    if topology in PLANNED:
+        raise NotBuilt(f"topology {topology!r} is not built yet (built: {', '.join(BUILT)}); "
+                       "see docs/scaling.md")
+    if shards is not None:
+        raise ClusterError("--shards belongs to the 'shards' topology, which is not built yet")
+    default_apps = 2 if topology in ("cluster", "replicas") else 1
+    apps = default_apps if app_servers is None else app_servers
+    if topology in ("single", "split") and apps != 1:
+        raise ClusterError(f"topology {topology!r} has one app server; use 'cluster' for more")
+    if not 1 <= apps <= MAX_APP_SERVERS:
+        raise ClusterError(f"--app-servers must be 1..{MAX_APP_SERVERS}, got {apps}")
+    default_replicas = 2 if topology == "replicas" else 0
+    standbys = default_replicas if replicas is None else replicas
+    if topology != "replicas" and standbys:
+        raise ClusterError("--replicas belongs to the 'replicas' topology")
+    if topology == "replicas" and not 1 <= standbys <= MAX_REPLICAS:
+        raise ClusterError(f"--replicas must be 1..{MAX_REPLICAS}, got {standbys}")
+    if not 0 <= standby_delay_ms <= 60_000:
+        raise ClusterError(f"--standby-delay-ms must be 0..60000, got {standby_delay_ms}")
+    if standby_delay_ms and topology != "replicas":
+        raise ClusterError("--standby-delay-ms belongs to the 'replicas' topology")
+    if not 1 <= lb_workers <= 16:
+        raise ClusterError(f"--lb-workers must be 1..16, got {lb_workers}")
+    return ClusterSpec(topology, apps, standbys, standby_delay_ms, lb_workers)
