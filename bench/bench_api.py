@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -53,7 +52,7 @@ def _serve(kind: str, data_dir: str, port: int) -> None:
                                            cache_bloom_guard=kind != "bazaar-noguard",
                                            rate_limit_per_s=1e9, rate_limit_burst=1e9))
         if kind == "bazaar-uncached":
-            runtime.shop.reader = DirectReader(runtime.shop.queries)
+            runtime.shop.catalog_reader = DirectReader(runtime.shop.queries)
             runtime.shop.invalidation = NoInvalidation()
         app = bootstrap.build_app(runtime)
         if kind == "bazaar-noauth":
@@ -89,22 +88,16 @@ def _without_auth(runtime: object) -> object:
                       health=bootstrap.health_check(runtime.engine))  # type: ignore[attr-defined]
 
 
-def _wait(port: int, proc: subprocess.Popen[bytes], header: str) -> None:
+def _serves(port: int, header: str) -> bool:
+    """Whether the server answers the benchmarked request with 200 (with its auth header)."""
     import httpx
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            name, _, value = header.partition(": ")
-            r = httpx.get(f"http://127.0.0.1:{port}/products/1", headers={name: value})
-            if r.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not come up")
+    name, _, value = header.partition(": ")
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/products/1", headers={name: value})
+    except httpx.TransportError:
+        return False
+    return r.status_code == 200
 
 
 def _wrk(port: int, seconds: int, header: str) -> float:
@@ -120,17 +113,15 @@ def _wrk(port: int, seconds: int, header: str) -> float:
 
 
 def measure(kind: str, data_dir: str, seconds: int, header: str) -> float:
-    from bazaar.localservers import free_port
+    from bazaar.processes import Child, free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, data_dir, str(port)])
-    try:
-        _wait(port, proc, header)
+    # Child fails fast (with the log's tail) if the server exits before it answers.
+    with Child([sys.executable, __file__, "--serve", kind, data_dir, str(port)],
+               name=f"bench server ({kind})", log=Path(data_dir) / f"server-{kind}.log",
+               ready=lambda: _serves(port, header), ready_timeout=60.0, grace=30.0):
         _wrk(port, 1, header)  # warm up
         return _wrk(port, seconds, header)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main(quick: bool) -> None:

@@ -559,7 +559,7 @@ def serve(mode: str, port: int, tmp: Path) -> None:
     if mode.endswith("-uncached"):
         from bazaar.shop.services import DirectReader, NoInvalidation
 
-        runtime.shop.reader = DirectReader(runtime.shop.queries)
+        runtime.shop.catalog_reader = DirectReader(runtime.shop.queries)
         runtime.shop.invalidation = NoInvalidation()
     if mode.startswith("free"):
         who = Principal(kind="user", id="1", scopes=frozenset({"shop:read", "shop:write"}),

@@ -26,7 +26,7 @@ from bazaar.cache import CachePolicy, Structures, memory_structures, redis_struc
 from bazaar.config import Settings
 from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
-from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
+from bazaar.shop.services import ConflictRetry, PasswordHasher, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
 from bazaar.storage import (
     Connectable,
@@ -79,7 +79,7 @@ def build_router(settings: Settings, engine: Engine,
 
 
 def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | None = None,
-               retry: RetryPolicy | None = None, reads: Connectable | None = None) -> Shop:
+               retry: ConflictRetry | None = None, reads: Connectable | None = None) -> Shop:
     """The shop's ports on ``engine``, under the configured reservation strategy.
 
     The overrides are for tests and the lab, which build the production wiring with a cheaper
@@ -90,7 +90,7 @@ def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | N
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
                 hasher=hasher or Passwords(),  # argon2id at OWASP's cost
-                retry=retry or RetryPolicy(), reader=catalog, invalidation=catalog)
+                catalog_reader=catalog, retry=retry or ConflictRetry(), invalidation=catalog)
 
 
 def build_read_cache(settings: Settings, engine: Engine,
@@ -193,9 +193,9 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
     from bazaar.api import create_app
     from bazaar.api.auth_docs import auth_operations
     from bazaar.api.checkout import CheckoutRoutes
-    from bazaar.api.engagement import EngagementRoutes
     from bazaar.api.graph import graphql_routes
     from bazaar.api.graph import refusal as graphql_refusal
+    from bazaar.api.redis_structures import RedisStructuresRoutes
     from bazaar.api.soap import refusal as soap_refusal
     from bazaar.api.soap import soap_routes
     from bazaar.auth import exempt_paths
@@ -213,9 +213,10 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
                           ("GET", "/graphiql"), ("GET", "/graphiql/static/*"),
                           ("GET", "/graphql/schema.graphql"), ("GET", "/soap"),
                           ("OPTIONS", "/*"))
-    catalog = shop.reader
-    engagement = EngagementRoutes(shop, build_structures(runtime.settings),
-                                  catalog.stats if isinstance(catalog, GuardedCatalog) else None)
+    catalog = shop.catalog_reader
+    structures = RedisStructuresRoutes(
+        shop, build_structures(runtime.settings),
+        catalog.stats if isinstance(catalog, GuardedCatalog) else None)
     # POST /orders/{id}/checkout: the saga, orchestrated or choreographed (BAZAAR_CHECKOUT)
     starter = checkout_starter(runtime.settings)
     checkout = CheckoutRoutes(shop, starter)
@@ -225,7 +226,7 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
     app = create_app(shop, identity=lambda inner: auth.middleware(inner, exempt=public),
                      health=health_check(runtime.engine), services=services,
                      access_log=runtime.settings.access_log,
-                     extra=engagement.operations() + checkout.operations() + auth_operations(),
+                     extra=structures.operations() + checkout.operations() + auth_operations(),
                      limits=web_limits(runtime.settings),
                      cors_origins=runtime.settings.cors_origins,
                      rate_policies=rate_policies(runtime.settings),

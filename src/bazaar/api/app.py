@@ -85,7 +85,7 @@ def create_app(shop: Shop, *, identity: Identity | None, health: Callable[[], No
     ``lifespan`` runs what serves beside the app (the gRPC server)."""
     handlers = ShopRoutes(shop)
     own = ServiceRoutes(health, services, title, version)
-    # e.g. api.engagement's operations in extra
+    # e.g. api.redis_structures' operations in extra
     operations = handlers.operations() + own.operations() + (extra or [])
     document = msgspec.json.encode(openapi.build(operations, title=title, version=version))
     page = openapi.docs_page(operations, title)

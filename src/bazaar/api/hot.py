@@ -25,7 +25,7 @@ _HEADERS_TAIL = (b"content-type", b"application/json")
 
 
 def _peek(shop: Shop) -> Callable[[int], bytes | None] | None:
-    reader: Any = shop.reader
+    reader: Any = shop.catalog_reader
     found: Callable[[int], bytes | None] | None = getattr(reader, "cached_product_json", None)
     return found
 

@@ -169,6 +169,8 @@ def deploy(
     isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
     allow_network: bool = typer.Option(False, help="Network inside a namespace sandbox."),
     concurrency: int = typer.Option(None, help="Reserved concurrency (429 beyond it)."),
+    runtime: str = typer.Option("bazaar", help="bazaar (the fast default) or awslambdaric "
+                                               "(AWS's runtime client over the Runtime API)."),
     url: str = URL,
 ) -> None:
     """Zip DIR and create the function, or update its code and settings."""
@@ -179,7 +181,8 @@ def deploy(
                             handler=handler or find_handler(directory),
                             memory_mb=memory_mb, timeout_s=timeout_s,
                             isolation=isolation,  # type: ignore[arg-type]
-                            allow_network=allow_network, concurrency=concurrency)
+                            allow_network=allow_network, concurrency=concurrency,
+                            runtime=runtime)  # type: ignore[arg-type]
     except FunctionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

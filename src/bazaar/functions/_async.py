@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bazaar.functions._errors import FunctionsError, NotFound
+from bazaar.functions._errors import FunctionsError, ResourceNotFound
 from bazaar.functions._model import InvocationResult
 from bazaar.functions._queue import DurableQueue, Outcome, QueuedEvent
 
@@ -145,7 +145,7 @@ class AsyncInvoker:
         try:
             result = await self._invoke(event.function, event.qualifier, event.payload,
                                         event.request_id)
-        except NotFound as exc:
+        except ResourceNotFound as exc:
             self.failed += 1
             return Outcome(event, "dead", spend_attempt=False, reason="FunctionNotFound",
                            error={"errorType": exc.code, "errorMessage": str(exc)})

@@ -22,8 +22,8 @@ from bazaar.functions._errors import (
     InvalidPackage,
     InvalidRequest,
     NoCapacity,
-    NotFound,
     PayloadTooLarge,
+    ResourceNotFound,
     TooManyRequests,
     Unauthorized,
 )
@@ -31,7 +31,7 @@ from bazaar.functions._model import FunctionSpec
 from bazaar.functions._packages import zip_directory
 
 _BY_CODE: dict[str, type[FunctionsError]] = {
-    cls.code: cls for cls in (InvalidRequest, InvalidPackage, NotFound, Conflict,
+    cls.code: cls for cls in (InvalidRequest, InvalidPackage, ResourceNotFound, Conflict,
                               TooManyRequests, NoCapacity, PayloadTooLarge)}
 _BY_STATUS: dict[int, type[FunctionsError]] = {502: HostLost, 413: PayloadTooLarge,
                                                401: Unauthorized, 403: Unauthorized}

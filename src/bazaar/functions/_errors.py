@@ -30,7 +30,7 @@ class PayloadTooLarge(InvalidRequest):
     code = "RequestTooLargeException"
 
 
-class NotFound(FunctionsError):
+class ResourceNotFound(FunctionsError):
     """No such function, version, alias, package or dead letter."""
 
     status = 404

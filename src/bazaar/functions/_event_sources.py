@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bazaar.functions._errors import FunctionsError, InvalidRequest, NotFound
+from bazaar.functions._errors import FunctionsError, InvalidRequest, ResourceNotFound
 from bazaar.functions._model import LATEST, InvocationResult, check_name
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -141,7 +141,7 @@ class EventSourcePoller:
             try:
                 result = await self._invoke(m.function, m.qualifier, payload,
                                             str(uuid.uuid4()))
-            except NotFound as exc:
+            except ResourceNotFound as exc:
                 await self._fail(payload, "FunctionNotFound",
                                  {"errorType": exc.code, "errorMessage": str(exc)}, attempts)
                 break

@@ -32,9 +32,9 @@ from bazaar.functions._errors import (
     InvalidPackage,
     InvalidRequest,
     NoCapacity,
-    NotFound,
     PayloadTooLarge,
     QueueError,
+    ResourceNotFound,
     TooManyRequests,
 )
 from bazaar.functions._model import FunctionSpec, InvocationResult
@@ -66,7 +66,7 @@ def error_map() -> ErrorMap:
     """Every platform error as a problem whose title is its Lambda error code."""
     errors = ErrorMap.standard()
     slugs = {InvalidRequest: "invalid-parameter", InvalidPackage: "invalid-zip-file",
-             PayloadTooLarge: "request-too-large", NotFound: "resource-not-found",
+             PayloadTooLarge: "request-too-large", ResourceNotFound: "resource-not-found",
              Conflict: "resource-conflict", TooManyRequests: "too-many-requests",
              NoCapacity: "service-unavailable", HostLost: "host-lost", QueueError: "queue",
              FunctionsError: "service"}

@@ -209,7 +209,8 @@ class WorkerManager:
                 "function": spec.name, "version": ref.version, "digest": ref.digest,
                 "handler": spec.handler, "memory_mb": spec.memory_mb,
                 "timeout_s": spec.timeout_s, "init_timeout_s": spec.init_timeout_s,
-                "isolation": spec.isolation, "allow_network": spec.allow_network}})
+                "isolation": spec.isolation, "allow_network": spec.allow_network,
+                "runtime": spec.runtime}})
         except (PeerClosed, RemoteFailure) as exc:
             self.placement.release(host_id, spec.memory_mb)
             raise HostLost(f"worker host {host_id} failed during init: {exc}") from exc

@@ -10,6 +10,10 @@ from bazaar.functions._errors import InvalidRequest
 
 Isolation = Literal["process", "namespace"]
 ISOLATIONS: tuple[Isolation, ...] = ("process", "namespace")
+#: The bootstrap a sandbox runs: Bazaar's own (fast, pipes) or AWS's unmodified ``awslambdaric``
+#: talking to the Lambda Runtime API the sandbox serves.
+Runtime = Literal["bazaar", "awslambdaric"]
+RUNTIMES: tuple[Runtime, ...] = ("bazaar", "awslambdaric")
 LATEST = "$LATEST"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -34,6 +38,7 @@ class FunctionSpec:
     isolation: Isolation = "process"
     allow_network: bool = False
     concurrency: int | None = None  # reserved concurrency; None = only the host capacity
+    runtime: Runtime = "bazaar"
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -47,6 +52,8 @@ class FunctionSpec:
             raise InvalidRequest(f"init_timeout_s must be in (0, 120], got {self.init_timeout_s}")
         if self.isolation not in ISOLATIONS:
             raise InvalidRequest(f"isolation must be one of {ISOLATIONS}, got {self.isolation!r}")
+        if self.runtime not in RUNTIMES:
+            raise InvalidRequest(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
         if self.concurrency is not None and not 0 <= self.concurrency <= 10000:
             raise InvalidRequest(f"concurrency must be in 0..10000, got {self.concurrency}")
 
@@ -60,7 +67,7 @@ class FunctionSpec:
         types: dict[str, tuple[type, ...]] = {
             "name": (str,), "handler": (str,), "memory_mb": (int,), "timeout_s": (int, float),
             "init_timeout_s": (int, float), "isolation": (str,), "allow_network": (bool,),
-            "concurrency": (int, type(None)),
+            "concurrency": (int, type(None)), "runtime": (str,),
         }
         for key, value in data.items():
             if not isinstance(value, types[key]) or (

@@ -12,7 +12,7 @@ import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from bazaar.functions._errors import InvalidPackage, NotFound
+from bazaar.functions._errors import InvalidPackage, ResourceNotFound
 
 MAX_PACKAGE_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 250 * 1024 * 1024  # Lambda's unzipped limit
@@ -109,7 +109,7 @@ class PackageStore:
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            raise NotFound(f"no package {digest!r}")
+            raise ResourceNotFound(f"no package {digest!r}")
         return self.root / "sha256" / digest[:2] / f"{digest}.zip"
 
     def put(self, blob: bytes) -> str:
@@ -132,7 +132,7 @@ class PackageStore:
         try:
             return self.path(digest).read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"no package {digest}") from None
+            raise ResourceNotFound(f"no package {digest}") from None
 
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
-from bazaar.functions._errors import InvalidRequest, NotFound
+from bazaar.functions._errors import InvalidRequest, ResourceNotFound
 from bazaar.functions._event_sources import EventSourceMapping, EventSourcePoller
 from bazaar.functions._logs import InvocationLog
 from bazaar.functions._manager import WorkerManager
@@ -249,5 +249,5 @@ def read_address_file(data_dir: Path) -> dict[str, Any]:
     try:
         info: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise NotFound(f"no function platform is serving {data_dir} ({path})") from exc
+        raise ResourceNotFound(f"no function platform is serving {data_dir} ({path})") from exc
     return info

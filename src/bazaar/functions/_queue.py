@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bazaar.functions._errors import NotFound, QueueError
+from bazaar.functions._errors import QueueError, ResourceNotFound
 from bazaar.functions._model import DeadLetter
 from bazaar.functions._registry import open_database
 from bazaar.storage import Migrations, StorageError, sqlite_immediate
@@ -181,7 +181,7 @@ class DurableQueue:
 
     def redrive(self, ids: list[int] | None = None, function: str | None = None) -> int:
         """Move dead letters back onto the queue as fresh events (attempts and age reset).
-        ``ids`` picks letters; otherwise all (of ``function``). Raises NotFound for an
+        ``ids`` picks letters; otherwise all (of ``function``). Raises ResourceNotFound for an
         unknown id; nothing moves then."""
         now = time.time()
 
@@ -193,7 +193,7 @@ class DurableQueue:
                     ids)} if ids else set()
                 missing = sorted(set(ids) - found)
                 if missing:
-                    raise NotFound(f"no dead letter(s) {missing}")
+                    raise ResourceNotFound(f"no dead letter(s) {missing}")
                 where, args = f"id IN ({','.join('?' * len(ids))})", list(ids)
             elif function is not None:
                 where, args = "function = ?", [function]
@@ -222,5 +222,5 @@ class DurableQueue:
     def delete_dead_letter(self, letter_id: int) -> None:
         def drop(db: sqlite3.Connection) -> None:
             if db.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount == 0:
-                raise NotFound(f"no dead letter {letter_id}")
+                raise ResourceNotFound(f"no dead letter {letter_id}")
         self._tx(drop)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bazaar.functions._errors import Conflict, InvalidRequest, NotFound
+from bazaar.functions._errors import Conflict, InvalidRequest, ResourceNotFound
 from bazaar.functions._event_sources import EventSourceMapping
 from bazaar.functions._model import LATEST, FunctionSpec, VersionRef, check_name
 from bazaar.storage import Migrations, connect_sqlite, migrate
@@ -63,7 +63,7 @@ class FunctionRegistry:
         row = self._db.execute("SELECT spec, digest FROM functions WHERE name = ?",
                                (check_name(name),)).fetchone()
         if row is None:
-            raise NotFound(f"function {name} not found")
+            raise ResourceNotFound(f"function {name} not found")
         return FunctionSpec(**json.loads(row[0])), row[1]
 
     def update(self, name: str, *, spec: FunctionSpec | None = None,
@@ -146,12 +146,12 @@ class FunctionRegistry:
                 row = self._db.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?",
                                        (name, qualifier)).fetchone()
                 if row is None:
-                    raise NotFound(f"function {name} has no alias or version {qualifier!r}")
+                    raise ResourceNotFound(f"function {name} has no alias or version {qualifier!r}")
                 version = str(row[0])
             row = self._db.execute("SELECT spec, digest FROM versions WHERE name = ? AND "
                                    "version = ?", (name, int(version))).fetchone()
             if row is None:
-                raise NotFound(f"function {name} has no version {version}")
+                raise ResourceNotFound(f"function {name} has no version {version}")
             ref = VersionRef(FunctionSpec(**json.loads(row[0])), version, row[1])
         self._cache[key] = ref
         return ref
@@ -172,4 +172,4 @@ class FunctionRegistry:
         with self._lock:
             if self._write("DELETE FROM event_sources WHERE uuid = ?",
                            mapping_uuid).rowcount == 0:
-                raise NotFound(f"no event source mapping {mapping_uuid}")
+                raise ResourceNotFound(f"no event source mapping {mapping_uuid}")

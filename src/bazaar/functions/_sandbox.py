@@ -44,6 +44,7 @@ class SandboxSpec:
     init_timeout_s: float
     isolation: str = "process"
     allow_network: bool = False
+    runtime: str = "bazaar"
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,27 @@ def _closed_to_others(path: Path) -> list[Path]:
     return locked
 
 
-def runtime_paths() -> list[Path]:
-    """Files the bootstrap needs: the interpreter, its standard library, the bootstrap."""
-    return [Path(os.path.realpath(sys.executable)), Path(sys.base_prefix).resolve(),
-            RUNTIME.resolve()]
+def runtime_paths(runtime: str = "bazaar") -> list[Path]:
+    """Files the bootstrap needs: the interpreter, its standard library, the bootstrap (and,
+    for ``awslambdaric``, the directory that package and its dependencies are installed in)."""
+    paths = [Path(os.path.realpath(sys.executable)), Path(sys.base_prefix).resolve(),
+             RUNTIME.resolve()]
+    if runtime == "awslambdaric":
+        paths.append(ric_path())
+    return paths
+
+
+def ric_path() -> Path:
+    """Where ``awslambdaric`` is installed (its site-packages directory). Raises SandboxFailed
+    when it is not installed on this host."""
+    import importlib.util
+
+    found = importlib.util.find_spec("awslambdaric")
+    if found is None or found.origin is None:
+        raise SandboxFailed(ErrorInfo(
+            "Runtime.Unavailable", "the awslambdaric runtime is not installed on this worker "
+            "host: pip install 'bazaar[lambda]'"))
+    return Path(found.origin).resolve().parent.parent
 
 
 def hidden_mounts(visible: list[Path]) -> list[tuple[str, str]]:
@@ -159,6 +177,7 @@ class Sandbox:
         """Spawn and Init; return the bootstrap's ``ready`` message (init_ms, logs, max_rss_kb).
         Raises SandboxFailed with the init error (the sandbox is then gone)."""
         loop = asyncio.get_running_loop()
+        visible = runtime_paths(self.spec.runtime)  # before any descriptor is opened
         # The package goes in as an open descriptor: no sandbox needs a path into the host's
         # package cache (where other functions' code lies).
         package_fd = os.open(package, os.O_RDONLY)
@@ -182,15 +201,16 @@ class Sandbox:
             "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
             "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
             "work_dir": str(work), "uid": uid, "host_pid": 0 if namespace else os.getpid(),
-            "mounts": hidden_mounts(runtime_paths()) if private else None,
-            "tmp_mb": self.limits.tmp_mb,
+            "mounts": hidden_mounts(visible) if private else None,
+            "tmp_mb": self.limits.tmp_mb, "runtime": self.spec.runtime,
+            "ric_path": str(visible[3]) if len(visible) > 3 else None, "sandbox_id": self.id,
         }
         # The base interpreter, not a venv's link to it: the venv may live under /tmp, which
         # the namespace sandbox replaces; with -I -S the bootstrap needs only the stdlib.
-        command = [str(runtime_paths()[0]), "-I", "-S", str(RUNTIME), json.dumps(config)]
+        command = [str(visible[0]), "-I", "-S", str(RUNTIME), json.dumps(config)]
         if namespace:
             command = [*bwrap_args(allow_network=self.spec.allow_network,
-                                   visible=runtime_paths(),
+                                   visible=visible,
                                    tmp_mb=self.limits.tmp_mb), *command]
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -239,14 +259,23 @@ class Sandbox:
                 "BAZAAR_FUNCTION_VERSION": self.spec.version,
                 "BAZAAR_FUNCTION_MEMORY_MB": str(self.spec.memory_mb)}
 
-    async def invoke(self, request_id: str, payload: bytes, timeout_s: float) -> dict[str, Any]:
+    async def invoke(self, request_id: str, payload: bytes, timeout_s: float, *,
+                     client_context: str | None = None,
+                     cognito_identity: str | None = None) -> dict[str, Any]:
         """Send one event; return the bootstrap's answer (payload or error, logs, memory).
-        Raises SandboxFailed on timeout or when the runtime dies (the sandbox is then gone)."""
+        ``client_context`` / ``cognito_identity`` (JSON text) reach the handler's context as
+        Lambda's do. Raises SandboxFailed on timeout or when the runtime dies (the sandbox is
+        then gone)."""
         assert self._requests is not None and self._responses is not None
         self._stray.clear()
         self._stray_dropped = 0
-        body = json.dumps({"id": request_id, "payload": payload.decode("utf-8", "replace"),
-                           "timeout_ms": int(timeout_s * 1000)}).encode()
+        request: dict[str, Any] = {"id": request_id, "payload": payload.decode("utf-8", "replace"),
+                                   "timeout_ms": int(timeout_s * 1000)}
+        if client_context is not None:
+            request["client_context"] = client_context
+        if cognito_identity is not None:
+            request["cognito_identity"] = cognito_identity
+        body = json.dumps(request).encode()
         started = time.perf_counter()
         try:
             self._requests.write(_HEADER.pack(len(body)) + body)

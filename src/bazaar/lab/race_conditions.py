@@ -60,7 +60,7 @@ def _shop(engine: Engine, strategy: str, stats: RunStats) -> Shop:
     from bazaar.auth import Argon2Params, Passwords
     from bazaar.config import Settings
     from bazaar.shop.domain import RetryableConflict
-    from bazaar.shop.services import RetryPolicy
+    from bazaar.shop.services import ConflictRetry
 
     def on_retry(_: RetryableConflict) -> None:
         with stats.lock:
@@ -71,7 +71,7 @@ def _shop(engine: Engine, strategy: str, stats: RunStats) -> Shop:
     settings = Settings(reservation_strategy=strategy)  # type: ignore[arg-type]
     return bootstrap.build_shop(settings, engine,
                                 hasher=Passwords(Argon2Params(memory_kib=1024, time_cost=1)),
-                                retry=RetryPolicy(attempts=8, on_retry=on_retry))
+                                retry=ConflictRetry(attempts=8, on_retry=on_retry))
 
 
 def _clients(clients: int, nights: int, deadline_s: float, stats: RunStats,

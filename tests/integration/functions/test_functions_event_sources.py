@@ -17,7 +17,7 @@ from bazaar.functions import (
     FunctionsClient,
     FunctionSpec,
     InvalidRequest,
-    NotFound,
+    ResourceNotFound,
     start_server_process,
 )
 from bazaar.processes import eventually
@@ -77,7 +77,7 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
     with start_server_process(tmp_path / "data", workers=1, retry_backoff_s=0.05) as server, \
             server.client() as client:
         client.create(FunctionSpec("consume"), make_zip({"app.py": CONSUMER}))
-        with pytest.raises(NotFound):
+        with pytest.raises(ResourceNotFound):
             client.create_event_source("missing", topic, broker.bootstrap)
         with pytest.raises(InvalidRequest):
             client.create_event_source("consume", "bad topic!", broker.bootstrap)
@@ -116,7 +116,7 @@ def test_topic_to_function_in_order_with_commits_and_dead_letters(
 
         client.delete_event_source(mapping["uuid"])
         assert client.event_sources() == []
-        with pytest.raises(NotFound):
+        with pytest.raises(ResourceNotFound):
             client.delete_event_source(mapping["uuid"])
 
 

@@ -16,8 +16,8 @@ from bazaar.functions import (
     FunctionSpec,
     InvalidPackage,
     InvalidRequest,
-    NotFound,
     PayloadTooLarge,
+    ResourceNotFound,
     ServerProcess,
     TooManyRequests,
 )
@@ -42,9 +42,9 @@ def test_bad_input_changes_nothing(client: FunctionsClient, faulty: bytes,
                                    make_zip: Callable[[dict[str, str]], bytes]) -> None:
     with pytest.raises(InvalidPackage, match="no handler module"):
         client.create(FunctionSpec("nohandler"), make_zip({"other.py": "x = 1"}))
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         client.get("nohandler")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         client.invoke("nope", {})
     client.create(FunctionSpec("strict"), faulty)
     raw = httpx.post(f"{client.url}/functions/strict/invocations", content=b"{not json",
@@ -126,7 +126,7 @@ def test_versions_and_aliases(client: FunctionsClient, faulty: bytes,
     assert client.publish("versioned") == "2"
     client.set_alias("versioned", "live", "2")
     assert client.invoke("versioned", qualifier="live").payload == ["v2", "2"]
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         client.invoke("versioned", qualifier="9")
 
 
@@ -167,12 +167,12 @@ def test_async_success_retries_dead_letters_and_redrive(client: FunctionsClient,
     assert letter["reason"] == "RetriesExhausted" and letter["attempts"] == 3
     assert letter["error"]["errorType"] == "ValueError"
     assert done <= set(ok)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         client.redrive(ids=[letter["id"] + 1000])
     assert client.redrive(ids=[letter["id"]]) == 1
     eventually(lambda: len(client.dead_letters("events")) == 1
                and client.dead_letters("events")[0]["id"] != letter["id"], timeout=30)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         client.invoke_async("missing-function", {})
 
 

@@ -12,7 +12,7 @@ from tests.support.databases import database_url, engine, fresh_pg_database
 from tests.support.shop import make_shop as support_shop
 
 from bazaar.shop.adapters import Strategy
-from bazaar.shop.services import RetryPolicy, Shop
+from bazaar.shop.services import ConflictRetry, Shop
 
 # The database fixtures, shared with the storage and lab folders.
 __all__ = ["ShopFactory", "database_url", "engine", "fresh_pg_database", "make_shop"]
@@ -24,5 +24,5 @@ ShopFactory = Callable[[Strategy], Shop]
 def make_shop(engine: Engine) -> ShopFactory:
     def make(strategy: Strategy) -> Shop:
         return support_shop(engine, strategy,
-                            retry=RetryPolicy(attempts=50, base_delay_s=0.001, max_delay_s=0.05))
+                            retry=ConflictRetry(attempts=50, base_delay_s=0.001, max_delay_s=0.05))
     return make

@@ -16,7 +16,7 @@ from bazaar import bootstrap, storage
 from bazaar.auth import Argon2Params, Passwords
 from bazaar.config import Settings
 from bazaar.shop.domain import LineRequest, RetryableConflict, SoldOut
-from bazaar.shop.services import RetryPolicy, bookings, orders
+from bazaar.shop.services import ConflictRetry, bookings, orders
 
 
 def attempt(fn: object) -> dict[str, int | str]:
@@ -37,7 +37,7 @@ def main() -> None:
     engine = storage.make_engine(url, storage.EngineOptions(pool_size=2))
     shop = bootstrap.build_shop(Settings(reservation_strategy=strategy), engine,  # type: ignore[arg-type]
                                 hasher=Passwords(Argon2Params(memory_kib=1024, time_cost=1)),
-                                retry=RetryPolicy(attempts=3))
+                                retry=ConflictRetry(attempts=3))
     start = date.fromisoformat(check_in)
     engine.connect().close()  # connect before the race starts
     while not Path(go).exists():

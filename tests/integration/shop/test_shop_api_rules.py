@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from bazaar import bootstrap
 from bazaar.config import Settings
 from bazaar.shop.adapters import schema
-from bazaar.shop.services import RetryPolicy, catalog
+from bazaar.shop.services import ConflictRetry, catalog
 from bazaar.storage import make_engine
 
 from .conftest import fresh_pg_database
@@ -169,7 +169,7 @@ def test_a_conflict_that_outlives_the_retries_is_409_retry_and_writes_nothing(
     runtime = bootstrap.build(settings)
     bootstrap.migrate_database(runtime)
     # The production shop with its production retry policy.
-    assert runtime.shop.retry == RetryPolicy()
+    assert runtime.shop.retry == ConflictRetry()
     client = TestClient(bootstrap.build_app(runtime))
     pen = catalog.create_product(runtime.shop, "PEN-1", "Pen", 150, 10)
     alice = _user(client, "alice")
@@ -192,7 +192,7 @@ def test_a_conflict_that_outlives_the_retries_is_409_retry_and_writes_nothing(
     body = _problem(lost, 409, "retry")
     assert body["retryable"] is True
     assert int(lost.headers["retry-after"]) >= 1
-    assert armed["won"] == RetryPolicy().attempts  # every attempt was retried, then given up
+    assert armed["won"] == ConflictRetry().attempts  # every attempt was retried, then given up
     assert _stock(runtime.engine, pen.id) == 10
     for table in (schema.orders, schema.order_lines, schema.idempotency_keys):
         assert _count(runtime.engine, table) == 0, table

@@ -40,7 +40,7 @@ def shop_app(tmp_path: Path) -> Iterator[tuple[TestClient, bootstrap.Runtime, di
 
 
 def _hits(runtime: bootstrap.Runtime) -> int:
-    reader = runtime.shop.reader
+    reader = runtime.shop.catalog_reader
     assert isinstance(reader, GuardedCatalog)
     return reader.metrics["products"].hits
 

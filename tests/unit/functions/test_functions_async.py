@@ -14,7 +14,7 @@ from bazaar.functions import (
     ErrorInfo,
     HostLost,
     InvocationResult,
-    NotFound,
+    ResourceNotFound,
     TooManyRequests,
 )
 
@@ -32,7 +32,7 @@ class FakeFunctions:
                      request_id: str) -> InvocationResult:
         self.calls[request_id] += 1
         if name == "missing":
-            raise NotFound("no such function")
+            raise ResourceNotFound("no such function")
         if name == "flaky-host" and self.calls[request_id] <= 3:
             raise HostLost("host died")
         if name == "throttled" and self.throttles < 5:

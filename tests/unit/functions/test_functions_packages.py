@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bazaar.functions import (
     InvalidPackage,
-    NotFound,
     PackageStore,
+    ResourceNotFound,
     check_package,
     digest_of,
     find_handler,
@@ -62,9 +62,9 @@ def test_store_is_content_addressed_and_idempotent(tmp_path: Path) -> None:
     assert store.put(blob) == digest
     assert store.get(digest) == blob
     assert store.has(digest)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         store.get("0" * 64)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         store.get("../../etc/passwd")
 
 

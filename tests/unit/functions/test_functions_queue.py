@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bazaar.functions import DurableQueue, NotFound
+from bazaar.functions import DurableQueue, ResourceNotFound
 from bazaar.functions._queue import Outcome
 
 
@@ -38,7 +38,7 @@ def test_dead_letters_and_redrive(tmp_path: Path) -> None:
     assert [(d.function, d.reason, d.attempts) for d in letters] == [
         ("f", "RetriesExhausted", 1), ("g", "RetriesExhausted", 1)]
     assert queue.depth() == 0
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         queue.redrive(ids=[letters[0].id, 999])
     assert len(queue.dead_letters()) == 2  # nothing moved
     assert queue.redrive(function="g") == 1
@@ -46,7 +46,7 @@ def test_dead_letters_and_redrive(tmp_path: Path) -> None:
     again = queue.lease(10, lease_s=60)
     assert [(e.function, e.qualifier, e.attempts) for e in again] == [("g", "1", 0)]
     queue.delete_dead_letter(letters[0].id)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         queue.delete_dead_letter(letters[0].id)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bazaar.functions import LATEST, Conflict, FunctionSpec, InvalidRequest, NotFound
+from bazaar.functions import LATEST, Conflict, FunctionSpec, InvalidRequest, ResourceNotFound
 from bazaar.functions._registry import FunctionRegistry
 
 A, B = "a" * 64, "b" * 64
@@ -36,13 +36,13 @@ def test_create_publish_alias_resolve(tmp_path: Path) -> None:
 def test_bad_references_change_nothing(tmp_path: Path) -> None:
     registry = FunctionRegistry(tmp_path / "f.db")
     registry.create(FunctionSpec("f"), A)
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         registry.resolve("f", "7")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         registry.resolve("f", "nope")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         registry.resolve("g")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         registry.set_alias("f", "live", "3")
     with pytest.raises(InvalidRequest):
         registry.set_alias("f", "live", LATEST)
@@ -59,11 +59,11 @@ def test_delete_and_survives_reopen(tmp_path: Path) -> None:
     registry.create(FunctionSpec("g"), B)
     registry.publish("g")
     registry.delete("f")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         registry.delete("f")
     registry.close()
     reopened = FunctionRegistry(tmp_path / "f.db")
     assert reopened.names() == ["g"]
     assert reopened.resolve("g", "1").digest == B
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFound):
         reopened.resolve("f")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bazaar.shop.domain import RetryableConflict, SoldOut
-from bazaar.shop.services import RetryPolicy
+from bazaar.shop.services import ConflictRetry
 
 
 def test_retries_conflicts_then_succeeds() -> None:
@@ -23,7 +23,7 @@ def test_retries_conflicts_then_succeeds() -> None:
             raise value
         return value
 
-    policy = RetryPolicy(attempts=5, on_retry=seen.append, sleep=sleeps.append)
+    policy = ConflictRetry(attempts=5, on_retry=seen.append, sleep=sleeps.append)
     assert policy.run(fn) == "ok"
     assert len(seen) == 2 and len(sleeps) == 2
 
@@ -37,7 +37,7 @@ def test_gives_up_after_attempts_and_never_retries_sold_out() -> None:
         raise RetryableConflict("again")
 
     with pytest.raises(RetryableConflict):
-        RetryPolicy(attempts=3, sleep=lambda s: None).run(conflict)
+        ConflictRetry(attempts=3, sleep=lambda s: None).run(conflict)
     assert count == 3
 
     def sold_out() -> None:
@@ -47,19 +47,19 @@ def test_gives_up_after_attempts_and_never_retries_sold_out() -> None:
 
     count = 0
     with pytest.raises(SoldOut):
-        RetryPolicy(attempts=3, sleep=lambda s: None).run(sold_out)
+        ConflictRetry(attempts=3, sleep=lambda s: None).run(sold_out)
     assert count == 1
 
 
 @given(retry=st.integers(0, 20), seed=st.integers(0, 2**32))
 def test_backoff_is_bounded_full_jitter(retry: int, seed: int) -> None:
-    policy = RetryPolicy(base_delay_s=0.001, max_delay_s=0.05)
+    policy = ConflictRetry(base_delay_s=0.001, max_delay_s=0.05)
     delay = policy.delay(retry, random.Random(seed))
     assert 0 <= delay <= min(0.05, 0.001 * 2**retry)
 
 
 def test_bad_policies_are_refused() -> None:
     with pytest.raises(ValueError):
-        RetryPolicy(attempts=0)
+        ConflictRetry(attempts=0)
     with pytest.raises(ValueError):
-        RetryPolicy(base_delay_s=1, max_delay_s=0.5)
+        ConflictRetry(base_delay_s=1, max_delay_s=0.5)

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from bazaar.flow.checkout import inventory, orchestrated
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
-from bazaar.processes import Child, free_port
+from bazaar.processes import Child, NotYet, eventually, free_port
+from bazaar.storage import make_engine
 
 Mode = Literal["orchestration", "choreography"]
 GROUPS = {"payment": ["payment"], "shipping": ["shipping"],
@@ -109,16 +110,17 @@ class Rig:
             place_order(self.services, order_id, items, amount_cents)
             return
         self.services.orders.open(order_id, amount_cents, orjson.dumps(items).decode())
-        for _ in range(100):
-            try:
-                self.http.post(f"{self.url}/api/workflows/checkout/start", json={
-                    "input": {"order_id": order_id, "items": items,
-                              "amount_cents": amount_cents},
-                    "idempotency_key": f"checkout:{order_id}"}, timeout=10).raise_for_status()
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)  # the orchestrator is down: the order waits
-        raise RuntimeError(f"could not start checkout {order_id}")
+
+        def started() -> bool:  # an HTTP error (the orchestrator is down): the order waits
+            self.http.post(f"{self.url}/api/workflows/checkout/start", json={
+                "input": {"order_id": order_id, "items": items, "amount_cents": amount_cents},
+                "idempotency_key": f"checkout:{order_id}"}, timeout=10).raise_for_status()
+            return True
+
+        try:
+            eventually(started, timeout=10.0, interval=0.1, what=f"checkout {order_id} started")
+        except NotYet as exc:
+            raise RuntimeError(f"could not start checkout {order_id}: {exc}") from exc
 
     def warm_up(self, timeout: float = 60.0) -> None:
         """One checkout end to end, so consumer groups have joined and connections exist."""
@@ -132,19 +134,19 @@ class Rig:
 
     def wait_done(self, ids: Iterable[str], timeout: float) -> bool:
         wanted = set(ids)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = {o["order_id"] for o in self.orders() if o["status"] != "pending"}
-            if wanted <= done:
-                return True
-            time.sleep(0.05)
-        return False
+        try:
+            eventually(lambda: wanted <= {o["order_id"] for o in self.orders()
+                                          if o["status"] != "pending"},
+                       timeout=timeout, what="the checkouts finished")
+        except NotYet:
+            return False
+        return True
 
     def steps_between(self, start: float, end: float) -> int:
         """Saga steps the inventory, payment, shipping and notification services did in
         [start, end): tasks finished (orchestration) or events they wrote (choreography)."""
         if self.mode == "orchestration":
-            engine = sa.create_engine(f"sqlite:///{self.work / 'flow.db'}")
+            engine = make_engine(f"sqlite:///{self.work / 'flow.db'}")
             with engine.connect() as conn:
                 n = conn.execute(sa.text(
                     "SELECT count(*) FROM flow_tasks WHERE status IN ('COMPLETED','FAILED') "

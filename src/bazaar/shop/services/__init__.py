@@ -26,7 +26,7 @@ from bazaar.shop.services.reads import (
     NoInvalidation,
     ReadInvalidation,
 )
-from bazaar.shop.services.retry import RetryPolicy
+from bazaar.shop.services.retry import ConflictRetry
 from bazaar.shop.services.shop import Shop
 from bazaar.shop.services.views import (
     Credentials,
@@ -45,6 +45,7 @@ from bazaar.shop.services.views import (
 __all__ = [
     "CatalogQueries",
     "CatalogReader",
+    "ConflictRetry",
     "Credentials",
     "DirectReader",
     "IdempotencyKeys",
@@ -64,7 +65,6 @@ __all__ = [
     "ReservationRepository",
     "ReservationView",
     "Reservations",
-    "RetryPolicy",
     "RoomAvailability",
     "RoomRepository",
     "RoomView",

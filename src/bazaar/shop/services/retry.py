@@ -14,8 +14,10 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """``attempts`` tries in all; before try n+1 sleep uniform(0, min(max, base·2ⁿ)) seconds.
+class ConflictRetry:
+    """How a use case retries a transaction that a concurrent writer won (an optimistic
+    version check failed, SQLite was busy): ``attempts`` tries in all; before try n+1 sleep
+    uniform(0, min(max, base·2ⁿ)) seconds.
 
     ``on_retry`` is told about every conflict that is retried (the lab counts them).
     """

@@ -1,7 +1,7 @@
-"""Engagement endpoints on the Redis structures of :mod:`bazaar.cache` (in-process twins on
-``memory://``): product view/click counters (hash + HINCRBY), a deduplicated commenter list
-sorted by time (sorted set), daily logins (one bitmap per day: BITCOUNT, BITOP AND), and the
-read cache's counters."""
+"""The Redis-structures demo: endpoints on the data structures of :mod:`bazaar.cache`
+(in-process twins on ``memory://``): product view/click counters (hash + HINCRBY), a
+deduplicated commenter list sorted by time (sorted set), daily logins (one bitmap per day:
+BITCOUNT, BITOP AND), and the read cache's counters."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class DailyActives(msgspec.Struct):
     active_on_every_day: int
 
 
-class EngagementRoutes:
+class RedisStructuresRoutes:
     """Handlers over :class:`Structures`; product ids are checked through the (cached,
     Bloom-guarded) catalogue reader, so counters exist only for real products."""
 
