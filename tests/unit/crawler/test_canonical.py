@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bazaar.crawler import Canonicalizer, InvalidURLError, host_of
@@ -74,6 +74,8 @@ def test_host_of() -> None:
 _paths = st.text(alphabet="abcAB0/.%~-_;=?&#é ", max_size=30)
 
 
+# No deadline: a loaded 2-core machine makes a slow example, not a wrong one.
+@settings(deadline=None)
 @given(host=st.sampled_from(["Example.com", "h1.web.localhost", "bücher.de"]),
        port=st.sampled_from(["", ":80", ":8080"]), path=_paths)
 def test_idempotent_or_invalid(host: str, port: str, path: str) -> None:
