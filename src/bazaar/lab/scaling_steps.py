@@ -39,7 +39,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_tree() -> dict[int, tuple[int, float]]:
-    """pid → (ppid, CPU seconds) for every process."""
+    """pid → (ppid, CPU seconds) for every process, its reaped children's included (a
+    PostgreSQL backend that exits is added to the postmaster's)."""
     out: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -48,7 +49,7 @@ def _cpu_tree() -> dict[int, tuple[int, float]]:
             raw = (entry / "stat").read_text()
             fields = raw[raw.rindex(")") + 2:].split()
             out[int(entry.name)] = (int(fields[1]),
-                                    (int(fields[11]) + int(fields[12])) / _TICK)
+                                    sum(int(f) for f in fields[11:15]) / _TICK)
     return out
 
 
@@ -118,6 +119,11 @@ def _held(row: dict[str, Any]) -> bool:
                 and row["achieved"] >= 0.95 * row["rate"])
 
 
+def _sustained(row: dict[str, Any]) -> bool:
+    """The rate was kept up (whatever the latency): ≥ 95% achieved, < 1% errors."""
+    return bool(row["error_pct"] < 1.0 and row["achieved"] >= 0.95 * row["rate"])
+
+
 def _topology(ctx: RunContext, topology: str, rates: list[float], duration: float,
               app_servers: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from bazaar import cluster
@@ -156,7 +162,7 @@ def _topology(ctx: RunContext, topology: str, rates: list[float], duration: floa
                                    for role, cpu in by_role.items()}}
                 rows.append(row)
                 step.advance()
-                over = 0 if _held(row) else over + 1
+                over = 0 if _sustained(row) else over + 1
                 if over >= 2:  # saturated twice: higher rates only queue longer
                     break
         extra["wrk_get"] = _wrk(entry, _token(entry), max(2.0, duration))
@@ -242,7 +248,7 @@ def _read_your_writes(ctx: RunContext, probes: int) -> dict[str, Any]:
 def run(ctx: RunContext) -> Report:
     p = ctx.params
     topologies = list(p.get("topologies", ["single", "split", "cluster", "replicas"]))
-    rates = [float(r) for r in p.get("rates", [50, 100, 200, 400] if ctx.quick
+    rates = [float(r) for r in p.get("rates", [25, 50, 100, 200, 400] if ctx.quick
                                      else [50, 100, 200, 300, 400, 600, 800, 1200])]
     duration = float(p.get("duration_s", 3.0 if ctx.quick else 10.0))
     app_servers = int(p.get("app_servers", 2))
@@ -254,9 +260,14 @@ def run(ctx: RunContext) -> Report:
         rows, extra = _topology(ctx, topology, rates, duration, app_servers)
         all_rows += rows
         held = [r["rate"] for r in rows if _held(r)]
+        kept = [r for r in rows if _sustained(r)]
+        best = max(kept, key=lambda r: r["rate"]) if kept else None
         projected, bottleneck = _projection(rows, extra["nodes"])
         summary["topologies"][topology] = {
-            "highest_rate_held": max(held) if held else 0.0, "projected_rps": projected,
+            "highest_rate_held": max(held) if held else 0.0,
+            "highest_rate_sustained": best["rate"] if best else 0.0,
+            "p99_ms_at_sustained": best["p99_ms"] if best else None,
+            "projected_rps": projected,
             "bottleneck": bottleneck, **extra}
     ryw = _read_your_writes(ctx, probes) if probes else {}
     summary["read_your_writes"] = ryw
@@ -265,7 +276,9 @@ def run(ctx: RunContext) -> Report:
               r["error_pct"], ", ".join(f"{k} {v:g}%" for k, v in r["cpu_pct"].items()),
               "yes" if _held(r) else "no"] for r in all_rows]
     tops = summary["topologies"]
-    held_text = "; ".join(f"{t} {v['highest_rate_held']:g} req/s (projected "
+    held_text = "; ".join(f"{t} {v['highest_rate_held']:g} req/s (sustained "
+                          f"{v['highest_rate_sustained']:g} at p99 "
+                          f"{v['p99_ms_at_sustained']} ms; projected "
                           f"{v['projected_rps']:g} with a core per node, {v['bottleneck']} "
                           "first)" for t, v in tops.items())
     verdict = (f"Highest rate held at p99 < {P99_GOAL_MS:g} ms on this {os.cpu_count()}-core "

@@ -35,16 +35,20 @@ from bazaar.storage.routing import (
     pinned_to_primary,
     read_token,
 )
+from bazaar.storage.shards import IdGenerator, ShardedStore, ShardMap, shard_of
 from bazaar.storage.sqlite import connect_sqlite, sqlite_immediate
 
 __all__ = [
     "SQLITE_IMMEDIATE",
     "Connectable",
     "EngineOptions",
+    "IdGenerator",
     "Migrations",
     "ReadRouter",
     "ReadYourWrites",
     "RoutingPolicy",
+    "ShardMap",
+    "ShardedStore",
     "StorageConflict",
     "StorageError",
     "StorageIntegrityError",
@@ -59,6 +63,7 @@ __all__ = [
     "parse_lsn",
     "pinned_to_primary",
     "read_token",
+    "shard_of",
     "sqlite_immediate",
     "sqlite_path",
 ]

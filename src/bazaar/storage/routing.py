@@ -116,7 +116,8 @@ class ReadRouter:
         self._primary_lsn = 0
         #: reads per node ("primary", each standby's name)
         self.reads: Counter[str] = Counter()
-        #: why reads went where they did: waited (for a standby to catch up), token-ahead
+        #: why reads went where they did: checked (a standby asked once had caught up),
+        #: waited (asked again until one had), token-ahead
         #: (no standby caught up in time), no-standby, standbys-lagging, standby-down,
         #: bad-token (counted by the HTTP edge)
         self.events: Counter[str] = Counter()
@@ -153,14 +154,16 @@ class ReadRouter:
             if standby.replayed >= token:
                 return self._on_standby(standby)
         deadline = time.monotonic() + self.policy.wait_s
+        attempt = 0
         while True:
             for standby in candidates:
                 conn = self._checked(standby, token)
                 if conn is not None:
-                    self.note("waited")
+                    self.note("waited" if attempt else "checked")
                     return self._counted(standby.name, conn)
             if time.monotonic() >= deadline:
                 return self._on_primary("token-ahead")
+            attempt += 1
             time.sleep(self.policy.retry_every_s)
 
     def _checked(self, standby: _Standby, token: int) -> Connection | None:

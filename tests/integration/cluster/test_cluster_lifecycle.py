@@ -66,6 +66,11 @@ def test_split_then_up_twice_is_refused_then_down(data_dir: Path) -> None:
     up = cli_json(data_dir, "up", "split")
     assert sorted(n["role"] for n in up["nodes"]) == ["app", "primary"]
     shop_tour(up["entry"])
+    text = cli(data_dir, "status").stdout  # piped: a header, then one line per node
+    lines = [line.split("\t") for line in text.splitlines() if "\t" in line]
+    assert lines[0][:6] == ["node", "role", "pid", "address", "state", "health"]
+    assert sorted((row[0], row[1], row[4], row[5]) for row in lines[1:]) == [
+        ("app-1", "app", "running", "ok"), ("pg-primary", "primary", "running", "ok")]
     again = cli(data_dir, "up", "split", check=False)
     assert again.returncode == 1 and "cluster down" in again.stderr
     state = ClusterState.load(data_dir / "cluster")
