@@ -42,6 +42,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("broker", "broker"),
     ("cluster", "cluster"),
     ("config", "config"),
+    ("crawl", ""),
     ("flow", "flow"),
     ("ftl", "ftl"),
     ("functions", "functions"),

@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "ssd-ftl": "bazaar.lab.ssd_ftl",
     "scaling-steps": "bazaar.lab.scaling_steps",
     "big-data-pipeline": "bazaar.lab.big_data_pipeline",
+    "url-dedup": "bazaar.lab.url_dedup",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
