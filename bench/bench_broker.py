@@ -6,7 +6,7 @@ best of two (``--quick``) or three repetitions, because the machine is shared. 1
 1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
 /proc, for the consume phase), next to the sendfile floor measured in the same run. Then the
 cost of acks=all on disk (group commit) against acks=1 (``python bench/bench_broker.py
---acks`` runs only that part).
+--acks`` runs only that part), and transactional against idempotent produce (``--txn``).
 """
 
 from __future__ import annotations
@@ -259,6 +259,56 @@ def main_acks(quick: bool) -> None:
             print(f"{acks:<6}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
 
 
+def txn_throughput(bootstrap: str, n: int, per_txn: int | None, topic: str) -> float:
+    """msgs/s of one librdkafka producer, 100 B messages: idempotent (``per_txn`` None) or
+    transactional, committing every ``per_txn`` messages."""
+    from confluent_kafka import Producer
+
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "linger.ms": 5,
+                              "batch.size": 1_000_000,
+                              "queue.buffering.max.messages": 1_000_000,
+                              "enable.idempotence": True}
+    if per_txn is not None:
+        config["transactional.id"] = topic
+    producer = Producer(config)
+    payload = os.urandom(100)
+    if per_txn is not None:
+        producer.init_transactions(30)
+    started = time.perf_counter()
+    sent = 0
+    while sent < n:
+        if per_txn is not None:
+            producer.begin_transaction()
+        for _ in range(min(per_txn or n, n - sent)):
+            try:
+                producer.produce(topic, payload)
+            except BufferError:
+                producer.poll(0.01)
+                producer.produce(topic, payload)
+            sent += 1
+        if per_txn is not None:
+            producer.commit_transaction(60)
+    producer.flush(120)
+    return n / (time.perf_counter() - started)
+
+
+def main_txn(quick: bool) -> None:
+    """Transactional produce (commit every 100 / 1,000 / 10,000 messages) against the
+    idempotent producer it is built on, same broker, same run."""
+    n = 100_000 if quick else 400_000
+    with tempfile.TemporaryDirectory(prefix="bench-txn-") as d, \
+            run_subprocess(Path(d) / "data") as b:
+        print(f"\ntransactional vs idempotent produce, librdkafka, 100 B, {n:,} messages "
+              f"(best of 2)\n{'producer':<28}{'msgs/s':>12}{'vs idempotent':>15}")
+        base = max(txn_throughput(b.bootstrap, n, None, f"idem-{i}") for i in range(2))
+        print(f"{'idempotent':<28}{base:>12,.0f}{1.0:>15.2f}")
+        for per_txn in (100, 1_000, 10_000):
+            rate = max(txn_throughput(b.bootstrap, n, per_txn, f"txn-{per_txn}-{i}")
+                       for i in range(2))
+            label = f"transactional, {per_txn:,}/txn"
+            print(f"{label:<28}{rate:>12,.0f}{rate / base:>15.2f}")
+
+
 def main(quick: bool) -> None:
     sizes = {100: (300_000 if quick else 1_000_000, 20_000 if quick else 100_000),
              1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
@@ -317,6 +367,7 @@ def main(quick: bool) -> None:
     print("broker CPU per GiB produced: "
           + ", ".join(f"{s} B {c:.2f} s" for s, c in produce_cpu.items()))
     main_acks(quick)
+    main_txn(quick)
 
 
 if __name__ == "__main__":
@@ -324,5 +375,7 @@ if __name__ == "__main__":
 
     if "--acks" in sys.argv:
         main_acks(quick="--full" not in sys.argv)
+    elif "--txn" in sys.argv:
+        main_txn(quick="--full" not in sys.argv)
     else:
         main(quick=True)

@@ -9,6 +9,7 @@ catalogue reads in :func:`build_shop`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -27,7 +28,15 @@ from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, 
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import PasswordHasher, RetryPolicy, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
-from bazaar.storage import EngineOptions, make_engine, migrate
+from bazaar.storage import (
+    Connectable,
+    EngineOptions,
+    ReadRouter,
+    ReadYourWrites,
+    RoutingPolicy,
+    make_engine,
+    migrate,
+)
 from bazaar.telemetry import SnapshotCollector, configure_logging
 from bazaar.web import Limits
 
@@ -45,8 +54,12 @@ class Runtime:
     settings: Settings
     engine: Engine
     shop: Shop
+    #: Reads to the standbys (``read_replica_urls``), None without any.
+    router: ReadRouter | None = None
 
     def close(self) -> None:
+        if self.router is not None:
+            self.router.close()
         self.engine.dispose()
 
 
@@ -54,14 +67,26 @@ def build_engine(settings: Settings, options: EngineOptions | None = None) -> En
     return make_engine(settings.effective_database_url, options)
 
 
+def build_router(settings: Settings, engine: Engine,
+                 options: EngineOptions | None = None) -> ReadRouter | None:
+    """The standbys of ``read_replica_urls`` behind one router, or None without any."""
+    if not settings.read_replica_urls:
+        return None
+    standbys = [(f"standby-{i}", make_engine(url, options))
+                for i, url in enumerate(settings.read_replica_urls, start=1)]
+    return ReadRouter(engine, standbys, RoutingPolicy(
+        max_lag_bytes=settings.replica_max_lag_bytes, wait_s=settings.replica_wait_ms / 1000))
+
+
 def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | None = None,
-               retry: RetryPolicy | None = None) -> Shop:
+               retry: RetryPolicy | None = None, reads: Connectable | None = None) -> Shop:
     """The shop's ports on ``engine``, under the configured reservation strategy.
 
     The overrides are for tests and the lab, which build the production wiring with a cheaper
     argon2id (``Passwords(Argon2Params(...))``) or a retry policy of their own; anything else
-    about the shop is what ``bazaar up`` runs."""
-    queries = SqlCatalogQueries(engine)
+    about the shop is what ``bazaar up`` runs. ``reads`` (a :class:`ReadRouter`) serves the
+    catalogue queries in place of ``engine``."""
+    queries = SqlCatalogQueries(reads or engine)
     catalog = build_read_cache(settings, engine, queries)
     return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
                 hasher=hasher or Passwords(),  # argon2id at OWASP's cost
@@ -86,7 +111,8 @@ def build_structures(settings: Settings) -> Structures:
 
 def build(settings: Settings, options: EngineOptions | None = None) -> Runtime:
     engine = build_engine(settings, options)
-    return Runtime(settings, engine, build_shop(settings, engine))
+    router = build_router(settings, engine, options)
+    return Runtime(settings, engine, build_shop(settings, engine, reads=router), router)
 
 
 def health_check(engine: Engine) -> Callable[[], None]:
@@ -212,6 +238,10 @@ def build_app(runtime: Runtime, services: ServiceStatus | None = None,
     if isinstance(catalog, GuardedCatalog):  # the read cache's counters, read when scraped
         app.state.metrics.registry.register(
             SnapshotCollector("bazaar_cache", "kind", catalog.stats))
+    if runtime.router is not None:  # reads per node, LSN tokens on writes
+        app.state.metrics.registry.register(
+            SnapshotCollector("bazaar_db", "node", runtime.router.snapshot))
+        app.add_middleware(ReadYourWrites, router=runtime.router)
     return app
 
 
@@ -370,7 +400,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     second ``bazaar up`` on it is refused, naming the first one's pid."""
     import uvicorn
 
-    from bazaar.processes import DirLock, private_dir
+    from bazaar.processes import DirLock, port_free, private_dir
     from bazaar.supervisor import (
         Supervisor,
         running_services,
@@ -388,6 +418,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
+    if settings.grpc and not port_free(settings.grpc_port, settings.host):
+        stack.close()
+        raise OSError(errno.EADDRINUSE, f"the gRPC port {settings.host}:{settings.grpc_port} "
+                      "is not available; choose another with --grpc-port (0 picks a free "
+                      "one) or turn gRPC off with BAZAAR_GRPC=false")
     if services:
         Supervisor(settings, settings.data_dir / "logs", echo).check_ports(
             service_specs(settings))

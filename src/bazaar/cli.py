@@ -46,7 +46,9 @@ _GROUPS: list[tuple[str, str]] = [
     ("ftl", "ftl"),
     ("functions", "functions"),
     ("lab", "lab"),
+    ("load", ""),
     ("shop", "shop"),
+    ("styles", "styles"),
     ("up", ""),
 ]
 

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default: a SQLite file under data_dir.",
     )
 
+    read_replica_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="PostgreSQL standbys (SQLAlchemy URLs, comma-separated) that serve the "
+                    "catalogue reads; writes hand back an LSN token for read-your-writes.")
+    replica_max_lag_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=0,
+        description="A standby further behind the primary than this serves no reads.")
+    replica_wait_ms: float = Field(
+        default=50.0, ge=0, le=10_000,
+        description="How long a read with a token waits for a standby before the primary.")
+
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -190,6 +201,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"trusted proxy {item!r} is not an IP address or CIDR") from exc
             out.append(str(item))
         return tuple(out)
+
+    @field_validator("read_replica_urls", mode="before")
+    @classmethod
+    def _replicas(cls, v: object) -> object:
+        if isinstance(v, str):
+            items = (json.loads(v) if v.lstrip().startswith("[")
+                     else [p.strip() for p in v.split(",") if p.strip()])
+            return tuple(str(i) for i in items)
+        return v
 
     @field_validator("data_dir")
     @classmethod

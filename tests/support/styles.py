@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, event
 from starlette.applications import Starlette
@@ -43,9 +44,10 @@ def login(client: TestClient, username: str, password: str) -> dict[str, str]:
 
 
 @contextmanager
-def local_shop(data_dir: Path, *, grpc: bool = False) -> Iterator[LocalShop]:
-    """The app; with ``grpc`` its lifespan serves gRPC on a free port too."""
-    settings = Settings(data_dir=data_dir)
+def local_shop(data_dir: Path, *, grpc: bool = False, **settings_: Any) -> Iterator[LocalShop]:
+    """The app; with ``grpc`` its lifespan serves gRPC on a free port too; ``settings_``
+    are other ``Settings`` fields (rate limits, say)."""
+    settings = Settings(data_dir=data_dir, **settings_)
     engine = storage.make_engine(settings.effective_database_url)
     runtime = bootstrap.Runtime(settings, engine, make_shop(engine))
     bootstrap.migrate_database(runtime)

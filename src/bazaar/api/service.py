@@ -53,7 +53,14 @@ class ServiceRoutes:
         base = str(request.base_url).rstrip("/")
         links = {"api": f"{base}/", "docs": f"{base}/docs", "openapi": f"{base}/openapi.json",
                  "health": f"{base}/health", "metrics": f"{base}/metrics",
-                 "jwks": f"{base}/.well-known/jwks.json"}
+                 "jwks": f"{base}/.well-known/jwks.json",
+                 # the other API styles (docs/api-styles.md)
+                 "graphql": f"{base}/graphql", "graphiql": f"{base}/graphiql",
+                 "graphql_schema": f"{base}/graphql/schema.graphql",
+                 "soap": f"{base}/soap", "wsdl": f"{base}/soap?wsdl"}
+        grpc_port = getattr(request.app.state, "grpc_port", None)
+        if grpc_port is not None:  # served beside the app (bazaar up): host:port, no scheme
+            links["grpc"] = f"{request.url.hostname}:{grpc_port}"
         services = {}
         if self._services is not None:
             urls, metrics = self._services.urls(), self._services.metrics_urls()

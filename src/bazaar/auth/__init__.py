@@ -57,12 +57,13 @@ from bazaar.auth._signatures import (
     verify,
 )
 from bazaar.auth._system import AuthConfig, AuthSystem, build_auth
-from bazaar.auth._tables import install, metadata
+from bazaar.auth._tables import MIGRATIONS, install, metadata
 from bazaar.auth._tokens import AccessClaims, AccessTokens
 
 __all__ = [
     "JWKS_MAX_AGE_S",
     "MAX_ACTIVE_KEYS",
+    "MIGRATIONS",
     "SCOPE_KEY",
     "AccessClaims",
     "AccessTokens",

@@ -1,8 +1,8 @@
 """Auth's own tables (prefix ``auth_``) in auth's own ``MetaData``.
 
-:func:`install` creates them if missing; the shop's Alembic environment may also include
-``bazaar.auth.metadata`` in its ``target_metadata`` list to manage them with migrations.
-Times are UNIX seconds (floats), identical on SQLite and PostgreSQL.
+:func:`install` migrates them to head with auth's own Alembic revisions (``_migrations``,
+version table ``auth_alembic_version``), so they can share a database with the shop's tables
+and move on their own. Times are UNIX seconds (floats), identical on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from bazaar.storage import Migrations, migrate
 
 metadata = MetaData()
 
@@ -79,6 +81,11 @@ app_keys = Table(
 )
 
 
+#: Auth's migrations; the tables above are head.
+MIGRATIONS = Migrations("bazaar.auth._migrations", version_table="auth_alembic_version")
+
+
 def install(engine: Engine) -> None:
-    """Create auth's tables if they do not exist (idempotent)."""
-    metadata.create_all(engine, checkfirst=True)
+    """Migrate auth's tables to head (idempotent; a database the release before migrations
+    made is adopted with its rows)."""
+    migrate.upgrade(engine, MIGRATIONS)

@@ -89,7 +89,8 @@ class Broker:
         cfg = self.config
         interval = min(cfg.log.flush_interval_ms / 1000 if cfg.log.flush == "interval" else 1.0,
                        cfg.retention_check_interval_ms / 1000,
-                       cfg.connections_max_idle_ms / 2000, cfg.request_timeout_ms / 2000)
+                       cfg.connections_max_idle_ms / 2000, cfg.request_timeout_ms / 2000,
+                       cfg.write_timeout_ms / 2000)
         next_retention = 0.0
         loop = asyncio.get_running_loop()
         with contextlib.suppress(asyncio.CancelledError):
@@ -105,6 +106,12 @@ class Broker:
                 for connection in list(self._connections):
                     if connection.idle_for(now) * 1000 > cfg.connections_max_idle_ms:
                         log.info("closing idle connection from %s", connection.peer)
+                        connection.close()
+                    elif connection.write_late_by(now) * 1000 > cfg.write_timeout_ms:
+                        log.warning("closing connection from %s: a response unread for %d ms "
+                                    "(the client stopped reading)", connection.peer,
+                                    cfg.write_timeout_ms)
+                        state.metrics.write_timeouts += 1
                         connection.close()
                     elif connection.request_late_by(now) * 1000 > cfg.request_timeout_ms:
                         log.warning("closing connection from %s: a request still incomplete "

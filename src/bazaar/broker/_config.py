@@ -56,7 +56,8 @@ class BrokerConfig:
     ``max_control_request_bytes`` for every other API; ``queued_max_request_bytes`` is the
     memory all connections' requests may hold at once (a frame waits, unread, for its share);
     ``max_connections`` open at once; a request not complete ``request_timeout_ms`` after its
-    first byte, or a connection silent for ``connections_max_idle_ms``, is closed. A Fetch
+    first byte, or a connection silent for ``connections_max_idle_ms``, or a response the
+    client has not taken within ``write_timeout_ms`` (it stopped reading), is closed. A Fetch
     answers at most ``fetch_max_bytes`` of records (Kafka's broker ``fetch.max.bytes``; the
     first batch is sent whole even if larger) and long-polls at most ``request_timeout_ms``.
     """
@@ -83,6 +84,7 @@ class BrokerConfig:
     offsets_flush: bool = True
     retention_check_interval_ms: int = 30_000
     connections_max_idle_ms: int = 600_000
+    write_timeout_ms: int = 30_000
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:
@@ -108,6 +110,8 @@ class BrokerConfig:
             raise ConfigError("group_initial_rebalance_delay_ms must be >= 0")
         if self.connections_max_idle_ms < 1:
             raise ConfigError("connections_max_idle_ms must be >= 1")
+        if self.write_timeout_ms < 1:
+            raise ConfigError("write_timeout_ms must be >= 1")
         if self.retention_check_interval_ms < 1:
             raise ConfigError("retention_check_interval_ms must be >= 1")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:

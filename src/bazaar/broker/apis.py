@@ -14,19 +14,26 @@ from typing import Any
 
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import cluster, consume, groups, produce, transactions
+from bazaar.broker.handlers import cluster, configs, consume, groups, produce, transactions
 from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
 from bazaar.broker.protocol.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    alter_configs,
     api_versions,
+    create_partitions,
     create_topics,
+    delete_groups,
+    delete_records,
     delete_topics,
+    describe_cluster,
+    describe_configs,
     describe_groups,
     end_txn,
     fetch,
     find_coordinator,
     heartbeat,
+    incremental_alter_configs,
     init_producer_id,
     join_group,
     leave_group,
@@ -34,6 +41,7 @@ from bazaar.broker.protocol.apis import (
     list_offsets,
     metadata,
     offset_commit,
+    offset_delete,
     offset_fetch,
     sync_group,
     txn_offset_commit,
@@ -52,7 +60,7 @@ class Api(ApiCodec):
 
 def _api(name: str, module: Any, handler: Handler) -> Api:
     return Api(module.API_KEY, name, module.VERSIONS, module.decode_request,
-               module.encode_response, handler)
+               module.encode_response, getattr(module, "FLEXIBLE_FROM", None), handler)
 
 
 async def _api_versions(state: BrokerState, req: api_versions.ApiVersionsRequest |
@@ -85,6 +93,14 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("AddOffsetsToTxn", add_offsets_to_txn, transactions.add_offsets_to_txn),
     _api("EndTxn", end_txn, transactions.end_txn),
     _api("TxnOffsetCommit", txn_offset_commit, transactions.txn_offset_commit),
+    _api("CreatePartitions", create_partitions, cluster.create_partitions),
+    _api("DeleteGroups", delete_groups, groups.delete_groups),
+    _api("DescribeConfigs", describe_configs, configs.describe_configs),
+    _api("AlterConfigs", alter_configs, configs.alter_configs),
+    _api("IncrementalAlterConfigs", incremental_alter_configs, configs.alter_configs),
+    _api("DescribeCluster", describe_cluster, cluster.describe_cluster),
+    _api("DeleteRecords", delete_records, consume.delete_records),
+    _api("OffsetDelete", offset_delete, groups.offset_delete),
 )}
 
 

@@ -80,6 +80,7 @@ class GroupCommit:
 
     async def _round(self, batch: list[_Waiter]) -> None:
         logs = list(dict.fromkeys(lg for logs, _ in batch for lg in logs))
+        ends = [lg.end_offset for lg in logs]  # what this round's fdatasync covers
         try:
             failed = await asyncio.to_thread(_sync, logs)
         except asyncio.CancelledError:
@@ -88,6 +89,9 @@ class GroupCommit:
                     future.set_exception(StorageError("broker stopping before the sync ended"))
             raise
         self.rounds += 1
+        for lg, end in zip(logs, ends, strict=True):
+            if lg not in failed:
+                lg.synced(end)  # durable now: visible to consumers (the high watermark)
         for lg, exc in failed.items():
             if lg.failed is None:
                 lg.failed = str(exc)

@@ -54,6 +54,7 @@ class Metrics:
     fetch_latency: Latency = field(default_factory=Latency)
     connections: int = 0
     refused_connections: int = 0
+    write_timeouts: int = 0
     sync_rounds: Callable[[], tuple[int, int]] = lambda: (0, 0)  # (rounds, requests)
 
 
@@ -80,6 +81,9 @@ class BrokerCollector(Collector):
         yield CounterMetricFamily("bazaar_broker_refused_connections",
                                   "Connections refused over max_connections",
                                   value=m.refused_connections)
+        yield CounterMetricFamily("bazaar_broker_write_timeouts",
+                                  "Connections closed: a response unread past write_timeout_ms",
+                                  value=m.write_timeouts)
         rounds, durable = m.sync_rounds()
         yield CounterMetricFamily("bazaar_broker_group_commit_rounds",
                                   "Group commit rounds (one fdatasync per dirty file each)",

@@ -100,6 +100,7 @@ class Connection(asyncio.Protocol):
         self.busy = False  # a request is being handled (a long poll is not idleness)
         self._can_write = asyncio.Event()
         self._can_write.set()
+        self.writing_since: float | None = None  # a response is being written since
         # produce requests appended and waiting for their group commit, answered in order
         self._pipeline: collections.deque[asyncio.Task[bool]] = collections.deque()
 
@@ -318,7 +319,19 @@ class Connection(asyncio.Protocol):
             self._pipeline.popleft()
         return True
 
+    def write_late_by(self, now: float) -> float:
+        """Seconds the response being written has taken so far (0 if none): a client that
+        stopped reading keeps it there, and is closed past ``write_timeout_ms``."""
+        return 0.0 if self.writing_since is None else now - self.writing_since
+
     async def _write(self, parts: list[bytes | FileRange]) -> None:
+        self.writing_since = time.monotonic()
+        try:
+            await self._write_parts(parts)
+        finally:
+            self.writing_since = None
+
+    async def _write_parts(self, parts: list[bytes | FileRange]) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             raise ConnectionError("closed")

@@ -12,6 +12,7 @@ from bazaar.cluster.errors import ClusterError, ClusterRunning, NoCluster, NodeF
 from bazaar.cluster.health import NodeStatus, status
 from bazaar.cluster.lifecycle import cluster_dir, down, load, up
 from bazaar.cluster.nginx import Balancer, render
+from bazaar.cluster.replicated import replicated_postgres
 from bazaar.cluster.state import ClusterState, Node, alive, processes_under
 from bazaar.cluster.topology import BUILT, TOPOLOGIES, ClusterSpec, spec_for
 
@@ -34,6 +35,7 @@ __all__ = [
     "load",
     "processes_under",
     "render",
+    "replicated_postgres",
     "spec_for",
     "status",
     "up",

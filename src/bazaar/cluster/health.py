@@ -53,9 +53,24 @@ def _pg_healthy(node: Node) -> bool:
     return row is not None and bool(row[0]) == (node.role == "standby")
 
 
+def _redis_healthy(node: Node) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis(host=node.host, port=node.port, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
 def _healthy(node: Node) -> bool:
     if node.role in ("primary", "standby"):
         return _pg_healthy(node)
+    if node.role == "cache":
+        return _redis_healthy(node)
     return url_answers(f"http://{node.address}/health", timeout=3)
 
 

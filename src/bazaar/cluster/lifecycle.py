@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bazaar.cluster import nginx, postgres
 from bazaar.cluster.errors import ClusterError, ClusterRunning, NoCluster, NodeFailed
-from bazaar.cluster.nodes import app_node, kill_node, start_app, stop_pid
+from bazaar.cluster.nodes import app_node, kill_node, start_app, start_redis, stop_pid
 from bazaar.cluster.state import ClusterState, Node, alive, processes_under
 from bazaar.cluster.topology import ClusterSpec
 from bazaar.config import Settings
@@ -44,11 +44,12 @@ def _master_key(directory: Path, settings: Settings) -> str:
 
 
 def _app_env(settings: Settings, database_url: str | None, key: str, entry: str,
-             replicas: list[str]) -> dict[str, str]:
+             replicas: list[str], redis_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
     env.update(BAZAAR_MASTER_KEY=key, BAZAAR_LOG_LEVEL=settings.log_level,
                BAZAAR_LOG_FORMAT="json", BAZAAR_RESERVATION_STRATEGY=settings.reservation_strategy,
                BAZAAR_PUBLIC_ORIGIN=entry, BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0",
+               BAZAAR_GRPC_PORT="0",
                # a load test is one principal at thousands of requests a second
                BAZAAR_RATE_LIMIT_PER_S=str(max(settings.rate_limit_per_s, 1e6)),
                BAZAAR_RATE_LIMIT_BURST=str(max(settings.rate_limit_burst, 1e6)))
@@ -57,6 +58,10 @@ def _app_env(settings: Settings, database_url: str | None, key: str, entry: str,
                    BAZAAR_TRUSTED_PROXIES="127.0.0.1")
     if replicas:
         env["BAZAAR_READ_REPLICA_URLS"] = ",".join(replicas)
+    if redis_url is not None:
+        # two app servers need one cache (an invalidation on one must reach the other) and
+        # one set of revocations, nonces and rate limits
+        env.update(BAZAAR_CACHE_URL=f"{redis_url}/1", BAZAAR_REDIS_URL=f"{redis_url}/0")
     return env
 
 
@@ -140,7 +145,12 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
             replica_urls.append(node.url)
         echo("schema, auth tables and demo data")
         _prepare_database(settings, database_url, key, directory)
-    env = _app_env(settings, database_url, key, entry, replica_urls)
+    redis_url = None
+    if spec.has_balancer:
+        redis = start_redis("redis", free_port(), directory / "redis", logs / "redis.log")
+        added(redis)
+        redis_url = redis.url
+    env = _app_env(settings, database_url, key, entry, replica_urls, redis_url)
     children = []
     for i, port in enumerate(app_ports, start=1):
         app_data = directory / f"app-{i}"

@@ -19,7 +19,10 @@ def start_app(name: str, port: int, data_dir: Path, log: Path, env: Mapping[str,
               services: bool = False, timeout: float = 120.0) -> Child:
     """Spawn ``bazaar up`` for one app server (not waiting: servers start side by side)."""
     argv = [sys.executable, "-m", "bazaar.cli", "up", "--host", "127.0.0.1", "--port",
-            str(port), "--data-dir", str(data_dir)]
+            str(port), "--data-dir", str(data_dir),
+            # Each app server's gRPC API on a free port of its own (the default 50051 is one
+            # port for the whole machine: the second app server could not start).
+            "--grpc-port", "0"]
     if not services:
         argv.append("--no-services")
     return Child(argv, name=name, env=env, log=log,
@@ -76,3 +79,26 @@ def kill_node(node: Node) -> None:
             os.killpg(group, signal.SIGKILL)
     signal_node(node, signal.SIGKILL)
     wait_gone(node, 10)
+
+
+def start_redis(name: str, port: int, directory: Path, log: Path) -> Node:
+    """A Redis server (no persistence: a cache and short-lived auth state), detached."""
+    import shutil
+
+    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
+    if not binary:
+        raise NodeFailed("redis-server not found: apt-get install redis-server")
+    directory.mkdir(parents=True, exist_ok=True)
+    child = Child([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", str(directory), "--logfile", str(log)],
+                  name=name, log=log, ready_port=port, ready_timeout=30,
+                  die_with_parent=False)
+    try:
+        child.start()
+    except ChildFailed as exc:
+        raise NodeFailed(f"{name}: {exc}") from exc
+    started = start_time(child.pid)
+    if started is None:
+        raise NodeFailed(f"{name} exited right after starting")
+    return Node(name, "cache", child.pid, "127.0.0.1", port, str(log), started,
+                str(directory), f"redis://127.0.0.1:{port}")

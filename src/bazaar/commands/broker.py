@@ -89,6 +89,8 @@ def serve(
     request_timeout_ms: int = typer.Option(
         30_000, help="A request not complete this long after its first byte: closed."),
     connections_max_idle_ms: int = typer.Option(600_000, help="Silent connections: closed."),
+    write_timeout_ms: int = typer.Option(
+        30_000, help="A response the client has not read this long after it began: closed."),
     fetch_max_bytes: int = typer.Option(55 * 1024 * 1024,
                                         help="Most record bytes one Fetch response carries."),
     rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
@@ -131,6 +133,7 @@ def serve(
             max_connections=max_connections,
             request_timeout_ms=request_timeout_ms,
             connections_max_idle_ms=connections_max_idle_ms,
+            write_timeout_ms=write_timeout_ms,
             fetch_max_bytes=fetch_max_bytes,
             group_initial_rebalance_delay_ms=rebalance_delay_ms,
             metrics_port=metrics_port,

@@ -50,7 +50,16 @@ from bazaar.ftl._result import RunResult
 from bazaar.ftl._simulate import SteadyState, precondition, replay, steady_state
 from bazaar.ftl._timing import SsdModel
 from bazaar.ftl._traces import SAMPLES_DIR, load_trace
-from bazaar.ftl._workloads import READ, TRIM, WRITE, Workload, hot_cold, sequential, uniform_random
+from bazaar.ftl._workloads import (
+    READ,
+    TRIM,
+    WRITE,
+    Workload,
+    bursty,
+    hot_cold,
+    sequential,
+    uniform_random,
+)
 
 __all__ = [
     "DEVICES_DIR",
@@ -83,6 +92,7 @@ __all__ = [
     "TraceError",
     "WearLeveling",
     "Workload",
+    "bursty",
     "hot_cold",
     "lambert_w0",
     "load_config",

@@ -100,10 +100,11 @@ class Timing:
     host_mb_s: float = 3500.0        # PCIe 3.0 x4; SATA is ~550
     controller_us: float = 2.0       # firmware time per host command
     write_buffer_pages: int = 1024   # embedded RAM for writes (0: write-through)
+    idle_us: float = 1000.0          # no flash work for this long counts as idle (idle GC)
     map_cache_entries: int = 0       # mapping entries the RAM holds (0: the whole map)
 
     def __post_init__(self) -> None:
-        for name in ("read_us", "program_us", "erase_us", "controller_us"):
+        for name in ("read_us", "program_us", "erase_us", "controller_us", "idle_us"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value < 1e9:
                 raise FtlConfigError(f"timing.{name} must be >= 0 microseconds, got {value!r}")
@@ -127,6 +128,7 @@ class FtlOptions:
     gc_reserve: int = 2              # free superblocks kept back; GC runs below this
     wear_leveling: WearLeveling = "off"
     wl_threshold: int = 20           # static WL moves cold data past this erase-count spread
+    idle_gc_units: int = 0           # when idle, collect until this many more units are free
 
     def __post_init__(self) -> None:
         if self.gc_policy not in get_args(GcPolicy):
@@ -135,7 +137,7 @@ class FtlOptions:
         if self.wear_leveling not in get_args(WearLeveling):
             raise FtlConfigError(f"ftl.wear_leveling must be one of {get_args(WearLeveling)}, "
                                  f"got {self.wear_leveling!r}")
-        for name, low in (("gc_reserve", 1), ("wl_threshold", 1)):
+        for name, low in (("gc_reserve", 1), ("wl_threshold", 1), ("idle_gc_units", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value < 1 << 20:
                 raise FtlConfigError(f"ftl.{name} must be an integer >= {low}, got {value!r}")

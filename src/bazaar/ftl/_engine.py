@@ -175,6 +175,19 @@ class PageMappedFtl:
             self._ops = []
         return ops
 
+    def collect_idle(self) -> bool:
+        """One step of background GC: collect one unit if fewer than ``gc_reserve +
+        idle_gc_units`` are free and a victim would free space. True if it collected."""
+        if len(self._free) >= self.options.gc_reserve + self.options.idle_gc_units:
+            return False
+        if not (self._state == SEALED).any():
+            return False
+        victim = self._victim()
+        if self._vc[victim] >= self._np:
+            return False
+        self._collect(victim, 1)
+        return True
+
     # -- internals ---------------------------------------------------------------------------
 
     def _program_host(self, lpns: Pages) -> None:

@@ -6,7 +6,9 @@ for ``program_us``; a read needs the plane for ``read_us`` and then the channel;
 holds every plane of the erase unit for ``erase_us``. Host transfers share one link
 (``host_mb_s``). Writes complete once their pages sit in the write buffer; a full buffer waits
 for the oldest program to finish, which is how garbage collection shows up in the latency tail.
-With ``write_buffer_pages = 0`` writes complete when programmed, GC included.
+With ``write_buffer_pages = 0`` writes complete when programmed, GC included. With
+``idle_gc_units`` > 0, gaps of at least ``idle_us`` without flash work are used for background
+GC (unit by unit, while it fits before the next request), so bursts find free units ready.
 
 The mapping table lives in the controller's RAM. With ``map_cache_entries`` > 0 only that many
 entries fit (DFTL-style): the map is kept in flash as translation pages of page_size / 4
@@ -69,11 +71,14 @@ class SsdModel:
         arrivals = (None if workload.arrivals is None
                     else (workload.arrivals * 1e6 + start).tolist())
         end = start
+        idle_gc = self.config.ftl.idle_gc_units > 0
         try:
             for i in range(len(ops)):
                 issue = start if arrivals is None else arrivals[i]
                 if len(outstanding) >= queue_depth:
                     issue = max(issue, heapq.heappop(outstanding))
+                if idle_gc:
+                    self._idle_gc(issue)
                 t = issue + t_cfg.controller_us
                 lpns = np.arange(firsts[i], firsts[i] + counts[i], dtype=np.int64)
                 if ops[i] == TRIM:
@@ -139,7 +144,8 @@ class SsdModel:
         self.ftl.write(lpns)
         acked, gc_ready, programmed = ready, ready, ready
         buffered = bool(self._buffer)
-        for kind, ppns in self.ftl.take_ops():
+        ops = self.ftl.take_ops()
+        for kind, ppns in ops:
             if kind == HOST_PROGRAM:
                 for done in self._flash_programs(ppns, ready):
                     programmed = max(programmed, done)
@@ -156,6 +162,23 @@ class SsdModel:
             elif kind == HOST_READ:  # pragma: no cover - writes log no reads
                 raise AssertionError("a write logged a host read")
         return acked if buffered else programmed
+
+    def _idle_gc(self, until: float) -> None:
+        """Background GC in an idle gap: collect unit by unit while the flash would still be
+        done before ``until`` (the next request)."""
+        idle_us = self.config.timing.idle_us
+        while True:
+            busy = max(max(self._unit_free), max(self._chan_free))
+            if until - busy < idle_us or not self.ftl.collect_idle():
+                return
+            gc_ready = busy
+            for kind, ppns in self.ftl.take_ops():
+                if kind == GC_READ:
+                    gc_ready = self._flash_reads(ppns, busy)
+                elif kind == GC_PROGRAM:
+                    self._flash_programs(ppns, gc_ready)
+                elif kind == ERASE:
+                    self._erase(int(ppns[0]), gc_ready)
 
     def _flash_programs(self, ppns: np.ndarray, ready: float) -> list[float]:
         prog = self.config.timing.program_us

@@ -24,6 +24,7 @@ from bazaar.ftl._workloads import READ, TRIM, WRITE, Workload
 SAMPLES_DIR = Path(__file__).with_name("samples")
 _SECTOR = 512
 _MAX_LINES = 50_000_000
+_MAX_BYTES = 4 << 30
 
 
 def load_trace(path: str | Path, page_size: int = 4096, fmt: str | None = None) -> Workload:
@@ -35,6 +36,9 @@ def load_trace(path: str | Path, page_size: int = 4096, fmt: str | None = None) 
             raise TraceError(f"no trace file {str(path)!r} (samples: "
                              f"{', '.join(sorted(s.name for s in SAMPLES_DIR.iterdir()))})")
         p = named
+    if p.stat().st_size > _MAX_BYTES:
+        raise TraceError(f"{p}: {p.stat().st_size:,} bytes is more than this simulator reads "
+                         f"({_MAX_BYTES:,}); cut the trace (e.g. head -n)")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

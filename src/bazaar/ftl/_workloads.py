@@ -101,3 +101,20 @@ def hot_cold(requests: int, logical_pages: int, hot_data: float = 0.1,
     return Workload(f"hot/cold {hot_writes:.0%} of writes to {hot_data:.0%} of data",
                     np.full(requests, WRITE, dtype=np.int8), first.astype(np.int64),
                     np.ones(requests, dtype=np.int64))
+
+
+def bursty(op: Op, bursts: int, burst: int, gap_s: float, logical_pages: int,
+           seed: int = 0) -> Workload:
+    """``bursts`` bursts of ``burst`` one-page requests at random places, one burst every
+    ``gap_s`` seconds from ``gap_s`` on (open loop): the idle time between them is what
+    background GC uses."""
+    _check(bursts * burst, 1, logical_pages)
+    if not 0 < gap_s < 1e6:
+        raise FtlConfigError(f"gap must be in (0, 1e6) seconds, got {gap_s}")
+    n = bursts * burst
+    first = np.random.default_rng(seed).integers(0, logical_pages, n).astype(np.int64)
+    # The first burst also comes after a gap: a drive is rarely busy from its first moment.
+    arrivals = np.repeat(np.arange(1, bursts + 1, dtype=np.float64) * gap_s, burst)
+    return Workload(f"bursts of {burst} {op}s every {gap_s:g} s",
+                    np.full(n, _op(op), dtype=np.int8), first, np.ones(n, dtype=np.int64),
+                    arrivals)

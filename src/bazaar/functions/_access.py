@@ -31,6 +31,7 @@ from bazaar.auth import (
     StaticAppKeys,
     install,
 )
+from bazaar.storage import EngineOptions, make_engine
 
 SCOPE = "functions:admin"
 TOKEN_LIFETIME_S = 3600.0
@@ -46,17 +47,12 @@ class PlatformAccess:
     """The platform's keyring: mint tokens, and the authenticator that checks them."""
 
     def __init__(self, root: Path, *, lifetime_s: float = TOKEN_LIFETIME_S) -> None:
-        from sqlalchemy import create_engine, event
-
         directory = credentials_dir(root)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
-        self._engine = create_engine(f"sqlite:///{directory / 'keys.db'}")
-
-        @event.listens_for(self._engine, "connect")
-        def _busy_timeout(conn: Any, _: Any) -> None:
-            conn.execute("PRAGMA busy_timeout = 5000")  # the CLI and the platform share it
-
+        # the CLI and the platform share the keyring: a busy timeout, not "database is locked"
+        self._engine = make_engine(f"sqlite:///{directory / 'keys.db'}",
+                                   EngineOptions(pool_size=2, sqlite_busy_timeout_ms=5000))
         install(self._engine)
         master = MasterKey.load_or_create(directory / "master.key")
         self.keys = SigningKeys(self._engine, master, token_lifetime=lifetime_s)

@@ -17,20 +17,12 @@ from typing import Any
 
 from bazaar.functions._errors import NotFound, QueueError
 from bazaar.functions._model import DeadLetter
-from bazaar.functions._registry import connect
+from bazaar.functions._registry import open_database
+from bazaar.storage import Migrations, StorageError, sqlite_immediate
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, function TEXT NOT NULL,
-  qualifier TEXT NOT NULL, payload BLOB NOT NULL, enqueued_at REAL NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0,
-  leased_until REAL NOT NULL DEFAULT 0, last_error TEXT);
-CREATE INDEX IF NOT EXISTS events_due ON events (not_before, leased_until);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, function TEXT NOT NULL,
-  qualifier TEXT NOT NULL, payload BLOB NOT NULL, enqueued_at REAL NOT NULL,
-  attempts INTEGER NOT NULL, reason TEXT NOT NULL, error TEXT, failed_at REAL NOT NULL);
-"""
+#: The queue's migrations (run at open); ``_migrations/queue`` holds the schema.
+MIGRATIONS = Migrations("bazaar.functions._migrations.queue",
+                        version_table="functions_queue_alembic_version")
 
 
 @dataclass(frozen=True)
@@ -65,9 +57,8 @@ class DurableQueue:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._db = connect(path)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+            self._db = open_database(path, MIGRATIONS)
+        except (sqlite3.Error, StorageError) as exc:
             raise QueueError(f"cannot open the event queue at {path}: {exc}") from exc
         self._lock = threading.Lock()
 
@@ -77,14 +68,8 @@ class DurableQueue:
     def _tx(self, fn: Any) -> Any:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(self._db)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return result
+                with sqlite_immediate(self._db) as db:
+                    return fn(db)
             except sqlite3.Error as exc:
                 raise QueueError(f"event queue: {exc}") from exc
 

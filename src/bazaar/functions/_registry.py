@@ -1,4 +1,5 @@
-"""Function metadata in SQLite (WAL, synchronous=FULL): functions, versions, aliases.
+"""Function metadata in SQLite (WAL, synchronous=FULL, opened and migrated through
+``bazaar.storage``): functions, versions, aliases.
 
 ``$LATEST`` is the function's mutable head; ``publish`` freezes it as version 1, 2, … (a
 version never changes: its package digest and settings are fixed). Aliases name a version.
@@ -17,38 +18,26 @@ from typing import Any
 from bazaar.functions._errors import Conflict, InvalidRequest, NotFound
 from bazaar.functions._event_sources import EventSourceMapping
 from bazaar.functions._model import LATEST, FunctionSpec, VersionRef, check_name
+from bazaar.storage import Migrations, connect_sqlite, migrate
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS functions (
-  name TEXT PRIMARY KEY, spec TEXT NOT NULL, digest TEXT NOT NULL,
-  created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS versions (
-  name TEXT NOT NULL, version INTEGER NOT NULL, spec TEXT NOT NULL, digest TEXT NOT NULL,
-  created REAL NOT NULL, PRIMARY KEY (name, version));
-CREATE TABLE IF NOT EXISTS aliases (
-  name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
-  PRIMARY KEY (name, alias));
-CREATE TABLE IF NOT EXISTS event_sources (
-  uuid TEXT PRIMARY KEY, function TEXT NOT NULL, mapping TEXT NOT NULL);
-"""
+#: The registry's migrations (run at open); ``_migrations/registry`` holds the schema.
+MIGRATIONS = Migrations("bazaar.functions._migrations.registry",
+                        version_table="functions_registry_alembic_version")
+#: fsync on every commit; the CLI and the platform may share the file.
+SYNCHRONOUS, BUSY_TIMEOUT_MS = "FULL", 5000
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A SQLite connection in WAL mode with fsync on every commit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
+def open_database(path: Path, migrations: Migrations) -> sqlite3.Connection:
+    """``path`` migrated to head and opened with the house pragmas (WAL, fsync on commit)."""
+    migrate.upgrade_sqlite(path, migrations)
+    return connect_sqlite(path, synchronous=SYNCHRONOUS, busy_timeout_ms=BUSY_TIMEOUT_MS)
 
 
 class FunctionRegistry:
     """Functions, their immutable versions and aliases."""
 
     def __init__(self, path: Path) -> None:
-        self._db = connect(path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, MIGRATIONS)
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], VersionRef] = {}
 

@@ -11,7 +11,9 @@ REGISTRY: dict[str, str] = {
     "cold-vs-warm": "bazaar.lab.cold_vs_warm",
     "isolation": "bazaar.lab.isolation",
     "orchestration-vs-choreography": "bazaar.lab.orchestration_vs_choreography",
+    "api-styles": "bazaar.lab.api_styles",
     "ssd-ftl": "bazaar.lab.ssd_ftl",
+    "scaling-steps": "bazaar.lab.scaling_steps",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }

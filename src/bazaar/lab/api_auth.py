@@ -250,7 +250,6 @@ def _costs(quick: bool) -> dict[str, float]:
     import jwt
     from argon2 import PasswordHasher
     from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
-    from sqlalchemy import create_engine
 
     from bazaar.auth import (
         AccessTokens,
@@ -264,6 +263,7 @@ def _costs(quick: bool) -> dict[str, float]:
         signature_base,
         verify,
     )
+    from bazaar.storage import make_engine
 
     def per_call(fn: Callable[[], object], n: int) -> float:
         runs = []
@@ -298,7 +298,7 @@ def _costs(quick: bool) -> dict[str, float]:
     out["HMAC: http-message-signatures verify"] = per_call(
         lambda: verifier.verify(ref, body=body), max(100, n // 10))
     with tempfile.TemporaryDirectory() as d:
-        engine = create_engine(f"sqlite:///{Path(d) / 'k.db'}")
+        engine = make_engine(f"sqlite:///{Path(d) / 'k.db'}")
         install(engine)
         keys = SigningKeys(engine, MasterKey.generate(), token_lifetime=900)
         tokens = AccessTokens(keys)

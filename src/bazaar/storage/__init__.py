@@ -1,13 +1,15 @@
 """Storage: the one way to open a database. Engines for SQLite (embedded default) and
 PostgreSQL with the house settings, plain sqlite3 connections with the same pragmas, write
 transactions that take SQLite's lock up front, the Alembic runner every store's migrations go
-through, and driver errors sorted into what callers can do.
+through, driver errors sorted into what callers can do, and reads routed to PostgreSQL
+standbys with read-your-writes by WAL position (``routing``, ``consistency``).
 
 A component: it knows databases, not anyone's tables (the shop's schema and migrations live
 beside its mapper in ``bazaar.shop.adapters``).
 """
 
 from bazaar.storage import migrate
+from bazaar.storage.consistency import ReadYourWrites
 from bazaar.storage.engines import (
     SQLITE_IMMEDIATE,
     EngineOptions,
@@ -24,12 +26,25 @@ from bazaar.storage.errors import (
     classify,
 )
 from bazaar.storage.migrate import Migrations
+from bazaar.storage.routing import (
+    Connectable,
+    ReadRouter,
+    RoutingPolicy,
+    format_lsn,
+    parse_lsn,
+    pinned_to_primary,
+    read_token,
+)
 from bazaar.storage.sqlite import connect_sqlite, sqlite_immediate
 
 __all__ = [
     "SQLITE_IMMEDIATE",
+    "Connectable",
     "EngineOptions",
     "Migrations",
+    "ReadRouter",
+    "ReadYourWrites",
+    "RoutingPolicy",
     "StorageConflict",
     "StorageError",
     "StorageIntegrityError",
@@ -37,9 +52,13 @@ __all__ = [
     "backend",
     "classify",
     "connect_sqlite",
+    "format_lsn",
     "immediate",
     "make_engine",
     "migrate",
+    "parse_lsn",
+    "pinned_to_primary",
+    "read_token",
     "sqlite_immediate",
     "sqlite_path",
 ]

@@ -20,9 +20,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from bazaar.storage.engines import EngineOptions, immediate, make_engine
-from bazaar.storage.errors import StorageUnavailable, classify
+from bazaar.storage.errors import StorageError, classify
 
 ENVIRONMENT = Path(__file__).resolve().parent / "_alembic"
 
@@ -67,8 +68,8 @@ def current(engine: Engine, migrations: Migrations) -> str | None:
 
 def upgrade(engine: Engine, migrations: Migrations, revision: str = "head") -> str:
     """Bring the database to ``revision``; safe to run again, and from several processes at
-    once. Returns the revision reached. An unreachable database raises
-    :class:`StorageUnavailable`."""
+    once. Returns the revision reached. A database error raises a :class:`StorageError`
+    (:class:`StorageUnavailable` if the database cannot be reached)."""
     if revision == "head" and _at(engine, migrations, head(migrations)):
         return head(migrations)
     config = _config(migrations)
@@ -81,10 +82,10 @@ def upgrade(engine: Engine, migrations: Migrations, revision: str = "head") -> s
             config.attributes["version_table"] = migrations.version_table
             command.upgrade(config, revision)
     except Exception as exc:
-        error = classify(exc)
-        if isinstance(error, StorageUnavailable):
-            raise error from exc
-        raise
+        error = _storage_error(exc, migrations)
+        if error is None:
+            raise
+        raise error from exc
     found = current(engine, migrations)
     assert found is not None
     return found
@@ -106,7 +107,19 @@ def _at(engine: Engine, migrations: Migrations, revision: str) -> bool:
     try:
         return current(engine, migrations) == revision
     except Exception as exc:
-        error = classify(exc)
-        if isinstance(error, StorageUnavailable):
-            raise error from exc
-        return False
+        error = _storage_error(exc, migrations)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _storage_error(exc: Exception, migrations: Migrations) -> StorageError | None:
+    """What a failed migration raises instead of ``exc``: the storage error it stands for,
+    any other database error as a :class:`StorageError`; ``None`` for anything else (a bug
+    in a revision), which is raised unchanged."""
+    error = classify(exc)
+    if error is not None:
+        return error
+    if isinstance(exc, DBAPIError):
+        return StorageError(f"migrating {migrations.package}: {exc}")
+    return None

@@ -9,8 +9,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from tests.support.auth import Clock
 
+from bazaar import storage
 from bazaar.auth import (
     Argon2Params,
     AuthConfig,
@@ -35,14 +36,6 @@ class Users:
         return None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _bearer(auth: AuthSystem, token: str) -> str:
     """The principal id, or the refusal's reason."""
     try:
@@ -54,7 +47,7 @@ def _bearer(auth: AuthSystem, token: str) -> str:
 
 
 def test_a_logout_still_holds_after_a_restart(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'auth.db'}")
+    engine = storage.make_engine(f"sqlite:///{tmp_path / 'auth.db'}")  # as the shop opens it
     clock = Clock()
     config = AuthConfig(public_origin="http://127.0.0.1:8000", data_dir=tmp_path, argon2=FAST)
 

@@ -13,41 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import kafka_wire as wire
+from tests.support.kafka_wire import request
 
 from bazaar.broker import BrokerProcess, answers, run_subprocess, start_subprocess
 from bazaar.broker.log import batch as rb
 
 
 def connect(broker: BrokerProcess) -> socket.socket:
-    return socket.create_connection((broker.host, broker.port), timeout=10)
-
-
-def request(sock: socket.socket, api_key: int, version: int, body: bytes,
-            correlation_id: int = 1) -> bytes:
-    """Send one request (header v1) and return the response body."""
-    frame = struct.pack(">hhih", api_key, version, correlation_id, 4) + b"test" + body
-    sock.sendall(struct.pack(">i", len(frame)) + frame)
-    size = struct.unpack(">i", recv_exactly(sock, 4))[0]
-    payload = recv_exactly(sock, size)
-    assert struct.unpack(">i", payload[:4])[0] == correlation_id
-    return payload[4:]
-
-
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("closed")
-        out += chunk
-    return out
+    return wire.connect(broker.host, broker.port)
 
 
 def closed_by_peer(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
+    """Closed without a byte of answer."""
+    return wire.closed_by_peer(sock, silent=True)
 
 
 def still_serving(broker: BrokerProcess) -> bool:

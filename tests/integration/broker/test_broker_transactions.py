@@ -108,3 +108,58 @@ def test_a_transaction_past_its_timeout_is_aborted(broker: BrokerProcess) -> Non
                        idle_s=2) == [b"other"]
     with pytest.raises(KafkaException):
         producer.commit_transaction(30)
+
+
+def test_aiokafka_transactions_commit_abort_and_send_offsets(broker: BrokerProcess) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import TopicPartition as AioTopicPartition
+
+    topic, group = _name("aio-txn"), _name("aio-group")
+
+    async def go() -> tuple[list[bytes], int | None]:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap,
+                                    transactional_id=_name("aio-tid"))
+        await producer.start()
+        try:
+            async with producer.transaction():
+                for i in range(20):
+                    await producer.send(topic, f"c{i}".encode(), partition=0)
+                await producer.send_offsets_to_transaction(
+                    {AioTopicPartition(topic, 0): 20}, group)
+            with pytest.raises(RuntimeError):
+                async with producer.transaction():
+                    await producer.send_and_wait(topic, b"aborted", partition=0)
+                    raise RuntimeError("the application gives up: abort")
+            async with producer.transaction():
+                await producer.send(topic, b"last", partition=0)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap,
+                                    isolation_level="read_committed")
+        await consumer.start()
+        tp = AioTopicPartition(topic, 0)
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            got: list[bytes] = []
+            for _ in range(20):
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                got.extend(m.value for m in batch.get(tp, []))
+                if got and got[-1] == b"last":
+                    break
+        finally:
+            await consumer.stop()
+        offsets = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                                   enable_auto_commit=False)
+        await offsets.start()
+        try:
+            committed = await offsets.committed(tp)
+        finally:
+            await offsets.stop()
+        return got, committed
+
+    got, committed = asyncio.run(go())
+    assert got == [f"c{i}".encode() for i in range(20)] + [b"last"]
+    assert committed == 20  # committed with the first transaction

@@ -34,7 +34,7 @@ def _assert_nothing_left(data: Path, state: ClusterState) -> None:
 def test_cluster_behind_nginx_survives_a_killed_app_server(data_dir: Path) -> None:
     up = cli_json(data_dir, "up", "cluster", "--app-servers", "2")
     roles = sorted(n["role"] for n in up["nodes"])
-    assert roles == ["app", "app", "lb", "primary"]
+    assert roles == ["app", "app", "cache", "lb", "primary"]
     entry = up["entry"]
     state = ClusterState.load(data_dir / "cluster")
     assert state is not None
@@ -55,7 +55,7 @@ def test_cluster_behind_nginx_survives_a_killed_app_server(data_dir: Path) -> No
     assert after.returncode == 3  # a dead node is an error for scripts
     states = {n["name"]: n["state"] for n in json.loads(after.stdout)["nodes"]}
     assert states[victim.name] == "dead"
-    assert [s for name, s in states.items() if name != victim.name] == ["running"] * 3
+    assert [s for name, s in states.items() if name != victim.name] == ["running"] * 4
 
     cli(data_dir, "down")
     _assert_nothing_left(data_dir, state)

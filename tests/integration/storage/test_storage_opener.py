@@ -130,8 +130,8 @@ def test_stores_sharing_a_database_migrate_apart(tmp_path: Path,
     assert storage.migrate.current(engine, MIGRATIONS) is None
 
 
-def test_processes_opening_one_database_at_once_migrate_it_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
+def test_processes_opening_one_database_at_once_migrate_it_once(database_url: str) -> None:
+    url = database_url
     results: list[str] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)

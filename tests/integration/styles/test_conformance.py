@@ -366,16 +366,18 @@ def test_the_order_lifecycle_is_the_same_in_every_style(styles: Styles) -> None:
             assert other.get_order(placed["id"])[0]["status"] == "cancelled"
 
 
-def test_the_checkout_subscription_over_websocket(running: RunningShop,
-                                                  styles: Styles) -> None:
-    """graphql-transport-ws with gql: the first state at once, then the change a failed
-    start (no orchestrator under --no-services) makes, pushed without polling by the client."""
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+def test_the_checkout_subscription_over_websocket(running: RunningShop, styles: Styles,
+                                                  protocol: str) -> None:
+    """gql over both GraphQL-over-WebSocket protocols (the current graphql-transport-ws and
+    Apollo's older graphql-ws): the first state at once, then the change a failed start (no
+    orchestrator under --no-services) makes, pushed without polling by the client."""
     (placed, _), _ = styles.by_name["rest"].place_order([(1, 1)], None)
     url = running.url.replace("http://", "ws://") + "/graphql"
 
     async def follow() -> list[dict[str, Any]]:
         transport = WebsocketsTransport(url=url, headers=running.auth,
-                                        subprotocols=["graphql-transport-ws"])
+                                        subprotocols=[protocol])
         seen: list[dict[str, Any]] = []
         async with Client(transport=transport, fetch_schema_from_transport=False) as session:
             sub = GraphQLRequest(
@@ -397,7 +399,7 @@ def test_the_checkout_subscription_over_websocket(running: RunningShop,
     assert seen[1]["status"] == "not_started" and "could not start" in seen[1]["reason"]
 
     async def refused() -> None:
-        transport = WebsocketsTransport(url=url, subprotocols=["graphql-transport-ws"])
+        transport = WebsocketsTransport(url=url, subprotocols=[protocol])
         async with Client(transport=transport, fetch_schema_from_transport=False) as session:
             sub = gql("subscription{checkoutStatus(orderId:1){status}}")
             async for _ in session.subscribe(sub):

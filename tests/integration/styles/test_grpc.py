@@ -191,6 +191,15 @@ def test_health_and_reflection(shop: LocalShop, channel: grpc.Channel) -> None:
     assert {"GetProduct", "PlaceOrder", "StreamOrders", "CancelOrder"} <= methods
 
 
+def test_the_index_names_every_style(shop: LocalShop) -> None:
+    links = shop.client.get("/").json()["links"]
+    assert links["grpc"] == f"testserver:{shop.app.state.grpc_port}"
+    for name, path in (("graphql", "/graphql"), ("graphiql", "/graphiql"),
+                       ("graphql_schema", "/graphql/schema.graphql"), ("wsdl", "/soap?wsdl")):
+        assert links[name].endswith(path)
+    assert shop.client.get(links["wsdl"].replace("http://testserver", "")).status_code == 200
+
+
 def test_generated_code_is_what_the_proto_generates() -> None:
     assert codegen.stale(REPO / "proto") == [], (
         "src/bazaar/api/rpc/gen is stale: python -m bazaar.api.rpc.codegen")

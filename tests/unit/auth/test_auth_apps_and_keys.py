@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import select, update
+from tests.support.auth import auth_engine
 
 from bazaar.auth import (
     AppKeyLimit,
@@ -24,16 +25,13 @@ from bazaar.auth import (
     Passwords,
     RateLimit,
     Secret,
-    install,
 )
 from bazaar.auth._tables import app_keys
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> AppRegistry:
-    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
-    install(engine)
-    return AppRegistry(engine, MasterKey.generate())
+    return AppRegistry(auth_engine(tmp_path / "a.db"), MasterKey.generate())
 
 
 def test_create_shows_the_key_once_and_stores_it_sealed(registry: AppRegistry) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support.auth import Clock
 
 from bazaar.auth import (
     Authenticator,
@@ -24,14 +25,6 @@ KEY = b"bzk_replay-window-test-key"
 CREATED = 1_800_000_000
 MAX_AGE, SKEW = 300.0, 5.0
 URL = "https://shop.example/orders?limit=2"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _authenticator(clock: Clock) -> Authenticator:

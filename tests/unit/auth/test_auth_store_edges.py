@@ -7,26 +7,16 @@ from pathlib import Path
 
 import jwt
 import pytest
-from sqlalchemy import create_engine
+from tests.support.auth import Clock, signing_keys
 
 from bazaar.auth import (
     AccessTokens,
-    MasterKey,
     MemoryNonceStore,
     MemoryRateLimiter,
     RateLimit,
     SigningKeys,
     TokenError,
-    install,
 )
-
-
-class Clock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_a_sweep_forgets_only_expired_nonces() -> None:
@@ -66,9 +56,7 @@ def test_a_token_bucket_never_holds_more_than_its_burst() -> None:
 
 @pytest.fixture
 def keys(tmp_path: Path) -> SigningKeys:
-    engine = create_engine(f"sqlite:///{tmp_path / 'k.db'}")
-    install(engine)
-    return SigningKeys(engine, MasterKey.generate(), token_lifetime=900, clock=Clock())
+    return signing_keys(tmp_path / "k.db")
 
 
 def _reason(tokens: AccessTokens, token: str) -> str:

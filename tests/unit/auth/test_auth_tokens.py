@@ -10,7 +10,8 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
+from tests.support.auth import Clock, auth_engine
 
 from bazaar.auth import (
     AccessTokens,
@@ -24,18 +25,9 @@ from bazaar.auth import (
 from bazaar.auth._tables import signing_keys
 
 
-class Clock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = create_engine(f"sqlite:///{tmp_path / 'auth.db'}")
-    install(engine)
+    engine = auth_engine(tmp_path / "auth.db")
     install(engine)  # idempotent
     return engine
 

@@ -356,7 +356,7 @@ def test_unsupported_api_versions_version_is_answered_in_v0_with_error_35() -> N
     (delete_topics, kadmin.DeleteTopicsResponse,
      delete_topics.DeleteTopicsResponse([("t", 0)]), lambda o: o.responses[0].name == "t"),
     (list_groups, kadmin.ListGroupsResponse,
-     list_groups.ListGroupsResponse(0, [("g", "consumer")]),
+     list_groups.ListGroupsResponse(0, [("g", "consumer", "Stable")]),
      lambda o: o.groups[0].group_id == "g"),
     (describe_groups, kadmin.DescribeGroupsResponse,
      describe_groups.DescribeGroupsResponse([describe_groups.DescribedGroup(

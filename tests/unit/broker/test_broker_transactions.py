@@ -1,6 +1,7 @@
 """Transactions below the protocol: a partition's open/aborted transactions, its last stable
 offset and markers, across segment rolls and restarts; the coordinator's state machine on a
-real log directory, with the bad inputs a client (or a zombie) may send."""
+real log directory, with the bad inputs a client (or a zombie) may send. Also DeleteRecords'
+start offset, which shares the log's bookkeeping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bazaar.broker import LogConfig
 from bazaar.broker._errors import (
     CorruptRecordError,
     ErrorCode,
+    OffsetOutOfRangeError,
     ProducerFencedError,
     SequenceError,
     TransactionError,
@@ -34,6 +36,13 @@ def txn_batch(values: list[bytes], pid: int, epoch: int, seq: int) -> bytes:
                     base_sequence=seq, attributes=rb.TRANSACTIONAL)
 
 
+def marker(log: Log, pid: int, epoch: int, *, commit: bool) -> int:
+    """A marker, as the coordinator writes it: appended, then synced (made visible)."""
+    offset = log.append_marker(pid, epoch, commit)
+    log.synced(log.end_offset)
+    return offset
+
+
 def test_last_stable_offset_and_aborted_index(tmp_path: Path) -> None:
     log = Log(tmp_path / "t-0", TINY)
     log.append(rb.build([(None, b"plain")]))
@@ -42,13 +51,13 @@ def test_last_stable_offset_and_aborted_index(tmp_path: Path) -> None:
     log.append(rb.build([(None, b"after")]))  # past the stable offset
     assert log.last_stable_offset == 1 and log.end_offset == 4
     assert log.read(1, 10_000, upto=log.last_stable_offset) is None
-    abort_at = log.append_marker(7, 0, commit=False)
+    abort_at = marker(log, 7, 0, commit=False)
     assert log.last_stable_offset == log.end_offset == abort_at + 1
     assert [(t.producer_id, t.first_offset, t.last_offset)
             for t in log.aborted_between(0, log.end_offset)] == [(7, 1, abort_at)]
     assert log.aborted_between(abort_at + 1, log.end_offset) == []
     log.append(txn_batch([b"c"], pid=7, epoch=0, seq=2))
-    log.append_marker(7, 0, commit=True)  # committed: not in the aborted index
+    marker(log, 7, 0, commit=True)  # committed: not in the aborted index
     assert len(log.aborted_between(0, log.end_offset)) == 1
     # the read for read_committed stops at the first open transaction's batch
     log.append(txn_batch([b"open"], pid=8, epoch=0, seq=0))
@@ -61,7 +70,7 @@ def test_last_stable_offset_and_aborted_index(tmp_path: Path) -> None:
 def test_transaction_state_survives_restart_across_segment_rolls(tmp_path: Path) -> None:
     log = Log(tmp_path / "t-0", TINY)
     log.append(txn_batch([b"x" * 50], pid=1, epoch=0, seq=0))
-    log.append_marker(1, 0, commit=False)
+    marker(log, 1, 0, commit=False)
     open_at = log.append(txn_batch([b"y" * 50], pid=2, epoch=0, seq=0)).base_offset
     seq = 1
     while len(log.segments) < 4:  # the open transaction's start is in a sealed segment
@@ -72,7 +81,7 @@ def test_transaction_state_survives_restart_across_segment_rolls(tmp_path: Path)
     again = Log(tmp_path / "t-0", TINY)
     assert (again.last_stable_offset, again.aborted_between(0, again.end_offset)) == before
     assert again.last_stable_offset == open_at
-    again.append_marker(2, 0, commit=True)
+    marker(again, 2, 0, commit=True)
     assert again.last_stable_offset == again.end_offset
     again.close()
 
@@ -88,7 +97,7 @@ def test_clients_cannot_write_control_batches(tmp_path: Path) -> None:
 def test_marker_fences_older_epochs_and_restarts_the_sequence(tmp_path: Path) -> None:
     log = Log(tmp_path / "t-0", TINY)
     log.append(txn_batch([b"a"], pid=5, epoch=0, seq=0))
-    log.append_marker(5, 1, commit=False)  # the coordinator bumped the epoch (a new producer)
+    marker(log, 5, 1, commit=False)  # the coordinator bumped the epoch (a new producer)
     with pytest.raises(ProducerFencedError):
         log.append(txn_batch([b"zombie"], pid=5, epoch=0, seq=1))
     with pytest.raises(SequenceError):  # out of order in the new epoch
@@ -208,3 +217,42 @@ def test_reinit_fences_and_aborts_timeout_aborts_and_state_is_durable(tmp_path: 
 
     asyncio.run(_with_coordinator(tmp_path, first))
     asyncio.run(_with_coordinator(tmp_path, second))
+
+
+def test_records_awaiting_a_sync_stay_above_the_high_watermark(tmp_path: Path) -> None:
+    log = Log(tmp_path / "t-0", TINY)
+    log.append(rb.build([(None, b"page-cache")]))  # acks=1, flush=os: visible at once
+    assert log.high_watermark == 1
+    log.append(rb.build([(None, b"acks-all")]), await_sync=True)
+    log.append(rb.build([(None, b"acks-1 behind it")]))  # waits behind the unsynced one
+    assert (log.high_watermark, log.end_offset) == (1, 3)
+    assert log.read(1, 10_000, upto=log.high_watermark) is None
+    log.synced(2)  # a sync that began before the third append: covers the second only
+    assert log.high_watermark == 3  # nothing else waits: the acks=1 record shows too
+    log.append(rb.build([(None, b"a")]), await_sync=True)
+    end_at_sync = log.end_offset
+    log.append(rb.build([(None, b"b")]), await_sync=True)  # arrives during that sync
+    log.synced(end_at_sync)
+    assert log.high_watermark == end_at_sync < log.end_offset
+    log.synced(log.end_offset)
+    assert log.high_watermark == log.end_offset
+
+
+def test_delete_records_moves_the_start_durably_and_retention_drops_whole_segments(
+        tmp_path: Path) -> None:
+    log = Log(tmp_path / "t-0", TINY)
+    for i in range(40):
+        log.append(rb.build([(None, b"v" * 60 + bytes([i]))]))
+    segments = len(log.segments)
+    assert log.delete_records(25) == 25
+    assert log.delete_records(3) == 25  # never backwards
+    with pytest.raises(OffsetOutOfRangeError):
+        log.read(10, 1000)
+    with pytest.raises(OffsetOutOfRangeError):
+        log.delete_records(log.high_watermark + 1)
+    assert log.enforce_retention() > 0 and len(log.segments) < segments
+    assert log.start_offset == 25
+    log.close()
+    again = Log(tmp_path / "t-0", TINY)
+    assert again.start_offset == 25 and again.end_offset == 40
+    again.close()

@@ -16,9 +16,11 @@ from bazaar.ftl import (
     SsdModel,
     TraceError,
     Workload,
+    bursty,
     hot_cold,
     load_config,
     load_trace,
+    precondition,
     replay,
     sequential,
     shipped_devices,
@@ -63,6 +65,7 @@ def test_shipped_devices_load_and_geometry_locates_pages() -> None:
     ("[timing]\nhost_mb_s = 0\n", "host_mb_s must be > 0"),
     ("[hdd]\nrpm = 0\n", "rpm must be > 0"),
     ("[timing]\nmap_cache_entries = -1\n", "map_cache_entries must be"),
+    ("[ftl]\nidle_gc_units = -1\n", "idle_gc_units must be an integer >= 0"),
     ("geometry = 3\n", "must be a table"),
     ("[geometry\n", "not valid TOML"),
 ])
@@ -129,6 +132,11 @@ def test_binary_garbage_and_missing_traces_are_refused(tmp_path: Path) -> None:
         load_trace(path)
     with pytest.raises(TraceError, match="no trace file"):
         load_trace(tmp_path / "missing.csv")
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as f:       # sparse: 5 GiB on paper, nothing on disk
+        f.truncate(5 << 30)
+    with pytest.raises(TraceError, match="more than this simulator reads"):
+        load_trace(huge)
 
 
 def test_more_channels_and_dies_write_faster() -> None:
@@ -224,3 +232,19 @@ def test_same_seed_same_result() -> None:
     c = steady_state(config, fills=0.5, measure=0.2, seed=4)
     assert (a.write_amplification, a.erases) == (b.write_amplification, b.erases)
     assert (a.write_amplification, a.erases) != (c.write_amplification, c.erases)
+
+
+def test_idle_time_gc_hides_stalls_from_bursts_at_a_cost_in_writes() -> None:
+    config = load_config("tiny").replace(timing={"write_buffer_pages": 64})
+    work = bursty("write", 12, 256, 0.5, config.geometry.logical_pages, seed=12)
+    results = {}
+    for units in (0, 2):
+        model = SsdModel(config.replace(ftl={"idle_gc_units": units}))
+        precondition(model.ftl, 2.0)
+        results[units] = model.run(work, 8)
+    foreground, idle = results[0], results[2]
+    assert idle.latency_us_p99 < foreground.latency_us_p99 / 5
+    assert idle.write_amplification > foreground.write_amplification
+    assert bursty("write", 2, 3, 1.0, 100).arrivals.tolist() == [1, 1, 1, 2, 2, 2]
+    with pytest.raises(FtlConfigError):
+        bursty("write", 2, 3, 0.0, 100)

@@ -30,6 +30,7 @@ def test_ssd_ftl_lab_runs_tiny(tmp_path: Path) -> None:
     assert summary["worst_hot_cold_error"] < 0.1
     lat = summary["latency_us"]
     assert lat["steady state"]["p999"] > lat["fresh"]["p999"]
+    assert lat["bursts, steady + idle GC"]["p99"] < lat["bursts, steady state"]["p99"]
     assert summary["erase_spread"]["static"] < summary["erase_spread"]["off"]
     whole, tenth, _ = summary["map_cache"]
     assert whole["misses"] == 0 and tenth["misses"] > 0

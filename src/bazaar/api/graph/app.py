@@ -33,6 +33,7 @@ from bazaar.shop.services import Shop
 from bazaar.shop.services.checkout import CheckoutStarter
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+MAX_SUBSCRIPTIONS = 10
 STATIC = Path(__file__).parent / "static"
 
 GRAPHIQL = """<!doctype html>
@@ -59,7 +60,9 @@ class ShopGraphQL(GraphQL[ShopContext, None]):
     def __init__(self, shop: Shop, starter: CheckoutStarter | None,
                  limits: QueryLimits | None = None) -> None:
         # No GET queries: GET is for caches and browsers; GraphiQL lives at /graphiql.
-        super().__init__(build_schema(limits), graphql_ide=None, allow_queries_via_get=False)
+        # Each subscription looks at the database 4 times a second: at most 10 per socket.
+        super().__init__(build_schema(limits), graphql_ide=None, allow_queries_via_get=False,
+                         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS)
         self.shop, self.starter = shop, starter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

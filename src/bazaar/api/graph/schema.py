@@ -12,7 +12,12 @@ from typing import Any, TypeVar, cast
 import anyio.to_thread
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -33,6 +38,8 @@ Info = strawberry.Info[ShopContext, None]
 
 #: How often the checkout subscription looks at the order, and for how long at most.
 POLL_S = 0.25
+#: Distinct documents whose parse and validation are kept.
+DOCUMENT_CACHE = 1024
 SUBSCRIPTION_TIMEOUT_S = 600.0
 
 
@@ -200,9 +207,14 @@ class ShopSchema(strawberry.Schema):
 
 def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     chosen = limits or QueryLimits()
+    limits_rule = rule(chosen)  # one class: the validation cache keys on the rules
+    parsed, validated = ParserCache(maxsize=DOCUMENT_CACHE), ValidationCache(DOCUMENT_CACHE)
     return ShopSchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         execution_context_class=FastListExecution,
         config=StrawberryConfig(auto_camel_case=True),
+        # Parsing and validating is most of a small query's cost: documents a client sends
+        # again (the usual case) are parsed and validated once (LRU-bounded).
         extensions=[lambda: MaxTokensLimiter(max_token_count=chosen.max_tokens),
-                    lambda: AddValidationRules([rule(chosen)])])
+                    lambda: AddValidationRules([limits_rule]),
+                    lambda: parsed, lambda: validated])

@@ -87,7 +87,7 @@ class Handlers:
         return await self.authenticate("POST", f"/{SERVICE}/{method}", "", headers, None,
                                        context.peer() or "-")
 
-    def _parse(self, kind: type[pb_message.Message], raw: bytes) -> Any:
+    def parse_request(self, kind: type[pb_message.Message], raw: bytes) -> Any:
         try:
             return kind.FromString(raw)
         except (pb_message.DecodeError, RuntimeWarning, ValueError) as exc:
@@ -106,7 +106,7 @@ class Handlers:
                 if self._deadline_passed(context):
                     await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
                                         "the deadline passed before the call started")
-                request = self._parse(kind, raw)
+                request = self.parse_request(kind, raw)
                 caller = await self.caller(context, method)
                 remaining = context.time_remaining()
                 return await asyncio.wait_for(call(caller, request), remaining)
@@ -130,7 +130,7 @@ class Handlers:
         async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
                          ) -> AsyncIterator[Any]:
             try:
-                request = self._parse(kind, raw)
+                request = self.parse_request(kind, raw)
                 caller = await self.caller(context, method)
                 async for item in call(caller, request):
                     if self._deadline_passed(context):

@@ -97,6 +97,20 @@ class OffsetStore:
     def groups(self) -> set[str]:
         return {g for g, _t, _p in self._offsets}
 
+    def forget_group(self, group: str,
+                     partitions: set[tuple[str, int]] | None = None) -> None:
+        """Drop a deleted group's offsets, or those of ``partitions`` only (durably:
+        tombstones, fdatasynced)."""
+        gone = [k for k in self._offsets if k[0] == group
+                and (partitions is None or (k[1], k[2]) in partitions)]
+        if gone:
+            os.write(self._fd, b"".join(self._line(k, -1, None) for k in gone))
+            if self.fsync:
+                os.fdatasync(self._fd)
+            for k in gone:
+                del self._offsets[k]
+            self._lines += len(gone)
+
     def forget_topic(self, topic: str) -> None:
         """Drop every group's offsets for a deleted topic."""
         gone = [k for k in self._offsets if k[1] == topic]

@@ -7,8 +7,10 @@ import logging
 from bazaar.broker._errors import BrokerError, ErrorCode, TransactionError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import check_topic_name
+from bazaar.broker.protocol.apis import create_partitions as cp
 from bazaar.broker.protocol.apis import create_topics as ct
 from bazaar.broker.protocol.apis import delete_topics as dt
+from bazaar.broker.protocol.apis import describe_cluster as dcl
 from bazaar.broker.protocol.apis import init_producer_id as ip
 from bazaar.broker.protocol.apis import metadata as md
 
@@ -42,6 +44,13 @@ async def metadata(state: BrokerState, req: md.MetadataRequest, client: Client,
         topics.append(_topic_metadata(state, name))
     broker = md.Broker(cfg.node_id, cfg.advertised, state.port)
     return md.MetadataResponse([broker], CLUSTER_ID, cfg.node_id, topics)
+
+
+async def describe_cluster(state: BrokerState, req: dcl.DescribeClusterRequest,
+                           client: Client, version: int) -> dcl.DescribeClusterResponse:
+    node = state.config.node_id
+    return dcl.DescribeClusterResponse(CLUSTER_ID, node,
+                                       [(node, state.config.advertised, state.port)])
 
 
 async def create_topics(state: BrokerState, req: ct.CreateTopicsRequest, client: Client,
@@ -82,6 +91,22 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
         except BrokerError as exc:
             out.append((name, exc.code))
     return dt.DeleteTopicsResponse(out)
+
+
+async def create_partitions(state: BrokerState, req: cp.CreatePartitionsRequest,
+                            client: Client, version: int) -> cp.CreatePartitionsResponse:
+    out: list[tuple[str, int, str | None]] = []
+    for topic in req.topics:
+        try:
+            state.topics.add_partitions(topic.name, topic.count,
+                                        validate_only=req.validate_only)
+        except BrokerError as exc:
+            out.append((topic.name, exc.code, str(exc)))
+            continue
+        if not req.validate_only:
+            log.info("topic %s now has %d partitions", topic.name, topic.count)
+        out.append((topic.name, 0, None))
+    return cp.CreatePartitionsResponse(out)
 
 
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,

@@ -8,6 +8,7 @@ import time
 from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.log import LATEST, FileRange
+from bazaar.broker.protocol.apis import delete_records as dr
 from bazaar.broker.protocol.apis import fetch as api
 from bazaar.broker.protocol.apis import list_offsets as lo
 
@@ -29,8 +30,8 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
                 out.partitions.append(api.FetchPartitionResponse(p.index, exc.code, -1, -1))
                 failed = True
                 continue
-            hw, start = log.end_offset, log.start_offset
-            if not start <= p.fetch_offset <= hw:
+            hw, start = log.high_watermark, log.start_offset
+            if not start <= p.fetch_offset <= log.end_offset:
                 out.partitions.append(api.FetchPartitionResponse(
                     p.index, ErrorCode.OFFSET_OUT_OF_RANGE, hw, start))
                 failed = True
@@ -41,8 +42,7 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
             records: FileRange | bytes = b""
             aborted: list[tuple[int, int]] | None = None
             if p.fetch_offset < upto and remaining > 0:
-                found = log.read(p.fetch_offset, min(p.max_bytes, remaining),
-                                 lso if committed_only else None)
+                found = log.read(p.fetch_offset, min(p.max_bytes, remaining), upto)
                 if found is not None:
                     records = found
                     if not state.config.zero_copy:  # the copying path, for the experiment
@@ -84,10 +84,36 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             except BrokerError as exc:
                 out.append(lo.ListOffsetsPartitionResponse(p.index, exc.code))
                 continue
-            if p.timestamp == LATEST and req.isolation_level == 1:
-                offset = log.last_stable_offset
-            else:
+            stamp = -1
+            if p.timestamp == LATEST:
+                offset = log.last_stable_offset if req.isolation_level == 1 else (
+                    log.high_watermark)
+            elif p.timestamp < 0:
                 offset = log.offset_for(p.timestamp)
-            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, -1, offset))
+            else:  # by time: the found record's offset and timestamp, or -1 / -1 (Kafka)
+                found = log.find_timestamp(p.timestamp)
+                offset, stamp = found if found is not None else (-1, -1)
+            out.append(lo.ListOffsetsPartitionResponse(p.index, 0, stamp, offset))
         topics.append((name, out))
     return lo.ListOffsetsResponse(topics)
+
+
+async def delete_records(state: BrokerState, req: dr.DeleteRecordsRequest, client: Client,
+                         version: int) -> dr.DeleteRecordsResponse:
+    """Offset -1 means the high watermark (delete everything), as in Kafka."""
+    topics: list[tuple[str, list[tuple[int, int, int]]]] = []
+    for name, partitions in req.topics:
+        out: list[tuple[int, int, int]] = []
+        for index, offset in partitions:
+            try:
+                log = state.topics.get(name, index)
+                target = log.high_watermark if offset == -1 else offset
+                if target < 0:
+                    raise BrokerError(f"offset {offset}")
+                out.append((index, log.delete_records(target), 0))
+            except BrokerError as exc:
+                code = exc.code if exc.code != ErrorCode.UNKNOWN_SERVER_ERROR else (
+                    ErrorCode.OFFSET_OUT_OF_RANGE)
+                out.append((index, -1, code))
+        topics.append((name, out))
+    return dr.DeleteRecordsResponse(topics)

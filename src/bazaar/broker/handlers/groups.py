@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bazaar.broker._errors import ErrorCode
+from bazaar.broker._errors import ErrorCode, ProtocolError
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.groups import GroupState
+from bazaar.broker.protocol.apis import delete_groups as dlg
 from bazaar.broker.protocol.apis import describe_groups as dg
 from bazaar.broker.protocol.apis import find_coordinator as fc
 from bazaar.broker.protocol.apis import heartbeat as hb
@@ -12,8 +13,10 @@ from bazaar.broker.protocol.apis import join_group as jg
 from bazaar.broker.protocol.apis import leave_group as lg
 from bazaar.broker.protocol.apis import list_groups as lgs
 from bazaar.broker.protocol.apis import offset_commit as oc
+from bazaar.broker.protocol.apis import offset_delete as od
 from bazaar.broker.protocol.apis import offset_fetch as of
 from bazaar.broker.protocol.apis import sync_group as sg
+from bazaar.broker.protocol.primitives import Reader
 
 
 async def find_coordinator(state: BrokerState, req: fc.FindCoordinatorRequest, client: Client,
@@ -90,10 +93,14 @@ async def offset_fetch(state: BrokerState, req: of.OffsetFetchRequest, client: C
 
 async def list_groups(state: BrokerState, req: lgs.ListGroupsRequest, client: Client,
                       version: int) -> lgs.ListGroupsResponse:
-    known = {g.group_id: g.protocol_type for g in state.coordinator.groups.values()}
+    known = {g.group_id: (g.protocol_type, str(GroupState(g.state)))
+             for g in state.coordinator.groups.values()}
     for group in state.offsets.groups():
-        known.setdefault(group, "consumer")
-    return lgs.ListGroupsResponse(0, sorted(known.items()))
+        known.setdefault(group, ("consumer", "Empty"))
+    wanted = {s.lower() for s in req.states_filter}
+    return lgs.ListGroupsResponse(0, sorted(
+        (g, ptype, gstate) for g, (ptype, gstate) in known.items()
+        if not wanted or gstate.lower() in wanted))
 
 
 async def describe_groups(state: BrokerState, req: dg.DescribeGroupsRequest, client: Client,
@@ -111,3 +118,63 @@ async def describe_groups(state: BrokerState, req: dg.DescribeGroupsRequest, cli
         out.append(dg.DescribedGroup(0, group_id, str(GroupState(group.state)),
                                      group.protocol_type, group.protocol, members))
     return dg.DescribeGroupsResponse(out)
+
+
+async def delete_groups(state: BrokerState, req: dlg.DeleteGroupsRequest, client: Client,
+                        version: int) -> dlg.DeleteGroupsResponse:
+    """Empty groups go with their offsets; one with members is NON_EMPTY_GROUP."""
+    out: list[tuple[str, int]] = []
+    known = state.offsets.groups()
+    for group_id in req.groups:
+        group = state.coordinator.groups.get(group_id)
+        if group is not None and group.members:
+            out.append((group_id, ErrorCode.NON_EMPTY_GROUP))
+            continue
+        if group is None and group_id not in known:
+            out.append((group_id, ErrorCode.GROUP_ID_NOT_FOUND))
+            continue
+        state.coordinator.groups.pop(group_id, None)
+        state.offsets.forget_group(group_id)
+        out.append((group_id, ErrorCode.NONE))
+    return dlg.DeleteGroupsResponse(out)
+
+
+def _subscribed(state: BrokerState, group_id: str) -> set[str]:
+    """Topics the group's members subscribe to (ConsumerProtocolSubscription: version,
+    then an array of topic names); unreadable metadata counts as every topic."""
+    group = state.coordinator.groups.get(group_id)
+    if group is None or not group.members:
+        return set()
+    topics: set[str] = set()
+    for m in group.members.values():
+        try:
+            r = Reader(m.metadata_for(group.protocol))
+            r.int16()
+            topics.update(r.array(Reader.string))
+        except (ProtocolError, ValueError):
+            return {"*"}
+    return topics
+
+
+async def offset_delete(state: BrokerState, req: od.OffsetDeleteRequest, client: Client,
+                        version: int) -> od.OffsetDeleteResponse:
+    """Offsets of topics no member subscribes to go; the others are
+    GROUP_SUBSCRIBED_TO_TOPIC, as in Kafka."""
+    known = state.offsets.groups()
+    if req.group_id not in known and req.group_id not in state.coordinator.groups:
+        return od.OffsetDeleteResponse(ErrorCode.GROUP_ID_NOT_FOUND, [])
+    subscribed = _subscribed(state, req.group_id)
+    gone: set[tuple[str, int]] = set()
+    topics: list[tuple[str, list[tuple[int, int]]]] = []
+    for name, partitions in req.topics:
+        codes: list[tuple[int, int]] = []
+        for index in partitions:
+            if name in subscribed or "*" in subscribed:
+                codes.append((index, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC))
+            else:
+                gone.add((name, index))
+                codes.append((index, ErrorCode.NONE))
+        topics.append((name, codes))
+    if gone:
+        state.offsets.forget_group(req.group_id, gone)
+    return od.OffsetDeleteResponse(ErrorCode.NONE, topics)

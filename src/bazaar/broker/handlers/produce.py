@@ -32,6 +32,7 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
     """Validate and append every partition's batches, in request order, without waiting."""
     started = time.perf_counter()
     bad_acks = req.acks not in (-1, 0, 1)
+    await_sync = req.acks == -1 or state.config.log.flush == "batch"
     touched: list[Log] = []
     answers: list[api.ProducePartitionResponse] = []
     topics: list[api.ProduceTopicResponse] = []
@@ -53,7 +54,7 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
                     if code:
                         out.partitions.append(api.ProducePartitionResponse(part.index, code))
                         continue
-                result = log.append(part.records)
+                result = log.append(part.records, await_sync=await_sync)
             except BrokerError as exc:
                 out.partitions.append(api.ProducePartitionResponse(
                     part.index, exc.code, error_message=str(exc)))
@@ -66,7 +67,7 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
             out.partitions.append(answer)
     if touched:
         state.notify_appended()
-    durable = touched if req.acks == -1 or state.config.log.flush == "batch" else []
+    durable = touched if await_sync else []
     return Appended(req.acks, topics, answers, durable, started)
 
 
@@ -91,6 +92,7 @@ async def settle(state: BrokerState, appended: Appended) -> api.ProduceResponse 
                 answer.error_code = exc.code
                 answer.error_message = str(exc)
                 answer.base_offset = -1
+        state.notify_appended()  # the high watermark moved: wake the long polls
     state.metrics.produce_latency.observe(time.perf_counter() - appended.started)
     if appended.acks == 0:
         return None

@@ -246,6 +246,39 @@ def read_records(buf: bytes | bytearray | memoryview) -> list[tuple[int, bytes |
     return out
 
 
+def record_timestamps(buf: bytes | bytearray | memoryview) -> list[tuple[int, int]] | None:
+    """(offset, timestamp) of each record of the one batch in ``buf``; None when its records
+    cannot be read here (compressed with anything but gzip)."""
+    view = memoryview(buf)
+    header = parse_header(view)
+    codec = header.attributes & 0x07
+    body: memoryview
+    if codec == 0:
+        body = view[HEADER_SIZE:header.length]
+    elif codec == 1:
+        import zlib
+
+        try:
+            body = memoryview(zlib.decompress(bytes(view[HEADER_SIZE:header.length]), 47))
+        except zlib.error:
+            return None
+    else:
+        return None
+    out: list[tuple[int, int]] = []
+    cur = 0
+    try:
+        for _ in range(header.records_count):
+            length, cur = _read_varint(body, cur)
+            end = cur + length
+            ts_delta, pos = _read_varint(body, cur + 1)
+            offset_delta, pos = _read_varint(body, pos)
+            out.append((header.base_offset + offset_delta, header.base_timestamp + ts_delta))
+            cur = end
+    except IndexError:
+        return None
+    return out
+
+
 def _read_varint(view: memoryview, pos: int) -> tuple[int, int]:
     shift = result = 0
     while True:

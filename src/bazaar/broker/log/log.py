@@ -24,6 +24,7 @@ from bazaar.broker.log.transactions import AbortedTxn, PartitionTxns
 EARLIEST = -2
 LATEST = -1
 _SNAPSHOT = "producers.snapshot"
+_LOG_START = "log-start-offset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,12 @@ class Log:
         self._bases: list[int] = []
         self._retired: list[Segment] = []
         directory.mkdir(parents=True, exist_ok=True)
+        self._log_start = self._read_log_start()  # moved up by DeleteRecords
         self._open()
+        # what consumers may see: a prefix of the log; records appended to be made durable
+        # (acks=all, flush=batch, markers) become visible only once a sync covered them
+        self.high_watermark = self.end_offset
+        self._unsynced_upto = 0  # end of the last append that waits for a sync
 
     def _open(self) -> None:
         bases = sorted(int(p.stem) for p in self.directory.glob("*.log") if p.stem.isdigit())
@@ -111,8 +117,33 @@ class Log:
 
     @property
     def start_offset(self) -> int:
-        """The first offset still in the log."""
-        return self._segments[0].base_offset
+        """The first offset still in the log (retention's, or DeleteRecords' if later)."""
+        return max(self._segments[0].base_offset, self._log_start)
+
+    def _read_log_start(self) -> int:
+        try:
+            return int((self.directory / _LOG_START).read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def delete_records(self, before: int) -> int:
+        """DeleteRecords: nothing below ``before`` (at most the high watermark) is served any
+        more; durable at return; whole segments below it go at the next retention pass.
+        Returns the new start offset."""
+        if before > self.high_watermark:
+            raise OffsetOutOfRangeError(
+                f"offset {before} is past the high watermark {self.high_watermark}")
+        if before <= self.start_offset:
+            return self.start_offset
+        tmp = self.directory / (_LOG_START + ".tmp")
+        with tmp.open("w") as f:
+            f.write(str(before))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.directory / _LOG_START)
+        self._log_start = before
+        self.txns.forget_below(before)
+        return before
 
     @property
     def end_offset(self) -> int:
@@ -121,9 +152,10 @@ class Log:
 
     @property
     def last_stable_offset(self) -> int:
-        """Where ``read_committed`` consumers stop: the oldest open transaction's start."""
+        """Where ``read_committed`` consumers stop: the oldest open transaction's start
+        (never past the high watermark)."""
         first = self.txns.first_unstable()
-        end = self.end_offset
+        end = self.high_watermark
         return end if first is None or first > end else first
 
     def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
@@ -134,10 +166,13 @@ class Log:
         return sum(s.size for s in self._segments)
 
     # --- writing -----------------------------------------------------------------------
-    def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
+    def append(self, records: bytes | bytearray | memoryview, *,
+               await_sync: bool = False) -> AppendResult:
         """Validate ``records`` (RecordBatch v2, one or more batches) and append them.
 
-        Offsets are assigned in place; the record bytes are written exactly as given.
+        Offsets are assigned in place; the record bytes are written exactly as given. With
+        ``await_sync`` they stay above the high watermark until :meth:`synced` says a sync
+        covered them; else they are visible at once (unless an earlier append still waits).
         Raises :class:`CorruptRecordError`, :class:`UnsupportedFormatError`,
         :class:`SequenceError`, :class:`ProducerFencedError` or (after a failed fsync)
         :class:`StorageError`; nothing is written then.
@@ -154,7 +189,9 @@ class Log:
             if h.producer_id != batch.NO_PRODUCER_ID:
                 idempotent = True
         if not idempotent:
-            return self._write(view, headers)
+            done = self._write(view, headers)
+            self._publish(await_sync)
+            return done
         first: AppendResult | None = None
         cursor = 0
         for header in headers:
@@ -169,7 +206,22 @@ class Log:
                 self._track(header, result.base_offset, piece)
             first = first or result
         assert first is not None
+        self._publish(await_sync)
         return first
+
+    def _publish(self, await_sync: bool) -> None:
+        if await_sync:
+            self._unsynced_upto = self.end_offset
+        elif self._unsynced_upto <= self.high_watermark:  # nothing before it waits
+            self.high_watermark = self.end_offset
+
+    def synced(self, upto: int) -> None:
+        """A sync that began when the log ended at ``upto`` succeeded: what it covered is
+        durable, so visible (and so is everything after it that waits for no sync)."""
+        if upto >= self._unsynced_upto:
+            self.high_watermark = self.end_offset
+        elif upto > self.high_watermark:
+            self.high_watermark = upto
 
     def append_marker(self, producer_id: int, producer_epoch: int, commit: bool) -> int:
         """Write a transaction's commit or abort marker; its offset. The coordinator calls
@@ -183,6 +235,7 @@ class Log:
         header = batch.parse_header(view)
         result = self._write(view, [header])
         self._track(header, result.base_offset, view)
+        self._publish(await_sync=True)
         return result.base_offset
 
     def _write(self, view: memoryview, headers: list[batch.BatchHeader]) -> AppendResult:
@@ -291,6 +344,26 @@ class Log:
                 return max(found, self.start_offset)
         return self.end_offset
 
+    def find_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets by time: (offset, timestamp) of the first record (in offset order)
+        whose timestamp >= ``timestamp``, None if none is. Records in batches compressed
+        with a codec we cannot read answer with the batch's base offset and max timestamp."""
+        base = self.offset_for(timestamp)
+        while base < self.high_watermark:
+            data = self.read_bytes(base, 1)  # the whole batch holding ``base``
+            if not data:
+                return None
+            header = batch.parse_header(data)
+            if not header.attributes & batch.CONTROL and header.max_timestamp >= timestamp:
+                stamps = batch.record_timestamps(data)
+                if stamps is None:
+                    return header.base_offset, header.max_timestamp
+                for offset, ts in stamps:
+                    if offset >= base and ts >= timestamp:
+                        return offset, ts
+            base = header.next_offset
+        return None
+
     # --- housekeeping ------------------------------------------------------------------
     def enforce_retention(self, now_ms: int | None = None) -> int:
         """Delete sealed segments beyond the size or age limits; return how many went."""
@@ -307,7 +380,8 @@ class Log:
             stamp = oldest.max_timestamp if oldest.max_timestamp >= 0 else oldest.created_ms
             over_age = (self.config.retention_ms is not None
                         and now_ms - stamp > self.config.retention_ms)
-            if not (over_size or over_age):
+            below_start = self._segments[1].base_offset <= self._log_start
+            if not (over_size or over_age or below_start):
                 break
             total -= oldest.size
             self.txns.forget_below(self._segments[1].base_offset)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from bazaar.broker._config import LogConfig
 from bazaar.broker._errors import (
+    ConfigError,
     InvalidPartitionsError,
     InvalidTopicError,
     TopicExistsError,
     UnknownTopicError,
 )
+from bazaar.broker.log import topic_configs
 from bazaar.broker.log.log import Log
 from bazaar.broker.log.segment import Corruption, verify_file
 from bazaar.broker.log.store import sync_directory
@@ -46,6 +48,7 @@ class TopicLogs:
         self.config = config
         self.max_partitions = max_partitions
         self._topics: dict[str, list[Log]] = {}
+        self._overrides: dict[str, dict[str, str]] = {}
         root.mkdir(parents=True, exist_ok=True)
         self._load()
 
@@ -59,7 +62,13 @@ class TopicLogs:
                 found.setdefault(topic, {})[int(part)] = path
         for topic, parts in found.items():
             count = max(parts) + 1
-            self._topics[topic] = [Log(self.root / f"{topic}-{i}", self.config)
+            overrides = topic_configs.load(self.root, topic)
+            try:
+                config = topic_configs.apply(self.config, overrides)
+            except ConfigError:
+                overrides, config = {}, self.config
+            self._overrides[topic] = overrides
+            self._topics[topic] = [Log(self.root / f"{topic}-{i}", config)
                                    for i in range(count)]
         for leftover in self.root.glob("*.deleted"):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -102,11 +111,51 @@ class TopicLogs:
         self._topics[topic] = logs
         return logs
 
+    def configs(self, topic: str) -> list[tuple[str, str, bool]]:
+        """(name, value, is_default) of the topic's configs."""
+        self.partitions(topic)
+        return topic_configs.describe(self.config, self._overrides.get(topic, {}))
+
+    def set_configs(self, topic: str, overrides: dict[str, str], *,
+                    validate_only: bool = False) -> None:
+        """Replace the topic's overrides; applied at once to every partition (the next
+        roll and retention pass use them). :class:`ConfigError` if one is bad."""
+        logs = self.partitions(topic)
+        config = topic_configs.apply(self.config, overrides)
+        if validate_only:
+            return
+        topic_configs.save(self.root, topic, overrides)
+        self._overrides[topic] = dict(overrides)
+        for log in logs:
+            log.config = config
+
+    def overrides(self, topic: str) -> dict[str, str]:
+        self.partitions(topic)
+        return dict(self._overrides.get(topic, {}))
+
+    def add_partitions(self, topic: str, count: int, *, validate_only: bool = False) -> None:
+        """Grow ``topic`` to ``count`` partitions (never shrink: keys would move)."""
+        logs = self.partitions(topic)
+        if count <= len(logs):
+            raise InvalidPartitionsError(
+                f"topic {topic!r} has {len(logs)} partitions; asked for {count}: "
+                "partitions can only be added")
+        if count > self.max_partitions:
+            raise InvalidPartitionsError(
+                f"partitions must be 1..{self.max_partitions}, got {count}")
+        if validate_only:
+            return
+        config = logs[0].config
+        logs.extend(Log(self.root / f"{topic}-{i}", config) for i in range(len(logs), count))
+        sync_directory(self.root)
+
     def delete(self, topic: str) -> None:
         """Close and remove a topic's logs (renamed first, so a crash cannot half-revive it)."""
         logs = self._topics.pop(topic, None)
         if logs is None:
             raise UnknownTopicError(f"unknown topic {topic!r}")
+        self._overrides.pop(topic, None)
+        topic_configs.path_for(self.root, topic).unlink(missing_ok=True)
         for i, log in enumerate(logs):
             log.close()
             src = self.root / f"{topic}-{i}"

@@ -32,6 +32,10 @@ class ApiCodec:
     versions: tuple[int, int]
     decode: Callable[[Reader, int], Any]
     encode: Callable[[Any, int], Any]
+    flexible_from: int | None  # first flexible version (header v2 / response header v1)
+
+    def flexible(self, version: int) -> bool:
+        return self.flexible_from is not None and version >= self.flexible_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,7 @@ def decode_request(frame: Frame, apis: Mapping[int, ApiCodec]) -> Request:
         return Request(read_request_header(r, flexible=False), UnsupportedApiVersions())
     if not lo <= version <= hi:
         raise UnsupportedVersionError(f"{codec.name} v{version} (we speak v{lo}-v{hi})")
-    flexible = api_key == api_versions.API_KEY and version >= 3
+    flexible = codec.flexible(version)
     header = read_request_header(r, flexible)
     try:
         body = codec.decode(r, version)
@@ -198,10 +202,13 @@ def encode_response(header: RequestHeader, response: Any,
         version = 0
     else:
         version = header.api_version
-    encoded = apis[header.api_key].encode(response, version)
+    codec = apis[header.api_key]
+    encoded = codec.encode(response, version)
     parts: list[Part] = encoded if isinstance(encoded, list) else [encoded]
     size = fetch.parts_size(parts)
-    head = frame_response(header.correlation_id, size)
+    # ApiVersions keeps response header v0 even when flexible (KIP-511)
+    tagged = codec.flexible(version) and header.api_key != api_versions.API_KEY
+    head = frame_response(header.correlation_id, size, tagged=tagged)
     if parts and isinstance(parts[0], bytes):
         return [head + parts[0], *parts[1:]]
     return [head, *parts]

@@ -27,6 +27,9 @@ def read_request_header(r: Reader, flexible: bool) -> RequestHeader:
     return header
 
 
-def frame_response(correlation_id: int, body_size: int) -> bytes:
-    """Size prefix + response header v0; the body of ``body_size`` bytes follows."""
+def frame_response(correlation_id: int, body_size: int, *, tagged: bool = False) -> bytes:
+    """Size prefix + response header v0 (v1 with ``tagged``: an empty tagged-fields
+    section, for flexible versions); the body of ``body_size`` bytes follows."""
+    if tagged:
+        return _SIZE_AND_CORRELATION.pack(body_size + 5, correlation_id) + b"\x00"
     return _SIZE_AND_CORRELATION.pack(body_size + 4, correlation_id)

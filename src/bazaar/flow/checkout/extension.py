@@ -22,7 +22,7 @@ from bazaar.flow.checkout.choreographed import Choreography
 from bazaar.flow.checkout.events import Event, emit
 from bazaar.flow.checkout.faults import Faults
 from bazaar.flow.checkout.services import Databases, Services
-from bazaar.flow.choreography.outbox import metadata as outbox_metadata
+from bazaar.flow.choreography.outbox import install as install_outbox
 from bazaar.flow.choreography.outbox import seen
 from bazaar.flow.errors import NonRetryableError
 from bazaar.flow.orchestrator.client import Task
@@ -55,7 +55,7 @@ class FraudChoreography(Choreography):
     def __init__(self, services: Services, fraud_store: Store, **kw: Any) -> None:
         super().__init__(services, **kw)
         self.fraud_store = fraud_store
-        outbox_metadata.create_all(fraud_store.engine)
+        install_outbox(fraud_store)
         self.reactions["fraud"] = self.fraud
 
     def store(self, role: str) -> Store:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from bazaar.flow.checkout import fulfilment, inventory, payments
 from bazaar.flow.checkout.faults import NONE, Faults
 from bazaar.flow.checkout.fulfilment import NotificationService, OrderBook, ShippingService
 from bazaar.flow.checkout.payments import PaymentService, ProviderSimulator
 from bazaar.flow.choreography import outbox
 from bazaar.flow.orchestrator.store import Store
+from bazaar.storage import Migrations
 
 
 @dataclass(frozen=True)
@@ -34,11 +32,17 @@ class Databases:
                        "orders")})
 
 
-def _open(url: str, *metadatas: sa.MetaData) -> Store:
+def migrations(service: str) -> Migrations:
+    """The migrations of one service's own tables (``inventory``, ``payments``,
+    ``provider``, ``shipping``, ``notifications``, ``orders``)."""
+    return Migrations(f"bazaar.flow.checkout.migrations.{service}",
+                      version_table=f"checkout_{service}_alembic_version")
+
+
+def _open(url: str, service: str) -> Store:
     store = Store(url)
     # each service database also holds the choreography's outbox and dedupe table
-    for metadata in (*metadatas, outbox.metadata):
-        metadata.create_all(store.engine)
+    store.migrate(migrations(service), outbox.MIGRATIONS)
     return store
 
 
@@ -56,15 +60,15 @@ class Services:
 
     @classmethod
     def open(cls, dbs: Databases, faults: Faults = NONE) -> Services:
-        provider = ProviderSimulator(_open(dbs.provider, payments.provider_metadata), faults)
+        provider = ProviderSimulator(_open(dbs.provider, "provider"), faults)
         return cls(
-            inventory=_open(dbs.inventory, inventory.metadata),
-            payments=PaymentService(_open(dbs.payments, payments.metadata), provider),
+            inventory=_open(dbs.inventory, "inventory"),
+            payments=PaymentService(_open(dbs.payments, "payments"), provider),
             provider=provider,
-            shipping=ShippingService(_open(dbs.shipping, fulfilment.shipping_metadata), faults),
-            notifications=NotificationService(_open(dbs.notifications,
-                                                    fulfilment.notify_metadata), faults),
-            orders=OrderBook(_open(dbs.orders, fulfilment.orders_metadata)),
+            shipping=ShippingService(_open(dbs.shipping, "shipping"), faults),
+            notifications=NotificationService(_open(dbs.notifications, "notifications"),
+                                              faults),
+            orders=OrderBook(_open(dbs.orders, "orders")),
         )
 
     def stores(self) -> dict[str, Store]:

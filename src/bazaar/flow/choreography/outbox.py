@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from bazaar.flow.choreography.events import Event
 from bazaar.flow.orchestrator.store import Store
+from bazaar.storage import Migrations
 
 log = logging.getLogger("bazaar.flow.choreography")
 metadata = sa.MetaData()
@@ -37,6 +38,15 @@ processed = sa.Table(
     sa.Column("event_id", sa.String(40), primary_key=True),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+#: The outbox's migrations: their own version table, so they share any service's database.
+MIGRATIONS = Migrations("bazaar.flow.choreography.migrations",
+                        version_table="outbox_alembic_version")
+
+
+def install(store: Store) -> None:
+    """Migrate the outbox and dedupe tables in ``store``'s database to head."""
+    store.migrate(MIGRATIONS)
 
 
 def emit(conn: Connection, event: Event, topic: str) -> None:

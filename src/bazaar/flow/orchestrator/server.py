@@ -13,9 +13,10 @@ from bazaar.flow.orchestrator.engine import Orchestrator, OrchestratorConfig
 from bazaar.flow.orchestrator.events import KafkaEvents
 from bazaar.flow.orchestrator.routes import create_app
 from bazaar.flow.orchestrator.service import ApiConfig, Service
-from bazaar.flow.orchestrator.store import Store, sqlite_file
+from bazaar.flow.orchestrator.store import Store
 from bazaar.flow.orchestrator.system import EventSink
 from bazaar.processes import DirLock
+from bazaar.storage import sqlite_path
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def store_lock(url: str) -> DirLock | None:
     """One orchestrator per SQLite store: a lock beside the file (``flow.db.lock``) holding
     the owner's pid; :class:`~bazaar.processes.DirLocked` names the holder. A server
     database (PostgreSQL) is shared by design: None."""
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if path is None:
         return None
     return DirLock(path.parent, f"the orchestrator database {path.name} in", f"{path.name}.lock")

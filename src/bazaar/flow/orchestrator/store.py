@@ -1,4 +1,5 @@
-"""The durable store: the orchestrator's tables, and opening the database they live in.
+"""The durable store: the orchestrator's tables, and opening the database they live in
+(through :mod:`bazaar.storage`, the one opener; migrations in :mod:`.migrations`).
 
 SQLite (WAL, ``BEGIN IMMEDIATE`` so writers never deadlock on upgrade) is the default;
 PostgreSQL works unchanged, with ``FOR UPDATE`` on the execution row (one decider per
@@ -11,14 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bazaar.flow.errors import StoreError
+from bazaar.storage import (
+    SQLITE_IMMEDIATE,
+    EngineOptions,
+    Migrations,
+    StorageError,
+    make_engine,
+    migrate,
+)
 
 metadata = sa.MetaData()
 
@@ -80,35 +86,48 @@ tasks = sa.Table(
     sa.Index("flow_tasks_status", "status", "lease_until"),
 )
 
+#: The orchestrator's migrations (``create_schema`` runs them); the tables above are head.
+MIGRATIONS = Migrations("bazaar.flow.orchestrator.migrations", version_table="flow_alembic_version")
+
+
 class Store:
-    """Opens the database and hands out transactions. ``url`` is a SQLAlchemy URL."""
+    """Opens a database through :mod:`bazaar.storage` and hands out transactions. ``url`` is
+    a SQLAlchemy URL. Writes begin with ``BEGIN IMMEDIATE`` on SQLite; ``synchronous``
+    defaults to ``NORMAL`` (WAL: a commit survives a crash of the process; a power cut may
+    lose the last ones)."""
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL",
                  pool_size: int = 5) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        options = EngineOptions(pool_size=pool_size, max_overflow=2 * pool_size,
+                                sqlite_busy_timeout_ms=30_000,
+                                sqlite_synchronous=sqlite_synchronous)
         try:
-            if self.is_sqlite:
-                self.engine: Engine = sa.create_engine(url, connect_args={"timeout": 30})
-                _sqlite_setup(self.engine, sqlite_synchronous)
-            else:
-                self.engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                               pool_pre_ping=True)
+            self.engine: Engine = make_engine(url, options)
         except (sa.exc.SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"cannot open {url}: {exc}") from exc
+        self._writer = self.engine.execution_options(**{SQLITE_IMMEDIATE: True})
+
+    def migrate(self, *migrations: Migrations) -> None:
+        """Bring the tables of each migrations package to head (idempotent; safe from several
+        processes at once)."""
+        for each in migrations:
+            try:
+                migrate.upgrade(self.engine, each)
+            except (sa.exc.SQLAlchemyError, StorageError) as exc:
+                raise StoreError(f"cannot migrate {each.package} in {self.url}: {exc}") \
+                    from exc
 
     def create_schema(self) -> None:
-        """Create the tables if missing (idempotent)."""
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the flow schema: {exc}") from exc
+        """The orchestrator's tables, migrated to head."""
+        self.migrate(MIGRATIONS)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any error."""
         try:
-            with self.engine.begin() as conn:
+            with self._writer.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
@@ -117,40 +136,10 @@ class Store:
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (never takes SQLite's write lock)."""
         try:
-            with self.engine.connect().execution_options(flow_readonly=True) as conn, \
-                    conn.begin():
+            with self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite store URL (None for a server database or an in-memory one)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database).resolve()
-
-
-def _sqlite_setup(engine: Engine, synchronous: str) -> None:
-    if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-        raise StoreError(f"sqlite synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous}")
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        readonly = conn.get_execution_options().get("flow_readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -87,7 +87,7 @@ class ChoreographedCheckout:
 
     def __init__(self, outbox_store: Store) -> None:
         self.store = outbox_store
-        outbox.metadata.create_all(outbox_store.engine)
+        outbox.install(outbox_store)
 
     def start(self, order_id: int, items: dict[str, int], amount_cents: int) -> str:
         sid = saga_order_id(order_id)
@@ -139,7 +139,7 @@ class ShopChoreography:
         self.shop = shop
         self.stores = stores
         for store in stores.values():
-            outbox.metadata.create_all(store.engine)
+            outbox.install(store)
         self.reactions = {"inventory": self.inventory, "orders": self.orders}
 
     def store(self, role: str) -> Store:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import and_, func, select
 
 from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
+from bazaar.storage import Connectable
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
@@ -27,9 +28,10 @@ def _room(row: Any) -> RoomView:
 
 
 class SqlCatalogQueries:
-    """Implements ``CatalogQueries``; each call is its own short read."""
+    """Implements ``CatalogQueries``; each call is its own short read, on an engine or on
+    a ``ReadRouter`` (which sends it to a standby)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
 
     def product(self, product_id: int) -> ProductView | None:

@@ -12,6 +12,7 @@ from bazaar.broker.protocol.primitives import Reader, Writer
 
 API_KEY = 18
 VERSIONS = (0, 3)
+FLEXIBLE_FROM = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Auth's Alembic revisions (version table ``auth_alembic_version``)."""

@@ -1,0 +1,1 @@
+"""The checkout saga services' migrations, one package per service database."""

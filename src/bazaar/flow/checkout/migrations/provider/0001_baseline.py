@@ -1,0 +1,43 @@
+"""The provider simulator's ledger: the baseline, as the release before migrations created it.
+
+Frozen here (later changes are new revisions, never edits). ``checkfirst``: a database that
+release made without a version table is adopted as it is, its rows kept.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+metadata = sa.MetaData()
+sa.Table(
+    "provider_ledger", metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("charge_id", sa.String(40), nullable=False),
+    sa.Column("amount_cents", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+sa.Table(
+    "provider_uncertain_charges", metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind(), checkfirst=True)
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind())

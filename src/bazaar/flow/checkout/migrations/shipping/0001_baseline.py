@@ -1,0 +1,35 @@
+"""The shipping service's shipments: the baseline, as the release before migrations created it.
+
+Frozen here (later changes are new revisions, never edits). ``checkfirst``: a database that
+release made without a version table is adopted as it is, its rows kept.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+metadata = sa.MetaData()
+sa.Table(
+    "shipments", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("shipment_id", sa.String(40), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind(), checkfirst=True)
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind())

@@ -1,0 +1,2 @@
+"""The checkout shipping service's Alembic revisions
+(version table ``checkout_shipping_alembic_version``)."""

@@ -1,0 +1,1 @@
+"""The orchestrator's Alembic revisions (version table ``flow_alembic_version``)."""

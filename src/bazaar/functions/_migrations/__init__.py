@@ -1,0 +1,1 @@
+"""The functions platform's migrations: the registry and the event queue, one package each."""

@@ -1,0 +1,2 @@
+"""The functions queue's Alembic revisions
+(version table ``functions_queue_alembic_version``)."""
