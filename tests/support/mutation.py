@@ -64,7 +64,8 @@ TARGETS: dict[str, Target] = {
         ("src/bazaar/auth/_signatures.py", "src/bazaar/auth/_replay.py"),
         ("tests/unit/auth/test_auth_signatures.py", "tests/unit/auth/test_auth_rfc9421_vector.py",
          "tests/unit/auth/test_auth_signed_bodies.py", "tests/unit/auth/test_auth_fuzz.py",
-         "tests/unit/auth/test_auth_replay_window.py", "tests/unit/auth/test_auth_nonce_store.py"),
+         "tests/unit/auth/test_auth_replay_window.py", "tests/unit/auth/test_auth_nonce_store.py",
+         "tests/unit/auth/test_auth_signature_refusals.py"),
         why="a tampered or replayed request accepted"),
     "tokens": Target(
         ("src/bazaar/auth/_tokens.py",),

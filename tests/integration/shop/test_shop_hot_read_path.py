@@ -58,6 +58,13 @@ def test_a_cached_product_is_sent_as_the_full_app_sends_it(
     assert second.headers["content-length"] == str(len(second.content))
     view = msgspec.json.decode(second.content, type=ProductView)
     assert msgspec.json.encode(view) == second.content
+    # The same validator both ways, and a 304 from the hot path for a client that has it.
+    assert second.headers["etag"] == first.headers["etag"]
+    hits = _hits(runtime)
+    again = client.get("/products/1", headers={**me, "If-None-Match": second.headers["etag"]})
+    assert _hits(runtime) == hits + 1  # answered from the cache's bytes
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == second.headers["etag"]
     # Leading zeros name the same product, as the route's int converter reads them.
     assert client.get("/products/0001", headers=me).content == first.content
 
