@@ -21,6 +21,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -86,11 +87,50 @@ class DirLocked(RuntimeError):
 
 # --- ports ------------------------------------------------------------------------------------
 
+#: Ports handed out by :func:`free_port` in this process (never handed out twice).
+_HANDED_OUT: set[int] = set()
+_PORT_PICKER = random.SystemRandom()
+#: The lowest port :func:`free_port` picks (below are well-known and registered services).
+_LOWEST_PICK = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ``bind(port 0)`` and outgoing connections."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was free a moment ago (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port on ``host`` that is free now and stays free until its user binds it.
+
+    Picked at random *below* the kernel's ephemeral range: the kernel's own picks (a server
+    bound to port 0, the local end of every outgoing connection) come from that range, so
+    none of them can take the port in the moment between this call and the bind. (A kernel
+    pick, returned here and released, can be handed straight to the next ``bind(0)``: a
+    balancer's port was once taken that way by an app server's gRPC listener.) Never the
+    same port twice in one process.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    low, _ = _ephemeral_range()
+    if low - _LOWEST_PICK >= 1000:
+        for _ in range(500):
+            port = _PORT_PICKER.randrange(_LOWEST_PICK, low)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))  # no SO_REUSEADDR: not even a TIME_WAIT leftover
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket(family, socket.SOCK_STREAM) as s:  # a tiny range: the kernel's pick
         s.bind((host, 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _HANDED_OUT.add(port)
+    return port
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -56,6 +56,18 @@ def test_free_port_is_bindable_and_port_free_sees_a_listener() -> None:
     assert port_free(0)
 
 
+def test_free_ports_are_distinct_and_never_the_kernels_own_picks() -> None:
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    # Outside the range the kernel gives to bind(0) and to outgoing connections, so neither
+    # can take a port between free_port() and its user's bind.
+    assert all(10_000 <= p < low for p in ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        assert s.getsockname()[1] >= low
+
+
 def test_url_answers_only_2xx_by_default(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "index.html").write_text("hi")

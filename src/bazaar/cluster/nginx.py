@@ -9,14 +9,21 @@ dead server) — so a killed app server costs no failed GET.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import secrets
 import shutil
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from bazaar.cluster.errors import NodeFailed
 from bazaar.cluster.state import Node, start_time
 from bazaar.processes import Child, ChildFailed, NotYet, eventually
+
+#: nginx answers its own identity token here (never proxied to an app server).
+IDENTITY_PATH = "/.bazaar-balancer"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class Balancer:
     #: Requests retried on another server at most this many times in all.
     tries: int = 3
     max_body: str = "1m"
+    #: Answered at :data:`IDENTITY_PATH`: proves the process on :attr:`port` is this nginx.
+    identity: str = ""
 
 
 def render(b: Balancer) -> str:
@@ -65,7 +74,13 @@ http {{
         keepalive 64;
     }}
     server {{
-        listen 127.0.0.1:{b.port} reuseport;
+        # No ``reuseport``: with it, nginx shares a port another process already holds (or
+        # keeps running on a failed bind) instead of failing, and clients meet a stranger.
+        listen 127.0.0.1:{b.port};
+        location = {IDENTITY_PATH} {{
+            default_type text/plain;
+            return 200 "{b.identity}";
+        }}
         location / {{
             proxy_pass http://bazaar_app;
             proxy_http_version 1.1;
@@ -93,7 +108,10 @@ def binary() -> str:
 
 
 def start(b: Balancer, name: str = "lb") -> Node:
-    """Write the config, check it (``nginx -t``), start nginx detached, wait for its port."""
+    """Write the config, check it (``nginx -t``), start nginx detached, wait until the port
+    answers with this nginx's identity token (an open port alone may be someone else's)."""
+    if not b.identity:
+        b = dataclasses.replace(b, identity=secrets.token_hex(16))
     b.directory.mkdir(parents=True, exist_ok=True)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (b.directory / "tmp" / sub).mkdir(parents=True, exist_ok=True)
@@ -105,12 +123,16 @@ def start(b: Balancer, name: str = "lb") -> Node:
     check = Child([*argv, "-t"], name="nginx -t", log=log)
     if check.spawn().wait(30) != 0:
         raise NodeFailed(f"nginx rejected {conf}:\n{check.log_text(2000)}")
-    child = Child(argv, name=name, log=log, ready_port=b.port, ready_timeout=30,
-                  die_with_parent=False)
+    child = Child(argv, name=name, log=log, ready_url=f"http://127.0.0.1:{b.port}{IDENTITY_PATH}",
+                  ready_timeout=30, die_with_parent=False)
     try:
         child.start()
     except ChildFailed as exc:
         raise NodeFailed(f"nginx: {exc}") from exc
+    if not _is_ours(b):
+        child.kill()
+        raise NodeFailed(f"port {b.port} is answered by another process, not this nginx:\n"
+                         f"{_error_log(b)}")
     started = start_time(child.pid)
     try:
         eventually(lambda: (b.directory / "nginx.pid").exists(), timeout=10, what="nginx.pid")
@@ -118,3 +140,16 @@ def start(b: Balancer, name: str = "lb") -> Node:
         raise NodeFailed("nginx wrote no pid file") from exc
     return Node(name, "lb", child.pid, "127.0.0.1", b.port, str(log), started or 0,
                 str(b.directory), f"http://127.0.0.1:{b.port}")
+
+
+def _is_ours(b: Balancer) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(
+            f"http://127.0.0.1:{b.port}{IDENTITY_PATH}", timeout=5) as answer:
+        return bool(answer.read(200).decode(errors="replace") == b.identity)
+    return False
+
+
+def _error_log(b: Balancer) -> str:
+    with contextlib.suppress(OSError):
+        return (b.log_dir / "nginx-error.log").read_text(errors="replace")[-2000:]
+    return "(no error log)"

@@ -50,7 +50,8 @@ def test_nginx_config_balances_least_connections_and_retries_idempotent_requests
     assert "server 127.0.0.1:9002 max_fails=2 fail_timeout=7s;" in upstream
     assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in text
     assert "non_idempotent" not in text  # a POST that reached a server is never resent
-    assert "listen 127.0.0.1:8080" in text
+    assert "listen 127.0.0.1:8080;" in text  # no reuseport: a taken port fails loudly
+    assert "location = /.bazaar-balancer" in text
     assert f"pid {tmp_path / 'nginx.pid'};" in text
     with pytest.raises(ValueError):
         render(Balancer(8080, (), tmp_path, tmp_path))
