@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Producer
+from playwright import sync_api
 from tests.support.pipeline import fill_lake
 
 from bazaar.broker import BrokerProcess, run_subprocess
 from bazaar.pipeline import Lake, Shape, Warehouse, shop_event
 from bazaar.processes import Child, eventually, free_port
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser extra is not installed")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,28 +54,23 @@ def test_kill_9_then_resume_fetches_nothing_twice(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(1200)
-def test_two_processes_share_one_filter_and_frontier(tmp_path: Path) -> None:
+def test_two_processes_share_one_filter_and_frontier(
+        tmp_path: Path, redis_server: localservers.LocalServer) -> None:
     spec = WebSpec(hosts=200, pages=3, links=5, traps=True)
-    try:
-        server_cm = localservers.redis()
-        redis_server = server_cm.__enter__()
-    except localservers.ServerUnavailable as exc:  # pragma: no cover - CI installs it
-        pytest.skip(str(exc))
-    try:
-        with synthetic_web(spec, tmp_path) as web:
-            argv = web.crawl_argv("--dedup", "redis", "--redis", redis_server.url,
-                                  "--redis-key", "t:crawl", "--expected-urls", "100000")
-            a = Child(argv, name="crawl-a", log=tmp_path / "a.log").spawn()
-            b = Child(argv, name="crawl-b", log=tmp_path / "b.log").spawn()
-            assert a.wait(timeout=600) == 0, a.log_text(tail=3000)
-            assert b.wait(timeout=600) == 0, b.log_text(tail=3000)
-            sa = json.loads(a.log_text()[a.log_text().index("{"):])
-            sb = json.loads(b.log_text()[b.log_text().index("{"):])
-            counts = web.page_requests()
-            twice = {k: v for k, v in counts.items() if v > 1}
-            assert not twice, list(twice.items())[:10]
-            assert not spec.normal_pages() - set(counts)
-            print(f"split of the work: {sa['fetched']} + {sb['fetched']}")
-            assert sa["fetched"] + sb["fetched"] == sum(counts.values())
-    finally:
-        server_cm.__exit__(None, None, None)
+    with synthetic_web(spec, tmp_path) as web:
+        # The session's Redis is shared with other tests: a key of this run's own.
+        argv = web.crawl_argv("--dedup", "redis", "--redis", redis_server.url,
+                              "--redis-key", f"t:crawl:{uuid.uuid4().hex}",
+                              "--expected-urls", "100000")
+        a = Child(argv, name="crawl-a", log=tmp_path / "a.log").spawn()
+        b = Child(argv, name="crawl-b", log=tmp_path / "b.log").spawn()
+        assert a.wait(timeout=600) == 0, a.log_text(tail=3000)
+        assert b.wait(timeout=600) == 0, b.log_text(tail=3000)
+        sa = json.loads(a.log_text()[a.log_text().index("{"):])
+        sb = json.loads(b.log_text()[b.log_text().index("{"):])
+        counts = web.page_requests()
+        twice = {k: v for k, v in counts.items() if v > 1}
+        assert not twice, list(twice.items())[:10]
+        assert not spec.normal_pages() - set(counts)
+        print(f"split of the work: {sa['fetched']} + {sb['fetched']}")
+        assert sa["fetched"] + sb["fetched"] == sum(counts.values())
