@@ -9,12 +9,12 @@ filters at 1% and 0.1%, and scales to 10M URLs.
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 from bazaar.bloom import BloomFilter, expected_false_positive_rate, optimal_bits
+from bazaar.lab._baselines import sqlite_set_cost
 from bazaar.lab._experiment import Experiment, Report, RunContext
 
 if TYPE_CHECKING:
@@ -61,24 +61,6 @@ def _set_cost(keys: list[str], probes: list[str]) -> tuple[float, float]:
     return size / len(keys), per
 
 
-def _sqlite_cost(ctx: RunContext, keys: list[str], probes: list[str]) -> tuple[float, float]:
-    path = ctx.work_dir / "urls.db"
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=OFF")
-    db.execute("CREATE TABLE seen (url TEXT PRIMARY KEY) WITHOUT ROWID")
-    db.executemany("INSERT INTO seen VALUES (?)", ((k,) for k in keys))
-    db.commit()
-    db.execute("VACUUM")
-    cur = db.cursor()
-    sample = probes[:20_000]
-    started = time.perf_counter()
-    for p in sample:
-        cur.execute("SELECT 1 FROM seen WHERE url = ?", (p,)).fetchone()
-    per = (time.perf_counter() - started) / len(sample)
-    db.close()
-    return path.stat().st_size / len(keys), per
-
-
 def _bloom_cost(n: int, p: float, keys: list[str], probes: list[str]) -> tuple[float, float, float]:
     bf = BloomFilter(len(keys), p)
     bf.add_many(keys)
@@ -102,7 +84,7 @@ def run(ctx: RunContext) -> Report:
         per_set, t_set = _set_cost(keys, probes)
         mem_rows.append(["Python set", per_set * TARGET / 1e6, t_set * 1e6, 0.0])
         step.advance()
-        per_db, t_db = _sqlite_cost(ctx, keys, probes)
+        per_db, t_db = sqlite_set_cost(ctx, keys, probes)
         mem_rows.append(["SQLite primary-key index", per_db * TARGET / 1e6, t_db * 1e6, 0.0])
         step.advance()
         for p in (0.01, 0.001):

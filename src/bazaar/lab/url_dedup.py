@@ -9,13 +9,13 @@ measured at the sample size and multiplied out; Bloom sizes are exact (m/8 bytes
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import time
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 from bazaar.bloom import BloomFilter, optimal_bits
+from bazaar.lab._baselines import sqlite_set_cost
 from bazaar.lab._experiment import Experiment, Report, RunContext
 
 if TYPE_CHECKING:
@@ -72,25 +72,6 @@ def _set_cost(keys: list[str], probes: list[str]) -> tuple[float, float]:
     return size / len(keys), (time.perf_counter() - started) / len(probes)
 
 
-def _sqlite_cost(ctx: RunContext, keys: list[str], probes: list[str]) -> tuple[float, float]:
-    path = ctx.work_dir / "urls.db"
-    path.unlink(missing_ok=True)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=OFF")
-    db.execute("CREATE TABLE seen (url TEXT PRIMARY KEY) WITHOUT ROWID")
-    db.executemany("INSERT INTO seen VALUES (?)", ((k,) for k in keys))
-    db.commit()
-    db.execute("VACUUM")
-    cur = db.cursor()
-    sample = probes[:20_000]
-    started = time.perf_counter()
-    for p in sample:
-        cur.execute("SELECT 1 FROM seen WHERE url = ?", (p,)).fetchone()
-    per = (time.perf_counter() - started) / len(sample)
-    db.close()
-    return path.stat().st_size / len(keys), per
-
-
 def run(ctx: RunContext) -> Report:
     hosts = int(ctx.params.get("hosts", 100 if ctx.quick else 1000))
     n = int(ctx.params.get("n", 200_000 if ctx.quick else 10_000_000))
@@ -103,7 +84,7 @@ def run(ctx: RunContext) -> Report:
         per, t = _set_cost(keys, probes)
         results["Python set"] = {"bytes_per_url": per, "lookup_us": t * 1e6, "fp": 0.0}
         step.advance()
-        per, t = _sqlite_cost(ctx, keys, probes)
+        per, t = sqlite_set_cost(ctx, keys, probes)
         results["SQLite UNIQUE index"] = {"bytes_per_url": per, "lookup_us": t * 1e6, "fp": 0.0}
         step.advance()
         for p in (0.01, 1e-6):
