@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.support.rawhttp import RawServer
 
 from bazaar.crawler import CrawlConfigError, FetchLimits, fetch, make_client
-from tests.support.rawhttp import RawServer
 
 HOSTS = ("a.test.localhost", "b.test.localhost", "c.test.localhost")
 
