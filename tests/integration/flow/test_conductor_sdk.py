@@ -219,3 +219,30 @@ def test_worker_killed_mid_task_is_redelivered_after_its_response_timeout_once(
     assert task.retry_count == 0          # the same attempt, redelivered: not a retry
     done_lines = [r for r in runs(tmp_path) if r["event"] == "done"]
     assert [r["worker"] for r in done_lines] == ["survivor"]
+
+
+def test_bad_conductor_requests_are_clear_errors_and_change_nothing(
+        clients: OrkesClients, node: OrchestratorProcess) -> None:
+    api = f"{node.url}/api"
+    before = httpx.get(f"{api}/health", timeout=10).json()["executions"]
+    for method, path, body, status, field in [
+        ("POST", "/tasks", {"taskId": "t"}, 422, "status"),
+        ("POST", "/tasks", {"taskId": "t", "status": "DONE"}, 422, "status"),
+        ("POST", "/tasks/update-v2", {"taskId": "t", "status": "COMPLETED",
+                                      "callbackAfterSeconds": 2**70}, 422,
+         "callbackAfterSeconds"),
+        ("POST", "/workflow", {"name": "hello", "version": 0}, 422, "version"),
+        ("GET", "/tasks/poll/batch/greet?timeout=30001", None, 422, "timeout"),
+    ]:
+        r = httpx.request(method, f"{api}{path}", json=body, timeout=10)
+        assert r.status_code == status, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["field"] == field, (path, r.json())
+    assert httpx.post(f"{api}/tasks", json={"taskId": "nope", "status": "COMPLETED"},
+                      timeout=10).status_code == 404
+    r = httpx.post(f"{api}/workflow", json={"name": "hello", "taskToDomain": {"greet": "x"}},
+                   timeout=10)
+    assert r.status_code == 400 and "taskToDomain" in r.json()["detail"]
+    r = httpx.post(f"{api}/workflow", content=b"\xff\x00garbage", timeout=10)
+    assert r.status_code in (400, 422), r.text
+    assert httpx.get(f"{api}/health", timeout=10).json()["executions"] == before
