@@ -24,7 +24,7 @@ class Generations:
         return f"https://localhost:{self.tls_port}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def generations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generations]:
     data = tmp_path_factory.mktemp("generations")
     h1_port, tls_port = free_port(), free_port()
