@@ -43,3 +43,6 @@ def test_up_tls_serves_the_shop_over_h2_and_h3(tmp_path: Path) -> None:
         assert f"--cacert {files.ca_cert}" in out
         assert f"--ignore-certificate-errors-spki-list={files.spki_sha256()}" in out
         assert "PRIVATE KEY" not in out
+    # Ctrl-C stops both servers and the process exits cleanly
+    assert shop.process.returncode == 0, shop.output()
+    assert shop.output().rstrip().endswith("stopped.")
