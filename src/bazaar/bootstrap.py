@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from bazaar.api.conventions import RatePolicy
     from bazaar.api.service import ServiceStatus
     from bazaar.flow.orchestrator import Store as FlowStore
+    from bazaar.serving import TlsListeners
     from bazaar.shop.services.checkout import CheckoutStarter
 
 
@@ -419,6 +420,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     private_dir(settings.data_dir)
     stack.enter_context(DirLock(settings.data_dir, "the shop's data directory", ".up.lock"))
     sock = stack.enter_context(_listen(settings.host, settings.port))
+    tls = _listen_tls(settings, stack)
     if settings.grpc and not port_free(settings.grpc_port, settings.host):
         stack.close()
         raise OSError(errno.EADDRINUSE, f"the gRPC port {settings.host}:{settings.grpc_port} "
@@ -456,6 +458,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
              f"(WSDL: {base}/soap?wsdl)")
         echo(f"auth: POST {base}/auth/token (username, password) for a Bearer token, or sign "
              "requests as an app (`bazaar auth apps create`). Ctrl-C stops.")
+        if tls is not None:
+            from bazaar import serving
+
+            files = serving.ensure_certificates(settings.data_dir / "tls")
+            echo(serving.trust_hint(files, settings.host, tls.port))
         config = uvicorn_config(app, web_limits(settings), loop="uvloop",
                                 log_level=settings.log_level, log_config=None,  # ours
                                 # the lifespan serves gRPC beside the HTTP API
@@ -467,7 +474,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             with contextlib.suppress(KeyboardInterrupt):
-                uvicorn.Server(config).run(sockets=[sock])
+                if tls is None:
+                    uvicorn.Server(config).run(sockets=[sock])
+                else:  # h2 and h3 beside h1, the same app in the same loop
+                    serving.run_all(uvicorn.Server(config), [sock], app, serving.hypercorn_config(
+                        tls, files, web_limits(settings), settings.log_level))
         finally:
             signal.signal(signal.SIGTERM, previous)
         stack.close()
@@ -475,6 +486,24 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     finally:
         stack.close()
         runtime.close()
+
+
+def _listen_tls(settings: Settings, stack: contextlib.ExitStack) -> TlsListeners | None:
+    """The TLS (TCP) and QUIC (UDP) sockets of ``--tls``, bound now so a taken port fails
+    before anything starts; None without ``--tls``."""
+    if not settings.tls:
+        return None
+    try:
+        from bazaar import serving
+    except ImportError as exc:  # the optional extra is missing
+        stack.close()
+        raise OSError(errno.ENOPKG, f"--tls needs hypercorn and aioquic ({exc.name} is "
+                                    "missing): pip install 'bazaar[http3]'") from exc
+    try:
+        return stack.enter_context(serving.listen_tls(settings.host, settings.tls_port))
+    except OSError:
+        stack.close()
+        raise
 
 
 def _interrupt(signum: int, frame: object) -> None:

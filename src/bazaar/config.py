@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     grpc: bool = Field(default=True, description="Serve the gRPC API beside the HTTP one.")
     grpc_port: int = Field(default=50051, ge=0, le=65535,
                            description="The gRPC API's port (0: a free one, logged).")
+    tls: bool = Field(default=False, description="Also serve HTTP/2 over TLS and HTTP/3 over "
+                      "QUIC on tls_port, with a throwaway CA in the data dir (bazaar.serving).")
+    tls_port: int = Field(default=8443, ge=0, le=65535,
+                          description="The TLS (TCP, h2) and QUIC (UDP, h3) port (0: a free one).")
     cors_origins: tuple[str, ...] = Field(
         default=(), description="Origins browsers may call the API from (CORS); '*' for any.")
 

@@ -25,7 +25,8 @@ class Checkout(StrEnum):
 OPTIONS = {"host": "--host", "port": "--port", "data_dir": "--data-dir",
            "database_url": "--database-url", "reservation_strategy": "--reservations",
            "checkout": "--checkout", "broker_port": "--broker-port", "flow_port": "--flow-port",
-           "log_level": "--log-level", "grpc_port": "--grpc-port"}
+           "log_level": "--log-level", "grpc_port": "--grpc-port", "tls": "--tls",
+           "tls_port": "--tls-port"}
 
 
 @app.command("up")
@@ -54,6 +55,12 @@ def up(
     grpc_port: int | None = typer.Option(
         None, "--grpc-port", help="The gRPC API's port (0 picks a free one).",
         show_default="50051"),
+    tls: bool | None = typer.Option(
+        None, "--tls/--no-tls", help="Also serve HTTP/2 (TLS) and HTTP/3 (QUIC), with a "
+        "throwaway CA under the data dir.", show_default="off"),
+    tls_port: int | None = typer.Option(
+        None, "--tls-port", help="The TLS/QUIC port, TCP and UDP (0 picks a free one).",
+        show_default="8443"),
     services: bool = typer.Option(
         True, "--services/--no-services",
         help="Also run the embedded broker, the saga orchestrator and the checkout services."),
@@ -74,7 +81,7 @@ def up(
         OPTIONS, host=host, port=port, data_dir=data_dir, database_url=database_url,
         reservation_strategy=strategy.value if strategy else None,
         checkout=checkout.value if checkout else None, broker_port=broker_port,
-        flow_port=flow_port, grpc_port=grpc_port)
+        flow_port=flow_port, grpc_port=grpc_port, tls=tls, tls_port=tls_port)
     try:
         bootstrap.up(settings, services=services)
     except (ServiceFailed, DirLocked) as exc:

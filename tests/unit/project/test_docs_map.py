@@ -26,6 +26,7 @@ PAGES = {
     "docs/auth.md": "auth", "docs/bloom.md": "bloom", "docs/broker.md": "broker",
     "docs/cache.md": "cache", "docs/flow.md": "flow", "docs/functions.md": "functions",
     "docs/storage.md": "storage", "docs/web.md": "web", "docs/shop.md": "shop",
+    "docs/http.md": "serving",
 }
 MAP_HEADINGS = re.compile(r"^##+ (File map|Files|Where the code lives|Layout)\b")
 # What a map need not name: package plumbing and revision folders (storage's page has those).
