@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -186,8 +187,8 @@ def test_kill_9_mid_clean_leaves_a_readable_log(tmp_path: Path) -> None:
             time.sleep(0.05 * (round_ + 1))  # the cleaner is busy with what just rolled
             broker.kill()
             broker = start_subprocess(data, broker.port, args=("--cleaner-interval-ms", "20"))
-            verify = subprocess.run(["bazaar", "broker", "verify", "--data-dir", str(data)],
-                                    capture_output=True, timeout=120)
+            verify = subprocess.run([sys.executable, "-m", "bazaar", "broker", "verify",
+                                     "--data-dir", str(data)], capture_output=True, timeout=120)
             assert verify.returncode == 0, verify.stdout + verify.stderr
             records = _kcat(broker.bootstrap, topic)
             _check(records, _clean_upto(data, topic), latest, 2000 * (round_ + 1))
