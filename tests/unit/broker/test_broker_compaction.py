@@ -225,7 +225,7 @@ def test_a_crash_at_any_step_of_a_swap_leaves_a_whole_log(tmp_path: Path) -> Non
     for step in ("staged", "indexes-gone", "log-swapped"):
         path = tmp_path / step
         log = Log(path, COMPACT)
-        model = fill(log, rounds=30)
+        model = fill(log, rounds=15)
         plan = cleaner.plan(log)
         assert plan is not None
         outcome = cleaner.execute(plan)
