@@ -7,6 +7,9 @@ best of two (``--quick``) or three repetitions, because the machine is shared. 1
 /proc, for the consume phase), next to the sendfile floor measured in the same run. Then the
 cost of acks=all on disk (group commit) against acks=1 (``python bench/bench_broker.py
 --acks`` runs only that part), and transactional against idempotent produce (``--txn``).
+``--hot`` runs only the Bazaar Log rows (the produce/fetch hot path, for before/after
+comparisons); ``--compaction`` the log cleaner: its throughput, and a produce stream's
+rate while a compacted topic is being cleaned against the same stream with the cleaner idle.
 """
 
 from __future__ import annotations
@@ -370,10 +373,95 @@ def main(quick: bool) -> None:
     main_txn(quick)
 
 
+def main_hot(quick: bool) -> None:
+    sizes = {100: 300_000 if quick else 1_000_000, 1024: 100_000 if quick else 400_000}
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as d, \
+            run_subprocess(Path(d) / "data", args=("--segment-bytes", str(1 << 30))) as b:
+        print(f"{'size':>6}{'msgs':>9}{'prod msg/s':>13}{'cons msg/s':>13}")
+        for size, n in sizes.items():
+            r = _best([bazaar(b.bootstrap, b.process.pid, size, n, f"hot-{size}-{i}")
+                       for i in range(2)])
+            print(f"{size:>6}{n:>9}{n / r['produce_s']:>13,.0f}{n / r['consume_s']:>13,.0f}")
+
+
+def _produce_rate(bootstrap: str, topic: str, n: int) -> float:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1,
+                         "queue.buffering.max.messages": 1_000_000})
+    payload = os.urandom(100)
+    started = time.perf_counter()
+    for _ in range(n):
+        try:
+            producer.produce(topic, payload)
+        except BufferError:
+            producer.poll(0.01)
+            producer.produce(topic, payload)
+    producer.flush(120)
+    return n / (time.perf_counter() - started)
+
+
+def main_compaction(quick: bool) -> None:
+    """Cleaner MB/s, and produce msgs/s to another topic while it cleans vs while idle."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import (
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewTopic,
+    )
+
+    fill_mb = 60 if quick else 240
+    n = 200_000 if quick else 600_000
+    with tempfile.TemporaryDirectory(prefix="bench-clean-") as d, \
+            run_subprocess(Path(d) / "data", args=("--cleaner-interval-ms", "50"),
+                           ) as b:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("state", 1, 1, config={"segment.bytes": str(1 << 20)}),
+                             NewTopic("stream", 1, 1)])["state"].result(30)
+        producer = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5, "acks": 1})
+        value = os.urandom(1000)
+        for i in range(fill_mb * 1000):  # 1 KB records over 2,000 keys: ~97% superseded
+            while True:
+                try:
+                    producer.produce("state", value, key=b"key-%d" % (i % 2000))
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.flush(120)
+        idle = _produce_rate(b.bootstrap, "stream", n)
+        state_dir = Path(d) / "data" / "logs" / "state-0"
+        before = sum(p.stat().st_size for p in state_dir.glob("*.log"))
+        resource = ConfigResource("TOPIC", "state", incremental_configs=[
+            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("min.cleanable.dirty.ratio", "0.01",
+                        incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([resource])[resource].result(30)
+        started = time.perf_counter()
+        time.sleep(0.2)  # the cleaner's next look (every 50 ms) starts the pass
+        cleaning = _produce_rate(b.bootstrap, "stream", n)
+        during = not (state_dir / "cleaner.json").exists()
+        while not (state_dir / "cleaner.json").exists():
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        after = sum(p.stat().st_size for p in state_dir.glob("*.log"))
+        idle_again = _produce_rate(b.bootstrap, "stream", n)
+    print(f"cleaner: {before / MB:.1f} MB -> {after / MB:.1f} MB in {seconds:.2f} s "
+          f"(<= {before / MB / seconds:.1f} MB/s read, first pass done after the alter)")
+    print(f"produce 100 B, another topic: idle {idle:,.0f} msgs/s, while cleaning "
+          f"{cleaning:,.0f} msgs/s ({cleaning / idle:.2f}x; cleaning covered the whole "
+          f"window: {during}), idle again {idle_again:,.0f} msgs/s")
+
+
 if __name__ == "__main__":
     import sys
 
-    if "--acks" in sys.argv:
+    if "--hot" in sys.argv:
+        main_hot(quick="--full" not in sys.argv)
+    elif "--compaction" in sys.argv:
+        main_compaction(quick="--full" not in sys.argv)
+    elif "--acks" in sys.argv:
         main_acks(quick="--full" not in sys.argv)
     elif "--txn" in sys.argv:
         main_txn(quick="--full" not in sys.argv)

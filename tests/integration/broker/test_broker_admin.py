@@ -272,6 +272,32 @@ def test_list_offsets_by_timestamp_finds_the_record_inside_a_batch(
     assert asyncio.run(go()) == (8, base + 8000)
 
 
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_list_offsets_max_timestamp_finds_the_newest_record(
+        broker: BrokerProcess, compression: str) -> None:
+    """KIP-734 (ListOffsets v7, timestamp -3): librdkafka's OffsetSpec.max_timestamp()."""
+    from confluent_kafka.admin import OffsetSpec
+
+    topic = _name(f"maxts-{compression}")
+    create_topics(broker.bootstrap, 1, topic)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    tp = TopicPartition(topic, 0)
+    empty = admin.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(30)
+    assert (empty.offset, empty.timestamp) == (-1, -1)
+    base = 1_700_000_000_000
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200,
+                         "compression.type": compression})
+    stamps = [3, 9, 1, 9, 4, 2]  # the largest twice, mid-batch: the first of them wins
+    for i, s in enumerate(stamps):
+        producer.produce(topic, f"r{i}".encode(), partition=0, timestamp=base + 1000 * s)
+    assert producer.flush(30) == 0
+    for s in (5, 7):  # a later batch, older timestamps
+        producer.produce(topic, b"late", partition=0, timestamp=base + 1000 * s)
+        assert producer.flush(30) == 0
+    info = admin.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(30)
+    assert (info.offset, info.timestamp) == (1, base + 9000)
+
+
 def test_delete_records_with_both_admins(broker: BrokerProcess) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
     from aiokafka.structs import TopicPartition as AioTopicPartition

@@ -225,7 +225,7 @@ def test_a_crash_at_any_step_of_a_swap_leaves_a_whole_log(tmp_path: Path) -> Non
     for step in ("staged", "indexes-gone", "log-swapped"):
         path = tmp_path / step
         log = Log(path, COMPACT)
-        model = fill(log, rounds=30)
+        model = fill(log, rounds=15)
         plan = cleaner.plan(log)
         assert plan is not None
         outcome = cleaner.execute(plan)
@@ -315,3 +315,19 @@ def scan_gzip(log: Log) -> list[tuple[int, bytes | None, bytes | None]]:
             offset = max(offset, header.next_offset)
             pos += header.length
     return out
+
+
+def test_max_timestamp_record_skips_gaps_and_invisible_records(tmp_path: Path) -> None:
+    log = Log(tmp_path, COMPACT)
+    assert log.max_timestamp_record() is None
+    fill(log, rounds=20, now=5_000)  # timestamps 5,000..5,019, the newest in the last round
+    newest = log.end_offset - 10  # round 19's first record
+    for i in range(40):  # other keys, older timestamps, later offsets
+        log.append(rb.build([(b"other-%d" % (i % 4), b"x" * 40)], timestamp_ms=1_000 + i))
+    cleaner.clean(log)
+    assert log.max_timestamp_record() == (newest, 5_019)
+    log.append(rb.build([(b"z", b"future")], timestamp_ms=9_999), await_sync=True)
+    assert log.max_timestamp_record() == (newest, 5_019)  # above the high watermark
+    log.synced(log.end_offset)
+    assert log.max_timestamp_record() == (log.end_offset - 1, 9_999)
+    log.close()

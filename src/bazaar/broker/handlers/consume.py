@@ -7,7 +7,7 @@ import time
 
 from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.log import LATEST, FileRange
+from bazaar.broker.log import LATEST, MAX_TIMESTAMP, FileRange
 from bazaar.broker.protocol.apis import delete_records as dr
 from bazaar.broker.protocol.apis import fetch as api
 from bazaar.broker.protocol.apis import list_offsets as lo
@@ -88,6 +88,9 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
             if p.timestamp == LATEST:
                 offset = log.last_stable_offset if req.isolation_level == 1 else (
                     log.high_watermark)
+            elif p.timestamp == MAX_TIMESTAMP:  # KIP-734: the record with the largest one
+                found = log.max_timestamp_record()
+                offset, stamp = found if found is not None else (-1, -1)
             elif p.timestamp < 0:
                 offset = log.offset_for(p.timestamp)
             else:  # by time: the found record's offset and timestamp, or -1 / -1 (Kafka)

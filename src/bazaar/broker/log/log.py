@@ -25,6 +25,7 @@ from bazaar.broker.log.transactions import AbortedTxn, PartitionTxns
 
 EARLIEST = -2
 LATEST = -1
+MAX_TIMESTAMP = -3  # ListOffsets v7 (KIP-734)
 _SNAPSHOT = "producers.snapshot"
 _LOG_START = "log-start-offset"
 _STAGING = "cleaning"  # the cleaner's rewritten segments before they are swapped in
@@ -369,6 +370,33 @@ class Log:
                         return offset, ts
             base = header.next_offset
         return None
+
+    def max_timestamp_record(self) -> tuple[int, int] | None:
+        """ListOffsets MAX_TIMESTAMP (KIP-734): (offset, timestamp) of the first visible
+        record (below the high watermark) holding the largest timestamp; None if none.
+        Batch headers are walked only in segments whose maximum could beat the best so far."""
+        best: tuple[int, int] | None = None  # (timestamp, base offset of its batch)
+        for segment in self._segments:
+            if best is not None and segment.max_timestamp <= best[0] \
+                    and segment.next_offset <= self.high_watermark:
+                continue
+            pos, size = 0, segment.size
+            while pos + batch.HEADER_SIZE <= size:
+                header = batch.parse_header(segment.store.read(pos, batch.HEADER_SIZE))
+                pos += header.length
+                if header.base_offset >= self.high_watermark:
+                    break
+                if (header.attributes & batch.CONTROL or header.next_offset <= self.start_offset
+                        or (best is not None and header.max_timestamp <= best[0])):
+                    continue
+                best = (header.max_timestamp, header.base_offset)
+        if best is None:
+            return None
+        stamps = batch.record_timestamps(self.read_bytes(best[1], 1))
+        for rec_offset, ts in stamps or ():
+            if ts == best[0] and rec_offset >= self.start_offset:
+                return rec_offset, ts
+        return best[1], best[0]
 
     # --- housekeeping ------------------------------------------------------------------
     def enforce_retention(self, now_ms: int | None = None) -> int:
