@@ -12,8 +12,11 @@ an unsigned request is ``MissingAuthenticationTokenException``, an unknown key
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +40,13 @@ from bazaar.functions._errors import (
     ResourceNotFound,
     TooManyRequests,
 )
-from bazaar.functions._model import InvocationResult
+from bazaar.functions._model import FunctionSpec, InvocationResult
 from bazaar.functions._platform import Platform
 from bazaar.web import BodyTimeout, BodyTooLarge, ErrorMap
 
 PREFIX = "/2015-03-31"
+ACCOUNT = "000000000000"
+REGION = "local"
 #: Lambda's log tail: the last 4 KB of the invocation's log.
 TAIL_BYTES = 4096
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -142,6 +147,31 @@ def parse_target(text: str, qualifier: str | None) -> Target:
     return Target(name, qualifier if qualifier is not None else derived)
 
 
+def function_arn(name: str, version: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    return f"{arn}:{version}" if version else arn
+
+
+def configuration(platform: Platform, name: str, qualifier: str | None = None
+                  ) -> dict[str, Any]:
+    """Lambda's FunctionConfiguration of a function (at a version or alias)."""
+    ref = platform.registry.resolve(name, qualifier)
+    spec = ref.spec
+    path = platform.packages.path(ref.digest)
+    size = path.stat().st_size if path.exists() else 0
+    modified = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000",
+                             time.gmtime(path.stat().st_mtime if path.exists() else 0))
+    return {
+        "FunctionName": spec.name, "FunctionArn": function_arn(spec.name, ref.version),
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "Role": f"arn:aws:iam::{ACCOUNT}:role/bazaar", "Handler": spec.handler,
+        "CodeSize": size, "CodeSha256": base64.b64encode(bytes.fromhex(ref.digest)).decode(),
+        "Timeout": math.ceil(spec.timeout_s), "MemorySize": spec.memory_mb,
+        "LastModified": modified, "Version": ref.version, "State": "Active",
+        "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+    }
+
+
 def log_tail(result: InvocationResult, memory_mb: int) -> str:
     """The invocation's log as Lambda writes it (START, output, END, REPORT), its last 4 KB
     in base64, cut at a character boundary."""
@@ -159,8 +189,51 @@ def log_tail(result: InvocationResult, memory_mb: int) -> str:
     return base64.b64encode(data).decode()
 
 
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return data
+
+
+def _create_input(body: dict[str, Any]) -> tuple[FunctionSpec, bytes]:
+    """CreateFunction's fields → our spec and zip. IAM roles are not ours (Bazaar's scopes
+    are): ``Role`` is accepted and ignored; any ``python3.*`` runtime runs under Bazaar's
+    bootstrap, ``provided``-style names are refused."""
+    runtime = body.get("Runtime", "python3")
+    if not isinstance(runtime, str) or not runtime.startswith("python3"):
+        raise InvalidRequest(f"Runtime {runtime!r} is not supported: only python3.*")
+    environment = body.get("Environment")
+    if isinstance(environment, dict) and environment.get("Variables"):
+        raise InvalidRequest("Environment variables are not supported yet: read settings "
+                             "from a file in the package")
+    code = body.get("Code")
+    zipped = code.get("ZipFile") if isinstance(code, dict) else None
+    if not isinstance(zipped, str):
+        raise InvalidRequest("Code.ZipFile (a zip, base64) is required; S3 and images are "
+                             "not supported")
+    try:
+        blob = base64.b64decode(zipped, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidPackage("Code.ZipFile is not base64") from exc
+    fields = {"name": body.get("FunctionName"), "handler": body.get("Handler"),
+              "memory_mb": body.get("MemorySize", 128), "timeout_s": body.get("Timeout", 3)}
+    if not isinstance(fields["name"], str) or not isinstance(fields["handler"], str):
+        raise InvalidRequest("FunctionName and Handler are required strings")
+    for key in ("memory_mb", "timeout_s"):
+        if not isinstance(fields[key], int) or isinstance(fields[key], bool):
+            raise InvalidRequest("MemorySize and Timeout must be integers")
+    return FunctionSpec(name=fields["name"], handler=fields["handler"],
+                        memory_mb=fields["memory_mb"], timeout_s=float(fields["timeout_s"])
+                        ), blob
+
+
 def lambda_routes(platform: Platform) -> Starlette:
-    """The Lambda API's routes (Invoke), errors rendered in Lambda's shapes."""
+    """The Lambda API's routes (Invoke, Create/Get/List/DeleteFunction), errors rendered in
+    Lambda's shapes."""
 
     async def invoke(request: Request) -> Response:
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
@@ -194,5 +267,39 @@ def lambda_routes(platform: Platform) -> Starlette:
             result.error.to_dict()).encode()
         return Response(body, headers=headers, media_type="application/json")
 
-    routes = [Route(PREFIX + "/functions/{name}/invocations", invoke, methods=["POST"])]
+    async def create(request: Request) -> Response:
+        body = await _json_body(request)
+        spec, blob = _create_input(body)
+        await platform.create_function(spec, blob)
+        if body.get("Publish") is True:
+            await platform.publish(spec.name)
+        return JSONResponse(configuration(platform, spec.name), status_code=201)
+
+    async def get(request: Request) -> Response:
+        target = parse_target(request.path_params["name"],
+                              request.query_params.get("Qualifier"))
+        config = configuration(platform, target.name, target.qualifier)
+        return JSONResponse({"Configuration": config,
+                             "Code": {"RepositoryType": "Bazaar", "Location": ""}})
+
+    async def list_all(request: Request) -> Response:
+        return JSONResponse({"Functions": [configuration(platform, name)
+                                           for name in platform.registry.names()]})
+
+    async def delete(request: Request) -> Response:
+        target = parse_target(request.path_params["name"],
+                              request.query_params.get("Qualifier"))
+        if target.qualifier is not None:
+            raise InvalidRequest("deleting one version is not supported; delete the function")
+        await platform.delete_function(target.name)
+        return Response(status_code=204)
+
+    routes = [
+        Route(PREFIX + "/functions/{name}/invocations", invoke, methods=["POST"]),
+        Route(PREFIX + "/functions", create, methods=["POST"]),
+        Route(PREFIX + "/functions", list_all, methods=["GET"]),
+        Route(PREFIX + "/functions/", list_all, methods=["GET"]),
+        Route(PREFIX + "/functions/{name}", get, methods=["GET"]),
+        Route(PREFIX + "/functions/{name}", delete, methods=["DELETE"]),
+    ]
     return Starlette(routes=routes, exception_handlers=lambda_error_map().handlers())

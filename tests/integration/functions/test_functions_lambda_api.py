@@ -200,3 +200,57 @@ def test_unsigned_and_bearer(platform: ServerProcess) -> None:
                         headers={"Authorization": f"Bearer {platform.token()}"})
     assert (unknown.status_code, unknown.headers["x-amzn-errortype"]) == (
         404, "UnknownOperationException")
+
+
+LAMBDA_HANDLER = '''
+import os
+
+def lambda_handler(event, context):
+    return {"id": context.aws_request_id, "left": context.get_remaining_time_in_millis() > 0,
+            "tmp": os.access("/tmp", os.W_OK), "got": event}
+'''
+
+
+def test_create_get_list_invoke_delete_from_a_zip(aws: Any) -> None:
+    made = aws.create_function(FunctionName="from-boto", Runtime="python3.12",
+                               Role="arn:aws:iam::123456789012:role/ignored",
+                               Handler="lambda_function.lambda_handler", Timeout=5,
+                               MemorySize=256,
+                               Code={"ZipFile": zip_files({"lambda_function.py":
+                                                           LAMBDA_HANDLER})})
+    assert (made["FunctionName"], made["Handler"], made["MemorySize"], made["Timeout"],
+            made["Version"], made["State"]) == (
+        "from-boto", "lambda_function.lambda_handler", 256, 5, "$LATEST", "Active")
+    assert made["CodeSize"] > 0 and len(base64.b64decode(made["CodeSha256"])) == 32
+    got = aws.get_function(FunctionName="from-boto")["Configuration"]
+    assert got["CodeSha256"] == made["CodeSha256"]
+    assert "from-boto" in {f["FunctionName"] for f in aws.list_functions()["Functions"]}
+    answer = _payload(aws.invoke(FunctionName="from-boto", Payload=b'{"a": 1}'))
+    assert answer["left"] and answer["tmp"] and answer["got"] == {"a": 1} and answer["id"]
+    with pytest.raises(aws.exceptions.ResourceConflictException):
+        aws.create_function(FunctionName="from-boto", Runtime="python3.12", Role="r",
+                            Handler="lambda_function.lambda_handler",
+                            Code={"ZipFile": zip_files({"lambda_function.py": LAMBDA_HANDLER})})
+    aws.delete_function(FunctionName="from-boto")
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.get_function(FunctionName="from-boto")
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.delete_function(FunctionName="from-boto")
+
+
+@pytest.mark.parametrize(("more", "code"), [
+    ({"Runtime": "nodejs20.x"}, "InvalidParameterValueException"),
+    ({"Handler": "no_such_module.handler"}, "InvalidZipFileException"),
+    ({"Timeout": 1000}, "InvalidParameterValueException"),
+    ({"Environment": {"Variables": {"A": "1"}}}, "InvalidParameterValueException"),
+])
+def test_create_refusals_change_nothing(aws: Any, more: dict[str, Any], code: str) -> None:
+    fields: dict[str, Any] = {"FunctionName": "refused", "Runtime": "python3.12", "Role": "r",
+                              "Handler": "lambda_function.lambda_handler",
+                              "Code": {"ZipFile": zip_files({"lambda_function.py":
+                                                             LAMBDA_HANDLER})}}
+    with pytest.raises(ClientError) as caught:
+        aws.create_function(**{**fields, **more})
+    assert caught.value.response["Error"]["Code"] == code
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.get_function(FunctionName="refused")
