@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -254,3 +255,20 @@ def test_create_refusals_change_nothing(aws: Any, more: dict[str, Any], code: st
     assert caught.value.response["Error"]["Code"] == code
     with pytest.raises(aws.exceptions.ResourceNotFoundException):
         aws.get_function(FunctionName="refused")
+
+
+def test_an_unknown_key_is_refused_before_the_body_is_read(platform: ServerProcess) -> None:
+    """A 60 MB upload declared (under the 70 MB route limit) with a signature of no key: 403
+    from the head alone, not a byte of the body sent."""
+    parts = urlsplit(platform.url)
+    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    head = (f"POST /2015-03-31/functions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"X-Amz-Date: {date}\r\nContent-Length: 60000000\r\n"
+            f"Authorization: AWS4-HMAC-SHA256 Credential=app_00000000deadbeef/{date[:8]}/"
+            f"local/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+            "\r\n\r\n")
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=30) as s:
+        s.sendall(head.encode())
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b"UnrecognizedClientException" in answer
