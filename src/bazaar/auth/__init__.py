@@ -12,7 +12,7 @@ The host plugs its users in through :class:`CredentialStore`.
 """
 
 from bazaar.auth._apps import MAX_ACTIVE_KEYS, AppInfo, AppRegistry, IssuedKey
-from bazaar.auth._asgi import SCOPE_KEY, AuthMiddleware, exempt_paths, send_problem
+from bazaar.auth._asgi import SCOPE_KEY, AuthMiddleware, Refuse, exempt_paths, send_problem
 from bazaar.auth._audit import JsonLinesAudit
 from bazaar.auth._authenticator import Audit, Authenticator, StaticAppKeys, structlog_audit
 from bazaar.auth._client import BearerAuth, HttpxSigner, RequestsSigner, TokenAuth
@@ -55,6 +55,16 @@ from bazaar.auth._signatures import (
     sign_request,
     signature_base,
     verify,
+)
+from bazaar.auth._sigv4 import (
+    SigV4Parts,
+    SigV4Policy,
+    SigV4Request,
+    VerifiedSigV4,
+    is_sigv4,
+    parse_sigv4,
+    sign_sigv4,
+    verify_sigv4,
 )
 from bazaar.auth._system import AuthConfig, AuthSystem, build_auth
 from bazaar.auth._tables import MIGRATIONS, install, metadata
@@ -103,9 +113,13 @@ __all__ = [
     "RedisRateLimiter",
     "RedisRevocations",
     "RefreshTokens",
+    "Refuse",
     "RequestsSigner",
     "Revocations",
     "Secret",
+    "SigV4Parts",
+    "SigV4Policy",
+    "SigV4Request",
     "SignatureError",
     "SignatureInput",
     "SignaturePolicy",
@@ -116,6 +130,7 @@ __all__ = [
     "TokenError",
     "TokenPair",
     "TokenServer",
+    "VerifiedSigV4",
     "VerifiedSignature",
     "auth_app",
     "auth_routes",
@@ -123,13 +138,17 @@ __all__ = [
     "content_digest",
     "exempt_paths",
     "install",
+    "is_sigv4",
     "metadata",
     "parse_signature_input",
+    "parse_sigv4",
     "send_problem",
     "sign",
     "sign_request",
+    "sign_sigv4",
     "signature_base",
     "structlog_audit",
     "verify",
     "verify_content_digest",
+    "verify_sigv4",
 ]

@@ -9,12 +9,16 @@ from bazaar import web
 from bazaar.auth._authenticator import Authenticator
 from bazaar.auth._errors import AuthenticationFailed, AuthUnavailable, RateLimited
 from bazaar.auth._ratelimit import retry_after_header
+from bazaar.auth._sigv4 import SigV4Request, is_sigv4
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+Refuse = Callable[[Scope, Send, int, str, str, list[tuple[bytes, bytes]]], Awaitable[None]]
+"""How a refusal is rendered: ``(scope, send, status, reason, detail, headers)``."""
 
 #: Where the middleware puts the :class:`Principal` in the ASGI scope.
 SCOPE_KEY = "bazaar.principal"
@@ -55,6 +59,11 @@ def exempt_paths(*rules: tuple[str, str]) -> Callable[[Scope], bool]:
     return exempt
 
 
+async def _problem(scope: Scope, send: Send, status: int, reason: str, detail: str,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    await send_problem(send, status, reason, detail, headers)
+
+
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """ASGI headers as ``{lowercase name: value}``, repeated fields joined with ``", "``.
 
@@ -84,16 +93,25 @@ class AuthMiddleware:
     never called and the client gets 401 (or 429 with ``Retry-After``) as problem+json.
     Signed requests have their body read (up to ``max_body`` bytes) to check the digest, and
     replayed to the app unchanged.
+
+    With SigV4 configured on the authenticator, a request carrying ``Authorization:
+    AWS4-HMAC-SHA256`` or a presigned query is checked in two steps: its signature's form,
+    time, scope and access key before a byte of the body is read, then (body read, up to
+    ``max_sigv4_body``) the signature itself. ``refuse`` renders refusals (default: RFC 9457
+    problem details; an AWS-shaped API renders AWS's error shapes).
     """
 
     def __init__(self, app: ASGIApp, *, authenticator: Authenticator,
                  exempt: Callable[[Scope], bool] = lambda scope: False,
-                 scope_key: str = SCOPE_KEY, max_body: int = 1 << 20) -> None:
+                 scope_key: str = SCOPE_KEY, max_body: int = 1 << 20,
+                 max_sigv4_body: int | None = None, refuse: Refuse = _problem) -> None:
         self.app = app
         self.authenticator = authenticator
         self.exempt = exempt
         self.scope_key = scope_key
         self.max_body = max_body
+        self.max_sigv4_body = max_body if max_sigv4_body is None else max_sigv4_body
+        self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -113,6 +131,10 @@ class AuthMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         client = scope.get("client")
         client_id = client[0] if client else "-"
+        if self.authenticator.sigv4 is not None and is_sigv4(headers.get("authorization"),
+                                                             query):
+            await self._sigv4(scope, receive, send, headers, path, query, client_id)
+            return
         body: bytes | None = None
         read = False
         if "signature-input" in headers or "signature" in headers:
@@ -123,8 +145,8 @@ class AuthMiddleware:
                 body = await self._read_body(receive)
                 read = True
             if body is None:
-                await send_problem(send, 413, "body-too-large",
-                                   f"signed bodies are limited to {self.max_body} bytes")
+                await self.refuse(scope, send, 413, "body-too-large",
+                                  f"signed bodies are limited to {self.max_body} bytes", [])
                 return
         authenticator = self.authenticator
         try:
@@ -134,21 +156,52 @@ class AuthMiddleware:
             else:
                 principal = await authenticator.authenticate(
                     scope["method"], path, query, headers, body, client_id)
-        except RateLimited as exc:
-            await send_problem(send, 429, exc.reason, "slow down",
-                               [(b"retry-after", retry_after_header(exc.retry_after).encode())])
-            return
-        except AuthenticationFailed as exc:
-            await send_problem(send, 401, exc.reason, exc.detail,
-                               [(b"www-authenticate", b'Bearer realm="bazaar"')])
-            return
-        except AuthUnavailable as exc:
-            await send_problem(send, 503, exc.reason, exc.detail, [(b"retry-after", b"1")])
+        except (RateLimited, AuthenticationFailed, AuthUnavailable) as exc:
+            await self._refused(scope, send, exc)
             return
         scope[self.scope_key] = principal
         if not read:
             await self.app(scope, receive, send)
             return
+        await self._replaying(scope, receive, send, body or b"")
+
+    async def _refused(self, scope: Scope, send: Send,
+                       exc: RateLimited | AuthenticationFailed | AuthUnavailable) -> None:
+        if isinstance(exc, RateLimited):
+            await self.refuse(scope, send, 429, exc.reason, "slow down",
+                              [(b"retry-after", retry_after_header(exc.retry_after).encode())])
+        elif isinstance(exc, AuthenticationFailed):
+            await self.refuse(scope, send, 401, exc.reason, exc.detail,
+                              [(b"www-authenticate", b'Bearer realm="bazaar"')])
+        else:
+            await self.refuse(scope, send, 503, exc.reason, exc.detail,
+                              [(b"retry-after", b"1")])
+
+    async def _sigv4(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], path: str, query: str, client: str) -> None:
+        """Prepare (no body read), read the body, verify; then the app sees the body again."""
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        request = SigV4Request(scope["method"], path, query, pairs)
+        authenticator = self.authenticator
+        try:
+            parts = await authenticator.sigv4_prepare(request, client)
+            body: bytes | None = b""
+            if ("content-length" in headers or "transfer-encoding" in headers
+                    or scope.get("http_version") not in ("1.1", "1.0")):
+                body = await self._read_body(receive, self.max_sigv4_body)
+            if body is None:
+                await self.refuse(scope, send, 413, "body-too-large", "signed bodies are "
+                                  f"limited to {self.max_sigv4_body} bytes", [])
+                return
+            principal = await authenticator.authenticate_sigv4(request, parts, body, client)
+        except (RateLimited, AuthenticationFailed, AuthUnavailable) as exc:
+            await self._refused(scope, send, exc)
+            return
+        scope[self.scope_key] = principal
+        await self._replaying(scope, receive, send, body)
+
+    async def _replaying(self, scope: Scope, receive: Receive, send: Send,
+                         body: bytes) -> None:
         replayed = False
 
         async def replay() -> Message:
@@ -180,7 +233,8 @@ class AuthMiddleware:
             scope[self.scope_key] = principal
         await self.app(scope, receive, send)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int | None = None) -> bytes | None:
+        limit = self.max_body if limit is None else limit
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -189,7 +243,7 @@ class AuthMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -1,4 +1,5 @@
-"""Deciding who a request is from: a Bearer token or an RFC 9421 signature, then rate limits.
+"""Deciding who a request is from: a Bearer token, an RFC 9421 signature or AWS SigV4,
+then rate limits.
 
 Transport-free: takes the method, raw path, query, headers and body, returns a
 :class:`Principal` or raises. The ASGI middleware is a thin shell around it.
@@ -34,6 +35,14 @@ from bazaar.auth._signatures import (
     VerifiedSignature,
     authority_of,
     verify,
+)
+from bazaar.auth._sigv4 import (
+    SigV4Parts,
+    SigV4Policy,
+    SigV4Request,
+    check_scope_and_time,
+    parse_sigv4,
+    verify_sigv4,
 )
 from bazaar.auth._tokens import AccessClaims, AccessTokens
 
@@ -103,8 +112,13 @@ class Authenticator:
     def __init__(self, *, public_origin: str, apps: AppKeys, tokens: AccessTokens | None,
                  revocations: Revocations, nonces: NonceStore, limiter: RateLimiter,
                  failed_limiter: RateLimiter, policy: SignaturePolicy = SignaturePolicy(),
-                 audit: Audit | None = None, clock: Callable[[], float] = time.time) -> None:
+                 audit: Audit | None = None, clock: Callable[[], float] = time.time,
+                 sigv4: SigV4Policy | None = None, sigv4_keys: AppKeys | None = None) -> None:
         self.scheme, self.authority = parse_origin(public_origin)
+        #: AWS SigV4 (``Authorization: AWS4-HMAC-SHA256`` or a presigned query) is accepted
+        #: when a policy is given, against ``sigv4_keys`` (access key id = app id).
+        self.sigv4 = sigv4
+        self._sigv4_keys = sigv4_keys if sigv4_keys is not None else apps
         self._apps = apps
         self._tokens = tokens
         self._revocations = revocations
@@ -240,6 +254,64 @@ class Authenticator:
         except (RedisError, SQLAlchemyError, OSError) as exc:
             raise self._unavailable(exc, method, path, client) from exc
         return self._decided(decision, principal, scheme, method, path, client)
+
+    # --- AWS SigV4: two steps, so that the body is read only for a plausible request ------
+
+    async def sigv4_prepare(self, request: SigV4Request, client: str = "-") -> SigV4Parts:
+        """Before the body is read: the signature parsed, its service, region and time in
+        the window, its access key known. Failures are audited and counted like others."""
+        try:
+            try:
+                if self._blocked:
+                    self.check_failures(client)
+                if self.sigv4 is None:
+                    raise SignatureError("unsupported-scheme", "AWS SigV4 is not accepted here")
+                parts = parse_sigv4(request)
+                check_scope_and_time(parts, self.sigv4, self._clock())
+                if not self._sigv4_keys.secrets(parts.access_key_id):
+                    raise SignatureError("unknown-access-key", "The security token included "
+                                                               "in the request is invalid.")
+                return parts
+            except AuthenticationFailed as exc:
+                await self._sigv4_failed(exc, request, client)
+                raise
+            except RateLimited as exc:
+                self._limited(exc, "sigv4", request.method, request.path, client)
+                raise
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            raise self._unavailable(exc, request.method, request.path, client) from exc
+
+    async def authenticate_sigv4(self, request: SigV4Request, parts: SigV4Parts, body: bytes,
+                                 client: str = "-") -> Principal:
+        """The app that signed ``request`` and ``body`` (after :meth:`sigv4_prepare`), then
+        its rate limit. As on AWS, the same signed request within the window passes again."""
+        if self.sigv4 is None:
+            raise ConfigError("SigV4 is not configured")
+        try:
+            try:
+                verified = verify_sigv4(request, body, self._sigv4_keys.secrets, self.sigv4,
+                                        now=self._clock(), parts=parts)
+            except AuthenticationFailed as exc:
+                await self._sigv4_failed(exc, request, client)
+                raise
+            self._sigv4_keys.touch(verified.access_key_id)
+            principal = Principal(kind="app", id=verified.access_key_id,
+                                  scopes=self._sigv4_keys.scopes(verified.access_key_id),
+                                  scheme="sigv4", credential_id=f"key{verified.key_index}")
+            bucket = f"app:{principal.id}"
+            decision = (self._take_now(bucket) if self._take_now is not None
+                        else await self._limiter.take(bucket))
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            raise self._unavailable(exc, request.method, request.path, client) from exc
+        return self._decided(decision, principal, "sigv4", request.method, request.path,
+                             client)
+
+    async def _sigv4_failed(self, exc: AuthenticationFailed, request: SigV4Request,
+                            client: str) -> None:
+        self._denied(exc, "sigv4", request.method, request.path, client)
+        limited = self._failure_recorded(client, await self._failed.take("fail:" + client))
+        if limited is not None:
+            raise limited from exc
 
     # --- the decisions ------------------------------------------------------------------
 

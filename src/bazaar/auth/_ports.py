@@ -33,11 +33,12 @@ class CredentialStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who made an authenticated request: a user (bearer token) or an app (HMAC signature)."""
+    """Who made an authenticated request: a user (bearer token) or an app (an RFC 9421 HMAC
+    signature, or AWS SigV4 with the app id as access key id)."""
 
     kind: Literal["user", "app"]
     id: str
     scopes: frozenset[str]
-    scheme: Literal["bearer", "signature"]
+    scheme: Literal["bearer", "signature", "sigv4"]
     #: The access token's ``jti``, or the signing app's key index; for audit and revocation.
     credential_id: str = ""

@@ -25,6 +25,9 @@ app.add_typer(dlq, name="dlq")
 sources = typer.Typer(help="Event source mappings: a topic on a Kafka-compatible log -> a "
                            "function.", no_args_is_help=True)
 app.add_typer(sources, name="sources")
+keys = typer.Typer(help="Access keys for AWS clients (boto3, the AWS CLI): SigV4-signed calls "
+                        "to the Lambda API at the frontend.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
 T = TypeVar("T")
 URL = typer.Option(None, "--url", help="Frontend URL (default: BAZAAR_FUNCTIONS_URL, or the "
                                        "platform serving the data dir).")
@@ -355,6 +358,71 @@ def sources_rm(mapping_uuid: str = typer.Argument(...), url: str = URL) -> None:
     """Delete an event source mapping (its consumer group's offsets stay on the log)."""
     _call(url, lambda c: c.delete_event_source(mapping_uuid))
     typer.echo(f"deleted {mapping_uuid}")
+
+
+def _access_keys() -> Any:
+    from bazaar.functions import PlatformAccess
+
+    return PlatformAccess(_settings().data_dir / "functions")
+
+
+@keys.command("create")
+def keys_create(name: str = typer.Argument(..., help="What the key is for (unique)."),
+                as_json: bool = JSON) -> None:
+    """A new access key with the functions:admin scope; its secret is shown only now."""
+    from bazaar.auth import AuthError
+    from bazaar.functions import SCOPE
+
+    access = _access_keys()
+    try:
+        issued = access.access_keys.create(name, [SCOPE])
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        access.close()
+    if as_json:
+        return emit_json({"access_key_id": issued.app_id,
+                          "secret_access_key": issued.api_key.reveal(), "name": name})
+    typer.echo(f"AWS_ACCESS_KEY_ID={issued.app_id}")
+    typer.echo(f"AWS_SECRET_ACCESS_KEY={issued.api_key.reveal()}")
+    typer.echo("# shown once; any region works (the signature's own is used), service lambda",
+               err=True)
+
+
+@keys.command("ls")
+def keys_ls(as_json: bool = JSON) -> None:
+    """Access keys (never their secrets)."""
+    access = _access_keys()
+    try:
+        found = access.access_keys.list()
+    finally:
+        access.close()
+    rows = [{"access_key_id": a.app_id, "name": a.name, "scopes": sorted(a.scopes),
+             "created": a.created_at, "last_used": a.last_used_at, "revoked": a.revoked}
+            for a in found]
+    if as_json:
+        return emit_json(rows)
+    emit_table([Col("access key id", whole=True), Col("name", whole=True), Col("created"),
+                Col("last used"), Col("state")],
+               ([r["access_key_id"], r["name"], _when(r["created"]), _when(r["last_used"]),
+                 "revoked" if r["revoked"] else "active"] for r in rows))
+
+
+@keys.command("revoke")
+def keys_revoke(access_key_id: str = typer.Argument(...)) -> None:
+    """Revoke an access key: refused by the platform within 5 s."""
+    from bazaar.auth import AuthError
+
+    access = _access_keys()
+    try:
+        access.access_keys.revoke(access_key_id)
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        access.close()
+    typer.echo(f"revoked {access_key_id}")
 
 
 def _when(stamp: Any) -> str:

@@ -4,11 +4,12 @@ A frontend (HTTP API) in front of a worker manager that keeps warm sandboxes per
 version, asks Placement for a worker host when it needs a new one, and hands Event invocations
 to a durable queue drained by pollers, with retries and a dead-letter store. Worker hosts are
 separate processes; each sandbox is a process running the function runtime, bare or under
-bubblewrap. The frontend answers only Bearer tokens of the platform's own keyring. Event
+bubblewrap. The frontend answers Bearer tokens of the platform's own keyring and SigV4
+requests signed with its access keys; it speaks AWS Lambda's own Invoke API for boto3. Event
 source mappings feed a topic of a Kafka-compatible log to a function.
 """
 
-from bazaar.functions._access import BearerToken, PlatformAccess
+from bazaar.functions._access import SCOPE, SIGV4_SERVICE, BearerToken, PlatformAccess
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
 from bazaar.functions._client import FunctionsClient, InvokeResponse
 from bazaar.functions._entry import run_serve, run_worker
@@ -71,6 +72,8 @@ __all__ = [
     "BWRAP",
     "HANDLER_MODULES",
     "LATEST",
+    "SCOPE",
+    "SIGV4_SERVICE",
     "AsyncInvoker",
     "AsyncPolicy",
     "BearerToken",

@@ -6,6 +6,12 @@ enter, so no sandbox (a different uid) can read it. Whoever can read it can mint
 CLI does so for each command; ``bazaar functions token`` prints one for curl or for another
 machine (``BAZAAR_FUNCTIONS_TOKEN``). A token carries the ``functions:admin`` scope and lives
 an hour. The frontend checks the ``Authorization`` header before it reads a byte of the body.
+
+For AWS clients (boto3, the AWS CLI), the same keyring database holds **access keys**: apps
+of ``bazaar.auth``'s ``AppRegistry`` (secret sealed with the master key), made by ``bazaar
+functions keys create``. The app id is the access key id, its API key the secret access key;
+requests signed with SigV4 for the service ``lambda`` (any region) are accepted with the
+app's scopes. The signature's form, clock and key are checked before the body is read.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import httpx
 
 from bazaar.auth import (
     AccessTokens,
+    AppRegistry,
     Authenticator,
     AuthMiddleware,
     MasterKey,
@@ -27,7 +34,9 @@ from bazaar.auth import (
     MemoryRateLimiter,
     MemoryRevocations,
     RateLimit,
+    Refuse,
     SigningKeys,
+    SigV4Policy,
     StaticAppKeys,
     install,
 )
@@ -36,6 +45,8 @@ from bazaar.storage import EngineOptions, make_engine
 SCOPE = "functions:admin"
 TOKEN_LIFETIME_S = 3600.0
 ISSUER = "bazaar-functions"
+#: The service name AWS clients sign for (boto3's ``lambda`` client).
+SIGV4_SERVICE = "lambda"
 
 
 def credentials_dir(root: Path) -> Path:
@@ -57,6 +68,8 @@ class PlatformAccess:
         master = MasterKey.load_or_create(directory / "master.key")
         self.keys = SigningKeys(self._engine, master, token_lifetime=lifetime_s)
         self.tokens = AccessTokens(self.keys, issuer=ISSUER, lifetime=lifetime_s)
+        #: Access keys for SigV4 clients: access key id = app id, secret = its API key.
+        self.access_keys = AppRegistry(self._engine, master, cache_ttl=5.0)
 
     def issue(self, subject: str = "admin") -> str:
         """A token with the ``functions:admin`` scope, valid for the keyring's lifetime."""
@@ -64,15 +77,17 @@ class PlatformAccess:
         return token
 
     def authenticator(self, failed_burst: int = 30) -> Authenticator:
-        """Bearer only (no app keys: a signed request is refused); failed attempts limited
-        per client address (``failed_burst``, then one a second)."""
+        """Bearer tokens and SigV4 access keys (no RFC 9421 app keys: such a signature is
+        refused); failed attempts limited per client address (``failed_burst``, then one a
+        second)."""
         self.keys.current()  # the signing key exists before any client mints a token
         return Authenticator(
             public_origin="http://127.0.0.1", apps=StaticAppKeys({}), tokens=self.tokens,
             revocations=MemoryRevocations(), nonces=MemoryNonceStore(),
             limiter=MemoryRateLimiter(RateLimit(rate=1e6, burst=1e6)),
             failed_limiter=MemoryRateLimiter(RateLimit(rate=1.0, burst=failed_burst)),
-            audit=_no_audit)
+            audit=_no_audit, sigv4=SigV4Policy(service=SIGV4_SERVICE),
+            sigv4_keys=self.access_keys)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -82,22 +97,30 @@ def _no_audit(*_: object, **__: object) -> None:
     """The platform keeps no auth audit trail (its invocation log is the record)."""
 
 
-def guard(app: Any, access: PlatformAccess, failed_burst: int = 30) -> AuthMiddleware:
-    """``app`` behind Bearer authentication; a valid token without the scope gets 403."""
+async def _problem(scope: Any, send: Any, status: int, reason: str, detail: str,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    from bazaar.auth import send_problem
+
+    await send_problem(send, status, reason, detail, headers)
+
+
+def guard(app: Any, access: PlatformAccess, failed_burst: int = 30, *,
+          authenticator: Authenticator | None = None, refuse: Refuse = _problem,
+          max_sigv4_body: int = 1) -> AuthMiddleware:
+    """``app`` behind Bearer or SigV4 authentication; a valid credential without the scope
+    gets 403. ``refuse`` renders refusals; a SigV4 body is read up to ``max_sigv4_body``."""
 
     async def scoped(scope: Any, receive: Any, send: Any) -> None:
         principal = scope.get("bazaar.principal")
         if scope["type"] == "http" and (principal is None or SCOPE not in principal.scopes):
-            from bazaar.auth import send_problem
-
-            await send_problem(send, 403, "insufficient-scope",
-                               f"this token lacks the {SCOPE} scope")
+            await refuse(scope, send, 403, "insufficient-scope",
+                         f"this credential lacks the {SCOPE} scope", [])
             return
         await app(scope, receive, send)
 
-    # max_body=1: signatures are not accepted here, so a signed body is never buffered.
-    return AuthMiddleware(scoped, authenticator=access.authenticator(failed_burst),
-                          max_body=1)
+    # max_body=1: RFC 9421 signatures are not accepted here, so such a body is never buffered.
+    return AuthMiddleware(scoped, authenticator=authenticator or access.authenticator(
+        failed_burst), max_body=1, max_sigv4_body=max_sigv4_body, refuse=refuse)
 
 
 class BearerToken(httpx.Auth):

@@ -74,3 +74,9 @@ class Unauthorized(FunctionsError):
 
 class QueueError(FunctionsError):
     """The durable event queue could not be read or written."""
+
+
+class InvalidRequestContent(InvalidRequest):
+    """An invocation's payload is not JSON (Lambda's ``InvalidRequestContentException``)."""
+
+    code = "InvalidRequestContentException"

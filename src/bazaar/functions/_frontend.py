@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bazaar.functions import _lambda_api as aws
 from bazaar.functions import _schemas as sc
 from bazaar.functions._access import PlatformAccess, guard
 from bazaar.functions._errors import (
@@ -117,10 +118,22 @@ def build_app(platform: Platform, access: PlatformAccess | None = None, *,
     invocations)."""
     routes_app, document = _routes(platform)
     errors = error_map()
-    inner: Any = routes_app if access is None else guard(routes_app, access,
-                                                         failed_burst)
-    invoking = Guard(inner, errors=errors, limits=replace(limits, max_body=MAX_EVENT_BYTES))
+    aws_app = aws.lambda_routes(platform)
+    aws_errors = aws.lambda_error_map()
+    inner: Any = routes_app
+    aws_inner: Any = aws_app
+    if access is not None:
+        # One authenticator for both APIs: failures count once per client, whichever it hits.
+        authenticator = access.authenticator(failed_burst)
+        inner = guard(routes_app, access, authenticator=authenticator,
+                      max_sigv4_body=limits.max_body)
+        aws_inner = guard(aws_app, access, authenticator=authenticator, refuse=aws.refuse,
+                          max_sigv4_body=limits.max_body)
+    event_limits = replace(limits, max_body=MAX_EVENT_BYTES)
+    invoking = Guard(inner, errors=errors, limits=event_limits)
     uploading = Guard(inner, errors=errors, limits=limits)
+    aws_invoking = Guard(aws_inner, errors=aws_errors, limits=event_limits)
+    aws_uploading = Guard(aws_inner, errors=aws_errors, limits=limits)
 
     metrics = http_metrics("functions")
 
@@ -132,11 +145,16 @@ def build_app(platform: Platform, access: PlatformAccess | None = None, *,
         if scope["type"] == "http" and scope.get("path") == "/openapi.json":  # open too
             await Response(document, media_type="application/json")(scope, receive, send)
             return
-        chosen = invoking if str(scope.get("path", "")).endswith("/invocations") else uploading
-        await chosen(scope, receive, send)
+        path = str(scope.get("path", ""))
+        invocation = path.endswith("/invocations")
+        if path.startswith(aws.PREFIX + "/"):  # AWS Lambda's own API, for boto3
+            await (aws_invoking if invocation else aws_uploading)(scope, receive, send)
+            return
+        await (invoking if invocation else uploading)(scope, receive, send)
 
     # Requests by route and status, latency, request ids (bazaar.telemetry).
-    return Telemetry(app, metrics=metrics, routes=lambda: routes_app.routes)
+    return Telemetry(app, metrics=metrics,
+                     routes=lambda: [*routes_app.routes, *aws_app.routes])
 
 
 def _routes(platform: Platform) -> tuple[Starlette, bytes]:
