@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from tests.support.cluster import cli, cli_json, user_token
 
@@ -100,3 +101,35 @@ def test_garbage_and_forged_tokens_are_ignored_not_500(cluster: tuple[Path, str]
         broken_cookie = client.get("/products", params={"limit": 1},
                                    headers={"Cookie": 'bazaar_lsn="\\x00; ;;=='})
         assert broken_cookie.status_code == 200
+
+
+def test_plan_apply_removes_a_replica_and_an_app_server_the_rest_keeps_serving(
+        cluster: tuple[Path, str]) -> None:
+    """Last in this module: it shrinks the cluster. The removed standby's slot is dropped on
+    the primary, the removed app server leaves nginx's config before it stops; the shop
+    keeps answering through what is left."""
+    data, entry = cluster
+    shown = cli_json(data, "plan", "remove-replica", "pg-standby-2")
+    assert [t["name"] for t in shown["targets"]] == ["pg-standby-2"]
+    assert cli(data, "plan", "remove-replica", "pg-standby-*", check=False).returncode == 1
+    done = cli_json(data, "apply", shown["id"])
+    assert done["result"] == "applied" and done["done"] == ["pg-standby-2"]
+    app = cli_json(data, "plan", "remove-app", "app-2")
+    assert cli_json(data, "apply", app["id"])["done"] == ["app-2"]
+    state = ClusterState.load(data / "cluster")
+    assert state is not None
+    assert [n.name for n in state.nodes if n.role in ("standby", "app")] == [
+        "pg-standby-1", "app-1"]
+    primary = state.by_role("primary")[0]
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{primary.port}/postgres") as conn:
+        slots = [r[0] for r in conn.execute("SELECT slot_name FROM pg_replication_slots")]
+    assert slots == ["pg_standby_1"]
+    conf = (data / "cluster" / "lb" / "nginx.conf").read_text()
+    assert conf.count(" max_fails=") == 1
+    with httpx.Client(base_url=entry, timeout=30) as client:
+        client.headers["Authorization"] = f"Bearer {user_token(client)}"
+        answers = [client.get("/products", params={"limit": 1}).status_code
+                   for _ in range(30)]
+    assert answers == [200] * 30
+    status = cli_json(data, "status")
+    assert {n["name"] for n in status["nodes"]} == {n.name for n in state.nodes}
