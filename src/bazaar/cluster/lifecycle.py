@@ -138,11 +138,17 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
             echo(f"pg_basebackup {name} (slot {name.replace('-', '_')})")
             postgres.clone_standby(sdata, primary.port, name.replace("-", "_"))
             delay = spec.standby_delay_ms if i == spec.replicas else 0
-            extra = {"recovery_min_apply_delay": f"'{delay}ms'"} if delay else {}
+            extra = {"cluster_name": f"'{postgres.standby_name(i)}'"}
+            if delay:
+                extra["recovery_min_apply_delay"] = f"'{delay}ms'"
             node = postgres.start(name, "standby", sdata, free_port(), logs / f"{name}.log",
                                   extra)
             added(node)
             replica_urls.append(node.url)
+        if spec.replicas:
+            echo(f"replication {spec.replication}: synchronous_standby_names = "
+                 f"'{postgres.sync_standby_names(spec.replication, spec.replicas)}'")
+            postgres.set_replication(primary, spec.replication, spec.replicas)
         echo("schema, auth tables and demo data")
         _prepare_database(settings, database_url, key, directory)
     redis_url = None

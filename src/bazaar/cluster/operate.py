@@ -131,10 +131,15 @@ class LocalCluster:
         shutil.rmtree(node.data, ignore_errors=True)
 
     def _remove_standby(self, node: Node) -> None:
+        primaries = [n for n in self.state.by_role("primary") if alive(n)]
+        if primaries and self.state.spec.replication != "async":
+            # commits must stop waiting for it first (FIRST 2 with one gone blocks forever)
+            rest = [n for n in self.state.by_role("standby") if n.name != node.name]
+            postgres.set_replication(primaries[0], self.state.spec.replication,
+                                     postgres.standby_names(rest))
         if alive(node):
             postgres.stop(node)
         stop_pid(node, grace=10)
-        primaries = [n for n in self.state.by_role("primary") if alive(n)]
         if primaries:
             _drop_slot(primaries[0], node.name.replace("-", "_"))
         postgres.remove_node_dir(self.directory / node.name)

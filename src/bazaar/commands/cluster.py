@@ -38,6 +38,10 @@ def up(
     standby_delay_ms: int = typer.Option(
         0, "--standby-delay-ms", help="recovery_min_apply_delay of the last standby."),
     lb_workers: int = typer.Option(1, "--lb-workers", help="nginx worker processes."),
+    replication: str = typer.Option(
+        "async", "--replication",
+        help="replicas: a commit is acknowledged once visible on all standbys (FIRST n), "
+             "one (ANY 1), or on the primary alone (async)."),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
@@ -48,7 +52,7 @@ def up(
     settings = _settings(data_dir)
     try:
         spec = cluster.spec_for(topology, app_servers, replicas, shards, standby_delay_ms,
-                                lb_workers)
+                                lb_workers, replication)
         state = cluster.up(settings, spec, echo=(lambda _m: None) if as_json else typer.echo)
     except cluster.ClusterError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -73,9 +77,12 @@ def status(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
         raise typer.Exit(1) from exc
     nodes = cluster.status(state)
     if as_json:
-        emit_json({"topology": state.spec.topology, "entry": state.entry, "nodes": nodes})
+        emit_json({"topology": state.spec.topology, "entry": state.entry,
+                   "replication": state.spec.replication, "nodes": nodes})
     else:
-        _table(state.spec.topology, state.entry, nodes)
+        title = state.spec.topology + (f" (replication {state.spec.replication})"
+                                       if state.spec.replicas else "")
+        _table(title, state.entry, nodes)
     dead = [n.name for n in nodes if n.state != "running"]
     if dead:  # exit status 3, for scripts
         typer.echo(f"dead: {', '.join(dead)}", err=True)
@@ -85,8 +92,9 @@ def status(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
 def _table(topology: str, entry: str, nodes: list[NodeStatus]) -> None:
     emit_table([Col("node", whole=True), Col("role"), Col("pid", whole=True),
                 Col("address", whole=True), Col("state"), Col("health"), Col("lag"),
-                Col("log")],
-               ([n.name, n.role, n.pid, n.address, n.state, n.health, _lag(n), n.log]
+                Col("sync"), Col("log")],
+               ([n.name, n.role, n.pid, n.address, n.state, n.health, _lag(n),
+                 n.sync_state or "", n.log]
                 for n in nodes),
                title=f"{topology} at {entry}")
 

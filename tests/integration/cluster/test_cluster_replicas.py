@@ -53,6 +53,8 @@ def test_status_shows_standbys_streaming(cluster: tuple[Path, str]) -> None:
     standbys = [n for n in status["nodes"] if n["role"] == "standby"]
     assert [n["name"] for n in standbys] == ["pg-standby-1", "pg-standby-2"]
     assert all(n["health"] == "ok" and n["lag_bytes"] is not None for n in standbys)
+    assert status["replication"] == "async"  # the default
+    assert [n["sync_state"] for n in standbys] == ["async", "async"]
 
 
 def test_reads_after_writes_are_never_stale_and_standbys_serve_them(
