@@ -2,22 +2,36 @@
 users?": ``single`` (one process) → ``split`` (the app and its own PostgreSQL) → ``cluster``
 (N app servers behind nginx) → ``replicas`` (streaming standbys serve the reads, with
 read-your-writes by WAL position). Every node is a real process, started detached, its
-state under ``DATA_DIR/cluster`` and its log under ``DATA_DIR/cluster/logs``.
+state under ``DATA_DIR/cluster`` and its log under ``DATA_DIR/cluster/logs``. Every
+destructive operation is a plan, then an apply of exactly that plan (``plans.py``,
+``applying.py``, ``operate.py``).
 
 An edge like the CLI: it builds settings into processes, so it may use ``config`` and
 ``bootstrap``.
 """
 
-from bazaar.cluster.errors import ClusterError, ClusterRunning, NoCluster, NodeFailed, NotBuilt
+from bazaar.cluster.applying import Outcome
+from bazaar.cluster.errors import (
+    ClusterError,
+    ClusterRunning,
+    NoCluster,
+    NodeFailed,
+    NotBuilt,
+    PlanError,
+    PlanRefused,
+)
 from bazaar.cluster.health import NodeStatus, status
-from bazaar.cluster.lifecycle import cluster_dir, down, load, up
+from bazaar.cluster.lifecycle import cluster_dir, load, up
 from bazaar.cluster.nginx import Balancer, render
+from bazaar.cluster.operate import apply, down, load_plan, plan
+from bazaar.cluster.plans import OPERATIONS, Plan
 from bazaar.cluster.replicated import replicated_postgres
 from bazaar.cluster.state import ClusterState, Node, alive, processes_under
 from bazaar.cluster.topology import BUILT, TOPOLOGIES, ClusterSpec, spec_for
 
 __all__ = [
     "BUILT",
+    "OPERATIONS",
     "TOPOLOGIES",
     "Balancer",
     "ClusterError",
@@ -29,10 +43,17 @@ __all__ = [
     "NodeFailed",
     "NodeStatus",
     "NotBuilt",
+    "Outcome",
+    "Plan",
+    "PlanError",
+    "PlanRefused",
     "alive",
+    "apply",
     "cluster_dir",
     "down",
     "load",
+    "load_plan",
+    "plan",
     "processes_under",
     "render",
     "replicated_postgres",

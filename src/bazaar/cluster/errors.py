@@ -21,3 +21,18 @@ class NodeFailed(ClusterError):
 
 class NotBuilt(ClusterError):
     """A topology the issue names that this version does not build yet."""
+
+
+class PlanError(ClusterError):
+    """A plan that cannot be made or read: no selector, a selector matching nothing, a
+    protected node without ``--allow-protected``, an edited plan file."""
+
+
+class PlanRefused(ClusterError):
+    """``apply`` refused a plan and changed nothing: a target changed, the plan expired,
+    the config changed, or the plan was already applied. ``reasons`` says which."""
+
+    def __init__(self, plan_id: str, reasons: list[str]) -> None:
+        super().__init__(f"plan {plan_id} refused, nothing changed: " + "; ".join(reasons))
+        self.plan_id = plan_id
+        self.reasons = reasons

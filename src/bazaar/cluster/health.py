@@ -27,20 +27,24 @@ class NodeStatus:
     log: str
     lag_bytes: int | None = None
     lag_s: float | None = None
+    #: A standby's sync_state as the primary sees it: sync, quorum, potential, async
+    #: (None: not streaming).
+    sync_state: str | None = None
 
 
 _LAG = """
 SELECT s.slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::bigint,
-       EXTRACT(EPOCH FROM r.replay_lag)::float8
+       EXTRACT(EPOCH FROM r.replay_lag)::float8, r.sync_state
 FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
 """
 
 
-def _lags(primary: Node) -> dict[str, tuple[int | None, float | None]]:
+def _lags(primary: Node) -> dict[str, tuple[int | None, float | None, str | None]]:
     with contextlib.suppress(psycopg.Error), \
             psycopg.connect(dsn(primary.port, "postgres"), connect_timeout=2) as conn:
-        return {str(slot): (None if b is None else int(b), None if s is None else float(s))
-                for slot, b, s in conn.execute(_LAG).fetchall()}
+        return {str(slot): (None if b is None else int(b), None if s is None else float(s),
+                            None if sync is None else str(sync))
+                for slot, b, s, sync in conn.execute(_LAG).fetchall()}
     return {}
 
 
@@ -81,9 +85,9 @@ def status(state: ClusterState) -> list[NodeStatus]:
     for node in state.nodes:
         running = alive(node)
         health = ("ok" if _healthy(node) else "failing") if running else ""
-        lag_bytes, lag_s = (lags.get(node.name.replace("-", "_"), (None, None))
-                            if node.role == "standby" else (None, None))
+        lag_bytes, lag_s, sync = (lags.get(node.name.replace("-", "_"), (None, None, None))
+                                  if node.role == "standby" else (None, None, None))
         out.append(NodeStatus(node.name, node.role, node.pid, node.address,
                               "running" if running else "dead", health, node.log,
-                              lag_bytes, lag_s))
+                              lag_bytes, lag_s, sync))
     return out

@@ -1,6 +1,6 @@
-"""``cluster up`` / ``status`` / ``down``: start a topology's nodes in order (databases,
-schema and demo data once, app servers side by side, the balancer last), describe them,
-stop them in reverse — and leave no process behind."""
+"""``cluster up``: start a topology's nodes in order (databases, schema and demo data once,
+app servers side by side, the balancer last); the pieces ``down`` (``operate.py``, through a
+plan) stops them with — in reverse, leaving no process behind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bazaar.cluster import nginx, postgres
-from bazaar.cluster.errors import ClusterError, ClusterRunning, NoCluster, NodeFailed
+from bazaar.cluster.errors import ClusterRunning, NoCluster, NodeFailed
 from bazaar.cluster.nodes import app_node, kill_node, start_app, start_redis, stop_pid
 from bazaar.cluster.state import ClusterState, Node, alive, processes_under
 from bazaar.cluster.topology import ClusterSpec
@@ -27,7 +27,7 @@ def cluster_dir(settings: Settings) -> Path:
     return (settings.data_dir / "cluster").resolve()
 
 
-def _lock(directory: Path) -> DirLock:
+def lock(directory: Path) -> DirLock:
     return DirLock(directory, "the cluster directory", ".cluster.lock")
 
 
@@ -88,16 +88,16 @@ def _prepare_database(settings: Settings, url: str, key: str, directory: Path) -
 def up(settings: Settings, spec: ClusterSpec, echo: Echo = print) -> ClusterState:
     """Start ``spec``'s nodes; on any failure, stop what started and raise."""
     directory = cluster_dir(settings)
-    with _lock(directory):
+    with lock(directory):
         old = ClusterState.load(directory)
         if old is not None and any(alive(n) for n in old.nodes):
             raise ClusterRunning(f"a {old.spec.topology!r} cluster runs under {directory} "
                                  f"(entry {old.entry}); `bazaar cluster down` first")
         if old is not None:
-            _remove_data(directory, old)
+            remove_data(directory, old)
         logs = directory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        state = ClusterState(spec)
+        state = ClusterState(spec, id=secrets.token_hex(8))
         try:
             _start_nodes(settings, spec, state, directory, logs, echo)
         except BaseException:
@@ -138,11 +138,17 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
             echo(f"pg_basebackup {name} (slot {name.replace('-', '_')})")
             postgres.clone_standby(sdata, primary.port, name.replace("-", "_"))
             delay = spec.standby_delay_ms if i == spec.replicas else 0
-            extra = {"recovery_min_apply_delay": f"'{delay}ms'"} if delay else {}
+            extra = {"cluster_name": f"'{postgres.standby_name(i)}'"}
+            if delay:
+                extra["recovery_min_apply_delay"] = f"'{delay}ms'"
             node = postgres.start(name, "standby", sdata, free_port(), logs / f"{name}.log",
                                   extra)
             added(node)
             replica_urls.append(node.url)
+        if spec.replicas:
+            echo(f"replication {spec.replication}: synchronous_standby_names = "
+                 f"'{postgres.sync_standby_names(spec.replication, spec.replicas)}'")
+            postgres.set_replication(primary, spec.replication, spec.replicas)
         echo("schema, auth tables and demo data")
         _prepare_database(settings, database_url, key, directory)
     redis_url = None
@@ -169,7 +175,7 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
                                          directory / "lb", logs, workers=spec.lb_workers)))
 
 
-def _stop_node(node: Node) -> None:
+def stop_node(node: Node) -> None:
     if node.role in ("primary", "standby"):
         if alive(node):
             postgres.stop(node)
@@ -184,16 +190,22 @@ def _stop_all(state: ClusterState, echo: Echo) -> list[int]:
     for node in reversed(state.nodes):
         if alive(node):
             echo(f"  stopping {node.name} (pid {node.pid})")
-            _stop_node(node)
+            stop_node(node)
     leftovers: list[int] = []
     for root in _roots(state):
         leftovers += processes_under(root)
-    for pid in leftovers:
+    kill_pids(leftovers, state.nodes)
+    return leftovers
+
+
+def kill_pids(pids: list[int], nodes: list[Node]) -> None:
+    """kill -9 ``pids`` (what still runs under stopped nodes' directories), then whatever
+    of ``nodes`` still runs."""
+    for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, 9)
-    for node in state.nodes:
+    for node in nodes:
         kill_node(node)
-    return leftovers
 
 
 def _roots(state: ClusterState) -> list[Path]:
@@ -201,31 +213,12 @@ def _roots(state: ClusterState) -> list[Path]:
     return sorted(roots)
 
 
-def _remove_data(directory: Path, state: ClusterState) -> None:
+def remove_data(directory: Path, state: ClusterState) -> None:
     for node in state.nodes:
         if node.role in ("primary", "standby"):
             postgres.remove_node_dir(directory / node.name)
         elif node.data:
             shutil.rmtree(node.data, ignore_errors=True)
-
-
-def down(settings: Settings, echo: Echo = print) -> ClusterState:
-    """Stop every node of the cluster under ``settings.data_dir`` and delete its databases
-    (the logs stay). :class:`NoCluster` if there is none."""
-    directory = cluster_dir(settings)
-    with _lock(directory):
-        state = ClusterState.load(directory)
-        if state is None:
-            raise NoCluster(f"no cluster under {directory}")
-        leftovers = _stop_all(state, echo)
-        if leftovers:
-            echo(f"  killed {len(leftovers)} leftover process(es): {leftovers}")
-        still = [n.name for n in state.nodes if alive(n)]
-        if still:
-            raise ClusterError(f"could not stop: {', '.join(still)}")
-        _remove_data(directory, state)
-        (directory / "state.json").unlink(missing_ok=True)
-        return state
 
 
 def load(settings: Settings) -> ClusterState:

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import secrets
 import shutil
+import signal
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,34 @@ def _error_log(b: Balancer) -> str:
     with contextlib.suppress(OSError):
         return (b.log_dir / "nginx-error.log").read_text(errors="replace")[-2000:]
     return "(no error log)"
+
+
+def without_upstream(conf: str, host: str, port: int) -> str:
+    """``conf`` (a config :func:`render` wrote) without the upstream ``host:port``;
+    :class:`ValueError` if it is not there or is the last one (nginx needs one)."""
+    lines = conf.splitlines(keepends=True)
+    servers = [i for i, line in enumerate(lines) if line.lstrip().startswith("server ")
+               and line.strip().endswith(";")]
+    hit = [i for i in servers if lines[i].split()[1] == f"{host}:{port}"]
+    if not hit:
+        raise ValueError(f"{host}:{port} is not an upstream of this balancer")
+    if len(servers) == 1:
+        raise ValueError("the balancer's last upstream cannot be removed")
+    return "".join(line for i, line in enumerate(lines) if i != hit[0])
+
+
+def remove_upstream(lb: Node, host: str, port: int) -> None:
+    """Take ``host:port`` out of the running balancer: rewrite its config, check it
+    (``nginx -t``), reload (SIGHUP: new workers on the new config, old ones finish their
+    requests)."""
+    directory = Path(lb.data)
+    conf = directory / "nginx.conf"
+    text = without_upstream(conf.read_text(), host, port)
+    tmp = directory / "nginx.conf.new"
+    tmp.write_text(text)
+    check = Child([binary(), "-p", str(directory), "-c", str(tmp), "-t"], name="nginx -t",
+                  log=Path(lb.log).with_name("nginx-check.log"))
+    if check.spawn().wait(30) != 0:
+        raise NodeFailed(f"nginx rejected the new config {tmp}:\n{check.log_text(2000)}")
+    os.replace(tmp, conf)
+    os.kill(lb.pid, signal.SIGHUP)

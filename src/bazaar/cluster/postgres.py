@@ -159,3 +159,42 @@ def stop(node: Node, timeout: float = 30.0) -> None:
     pgdata = Path(node.data) / "pgdata"
     subprocess.run([*_as_postgres(), str(pg_bindir() / "pg_ctl"), "stop", "-D", str(pgdata),
                     "-m", "fast", "-w", "-t", str(int(timeout))], capture_output=True)
+
+
+def standby_name(i: int) -> str:
+    """Standby ``i``'s name in ``synchronous_standby_names`` (its ``cluster_name``, which
+    its WAL receiver sends as ``application_name``)."""
+    return f"s{i}"
+
+
+def standby_names(nodes: list[Node]) -> list[str]:
+    """The ``synchronous_standby_names`` entries of standby nodes ``pg-standby-i``."""
+    return [standby_name(int(n.name.rsplit("-", 1)[1])) for n in nodes]
+
+
+def sync_standby_names(mode: str, standbys: int | list[str]) -> str:
+    """``all`` → ``FIRST n (s1, …, sn)``: a commit waits for every standby; ``one`` →
+    ``ANY 1 (…)``: for whichever answers first; ``async`` → '': for none."""
+    listed = ([standby_name(i) for i in range(1, standbys + 1)]
+              if isinstance(standbys, int) else standbys)
+    names = ", ".join(listed)
+    if mode == "async" or not listed:
+        return ""
+    if mode == "all":
+        return f"FIRST {len(listed)} ({names})"
+    if mode == "one":
+        return f"ANY 1 ({names})"
+    raise ValueError(f"unknown replication mode {mode!r}")
+
+
+def set_replication(primary: Node, mode: str, standbys: int | list[str]) -> None:
+    """Switch the primary to ``mode`` (ALTER SYSTEM and a reload: no restart), with
+    ``synchronous_commit = remote_apply`` — an acknowledged commit is *visible* on the
+    standbys waited for, not merely written. Set once the standbys stream: set earlier, the
+    primary's own ``CREATE DATABASE`` would wait for standbys that do not exist yet."""
+    names = sync_standby_names(mode, standbys)
+    with psycopg.connect(dsn(primary.port, "postgres"), autocommit=True,
+                         connect_timeout=5) as conn:
+        conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+        conn.execute("ALTER SYSTEM SET synchronous_commit = 'remote_apply'")
+        conn.execute("SELECT pg_reload_conf()")

@@ -14,11 +14,11 @@ from bazaar.processes import free_port
 
 
 @contextlib.contextmanager
-def replicated_postgres(directory: Path, standbys: int = 2, delay_ms: int = 0
-                        ) -> Iterator[list[Node]]:
+def replicated_postgres(directory: Path, standbys: int = 2, delay_ms: int = 0,
+                        replication: str = "async") -> Iterator[list[Node]]:
     """``[primary, standby-1, …]``, each with a database ``bazaar``; the last standby
-    applies WAL ``delay_ms`` late (``recovery_min_apply_delay``). Stopped and deleted on
-    exit."""
+    applies WAL ``delay_ms`` late (``recovery_min_apply_delay``); commits wait as
+    ``replication`` says (:func:`postgres.set_replication`). Stopped and deleted on exit."""
     nodes: list[Node] = []
     links: list[Path] = []
     try:
@@ -36,10 +36,13 @@ def replicated_postgres(directory: Path, standbys: int = 2, delay_ms: int = 0
             links.append(link)
             sdata = postgres.node_dir(link)
             postgres.clone_standby(sdata, primary.port, name.replace("-", "_"))
-            extra = ({"recovery_min_apply_delay": f"'{delay_ms}ms'"}
-                     if delay_ms and i == standbys else {})
+            extra = {"cluster_name": f"'{postgres.standby_name(i)}'"}
+            if delay_ms and i == standbys:
+                extra["recovery_min_apply_delay"] = f"'{delay_ms}ms'"
             nodes.append(postgres.start(name, "standby", sdata, free_port(),
                                         directory / "logs" / f"{name}.log", extra))
+        if replication != "async":
+            postgres.set_replication(primary, replication, standbys)
         yield nodes
     finally:
         for node in reversed(nodes):

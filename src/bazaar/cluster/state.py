@@ -44,6 +44,8 @@ class ClusterState:
     spec: ClusterSpec
     entry: str = ""
     nodes: list[Node] = field(default_factory=list)
+    #: Made at ``up``: a plan for one cluster never applies to the next one started here.
+    id: str = ""
 
     def by_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
@@ -52,7 +54,8 @@ class ClusterState:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{STATE_FILE}.tmp"
         tmp.write_text(json.dumps({"spec": asdict(self.spec), "entry": self.entry,
-                                   "nodes": [asdict(n) for n in self.nodes]}, indent=2))
+                                   "id": self.id, "nodes": [asdict(n) for n in self.nodes]},
+                                  indent=2))
         os.replace(tmp, directory / STATE_FILE)
 
     @classmethod
@@ -62,7 +65,11 @@ class ClusterState:
             return None
         data: dict[str, Any] = json.loads(path.read_text())
         return cls(ClusterSpec(**data["spec"]), data.get("entry", ""),
-                   [Node(**n) for n in data["nodes"]])
+                   [Node(**n) for n in data["nodes"]], str(data.get("id", "")))
+
+    def without(self, name: str) -> None:
+        """Forget node ``name`` (it was removed)."""
+        self.nodes = [n for n in self.nodes if n.name != name]
 
 
 def start_time(pid: int) -> int | None:

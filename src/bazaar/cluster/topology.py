@@ -18,6 +18,9 @@ TOPOLOGIES = BUILT + PLANNED
 #: PostgreSQL server).
 MAX_APP_SERVERS = 16
 MAX_REPLICAS = 8
+#: The explainer's three options: saved on all nodes, on the primary and one standby, on the
+#: primary alone (``synchronous_standby_names`` FIRST n / ANY 1 / '').
+REPLICATION_MODES = ("all", "one", "async")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class ClusterSpec:
     standby_delay_ms: int = 0
     #: nginx worker processes.
     lb_workers: int = 1
+    #: all, one or async (see :data:`REPLICATION_MODES`).
+    replication: str = "async"
 
     @property
     def has_postgres(self) -> bool:
@@ -43,7 +48,7 @@ class ClusterSpec:
 
 def spec_for(topology: str, app_servers: int | None = None, replicas: int | None = None,
              shards: int | None = None, standby_delay_ms: int = 0,
-             lb_workers: int = 1) -> ClusterSpec:
+             lb_workers: int = 1, replication: str = "async") -> ClusterSpec:
     """The spec for ``topology`` with its defaults; :class:`ClusterError` for bad counts."""
     if topology not in TOPOLOGIES:
         raise ClusterError(f"unknown topology {topology!r}: one of {', '.join(TOPOLOGIES)}")
@@ -70,4 +75,9 @@ def spec_for(topology: str, app_servers: int | None = None, replicas: int | None
         raise ClusterError("--standby-delay-ms belongs to the 'replicas' topology")
     if not 1 <= lb_workers <= 16:
         raise ClusterError(f"--lb-workers must be 1..16, got {lb_workers}")
-    return ClusterSpec(topology, apps, standbys, standby_delay_ms, lb_workers)
+    if replication not in REPLICATION_MODES:
+        raise ClusterError(f"--replication must be one of {', '.join(REPLICATION_MODES)}, "
+                           f"got {replication!r}")
+    if replication != "async" and topology != "replicas":
+        raise ClusterError("--replication belongs to the 'replicas' topology")
+    return ClusterSpec(topology, apps, standbys, standby_delay_ms, lb_workers, replication)

@@ -10,10 +10,11 @@ import typer
 from bazaar.commands._output import JSON, Col, emit_json, emit_table
 
 if TYPE_CHECKING:
-    from bazaar.cluster import NodeStatus
+    from bazaar.cluster import NodeStatus, Outcome
     from bazaar.config import Settings
 
-app = typer.Typer(help="Scale-out topologies: single → split → cluster (nginx) → replicas.",
+app = typer.Typer(help="Scale-out topologies: single → split → cluster (nginx) → replicas; "
+                       "destructive operations as plan → apply.",
                   no_args_is_help=True)
 
 DATA_DIR = typer.Option(None, "--data-dir", help="Where local state lives (the cluster under "
@@ -37,6 +38,10 @@ def up(
     standby_delay_ms: int = typer.Option(
         0, "--standby-delay-ms", help="recovery_min_apply_delay of the last standby."),
     lb_workers: int = typer.Option(1, "--lb-workers", help="nginx worker processes."),
+    replication: str = typer.Option(
+        "async", "--replication",
+        help="replicas: a commit is acknowledged once visible on all standbys (FIRST n), "
+             "one (ANY 1), or on the primary alone (async)."),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
@@ -47,7 +52,7 @@ def up(
     settings = _settings(data_dir)
     try:
         spec = cluster.spec_for(topology, app_servers, replicas, shards, standby_delay_ms,
-                                lb_workers)
+                                lb_workers, replication)
         state = cluster.up(settings, spec, echo=(lambda _m: None) if as_json else typer.echo)
     except cluster.ClusterError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -72,9 +77,12 @@ def status(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
         raise typer.Exit(1) from exc
     nodes = cluster.status(state)
     if as_json:
-        emit_json({"topology": state.spec.topology, "entry": state.entry, "nodes": nodes})
+        emit_json({"topology": state.spec.topology, "entry": state.entry,
+                   "replication": state.spec.replication, "nodes": nodes})
     else:
-        _table(state.spec.topology, state.entry, nodes)
+        title = state.spec.topology + (f" (replication {state.spec.replication})"
+                                       if state.spec.replicas else "")
+        _table(title, state.entry, nodes)
     dead = [n.name for n in nodes if n.state != "running"]
     if dead:  # exit status 3, for scripts
         typer.echo(f"dead: {', '.join(dead)}", err=True)
@@ -84,8 +92,9 @@ def status(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
 def _table(topology: str, entry: str, nodes: list[NodeStatus]) -> None:
     emit_table([Col("node", whole=True), Col("role"), Col("pid", whole=True),
                 Col("address", whole=True), Col("state"), Col("health"), Col("lag"),
-                Col("log")],
-               ([n.name, n.role, n.pid, n.address, n.state, n.health, _lag(n), n.log]
+                Col("sync"), Col("log")],
+               ([n.name, n.role, n.pid, n.address, n.state, n.health, _lag(n),
+                 n.sync_state or "", n.log]
                 for n in nodes),
                title=f"{topology} at {entry}")
 
@@ -96,18 +105,96 @@ def _lag(n: NodeStatus) -> str:
     return f"{n.lag_bytes} B" + (f", {n.lag_s * 1000:.1f} ms" if n.lag_s is not None else "")
 
 
-@app.command("down")
-def down(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
-    """Stop every node (balancer first, primary last) and delete the cluster's databases;
-    the logs stay. Anything still running under the cluster's directories is killed."""
+@app.command("plan")
+def plan(
+    op: str = typer.Argument(..., help="remove-app, remove-replica or down "
+                                       "(drop-shard: not built yet)."),
+    selectors: list[str] | None = typer.Argument(
+        None, help="Node names or globs (app-*). None is an error: say --all."),
+    everything: bool = typer.Option(False, "--all", help="Every node the operation acts on."),
+    allow_protected: bool = typer.Option(
+        False, "--allow-protected",
+        help="Let the plan include the current primary, the last replica, the last app server."),
+    ttl: float = typer.Option(900.0, "--ttl", help="Seconds the plan stays valid (1..86400)."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Show the exact nodes a destructive operation will act on and save that as a plan
+    (DATA_DIR/cluster/plans/ID.json); nothing is changed. `bazaar cluster apply ID` then acts
+    on exactly those nodes — if none of them changed meanwhile — once."""
     from bazaar import cluster
 
     settings = _settings(data_dir)
     try:
-        state = cluster.down(settings, echo=(lambda _m: None) if as_json else typer.echo)
+        made = cluster.plan(settings, op, selectors or [], everything, allow_protected, ttl)
     except cluster.ClusterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     if as_json:
-        return emit_json({"stopped": [n.name for n in state.nodes]})
-    typer.echo(f"stopped {len(state.nodes)} nodes")
+        return emit_json({**made.to_json(), "lines": made.lines})
+    what = "--all" if made.all else " ".join(made.selectors)
+    typer.echo(f"plan {made.id}: {made.op} {what} — {len(made.targets)} node(s), valid until "
+               f"{_utc(made.expires)}")
+    for line in made.lines:
+        typer.echo(f"  {line}")
+    typer.echo(f"apply exactly this, once: bazaar cluster apply {made.id}")
+
+
+def _utc(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+@app.command("apply")
+def apply(
+    plan_id: str = typer.Argument(..., help="The id `bazaar cluster plan` printed."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Act on exactly the nodes of a saved plan, logging the lines the plan showed. Refused,
+    changing nothing (exit 4), if a planned node changed, the plan expired, the cluster was
+    started again, or the plan was applied before; changes to other nodes are no reason."""
+    from bazaar import cluster
+
+    settings = _settings(data_dir)
+    try:
+        _, outcome = cluster.apply(settings, plan_id,
+                                   echo=(lambda _m: None) if as_json else typer.echo)
+    except cluster.PlanRefused as exc:
+        if as_json:
+            emit_json({"plan_id": exc.plan_id, "result": "refused", "done": [],
+                       "skipped": [], "reasons": exc.reasons})
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(4) from exc
+    except cluster.ClusterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    _outcome(outcome, as_json)
+
+
+def _outcome(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        emit_json(outcome)
+    else:
+        typer.echo(f"{outcome.result}: plan {outcome.plan_id}, {len(outcome.done)} node(s) "
+                   + (f"done, left alone (changed): {', '.join(outcome.skipped)}"
+                      if outcome.skipped else "done"))
+    if outcome.result != "applied":
+        raise typer.Exit(5)
+
+
+@app.command("down")
+def down(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
+    """Stop every node (balancer first, primary last) and delete the cluster's databases;
+    the logs stay. A shortcut for `plan down --all --allow-protected` and its apply: the
+    plan is made, shown and saved, and that same plan is applied at once."""
+    from bazaar import cluster
+
+    settings = _settings(data_dir)
+    try:
+        _, outcome = cluster.down(settings, echo=(lambda _m: None) if as_json else typer.echo)
+    except cluster.ClusterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    _outcome(outcome, as_json)
