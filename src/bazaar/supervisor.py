@@ -304,6 +304,8 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         specs.append(ServiceSpec(f"saga-{name}", argv))
     specs.append(ServiceSpec("saga-inventory", [py, "-m", "bazaar.cli", "flow",
                                                 "shop-inventory"]))
+    # The shop's outbox (orders, stock, sign-ups, views) to shop.events.
+    specs.append(ServiceSpec("shop-events", [py, "-m", "bazaar.cli", "shop", "relay"]))
     return specs
 
 
