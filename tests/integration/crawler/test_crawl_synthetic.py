@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
+import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from tests.support.crawl import Web, synthetic_web
 
 from bazaar.crawler import Crawler, CrawlStats, Politeness
-from bazaar.crawler.synthetic import WebSpec
+from bazaar.crawler.synthetic import SyntheticWeb, WebSpec
 
 SPEC = WebSpec(hosts=1000, pages=2, links=6, delay_seconds=0.4, slow_seconds=0.2)
 
@@ -79,3 +82,27 @@ def test_delays_and_crawl_delay_honoured_server_side(tmp_path: Path) -> None:
             need = spec.delay_seconds if host.startswith("delayed.") else floor
             # Loose lower bound: the server stamps arrivals; a gap is at least the delay.
             assert min(gaps, default=need) >= need * 0.9, (host, min(gaps))
+
+
+def test_fp_audit_records_the_pages_a_false_positive_hid(tmp_path: Path) -> None:
+    """``--fp-audit`` beside a Bloom filter sized to err: the pages the filter wrongly called
+    seen are recorded as false positives — real pages never fetched — and no page that was
+    fetched (a true duplicate when met again) is ever counted."""
+    spec = WebSpec(hosts=40, pages=3, links=5, traps=False)
+    state = tmp_path / "state"
+    with synthetic_web(spec, tmp_path) as web:
+        stats = asyncio.run(Crawler(web.config(dedup="bloom", expected_urls=40, error_rate=0.2,
+                                               fp_audit=True, state_dir=state)).run())
+        fetched = set(web.page_requests())
+    with contextlib.closing(sqlite3.connect(state / "crawl.db")) as db:
+        recorded = [u for (u,) in db.execute("SELECT url FROM false_positives")]
+    hidden = set()
+    for url in recorded:
+        parts = urlsplit(url)
+        hidden.add(SyntheticWeb.identity(str(parts.hostname), parts.path, parts.query)[0])
+    assert hidden, "the filter was sized to err: some pages must have been hidden"
+    strangers = {h for h in hidden if h not in spec.normal_pages() and "/r/" not in h}
+    assert not strangers, sorted(strangers)[:5]  # pages and their redirects (/r/j), only
+    assert not hidden & fetched, sorted(hidden & fetched)[:5]
+    assert stats.false_positives == len(recorded)
+    assert spec.normal_pages() - fetched  # and they are missing from the crawl
