@@ -408,7 +408,7 @@ def serve_events(settings: Settings, batch: int = 500) -> None:
                             delay)
                 await producer.stop()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
         log.info("event relay: shop outbox -> %s", broker)
         try:
             await Relay(store, producer, batch=batch, idle_s=0.1).run()
@@ -523,6 +523,10 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
+            dashboard = supervisor.urls().get("pipeline-dashboard")
+            if dashboard:
+                echo(f"pipeline: shop.events → {settings.data_dir / 'pipeline'} (lake, "
+                     f"warehouse); dashboard: {dashboard}")
         stop_views = threading.Event()  # on the way out: the last views, then the services
         views = drain_views(runtime.shop, stop_views)
         stack.callback(views.join, 5.0)

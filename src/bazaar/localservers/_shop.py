@@ -49,7 +49,8 @@ def bazaar_up(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
-    child_env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0", BAZAAR_GRPC_PORT="0")
+    child_env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0", BAZAAR_GRPC_PORT="0",
+                     BAZAAR_DASHBOARD_PORT="0")
     child_env.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     output_path = output or data_dir.parent / f"{data_dir.name}.up.out"
