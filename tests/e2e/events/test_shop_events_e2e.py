@@ -72,7 +72,8 @@ def test_the_warehouse_shows_what_the_shop_did_through_a_log_outage_and_a_kill(
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     data = tmp_path / "data"
-    with bazaar_up(data, env={"BAZAAR_KAFKA_BOOTSTRAP": bootstrap}) as shop:
+    with bazaar_up(data, env={"BAZAAR_KAFKA_BOOTSTRAP": bootstrap,
+                                   "BAZAAR_PIPELINE": "true"}) as shop:
         url = shop.url
         dashboard = httpx.get(f"{url}/").json()["services"]["pipeline-dashboard"]["url"]
         ann, a = _login(url, "ann")
