@@ -31,6 +31,9 @@ class SqlOutbox:
 
     def add(self, type: str, event_id: str, key: str, *, at: float | None = None,
             **fields: object) -> None:
+        # The change first (its version-checked UPDATEs): a racing transaction then fails
+        # on the row it lost, as a retryable conflict, not on this event's unique id.
+        self._s.flush()
         when = time.time() if at is None else at
         payload = orjson.dumps({"v": SCHEMA_VERSION, "event_id": event_id, "type": type,
                                 "at": round(when, 3), **fields})
