@@ -13,6 +13,7 @@ import errno
 import os
 import signal
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from bazaar.auth import AuthConfig, AuthSystem, Credential, Passwords, RateLimit
 from bazaar.cache import CachePolicy, Structures, memory_structures, redis_structures
 from bazaar.config import Settings
 from bazaar.shop.adapters import MIGRATIONS, SqlCatalogQueries, SqlUnitsOfWork, translated
+from bazaar.shop.adapters.events import BufferedViews
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog, guarded_catalog
 from bazaar.shop.services import ConflictRetry, PasswordHasher, Shop, users
 from bazaar.shop.services.seed import SeedResult, seed_demo
@@ -89,9 +91,12 @@ def build_shop(settings: Settings, engine: Engine, *, hasher: PasswordHasher | N
     catalogue queries in place of ``engine``."""
     queries = SqlCatalogQueries(reads or engine)
     catalog = build_read_cache(settings, engine, queries)
-    return Shop(uow=SqlUnitsOfWork(engine, settings.reservation_strategy), queries=queries,
+    uow = SqlUnitsOfWork(engine, settings.reservation_strategy)
+    return Shop(uow=uow, queries=queries,
                 hasher=hasher or Passwords(),  # argon2id at OWASP's cost
-                catalog_reader=catalog, retry=retry or ConflictRetry(), invalidation=catalog)
+                catalog_reader=catalog, retry=retry or ConflictRetry(), invalidation=catalog,
+                # product views, drained into the outbox by drain_views (bazaar up)
+                views=BufferedViews(uow))
 
 
 def build_read_cache(settings: Settings, engine: Engine,
@@ -348,6 +353,78 @@ def serve_checkout(settings: Settings, concurrency: int = 8,
         runtime.close()
 
 
+def drain_views(shop: Shop, stop: threading.Event, every_s: float = 0.5) -> threading.Thread:
+    """A thread moving the shop's buffered product views into its outbox every ``every_s``
+    until ``stop`` (and once more then); a database error is retried next round."""
+    import logging
+
+    log = logging.getLogger("bazaar.shop.events")
+
+    def loop() -> None:
+        views = shop.views
+        if not isinstance(views, BufferedViews):
+            return
+        while True:
+            stopping = stop.wait(every_s)
+            try:
+                while views.drain() == 5_000:
+                    pass
+            except Exception as exc:  # the database is away: the views wait in memory
+                log.warning("product views not recorded yet: %s", exc)
+            if stopping:
+                return
+
+    thread = threading.Thread(target=loop, name="bazaar-views", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve_events(settings: Settings, batch: int = 500) -> None:
+    """The shop's event relay, until Ctrl-C/TERM: the outbox in the shop's database to
+    ``shop.events`` (acks=all; a row is marked sent only after the log acknowledged it, so a
+    crash publishes it again: at least once). A log that is down only makes it wait."""
+    import asyncio
+    import logging
+
+    from aiokafka import AIOKafkaProducer
+
+    from bazaar.flow.choreography import Relay
+    from bazaar.flow.orchestrator import Store
+
+    log = logging.getLogger("bazaar.shop.events")
+    configure_logging(settings.log_level, settings.log_format)
+    broker = settings.kafka_bootstrap or f"127.0.0.1:{settings.broker_port}"
+    store = Store(settings.effective_database_url)
+
+    async def serve() -> None:
+        delay = 0.2
+        while True:  # the producer cannot start while the log is down: wait for it
+            producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5,
+                                        enable_idempotence=False, request_timeout_ms=10_000)
+            try:
+                await producer.start()
+                break
+            except Exception as exc:
+                log.warning("event relay: the log at %s: %s; retrying in %.1fs", broker, exc,
+                            delay)
+                await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        log.info("event relay: shop outbox -> %s", broker)
+        try:
+            await Relay(store, producer, batch=batch, idle_s=0.1).run()
+        finally:
+            await producer.stop()
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+
+
 def migrate_database(runtime: Runtime) -> str:
     return migrate.upgrade(runtime.engine, MIGRATIONS)
 
@@ -448,6 +525,14 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
                     if settings.checkout == "orchestration" else "")
                  + f"; {len(supervisor.pids())} services, logs in "
                  f"{settings.data_dir / 'logs'}")
+            dashboard = supervisor.urls().get("pipeline-dashboard")
+            if dashboard:
+                echo(f"pipeline: shop.events → {settings.data_dir / 'pipeline'} (lake, "
+                     f"warehouse); dashboard: {dashboard}")
+        stop_views = threading.Event()  # on the way out: the last views, then the services
+        views = drain_views(runtime.shop, stop_views)
+        stack.callback(views.join, 5.0)
+        stack.callback(stop_views.set)
         app = build_app(runtime, supervisor,
                         grpc_port=settings.grpc_port if settings.grpc else None, announce=echo)
         port = sock.getsockname()[1]

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535,
         description="Prometheus metrics of the embedded broker (0: a free port under up).")
 
+    # --- pipeline ------------------------------------------------------------------------
+    pipeline: bool = Field(default=True, description="`bazaar up` also runs the pipeline: the "
+                                                     "ingester and the dashboard.")
+    dashboard_port: int = Field(default=8400, ge=0, le=65535,
+                                description="The pipeline dashboard's port under `bazaar up`.")
+
     # --- broker --------------------------------------------------------------------------
     broker_host: str = Field(default="127.0.0.1", description="Interface the broker binds.")
     broker_flush: Literal["batch", "interval", "os"] = Field(

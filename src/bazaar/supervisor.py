@@ -120,8 +120,9 @@ class Supervisor:
         if taken:
             raise ServiceFailed(
                 f"port in use: {', '.join(taken)}; set it to another number or 0 "
-                "(--broker-port/BAZAAR_BROKER_PORT, --flow-port/BAZAAR_FLOW_PORT), point "
-                "BAZAAR_KAFKA_BOOTSTRAP at a running log, or run with --no-services")
+                "(--broker-port/BAZAAR_BROKER_PORT, --flow-port/BAZAAR_FLOW_PORT, "
+                "--dashboard-port/BAZAAR_DASHBOARD_PORT), point BAZAAR_KAFKA_BOOTSTRAP at a "
+                "running log, or run with --no-services (or --no-pipeline)")
 
     def start(self, spec: ServiceSpec) -> None:
         """Start ``spec`` and wait until it listens; :class:`ServiceFailed` says why not."""
@@ -261,6 +262,8 @@ def with_service_ports(settings: Settings) -> Settings:
         update["broker_port"] = free_port()
     if settings.kafka_bootstrap is None and settings.broker_metrics_port == 0:
         update["broker_metrics_port"] = free_port()
+    if settings.pipeline and settings.dashboard_port == 0:
+        update["dashboard_port"] = free_port()
     if settings.flow_port == 0:
         port = free_port()
         update["flow_port"] = port
@@ -304,6 +307,19 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         specs.append(ServiceSpec(f"saga-{name}", argv))
     specs.append(ServiceSpec("saga-inventory", [py, "-m", "bazaar.cli", "flow",
                                                 "shop-inventory"]))
+    # The shop's outbox (orders, stock, sign-ups, views) to shop.events.
+    specs.append(ServiceSpec("shop-events", [py, "-m", "bazaar.cli", "shop", "relay"]))
+    if settings.pipeline:  # shop.events → the lake (exactly once) → the warehouse → charts
+        pipeline = ["--bootstrap", bootstrap, "--dir", str(data / "pipeline")]
+        # A killed ingester's partitions pass to its restart when its session ends: 6 s.
+        specs.append(ServiceSpec("pipeline-ingest", [py, "-m", "bazaar.cli", "pipeline",
+                                                     "ingest", *pipeline,
+                                                     "--session-timeout-ms", "6000"]))
+        port = settings.dashboard_port
+        specs.append(ServiceSpec(
+            "pipeline-dashboard", [py, "-m", "bazaar.cli", "pipeline", "dashboard", *pipeline,
+                                   "--port", str(port), "--refresh-s", "2"],
+            ready_port=port, url=f"http://127.0.0.1:{port}/dashboard"))
     return specs
 
 

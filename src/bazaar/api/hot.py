@@ -16,7 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bazaar.api.conventions import etag_of, none_match
-from bazaar.api.principal import SCOPE_KEY
+from bazaar.api.principal import SCOPE_KEY, viewer
 from bazaar.api.routes import READ
 from bazaar.shop.services import Shop
 
@@ -64,6 +64,7 @@ class HotReads:
                     if who is not None and peek is not None and READ in who.scopes:
                         body = peek(int(digits))
                         if body is not None:
+                            self.shop.views.viewed(int(digits), viewer(who))
                             scope["bazaar.route"] = "/products/{product_id:int}"  # metrics
                             await _send_product(scope, send, body)
                             return

@@ -47,6 +47,13 @@ def require(found: Principal | None, scope: str | None = None) -> Principal:
     return found
 
 
+def viewer(found: Principal) -> int | None:
+    """The shop user behind ``found`` for analytics (None: an app or a foreign identity)."""
+    if found.kind != "user" or not found.id.isdigit():
+        return None
+    return int(found.id)
+
+
 def require_user(found: Principal | None, scope: str | None = None) -> int:
     """The calling user's id, holding ``scope`` (apps cannot place orders or book rooms)."""
     found = require(found, scope)

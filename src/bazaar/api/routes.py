@@ -14,7 +14,7 @@ from starlette.responses import Response
 from bazaar.api import schemas as s
 from bazaar.api.conventions import conditional, next_link
 from bazaar.api.params import Param, path_id, query
-from bazaar.api.principal import principal, user_id
+from bazaar.api.principal import principal, user_id, viewer
 from bazaar.api.responses import body, json
 from bazaar.shop.domain import ADMIN_SCOPE, LineRequest
 from bazaar.shop.services import (
@@ -106,8 +106,9 @@ class ShopRoutes:
 
     async def get_product(self, request: Request) -> Response:
         # The hot path: no thread hop when the reader answers from a cache.
-        principal(request, READ)
+        who = principal(request, READ)
         found = await self.shop.catalog_reader.product(path_id(request, "product_id"))
+        self.shop.views.viewed(found.id, viewer(who))  # buffered: no I/O here
         return conditional(request, json(found))
 
     async def create_product(self, request: Request) -> Response:

@@ -89,3 +89,14 @@ def seed(data_dir: Path | None = DataDir, database_url: str | None = DatabaseUrl
         raise
     finally:
         runtime.close()
+
+
+@app.command("relay")
+def relay(batch: int = typer.Option(500, min=1, max=10_000,
+                                    help="Outbox rows published per round.")) -> None:
+    """Publish the shop's events (its outbox) to shop.events on the log, until Ctrl-C.
+    ``bazaar up`` runs it as the ``shop-events`` service; the log is BAZAAR_KAFKA_BOOTSTRAP or
+    the embedded broker's port."""
+    from bazaar import bootstrap
+
+    bootstrap.serve_events(settings_from(), batch=batch)

@@ -26,7 +26,8 @@ OPTIONS = {"host": "--host", "port": "--port", "data_dir": "--data-dir",
            "database_url": "--database-url", "reservation_strategy": "--reservations",
            "checkout": "--checkout", "broker_port": "--broker-port", "flow_port": "--flow-port",
            "log_level": "--log-level", "grpc_port": "--grpc-port", "tls": "--tls",
-           "tls_port": "--tls-port"}
+           "tls_port": "--tls-port", "pipeline": "--pipeline",
+           "dashboard_port": "--dashboard-port"}
 
 
 @app.command("up")
@@ -61,14 +62,22 @@ def up(
     tls_port: int | None = typer.Option(
         None, "--tls-port", help="The TLS/QUIC port, TCP and UDP (0 picks a free one).",
         show_default="8443"),
+    pipeline: bool | None = typer.Option(
+        None, "--pipeline/--no-pipeline",
+        help="Also run the pipeline: shop.events → lake → warehouse → dashboard.",
+        show_default="on"),
+    dashboard_port: int | None = typer.Option(
+        None, "--dashboard-port", help="The pipeline dashboard's port (0 picks a free one).",
+        show_default="8400"),
     services: bool = typer.Option(
         True, "--services/--no-services",
         help="Also run the embedded broker, the saga orchestrator and the checkout services."),
 ) -> None:
     """Start the shop and the services beside it; serve until Ctrl-C.
 
-    Migrates, seeds the demo, runs the log, the orchestrator and the saga services (restarted
-    if they die), then serves the API. Every port is checked before anything starts.
+    Migrates, seeds the demo, runs the log, the orchestrator, the saga services, the shop's
+    event relay and the pipeline (ingester and dashboard; restarted if they die), then serves
+    the API. Every port is checked before anything starts.
 
     An option not given comes from its BAZAAR_* variable (--port: BAZAAR_PORT, --reservations:
     BAZAAR_RESERVATION_STRATEGY, …), else the default shown."""
@@ -81,7 +90,8 @@ def up(
         OPTIONS, host=host, port=port, data_dir=data_dir, database_url=database_url,
         reservation_strategy=strategy.value if strategy else None,
         checkout=checkout.value if checkout else None, broker_port=broker_port,
-        flow_port=flow_port, grpc_port=grpc_port, tls=tls, tls_port=tls_port)
+        flow_port=flow_port, grpc_port=grpc_port, tls=tls, tls_port=tls_port,
+        pipeline=pipeline, dashboard_port=dashboard_port)
     try:
         bootstrap.up(settings, services=services)
     except (ServiceFailed, DirLocked) as exc:

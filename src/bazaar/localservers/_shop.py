@@ -43,13 +43,17 @@ def bazaar_up(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     """Run ``bazaar up --port <free> --data-dir DATA_DIR ARGS…`` until ``/health`` answers.
 
     ``env`` is added to this process's environment less its ``BAZAAR_*`` variables; the
-    broker and orchestrator ports default to free ones so runs never collide. On exit: Ctrl-C
+    broker, orchestrator and dashboard ports default to free ones so runs never collide, and
+    the pipeline is off unless ``env`` says ``BAZAAR_PIPELINE=true``. On exit: Ctrl-C
     (SIGINT), then kill -9 of the whole group if it does not stop within 30 s. Its output
     goes to ``output`` (default: ``DATA_DIR.up.out`` beside the data directory), truncated.
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}
-    child_env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0", BAZAAR_GRPC_PORT="0")
+    # The pipeline's ingester and dashboard only where asked (BAZAAR_PIPELINE=true): two
+    # processes fewer to start for every shop that does not look at them.
+    child_env.update(BAZAAR_BROKER_PORT="0", BAZAAR_FLOW_PORT="0", BAZAAR_GRPC_PORT="0",
+                     BAZAAR_DASHBOARD_PORT="0", BAZAAR_PIPELINE="false")
     child_env.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     output_path = output or data_dir.parent / f"{data_dir.name}.up.out"

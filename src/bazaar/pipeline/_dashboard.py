@@ -42,12 +42,12 @@ STATIC = resources.files("bazaar.pipeline") / "static"
 
 SUMMARY = {
     "revenue": """SELECT epoch(date_trunc('hour', ts))::BIGINT, sum(revenue_cents)::BIGINT
-                  FROM fact_orders GROUP BY 1 ORDER BY 1""",
+                  FROM sold_lines GROUP BY 1 ORDER BY 1""",
     "top_products": """SELECT product_id, sum(revenue_cents)::BIGINT, sum(quantity)::BIGINT
-                       FROM fact_orders GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10""",
+                       FROM sold_lines GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10""",
     "funnel": "SELECT name, sessions FROM agg_funnel ORDER BY stage",
     "stock": "SELECT product_id, stock FROM stock_levels ORDER BY stock, product_id LIMIT 10",
-    "totals": """SELECT (SELECT count(DISTINCT order_id) FROM fact_orders),
+    "totals": """SELECT (SELECT count(DISTINCT order_id) FROM sold_lines),
                         (SELECT coalesce(sum(revenue_cents), 0)::BIGINT FROM agg_daily),
                         (SELECT count(*) FROM fact_events)""",
 }

@@ -23,10 +23,14 @@ CHECKOUT_TOPIC = "checkout.events"
 VIEWED, CART_ADDED, CHECKOUT_STARTED = "product_viewed", "cart_added", "checkout_started"
 ORDER_PLACED, STOCK_CHANGED = "order_placed", "stock_changed"
 CHECKOUT_COMPLETED, CHECKOUT_FAILED = "checkout_completed", "checkout_failed"
+ORDER_PAID, ORDER_CANCELLED, USER_SIGNED_UP = "order_paid", "order_cancelled", "user_signed_up"
 MALFORMED = "_malformed"
 #: Event types the preparation keeps; anything else is cleaned away.
 KNOWN_TYPES = (VIEWED, CART_ADDED, CHECKOUT_STARTED, ORDER_PLACED, STOCK_CHANGED,
-               CHECKOUT_COMPLETED, CHECKOUT_FAILED)
+               CHECKOUT_COMPLETED, CHECKOUT_FAILED, ORDER_PAID, ORDER_CANCELLED, USER_SIGNED_UP)
+#: The version of the flat shape (``"v"`` in each event; absent means 1): a new optional
+#: field keeps it, a field removed or changed in meaning bumps it.
+SCHEMA_VERSION = 1
 #: The checkout saga's names → ours (the rest of its steps are not analytics events).
 SAGA_TYPES = {"OrderPlaced": CHECKOUT_STARTED, "OrderCompleted": CHECKOUT_COMPLETED,
               "OrderFailed": CHECKOUT_FAILED}
@@ -107,7 +111,8 @@ def to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
 
 def shop_event(type: str, event_id: str, at: float, **fields: Any) -> bytes:
     """The JSON a producer puts on :data:`SHOP_TOPIC` for one event."""
-    return orjson.dumps({"event_id": event_id, "type": type, "at": at, **fields})
+    return orjson.dumps({"v": SCHEMA_VERSION, "event_id": event_id, "type": type, "at": at,
+                         **fields})
 
 
 _JSON_SCHEMA = pa.schema([

@@ -10,6 +10,8 @@ orphaned files (written, never committed) are deleted at start.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,28 @@ from typing import Any
 from bazaar.pipeline._errors import IngestError, LakeError
 from bazaar.pipeline._events import SHOP_TOPIC, decode_batch
 from bazaar.pipeline._lake import Lake
+
+log = logging.getLogger("bazaar.pipeline")
+_TRANSIENT_NAMES = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE",
+                    "NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE",
+                    "COORDINATOR_LOAD_IN_PROGRESS")
+_last_warning = [0.0]
+
+
+@functools.cache
+def _transient_codes() -> frozenset[int]:
+    """librdkafka's codes for "the log is away for now" (it reconnects by itself)."""
+    from confluent_kafka import KafkaError
+
+    return frozenset(int(getattr(KafkaError, n)) for n in _TRANSIENT_NAMES
+                     if hasattr(KafkaError, n))
+
+
+def _log_transient(bootstrap: str, what: str) -> None:
+    now = time.monotonic()
+    if now - _last_warning[0] >= 10:  # once per 10 s, not per poll
+        _last_warning[0] = now
+        log.warning("the log at %s: %s; waiting for it", bootstrap, what)
 
 
 @dataclass
@@ -73,6 +97,9 @@ class Ingester:
             "max.partition.fetch.bytes": 16 << 20, "queued.max.messages.kbytes": 262_144,
             "session.timeout.ms": self.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.session_timeout_ms // 5),
+            # A topic made after we subscribed (the shop's first event creates shop.events)
+            # is seen within seconds, not librdkafka's default five minutes.
+            "topic.metadata.refresh.interval.ms": 2_000,
         })
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
@@ -118,6 +145,7 @@ class Ingester:
         caught up and written). Returns what it did."""
         from confluent_kafka import KafkaError, KafkaException
 
+        transient = _transient_codes()
         stats = IngestStats(orphans_removed=self.lake.recover())
         started = time.perf_counter()
         consumer = self._consumer()
@@ -136,6 +164,10 @@ class Ingester:
                             self._flush(consumer, key, stats)
                             continue
                         if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                            continue
+                        if err.retriable() or err.code() in transient:
+                            # the log is away: librdkafka reconnects; nothing to do but wait
+                            _log_transient(self.bootstrap, err.str())
                             continue
                         raise IngestError(f"consume from {self.bootstrap}: {err.str()}")
                     self._at_end.discard(key)

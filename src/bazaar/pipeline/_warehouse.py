@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.pipeline._errors import WarehouseError
-from bazaar.pipeline._events import ORDER_PLACED, STOCK_CHANGED
+from bazaar.pipeline._events import ORDER_CANCELLED, ORDER_PAID, ORDER_PLACED, STOCK_CHANGED
 from bazaar.pipeline._lake import Lake
 from bazaar.pipeline._prepare import clean_sql, parquet_source, sessions_sql
 
@@ -55,10 +55,20 @@ CREATE TABLE IF NOT EXISTS agg_funnel (stage INTEGER PRIMARY KEY, name VARCHAR,
                                        sessions BIGINT);
 CREATE TABLE IF NOT EXISTS stock_levels (product_id BIGINT PRIMARY KEY, stock BIGINT,
                                          ts TIMESTAMPTZ);
+-- One row per order: its lines' revenue and where it stands (placed, paid or cancelled).
+CREATE TABLE IF NOT EXISTS dim_order (order_id VARCHAR PRIMARY KEY, customer_id VARCHAR,
+                                      placed_at TIMESTAMPTZ, status VARCHAR NOT NULL,
+                                      paid_at TIMESTAMPTZ, cancelled_at TIMESTAMPTZ,
+                                      lines BIGINT, revenue_cents BIGINT);
+-- The order lines that count: a cancelled order's lines are facts, not sales.
+CREATE OR REPLACE VIEW sold_lines AS
+  SELECT f.* FROM fact_orders f
+  WHERE NOT EXISTS (SELECT 1 FROM dim_order o
+                    WHERE o.order_id = f.order_id AND o.status = 'cancelled');
 """
 #: Tables whose contents :meth:`Warehouse.digest` covers (everything but the load log).
 TABLES = ("fact_events", "event_sessions", "fact_orders", "dim_product", "dim_customer", "dim_date",
-          "agg_daily", "agg_funnel", "stock_levels")
+          "agg_daily", "agg_funnel", "stock_levels", "dim_order")
 FUNNEL = (("viewed", "product_viewed"), ("added to cart", "cart_added"),
           ("started checkout", "checkout_started"), ("ordered", "order_placed"))
 
@@ -158,14 +168,42 @@ class Warehouse:
                  CAST(strftime(ts, '%Y%m%d') AS INTEGER), ts, quantity, price_cents,
                  quantity * price_cents
           FROM batch WHERE type = '{ORDER_PLACED}'""")
-        # What the new rows touch is recomputed from the facts, never added to.
+        # What the new rows touch is recomputed from the facts, never added to. An order
+        # paid or cancelled later touches its lines' days and products too.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE touched_orders AS
+                        SELECT DISTINCT order_id FROM batch WHERE order_id IS NOT NULL
+                          AND type IN ('{ORDER_PLACED}', '{ORDER_PAID}', '{ORDER_CANCELLED}')""")
+        con.execute("""DELETE FROM dim_order
+                       WHERE order_id IN (SELECT order_id FROM touched_orders)""")
+        con.execute(f"""INSERT INTO dim_order
+          SELECT e.order_id, any_value(e.customer_id),
+                 min(e.ts) FILTER (WHERE e.type = '{ORDER_PLACED}'),
+                 CASE WHEN count(*) FILTER (WHERE e.type = '{ORDER_CANCELLED}') > 0
+                      THEN 'cancelled'
+                      WHEN count(*) FILTER (WHERE e.type = '{ORDER_PAID}') > 0 THEN 'paid'
+                      ELSE 'placed' END,
+                 min(e.ts) FILTER (WHERE e.type = '{ORDER_PAID}'),
+                 min(e.ts) FILTER (WHERE e.type = '{ORDER_CANCELLED}'),
+                 count(*) FILTER (WHERE e.type = '{ORDER_PLACED}'),
+                 coalesce(sum(e.quantity * e.price_cents)
+                          FILTER (WHERE e.type = '{ORDER_PLACED}'), 0)
+          FROM fact_events e
+          WHERE e.order_id IN (SELECT order_id FROM touched_orders)
+            AND e.type IN ('{ORDER_PLACED}', '{ORDER_PAID}', '{ORDER_CANCELLED}')
+          GROUP BY e.order_id""")
         con.execute("""CREATE OR REPLACE TEMP TABLE touched_customers AS
                        SELECT DISTINCT customer_id FROM batch WHERE customer_id IS NOT NULL""")
         con.execute("""CREATE OR REPLACE TEMP TABLE touched_days AS
                        SELECT DISTINCT CAST(strftime(ts, '%Y%m%d') AS INTEGER) AS date_key,
-                              CAST(ts AS DATE) AS day FROM batch""")
+                              CAST(ts AS DATE) AS day FROM batch
+                       UNION
+                       SELECT DISTINCT date_key, CAST(ts AS DATE) FROM fact_orders
+                       WHERE order_id IN (SELECT order_id FROM touched_orders)""")
         con.execute("""CREATE OR REPLACE TEMP TABLE touched_products AS
-                       SELECT DISTINCT product_id FROM batch WHERE product_id IS NOT NULL""")
+                       SELECT DISTINCT product_id FROM batch WHERE product_id IS NOT NULL
+                       UNION
+                       SELECT DISTINCT product_id FROM fact_orders
+                       WHERE order_id IN (SELECT order_id FROM touched_orders)""")
         con.execute("CREATE OR REPLACE TEMP TABLE resessioned AS "
                     + sessions_sql('(SELECT * RENAME (ts AS "at") FROM fact_events WHERE '
                                    "customer_id IN (SELECT customer_id FROM touched_customers))"))
@@ -180,16 +218,17 @@ class Warehouse:
                        SELECT date_key, day, year(day), month(day), isodow(day)
                        FROM touched_days""")
         con.execute("""INSERT OR REPLACE INTO dim_product
-                       SELECT product_id, min(ts), arg_max(unit_price_cents, (ts, event_id)),
-                              sum(quantity)
-                       FROM fact_orders
-                       WHERE product_id IN (SELECT product_id FROM touched_products)
-                       GROUP BY product_id""")
+                       SELECT f.product_id, min(f.ts),
+                              arg_max(f.unit_price_cents, (f.ts, f.event_id)),
+                              sum(CASE WHEN o.status = 'cancelled' THEN 0 ELSE f.quantity END)
+                       FROM fact_orders f LEFT JOIN dim_order o USING (order_id)
+                       WHERE f.product_id IN (SELECT product_id FROM touched_products)
+                       GROUP BY f.product_id""")
         con.execute("DELETE FROM agg_daily WHERE date_key IN (SELECT date_key FROM touched_days)")
         con.execute("""INSERT INTO agg_daily
                        SELECT date_key, count(DISTINCT order_id), sum(quantity),
                               sum(revenue_cents), count(DISTINCT customer_id)
-                       FROM fact_orders
+                       FROM sold_lines
                        WHERE date_key IN (SELECT date_key FROM touched_days)
                        GROUP BY date_key""")
         con.execute(f"""INSERT OR REPLACE INTO stock_levels

@@ -13,7 +13,7 @@ def test_migrate_then_seed_twice(tmp_path: Path) -> None:
     runner = CliRunner()
     migrated = runner.invoke(app, ["shop", "migrate", "--data-dir", str(tmp_path)])
     assert migrated.exit_code == 0, migrated.output
-    assert "schema at revision 0002" in migrated.output
+    assert "schema at revision 0003" in migrated.output
     first = runner.invoke(app, ["shop", "seed", "--data-dir", str(tmp_path)])
     assert first.exit_code == 0, first.output
     assert "added 8 products, 3 room types" in first.output

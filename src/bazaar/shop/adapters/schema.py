@@ -8,9 +8,11 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -114,6 +116,19 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The shop's events for the log, written in the transaction of the change they describe and
+# published by a relay (bazaar.flow.choreography's Relay: the same layout as its outbox).
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("topic", String(100), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float, index=True),
 )
 
 #: The shop's migrations (``bazaar.storage.migrate`` runs them; a test checks they build

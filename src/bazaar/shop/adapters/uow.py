@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bazaar.shop.adapters.errors import shop_error
+from bazaar.shop.adapters.events import SqlOutbox
 from bazaar.shop.adapters.orm import start_mappers
 from bazaar.shop.adapters.repositories import (
     SqlIdempotencyKeys,
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
     users: SqlUsers
     idempotency: SqlIdempotencyKeys
     stock: ModelReservations | AtomicReservations
+    events: SqlOutbox
 
     def __init__(self, sessions: sessionmaker[Session], strategy: Strategy) -> None:
         self._sessions = sessions
@@ -53,6 +55,7 @@ class SqlUnitOfWork:
         self.reservations, self.users = SqlReservations(s), SqlUsers(s)
         self.idempotency = SqlIdempotencyKeys(s)
         self.stock = reservations_for(s, self._strategy)
+        self.events = SqlOutbox(s)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

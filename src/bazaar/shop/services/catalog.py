@@ -14,6 +14,7 @@ from bazaar.shop.domain import (
     new_room,
     stay_nights,
 )
+from bazaar.shop.services import events
 from bazaar.shop.services.shop import Shop
 from bazaar.shop.services.views import (
     Page,
@@ -38,6 +39,8 @@ def create_product(shop: Shop, sku: str, name: str, price_cents: int,
     product = new_product(sku, name, price_cents, stock)
     with shop.uow() as uow:
         uow.products.add(product)
+        assert product.id is not None
+        events.stock_changed(uow, [product.id], "new")
         uow.commit()
     assert product.id is not None
     # Drops a cached "not found"; the read cache's Bloom guard learns the new id.
@@ -53,6 +56,7 @@ def restock(shop: Shop, product_id: int, quantity: int) -> ProductView:
     def attempt() -> None:
         with shop.uow() as uow:
             uow.stock.put_stock(product_id, quantity)
+            events.stock_changed(uow, [product_id])
             uow.commit()
 
     shop.retry.run(attempt)

@@ -21,8 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bazaar.shop.domain import Checkout, NotFound, Order, StateConflict, Unavailable
-from bazaar.shop.services import orders
+from bazaar.shop.domain import (
+    Checkout,
+    NotFound,
+    Order,
+    OrderStatus,
+    StateConflict,
+    Unavailable,
+)
+from bazaar.shop.services import events, orders
 from bazaar.shop.services.shop import Shop
 
 
@@ -147,6 +154,7 @@ def release_stock(shop: Shop, order_id: int, reason: str | None = None) -> dict[
         released = order.checkout_failed(reason)
         if released:
             _return_stock(order, uow)
+            events.order_cancelled(uow, order, "checkout_failed")
         return released, [line.product_id for line in order.lines]
 
     released, products = _change(shop, order_id, change)
@@ -159,7 +167,11 @@ def release_stock(shop: Shop, order_id: int, reason: str | None = None) -> dict[
 def fulfil_stock(shop: Shop, order_id: int) -> dict[str, Any]:
     """The parcel left: the order becomes ``fulfilled`` (its stock left with it when it was
     placed). Idempotent: the saga retries it."""
-    _change(shop, order_id, lambda order, _: order.fulfil())
+    def change(order: Order, uow: Any) -> None:
+        if order.fulfil():  # once, though the saga retries the step
+            events.order_paid(uow, order)
+
+    _change(shop, order_id, change)
     return {"fulfilled": True}
 
 
@@ -168,7 +180,13 @@ def close_checkout(shop: Shop, order_id: int, status: str,
     """The saga's last step: record ``completed``, or ``failed`` with the reason (a failed
     saga that still holds the order releases it here). Idempotent."""
     if status == "completed":
-        _change(shop, order_id, lambda order, _: order.checkout_completed())
+        def done(order: Order, uow: Any) -> None:
+            paid = order.status == OrderStatus.CHECKING_OUT  # not fulfilled before: now
+            order.checkout_completed()
+            if paid:
+                events.order_paid(uow, order)
+
+        _change(shop, order_id, done)
         return {"closed": True}
     if status != "failed":
         raise StateConflict(f"a checkout closes completed or failed, not {status!r}")

@@ -17,6 +17,7 @@ from bazaar.shop.domain import (
     SoldOut,
     normalise_lines,
 )
+from bazaar.shop.services import events
 from bazaar.shop.services.catalog import check_page
 from bazaar.shop.services.ports import KeyAlreadyClaimed
 from bazaar.shop.services.shop import Shop
@@ -89,6 +90,7 @@ def place_order(shop: Shop, user_id: int, lines: Sequence[LineRequest],
             assert order.id is not None
             if idempotency_key is not None:
                 uow.idempotency.attach(user_id, idempotency_key, order.id)
+            events.order_placed(uow, order)
             uow.commit()
             return order_view(order)
 
@@ -137,6 +139,7 @@ def cancel_order(shop: Shop, user_id: int, order_id: int) -> OrderView:
             order.cancel()
             for line in sorted(order.lines, key=lambda ln: ln.product_id):
                 uow.stock.put_stock(line.product_id, line.quantity)
+            events.order_cancelled(uow, order)
             uow.commit()
             return order_view(order)
 

@@ -101,6 +101,19 @@ class Reservations(Protocol):
     def return_nights(self, room_id: int, nights: Sequence[date], rooms: int) -> None: ...
 
 
+class EventOutbox(Protocol):
+    """The transaction's outbox: events committed with the change they describe."""
+
+    def add(self, type: str, event_id: str, key: str, *, at: float | None = None,
+            **fields: object) -> None:
+        """Queue one event (``at`` defaults to now) for the log, keyed by ``key``."""
+        ...
+
+    def stock_level(self, product_id: int) -> int | None:
+        """The product's stock as this transaction sees it (None: no such product)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; leaving the ``with`` block without ``commit`` rolls back."""
 
@@ -118,6 +131,8 @@ class UnitOfWork(Protocol):
     def idempotency(self) -> IdempotencyKeys: ...
     @property
     def stock(self) -> Reservations: ...
+    @property
+    def events(self) -> EventOutbox: ...
 
     def __enter__(self) -> Self: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bazaar.shop.services.events import NoViews, ViewRecorder
 from bazaar.shop.services.ports import CatalogQueries, PasswordHasher, UnitOfWorkFactory
 from bazaar.shop.services.reads import CatalogReader, NoInvalidation, ReadInvalidation
 from bazaar.shop.services.retry import ConflictRetry
@@ -20,3 +21,5 @@ class Shop:
     catalog_reader: CatalogReader
     retry: ConflictRetry = field(default_factory=ConflictRetry)
     invalidation: ReadInvalidation = field(default_factory=NoInvalidation)
+    #: Product views for the analytics events (the API calls it; no I/O there).
+    views: ViewRecorder = field(default_factory=NoViews)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bazaar.shop.domain import CUSTOMER_SCOPES, NotFound, validate_registration
+from bazaar.shop.services import events
 from bazaar.shop.services.shop import Shop
 from bazaar.shop.services.views import Credentials, UserView
 
@@ -14,6 +15,7 @@ def register(shop: Shop, username: str, display_name: str, password: str,
     password_hash = shop.hasher.hash(password)  # slow on purpose: outside the transaction
     with shop.uow() as uow:
         user_id = uow.users.add(new.username, new.display_name, password_hash, scopes)
+        events.signed_up(uow, user_id)
         uow.commit()
     return UserView(user_id, new.username, new.display_name, tuple(scopes))
 
