@@ -49,6 +49,52 @@ def _real_urls(ctx: RunContext, hosts: int) -> list[str]:
     return urls
 
 
+def _shared_crawls(ctx: RunContext, hosts: int, counts: tuple[int, ...]
+                   ) -> dict[int, dict[str, Any]]:
+    """Pages/s of N ``bazaar crawl`` processes sharing one Redis Bloom filter and frontier,
+    each N on a fresh synthetic web and a fresh Redis; measured on the server's request log
+    (distinct pages served / first to last request), pages fetched twice counted."""
+    import collections
+    import sys
+
+    from bazaar import localservers
+    from bazaar.crawler.synthetic import WebSpec, read_log, serve_argv
+    from bazaar.processes import Child, free_port
+
+    spec = WebSpec(hosts=hosts, pages=5, links=8, traps=False)
+    out: dict[int, dict[str, Any]] = {}
+    with ctx.step("N crawler processes sharing Redis", total=len(counts)) as step:
+        for n in counts:
+            port = free_port()
+            with Child(serve_argv(port, spec), name="synthetic-web",
+                       log=ctx.work_dir / f"web-{n}.log",
+                       ready_url=f"http://127.0.0.1:{port}/__health", ready_timeout=60), \
+                    localservers.redis() as redis:
+                argv = [sys.executable, "-m", "bazaar", "crawl",
+                        f"http://h0.web.localhost:{port}/p/0", "--allow-domain",
+                        "web.localhost", "--resolve", "*.localhost=127.0.0.1",
+                        "--per-host-delay", "0", "--delay-factor", "0", "--concurrency", "32",
+                        "--dedup", "redis", "--redis", redis.url, "--redis-key", f"lab:{n}",
+                        "--expected-urls", str(max(100_000, hosts * 100)), "--quiet", "--json"]
+                children = [Child(argv, name=f"crawl-{n}-{i}",
+                                  log=ctx.work_dir / f"crawl-{n}-{i}.log").spawn()
+                            for i in range(n)]
+                for child in children:
+                    code = child.wait(timeout=1800)
+                    if code != 0:
+                        raise RuntimeError(f"a crawler exited {code}: "
+                                           f"{child.log_text(tail=2000)}")
+                pages = [e for e in read_log(port) if not e[3].startswith("/robots")]
+            seen = collections.Counter(e[2] for e in pages)
+            span = max(e[0] for e in pages) - min(e[0] for e in pages)
+            out[n] = {"processes": n, "pages": len(seen), "pages_per_s": len(seen) / span,
+                      "fetched_twice": sum(1 for v in seen.values() if v > 1),
+                      "missing": len(spec.normal_pages() - set(seen)),
+                      "seconds": span}
+            step.advance()
+    return out
+
+
 def _extend(urls: list[str], n: int, tag: str) -> list[str]:
     """``n`` distinct URLs shaped like the crawled ones (host and path kept, a counter added)."""
     out: list[str] = []
@@ -77,6 +123,9 @@ def run(ctx: RunContext) -> Report:
     n = int(ctx.params.get("n", 200_000 if ctx.quick else 10_000_000))
     n_probe = int(ctx.params.get("n_probe", 200_000 if ctx.quick else 2_000_000))
     crawled = _real_urls(ctx, hosts)
+    counts = tuple(int(x) for x in str(ctx.params.get("processes", "1,2,4")).split(","))
+    shared = _shared_crawls(ctx, int(ctx.params.get("shared_hosts", 200 if ctx.quick
+                                                    else 1000)), counts)
     keys, probes = _extend(crawled, n, "in"), _extend(crawled, n_probe, "out")
     rows: list[list[Any]] = []
     results: dict[str, dict[str, Any]] = {}
@@ -101,7 +150,10 @@ def run(ctx: RunContext) -> Report:
             step.advance()
     for name, r in results.items():
         rows.append([name, r["bytes_per_url"], r["lookup_us"], r["fp"],
-                     *[r["bytes_per_url"] * s / MIB for s in SCALES]])
+                     *[r["bytes_per_url"] * s / MIB for s in SCALES], None])
+    for n, r in shared.items():
+        rows.append([f"Redis Bloom shared by {n} crawler process{'es' if n > 1 else ''}",
+                     None, None, None, None, None, None, round(r["pages_per_s"], 1)])
     bloom6 = results["Bloom p=1e-06"]
     at_100m = bloom6["bytes_per_url"] * 1e8 / MIB
     verdict = (f"{'Held' if at_100m <= 345 else 'Did not hold'}: a Bloom filter at p = 1e-6 "
@@ -111,19 +163,27 @@ def run(ctx: RunContext) -> Report:
                f"and {results['SQLite UNIQUE index']['bytes_per_url'] * 1e8 / MIB / 1024:,.1f} "
                f"GiB for SQLite. Measured false positives: "
                f"{results['Bloom p=0.01']['fp']:.4%} at target 1%, "
-               f"{bloom6['fp_count']} of {n_probe:,} at target 1e-6.")
-    summary = {"results": results, "n": n, "n_probe": n_probe, "crawled_urls": len(crawled),
+               f"{bloom6['fp_count']} of {n_probe:,} at target 1e-6. N crawler processes sharing "
+               f"the Redis filter and frontier: "
+               + ", ".join(f"{n}: {r['pages_per_s']:.0f} pages/s" for n, r in shared.items())
+               + f" ({sum(r['fetched_twice'] for r in shared.values())} pages fetched twice, "
+               f"{sum(r['missing'] for r in shared.values())} reachable pages missed).")
+    summary = {"results": results, "shared": {str(k): v for k, v in shared.items()},
+               "n": n, "n_probe": n_probe, "crawled_urls": len(crawled),
                "projected_mib": {name: {str(s): r["bytes_per_url"] * s / MIB for s in SCALES}
                                  for name, r in results.items()}}
     notes = [f"{len(crawled):,} canonical URLs from a real crawl of {hosts} synthetic hosts, "
              f"extended to {n:,} keys and {n_probe:,} absent probes of the same shape.",
              "Set memory: tracemalloc of the table plus the strings; SQLite: file size after "
              "VACUUM; Bloom: m/8 bytes exactly. Projections multiply the per-URL cost.",
-             "Not measured here yet: pages/s of N crawler processes sharing the Redis filter "
-             "(see docs/lab/url-dedup.md)."]
+             f"Shared crawls: for each N, a fresh synthetic web of "
+             f"{next(iter(shared.values()))['pages'] if shared else 0:,} pages and a fresh "
+             "Redis; N `bazaar crawl --dedup redis` processes, 32 in flight each; pages/s from "
+             "the server's log. The machine has 2 cores shared by the server and the "
+             "crawlers, so N > 2 cannot scale here."]
 
     def plot(fig: Figure) -> None:
-        ax = fig.subplots()
+        ax, ax2 = fig.subplots(1, 2)
         for name, r in results.items():
             ax.loglog(SCALES, [r["bytes_per_url"] * s / MIB for s in SCALES], "o-", label=name)
         ax.axhline(345, ls=":", color="grey")
@@ -131,9 +191,14 @@ def run(ctx: RunContext) -> Report:
         ax.set_ylabel("MiB (log)")
         ax.set_title("Memory to deduplicate URLs (dotted: 345 MiB)")
         ax.legend(fontsize=8)
+        ax2.plot(list(shared), [r["pages_per_s"] for r in shared.values()], "o-")
+        ax2.set_xlabel("crawler processes sharing Redis")
+        ax2.set_ylabel("pages/s")
+        ax2.set_xticks(list(shared))
+        ax2.set_title("Shared Redis filter and frontier")
 
     return Report(columns=["store", "bytes/URL", "lookup us", "false-positive rate",
-                           "MiB at 10M", "MiB at 100M", "MiB at 1B"],
+                           "MiB at 10M", "MiB at 100M", "MiB at 1B", "pages/s"],
                   rows=rows, verdict=verdict, summary=summary, notes=notes, plot=plot)
 
 

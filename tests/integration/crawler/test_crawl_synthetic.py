@@ -1,7 +1,9 @@
 """Crawls of the synthetic web (a real server process on loopback), checked on the server's side.
 
-1,000 hosts, every spelling trap, and the other traps (calendar, redirect loop and chain,
-10 MB pages, errors, a robots-forbidden host, a Crawl-delay host, a slow host).
+200 hosts (``BAZAAR_CRAWL_TEST_HOSTS=1000`` for the issue's 1,000; the bench and the
+url-dedup lab crawl 1,000), every spelling trap, and the other traps (calendar, redirect loop
+and chain, 10 MB pages, errors, a robots-forbidden host, a Crawl-delay host, a slow host):
+the traps hang off ``h0`` and do not depend on the host count.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +23,8 @@ from tests.support.crawl import Web, synthetic_web
 from bazaar.crawler import Crawler, CrawlStats, Politeness
 from bazaar.crawler.synthetic import SyntheticWeb, WebSpec
 
-SPEC = WebSpec(hosts=1000, pages=2, links=6, delay_seconds=0.4, slow_seconds=0.2)
+HOSTS = int(os.environ.get("BAZAAR_CRAWL_TEST_HOSTS", "200"))
+SPEC = WebSpec(hosts=HOSTS, pages=2, links=6, delay_seconds=0.4, slow_seconds=0.2)
 
 
 @pytest.fixture(scope="module")
