@@ -66,6 +66,7 @@ from bazaar.functions._server import (
     spawn_worker_host,
     start_server_process,
 )
+from bazaar.functions._vm import VmPool, VmUnavailable, setup_vm
 
 __all__ = [
     "BWRAP",
@@ -107,6 +108,8 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "VersionRef",
+    "VmPool",
+    "VmUnavailable",
     "WorkerHost",
     "WorkerManager",
     "WorkerSettings",
@@ -122,6 +125,7 @@ __all__ = [
     "run_worker",
     "runtime_paths",
     "serve",
+    "setup_vm",
     "spawn_worker_host",
     "start_server_process",
     "zip_directory",
