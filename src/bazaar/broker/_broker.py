@@ -12,7 +12,7 @@ from types import TracebackType
 from bazaar.broker._config import BrokerConfig
 from bazaar.broker._errors import BrokerError
 from bazaar.broker._state import BrokerState
-from bazaar.broker.log import Log
+from bazaar.broker.log import Log, cleaner
 from bazaar.broker.server import Connection, MemoryPool
 
 log = logging.getLogger("bazaar.broker")
@@ -67,6 +67,7 @@ class Broker:
         await state.transactions.recover()
         self._tasks.append(loop.create_task(state.coordinator.run_expiry()))
         self._tasks.append(loop.create_task(self._housekeeping()))
+        self._tasks.append(loop.create_task(self._clean_logs()))
         if self.config.metrics_port is not None:
             self._start_metrics(state)
         log.info("bazaar broker listening on %s (data in %s)", self.bootstrap,
@@ -122,6 +123,44 @@ class Broker:
                     next_retention = loop.time() + cfg.retention_check_interval_ms / 1000
                     for lg in state.topics.all_logs():
                         lg.enforce_retention()
+
+    async def _clean_logs(self) -> None:
+        """The log cleaner: one compacted partition at a time, its pass in a worker thread
+        (reading and writing files of its own), the swap back on the loop."""
+        assert self.state is not None
+        state = self.state
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self.config.cleaner_interval_ms / 1000)
+                for lg in state.topics.all_logs():
+                    if lg.config.compact:
+                        await self._clean_one(state, lg)
+
+    async def _clean_one(self, state: BrokerState, lg: Log) -> None:
+        plan = cleaner.plan(lg, max_keys=self.config.cleaner_max_keys)
+        if plan is None:
+            return
+        try:
+            outcome = await asyncio.to_thread(cleaner.execute, plan)
+        except (OSError, BrokerError, ValueError) as exc:
+            plan.close()
+            log.error("cleaning %s failed (the log is unchanged): %s", lg.directory.name, exc)
+            return
+        except asyncio.CancelledError:
+            plan.close()
+            raise
+        try:
+            stats = cleaner.install(lg, outcome)
+        except OSError as exc:
+            log.error("swapping cleaned segments into %s failed: %s (a restart recovers "
+                      "a consistent log)", lg.directory.name, exc)
+            return
+        state.metrics.cleaner_passes += 1
+        state.metrics.cleaner_bytes_read += stats.bytes_read
+        state.metrics.cleaner_bytes_written += stats.bytes_written
+        log.info("cleaned %s: %d segments, %d -> %d bytes, %d of %d records kept, %.3f s",
+                 lg.directory.name, stats.segments, stats.bytes_read, stats.bytes_written,
+                 stats.records_kept, stats.records_read, stats.seconds)
 
     async def stop(self) -> None:
         """Stop listening, finish background work, flush and close every file."""

@@ -18,6 +18,12 @@ class LogConfig:
     ``flush``: ``"batch"`` fsyncs every produce request before it is acknowledged,
     ``"interval"`` every ``flush_interval_ms``, ``"os"`` leaves it to the page cache.
     Retention limits of ``None`` keep everything.
+
+    ``cleanup_policy`` (Kafka's ``cleanup.policy``): ``"delete"`` drops old segments by the
+    retention limits, ``"compact"`` keeps the latest record per key instead (the cleaner,
+    ``log/cleaner.py``), ``"compact,delete"`` does both. A tombstone (null value) stays
+    ``delete_retention_ms`` after it was first compacted; a log is cleaned when the share of
+    its cleanable bytes not yet cleaned exceeds ``min_cleanable_dirty_ratio``.
     """
 
     segment_bytes: int = 256 * 1024 * 1024
@@ -27,8 +33,28 @@ class LogConfig:
     retention_ms: int | None = 7 * 24 * 3600 * 1000
     flush: FlushPolicy = "os"
     flush_interval_ms: int = 1000
+    cleanup_policy: str = "delete"
+    delete_retention_ms: int = 24 * 3600 * 1000
+    min_cleanable_dirty_ratio: float = 0.5
+
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy.split(",")
+
+    @property
+    def deletes(self) -> bool:
+        """Whether retention by size and age applies (``delete`` in the policy)."""
+        return "delete" in self.cleanup_policy.split(",")
 
     def __post_init__(self) -> None:
+        policy = self.cleanup_policy.split(",")
+        if not policy or set(policy) - {"delete", "compact"} or len(set(policy)) != len(policy):
+            raise ConfigError(f"cleanup_policy must be delete, compact or compact,delete, "
+                              f"got {self.cleanup_policy!r}")
+        if self.delete_retention_ms < 0:
+            raise ConfigError("delete_retention_ms must be >= 0")
+        if not 0.0 <= self.min_cleanable_dirty_ratio <= 1.0:
+            raise ConfigError("min_cleanable_dirty_ratio must be between 0 and 1")
         if self.segment_bytes < 1024:
             raise ConfigError(f"segment_bytes must be >= 1024, got {self.segment_bytes}")
         if self.index_interval_bytes < 0:
@@ -83,6 +109,8 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 300_000
     offsets_flush: bool = True
     retention_check_interval_ms: int = 30_000
+    cleaner_interval_ms: int = 15_000
+    cleaner_max_keys: int = 1_000_000
     connections_max_idle_ms: int = 600_000
     write_timeout_ms: int = 30_000
     metrics_port: int | None = None
@@ -112,6 +140,10 @@ class BrokerConfig:
             raise ConfigError("connections_max_idle_ms must be >= 1")
         if self.write_timeout_ms < 1:
             raise ConfigError("write_timeout_ms must be >= 1")
+        if self.cleaner_interval_ms < 1:
+            raise ConfigError("cleaner_interval_ms must be >= 1")
+        if self.cleaner_max_keys < 1:
+            raise ConfigError("cleaner_max_keys must be >= 1")
         if self.retention_check_interval_ms < 1:
             raise ConfigError("retention_check_interval_ms must be >= 1")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:

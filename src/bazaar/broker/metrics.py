@@ -55,6 +55,9 @@ class Metrics:
     connections: int = 0
     refused_connections: int = 0
     write_timeouts: int = 0
+    cleaner_passes: int = 0
+    cleaner_bytes_read: int = 0
+    cleaner_bytes_written: int = 0
     sync_rounds: Callable[[], tuple[int, int]] = lambda: (0, 0)  # (rounds, requests)
 
 
@@ -84,6 +87,14 @@ class BrokerCollector(Collector):
         yield CounterMetricFamily("bazaar_broker_write_timeouts",
                                   "Connections closed: a response unread past write_timeout_ms",
                                   value=m.write_timeouts)
+        yield CounterMetricFamily("bazaar_broker_cleaner_passes",
+                                  "Log cleaner passes (compacted partitions)",
+                                  value=m.cleaner_passes)
+        yield CounterMetricFamily("bazaar_broker_cleaner_bytes_read",
+                                  "Segment bytes the log cleaner read", value=m.cleaner_bytes_read)
+        yield CounterMetricFamily("bazaar_broker_cleaner_bytes_written",
+                                  "Segment bytes the log cleaner wrote (rewritten segments)",
+                                  value=m.cleaner_bytes_written)
         rounds, durable = m.sync_rounds()
         yield CounterMetricFamily("bazaar_broker_group_commit_rounds",
                                   "Group commit rounds (one fdatasync per dirty file each)",

@@ -76,6 +76,12 @@ def serve(
     segment_bytes: int = typer.Option(None, help="Roll segments at this size."),
     retention_bytes: int = typer.Option(None, help="Per partition; default: unlimited."),
     retention_ms: int = typer.Option(None, help="Default: 7 days."),
+    cleanup_policy: str = typer.Option("delete", help="Default cleanup.policy of topics: "
+                                       "delete, compact or compact,delete."),
+    cleaner_interval_ms: int = typer.Option(
+        15_000, help="How often the log cleaner looks for compacted partitions to clean."),
+    cleaner_max_keys: int = typer.Option(
+        1_000_000, help="Keys one cleaner pass may map (more: the rest waits a pass)."),
     zero_copy: bool = typer.Option(None, "--zero-copy/--copy",
                                    help="sendfile for Fetch, or read+write (the experiment)."),
     max_request_bytes: int = typer.Option(
@@ -114,6 +120,7 @@ def serve(
             retention_ms=defaults.retention_ms if retention_ms is None else retention_ms,
             flush=(flush or settings.broker_flush),  # type: ignore[arg-type]
             flush_interval_ms=flush_interval_ms,
+            cleanup_policy=cleanup_policy,
         )
         config = BrokerConfig(
             data_dir=data_dir or settings.data_dir / "broker",
@@ -137,6 +144,8 @@ def serve(
             fetch_max_bytes=fetch_max_bytes,
             group_initial_rebalance_delay_ms=rebalance_delay_ms,
             metrics_port=metrics_port,
+            cleaner_interval_ms=cleaner_interval_ms,
+            cleaner_max_keys=cleaner_max_keys,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

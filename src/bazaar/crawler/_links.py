@@ -33,6 +33,9 @@ def extract_links(body: bytes, url: str, encoding: str | None = None) -> list[st
         href = (el.get("href") or "").strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
             continue
+        if href.startswith(("http://", "https://")) and "\\" not in href:
+            out.append(href)  # already absolute: urljoin would give it back unchanged
+            continue
         try:
             out.append(urljoin(base, href))
         except ValueError:

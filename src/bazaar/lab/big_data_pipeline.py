@@ -55,6 +55,9 @@ def run(ctx: RunContext) -> Report:
     kills = int(ctx.params.get("kills", 20 if ctx.quick else 100))
     batch = int(ctx.params.get("batch", 5_000 if ctx.quick else 50_000))
     dask = bool(ctx.params.get("dask", True))
+    # kill -9 of the warehouse loader: how many, and the latest moment (s) of the first one
+    load_kills = int(ctx.params.get("load_kills", 3))
+    load_window = float(ctx.params.get("load_window_s", 4.0))
     rng = random.Random(42)
     root = ctx.work_dir / "pipeline"
     rows: list[list[Any]] = []
@@ -171,11 +174,11 @@ def run(ctx: RunContext) -> Report:
 
     wh_path = root / "warehouse.duckdb"
     with ctx.step("warehouse: kill -9 during loads, then finish"):
-        for i in range(3):
+        for i in range(load_kills):
             loader = Child([sys.executable, "-m", "bazaar.commands.pipeline", "warehouse",
                             "--dir", str(root)], name="loader",
                            log=ctx.work_dir / "load.log").spawn()
-            time.sleep(rng.uniform(1.0, 4.0) * (i + 1))
+            time.sleep(rng.uniform(load_window / 4, load_window) * (i + 1))
             loader.kill()
         with p.Warehouse(wh_path) as wh:
             load = wh.load(lake)
@@ -185,7 +188,7 @@ def run(ctx: RunContext) -> Report:
         clean_digest = clean.digest()
     rows += [["warehouse", "load of the whole lake", round(full.seconds, 3),
               f"s ({full.facts_added:,} facts)"],
-             ["warehouse", "after 3 kill -9 during loads: equal to a clean load",
+             ["warehouse", f"after {load_kills} kill -9 during loads: equal to a clean load",
               interrupted == clean_digest, f"last load added {load.facts_added:,}"]]
 
     board = p.Dashboard(p.DashboardConfig(warehouse=ctx.work_dir / "clean.duckdb"))

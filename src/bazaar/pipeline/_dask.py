@@ -11,8 +11,10 @@ DuckDB's. ``scheduler`` is a running cluster's address (``tcp://host:8786``); wi
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,6 +52,16 @@ def _groups(paths: list[str], rows: list[int], target: int) -> list[list[str]]:
     return groups
 
 
+def _answers(scheduler: str) -> None:
+    """Fail at once when nothing listens at a ``tcp://host:port`` scheduler address (the Dask
+    client would retry for its whole timeout before saying so)."""
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+        return  # another transport (tls://, inproc://): the client says what is wrong
+    with socket.create_connection((parts.hostname, parts.port), timeout=5):
+        pass
+
+
 @contextlib.contextmanager
 def client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[Any]:
     """A ``distributed.Client`` on ``scheduler``, or on a LocalCluster made for the block."""
@@ -57,6 +69,7 @@ def client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[Any]:
 
     try:
         if scheduler:
+            _answers(scheduler)
             with Client(scheduler, timeout="30s") as c:  # type: ignore[no-untyped-call]
                 yield c
         else:

@@ -139,7 +139,7 @@ def test_topic_configs_described_altered_live_and_kept_across_restart(
             producer.flush(10)
         segments = list((data / "logs" / f"{topic}-0").glob("*.log"))
         assert len(segments) >= 5
-        for name, value in (("cleanup.policy", "compact"), ("segment.bytes", "many"),
+        for name, value in (("cleanup.policy", "shred"), ("segment.bytes", "many"),
                             ("no.such.config", "1")):
             bad = ConfigResource("TOPIC", topic, incremental_configs=[ConfigEntry(
                 name, value, incremental_operation=AlterConfigOpType.SET)])

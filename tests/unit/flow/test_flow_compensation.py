@@ -151,3 +151,60 @@ def test_a_failed_step_without_on_failure_is_not_compensated(tmp_path: Path) -> 
     # The failure workflow is not registered: the execution still fails, with a note.
     assert engine.get(run.id).failure_execution_id is None
 
+
+
+def test_a_compensation_that_fails_for_good_fails_the_workflow_and_says_which(
+        tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    engine.register(FORK)
+    run = engine.start("trip", {"trip": 3})
+    work_one(engine, "hold_meal", {"id": "m1"})
+    clock.advance(5)
+    work_one(engine, "hold_seat", {"id": "s1"})
+    engine.fail(engine.poll("pay", "w")[0].id, "card declined", retryable=False)
+    clock.advance(1)
+    free_seat = engine.poll("free_seat", "w")
+    assert len(free_seat) == 1
+    engine.fail(free_seat[0].id, "seat office closed", retryable=False)
+    clock.advance(1)
+    failed = engine.get(run.id)
+    assert failed.status == "FAILED"
+    assert "card declined" in (failed.reason or "")
+    assert "compensation of seat failed: seat office closed" in (failed.reason or "")
+    assert engine.poll("free_meal", "w") == []  # it stops there: a person must look
+
+
+# A branch still running when the other one fails: compensation waits for it to finish, then
+# undoes it too. A WAIT in progress (nobody works on it) is cancelled, not waited for.
+RACE: dict[str, Any] = {
+    "name": "race",
+    "tasks": [
+        {"ref": "fork", "type": "FORK_JOIN", "branches": [
+            [{"ref": "slow", "name": "slow", "input": {},
+              "compensation": {"name": "undo_slow", "input": {"id": "${slow.output.id}"}}}],
+            [{"ref": "hold", "type": "WAIT"}],
+            [{"ref": "quick", "name": "quick", "input": {}, "retry": {"max_attempts": 1}}]]},
+        {"ref": "join", "type": "JOIN"},
+    ],
+}
+
+
+def test_compensation_waits_for_a_running_step_and_cancels_a_pending_wait(
+        tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    engine.register(RACE)
+    run = engine.start("race", {})
+    slow = engine.poll("slow", "w")[0]  # leased: in progress
+    engine.fail(engine.poll("quick", "w")[0].id, "broken", retryable=False)
+    assert engine.get(run.id).status == "COMPENSATING"
+    tasks = {t.ref: t.status for t in engine.tasks(run.id) if t.kind == "forward"}
+    assert tasks["hold"] == "CANCELED"  # nobody would ever finish it
+    clock.advance(1)
+    assert engine.poll("undo_slow", "w") == []  # not before "slow" has finished
+    assert engine.get(run.id).status == "COMPENSATING"
+    engine.complete(slow.id, {"id": "x7"})
+    clock.advance(1)
+    undo = engine.poll("undo_slow", "w")
+    assert [t.input for t in undo] == [{"id": "x7"}]
+    engine.complete(undo[0].id, {})
+    assert engine.get(run.id).status == "FAILED"

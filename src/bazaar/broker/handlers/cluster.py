@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from bazaar.broker._errors import BrokerError, ErrorCode, TransactionError
+from bazaar.broker._errors import BrokerError, ConfigError, ErrorCode, TransactionError
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.log import check_topic_name
 from bazaar.broker.protocol.apis import create_partitions as cp
 from bazaar.broker.protocol.apis import create_topics as ct
 from bazaar.broker.protocol.apis import delete_topics as dt
@@ -65,15 +64,14 @@ async def create_topics(state: BrokerState, req: ct.CreateTopicsRequest, client:
                 out.append((topic.name, ErrorCode.INVALID_REPLICATION_FACTOR,
                             "a single broker holds one replica"))
                 continue
-            if req.validate_only:
-                check_topic_name(topic.name)
-                if topic.name in state.topics:
-                    out.append((topic.name, ErrorCode.TOPIC_ALREADY_EXISTS, "exists"))
-                    continue
-            else:
-                state.topics.create(topic.name, count)
-                log.info("created topic %s (%d partitions)", topic.name, count)
+            configs = {k: v for k, v in topic.configs if v is not None}
+            state.topics.create(topic.name, count, configs, validate_only=req.validate_only)
+            if not req.validate_only:
+                log.info("created topic %s (%d partitions%s)", topic.name, count,
+                         f", {configs}" if configs else "")
             out.append((topic.name, 0, None))
+        except ConfigError as exc:
+            out.append((topic.name, ErrorCode.INVALID_CONFIG, str(exc)))
         except BrokerError as exc:
             out.append((topic.name, exc.code, str(exc)))
     return ct.CreateTopicsResponse(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,16 @@ from bazaar.broker._errors import CorruptRecordError, OffsetOutOfRangeError, Sto
 from bazaar.broker.log import batch
 from bazaar.broker.log.producers import ProducerTable
 from bazaar.broker.log.segment import Corruption, FileRange, Segment
+from bazaar.broker.log.store import sync_directory
 from bazaar.broker.log.transactions import AbortedTxn, PartitionTxns
 
 EARLIEST = -2
 LATEST = -1
 _SNAPSHOT = "producers.snapshot"
 _LOG_START = "log-start-offset"
+_STAGING = "cleaning"  # the cleaner's rewritten segments before they are swapped in
+#: a replaced or deleted segment's files stay open this long: a sendfile may still use them
+RETIRED_CLOSE_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,9 @@ class Log:
         self.failed: str | None = None
         self._segments: list[Segment] = []
         self._bases: list[int] = []
-        self._retired: list[Segment] = []
+        self._retired: list[tuple[float, Segment]] = []
         directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(directory / _STAGING, ignore_errors=True)  # a clean cut short by a crash
         self._log_start = self._read_log_start()  # moved up by DeleteRecords
         self._open()
         # what consumers may see: a prefix of the log; records appended to be made durable
@@ -327,7 +333,7 @@ class Log:
         return segment.store.read(found.position, found.size)
 
     def _segment_by_fd(self, fd: int) -> Segment:
-        for segment in self._segments:
+        for segment in self._segments + [seg for _t, seg in self._retired]:
             if segment.store.fileno() == fd:
                 return segment
         raise OffsetOutOfRangeError("segment was deleted by retention")
@@ -367,18 +373,17 @@ class Log:
     # --- housekeeping ------------------------------------------------------------------
     def enforce_retention(self, now_ms: int | None = None) -> int:
         """Delete sealed segments beyond the size or age limits; return how many went."""
-        for old in self._retired:  # closed one pass later: a sendfile may still use them
-            old.close()
-        self._retired = []
+        self.close_retired()
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         removed = 0
         total = self.size
+        deletes = self.config.deletes  # cleanup.policy=compact alone keeps every segment
         while len(self._segments) > 1:
             oldest = self._segments[0]
-            over_size = (self.config.retention_bytes is not None
+            over_size = (deletes and self.config.retention_bytes is not None
                          and total - oldest.size >= self.config.retention_bytes)
             stamp = oldest.max_timestamp if oldest.max_timestamp >= 0 else oldest.created_ms
-            over_age = (self.config.retention_ms is not None
+            over_age = (deletes and self.config.retention_ms is not None
                         and now_ms - stamp > self.config.retention_ms)
             below_start = self._segments[1].base_offset <= self._log_start
             if not (over_size or over_age or below_start):
@@ -387,11 +392,55 @@ class Log:
             self.txns.forget_below(self._segments[1].base_offset)
             for path in (oldest.store.path, oldest.index.path, oldest.time_index.path):
                 path.unlink(missing_ok=True)
-            self._retired.append(oldest)
+            self._retired.append((time.monotonic(), oldest))
             del self._segments[0]
             del self._bases[0]
             removed += 1
         return removed
+
+    def close_retired(self, *, all_of_them: bool = False) -> None:
+        """Close replaced or deleted segments once no sendfile can still be using them."""
+        now = time.monotonic()
+        keep: list[tuple[float, Segment]] = []
+        for since, old in self._retired:
+            if all_of_them or now - since >= RETIRED_CLOSE_S:
+                old.close()
+            else:
+                keep.append((since, old))
+        self._retired = keep
+
+    def replace_segment(self, old: Segment, staged: Path) -> bool:
+        """Swap in the cleaner's rewrite of ``old`` (``staged``: the stem of its .log,
+        .index and .timeindex, all fsynced). False if ``old`` is no longer in the log.
+
+        Order, for a crash between any two steps: the old indexes go first (a log without
+        indexes is re-indexed on start), then one atomic rename switches the .log, then the
+        new indexes follow. Every reader sees the old file or the new one, each whole.
+        """
+        if self.closed or old not in self._segments:
+            return False
+        i = self._segments.index(old)
+        target = self.directory / old.store.path.stem
+        for suffix in (".index", ".timeindex"):
+            target.with_suffix(suffix).unlink(missing_ok=True)
+        empty = staged.with_suffix(".log").stat().st_size == 0
+        if empty and i > 0:  # nothing left: the segment goes, its offsets are a gap
+            old.store.path.unlink(missing_ok=True)
+            for suffix in (".log", ".index", ".timeindex"):
+                staged.with_suffix(suffix).unlink(missing_ok=True)
+            sync_directory(self.directory)
+            del self._segments[i]
+            del self._bases[i]
+        else:
+            os.replace(staged.with_suffix(".log"), target.with_suffix(".log"))
+            for suffix in (".index", ".timeindex"):
+                os.replace(staged.with_suffix(suffix), target.with_suffix(suffix))
+            sync_directory(self.directory)
+            fresh = Segment(self.directory, old.base_offset, self.config.index_interval_bytes)
+            fresh.open_sealed()
+            self._segments[i] = fresh
+        self._retired.append((time.monotonic(), old))
+        return True
 
     def verify(self) -> list[Corruption]:
         """Every batch in every segment checked (length, CRC32C); nothing is changed."""
@@ -401,6 +450,6 @@ class Log:
         return problems
 
     def close(self) -> None:
-        for segment in self._retired + self._segments:
+        self.close_retired(all_of_them=True)
+        for segment in self._segments:
             segment.close()
-        self._retired = []

@@ -73,7 +73,8 @@ class Segment:
     # --- opening ---------------------------------------------------------------------
     def open_sealed(self) -> None:
         """Open a segment that is not the active one: trust its indexes if they load."""
-        if not self.index.load(self.store.size) or not self._last_batch_from_index():
+        if (not self.index.load(self.store.size) or (self.store.size and not self.index.offsets)
+                or not self._last_batch_from_index()):  # no entry at 0: the index was lost
             self.recover()
             return
         if not self.time_index.load(self.next_offset):
@@ -173,6 +174,17 @@ class Segment:
         for entry in entries:
             self._index_at(*entry)
         self.next_offset = offset
+
+    def append_verbatim(self, records: memoryview, headers: list[batch.BatchHeader]) -> None:
+        """Append whole batches with the base offsets they carry (the cleaner's rewrite of a
+        segment, where dropped batches leave gaps between offsets)."""
+        pos = self.store.size
+        self.store.append([records])
+        for header in headers:
+            self._index_at(header.base_offset, pos, header.length, header.max_timestamp)
+            pos += header.length
+        if headers:
+            self.next_offset = headers[-1].next_offset
 
     def _index_batch(self, header: batch.BatchHeader, pos: int) -> None:
         self._index_at(header.base_offset, pos, header.length, header.max_timestamp)

@@ -2,7 +2,8 @@
 logs as ``<topic>.config.json``, and applied live to every partition's :class:`Log`.
 
 Kafka names and units: ``retention.ms`` and ``segment.ms`` (-1: none), ``retention.bytes``
-(-1: none), ``segment.bytes``, ``cleanup.policy`` (only ``delete``: no compaction here).
+(-1: none), ``segment.bytes``, ``cleanup.policy`` (``delete``, ``compact``,
+``compact,delete``), ``delete.retention.ms``, ``min.cleanable.dirty.ratio``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from bazaar.broker._config import LogConfig
 from bazaar.broker._errors import ConfigError
 
 _FIELDS = {"retention.ms": "retention_ms", "retention.bytes": "retention_bytes",
-           "segment.ms": "segment_ms", "segment.bytes": "segment_bytes"}
+           "segment.ms": "segment_ms", "segment.bytes": "segment_bytes",
+           "delete.retention.ms": "delete_retention_ms"}
+_POLICIES = {"delete": "delete", "compact": "compact", "compact,delete": "compact,delete",
+             "delete,compact": "compact,delete"}
 
 
 def describe(base: LogConfig, overrides: Mapping[str, str]) -> list[tuple[str, str, bool]]:
@@ -27,19 +31,33 @@ def describe(base: LogConfig, overrides: Mapping[str, str]) -> list[tuple[str, s
         value = getattr(base, attr)
         default = "-1" if value is None else str(value)
         out.append((name, overrides.get(name, default), name not in overrides))
-    out.append(("cleanup.policy", overrides.get("cleanup.policy", "delete"),
+    out.append(("cleanup.policy", overrides.get("cleanup.policy", base.cleanup_policy),
                 "cleanup.policy" not in overrides))
+    out.append(("min.cleanable.dirty.ratio",
+                overrides.get("min.cleanable.dirty.ratio", str(base.min_cleanable_dirty_ratio)),
+                "min.cleanable.dirty.ratio" not in overrides))
     return out
 
 
 def apply(base: LogConfig, overrides: Mapping[str, str]) -> LogConfig:
     """``base`` with ``overrides``; :class:`ConfigError` naming the bad entry."""
-    changes: dict[str, int | None] = {}
+    changes: dict[str, int | float | str | None] = {}
     for name, value in overrides.items():
         if name == "cleanup.policy":
-            if value != "delete":
-                raise ConfigError(f"cleanup.policy={value!r}: only 'delete' is supported "
-                                  "(no compaction)")
+            policy = _POLICIES.get(value.replace(" ", "").lower())
+            if policy is None:
+                raise ConfigError(f"cleanup.policy={value!r}: use delete, compact or "
+                                  "compact,delete")
+            changes["cleanup_policy"] = policy
+            continue
+        if name == "min.cleanable.dirty.ratio":
+            try:
+                ratio = float(value)
+            except ValueError as exc:
+                raise ConfigError(f"{name}={value!r} is not a number") from exc
+            if not 0.0 <= ratio <= 1.0:  # also refuses nan
+                raise ConfigError(f"{name}={value!r} must be between 0 and 1")
+            changes["min_cleanable_dirty_ratio"] = ratio
             continue
         attr = _FIELDS.get(name)
         if attr is None:
@@ -50,10 +68,13 @@ def apply(base: LogConfig, overrides: Mapping[str, str]) -> LogConfig:
             raise ConfigError(f"{name}={value!r} is not a number") from exc
         if (number < 0 and number != -1) or number > 2**63 - 1:
             raise ConfigError(f"{name}={value!r} is out of range")
-        if number == -1 and attr == "segment_bytes":
-            raise ConfigError("segment.bytes cannot be -1")
+        if number == -1 and attr in ("segment_bytes", "delete_retention_ms"):
+            raise ConfigError(f"{name} cannot be -1")
         changes[attr] = None if number == -1 else number
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    try:
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    except ConfigError as exc:  # LogConfig's own checks (segment.bytes < 1024, …)
+        raise ConfigError(f"invalid topic config: {exc}") from exc
 
 
 def path_for(root: Path, topic: str) -> Path:

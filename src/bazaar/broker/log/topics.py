@@ -98,17 +98,27 @@ class TopicLogs:
             raise UnknownTopicError(f"unknown topic-partition {topic}-{partition}")
         return logs[partition]
 
-    def create(self, topic: str, partitions: int) -> list[Log]:
-        """A new topic of ``partitions`` empty logs."""
+    def create(self, topic: str, partitions: int,
+               overrides: dict[str, str] | None = None, *,
+               validate_only: bool = False) -> list[Log]:
+        """A new topic of ``partitions`` empty logs, with its config ``overrides`` (checked
+        first: :class:`ConfigError` and nothing created if one is bad)."""
         check_topic_name(topic)
         if topic in self._topics:
             raise TopicExistsError(f"topic {topic!r} already exists")
         if not 1 <= partitions <= self.max_partitions:
             raise InvalidPartitionsError(
                 f"partitions must be 1..{self.max_partitions}, got {partitions}")
-        logs = [Log(self.root / f"{topic}-{i}", self.config) for i in range(partitions)]
+        overrides = dict(overrides or {})
+        config = topic_configs.apply(self.config, overrides)
+        if validate_only:
+            return []
+        if overrides:
+            topic_configs.save(self.root, topic, overrides)
+        logs = [Log(self.root / f"{topic}-{i}", config) for i in range(partitions)]
         sync_directory(self.root)
         self._topics[topic] = logs
+        self._overrides[topic] = overrides
         return logs
 
     def configs(self, topic: str) -> list[tuple[str, str, bool]]:
