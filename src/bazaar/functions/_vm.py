@@ -17,7 +17,7 @@ backed by a unix socket in a private directory: the Init/Invoke channel. The gue
 **Accelerator** (:func:`accelerator`): a probe boots once under KVM with a deadline when
 ``/dev/kvm`` opens; if the guest does not reach ``booted`` in time the VMs run under TCG
 (software emulation) and the reason is kept. The verdict is cached per host kernel, QEMU and
-guest image for a day.
+guest kernel for a day.
 
 **Warm pool** (:class:`VmPool`): a cold boot costs seconds under TCG, so each worker host keeps
 booted VMs waiting at ``booted`` per (memory, network) and boots a replacement in the background
@@ -348,7 +348,10 @@ def qemu_command(guest: Guest, *, accel: str, memory_mb: int, socket_path: Path,
     if allow_network:
         append.append("bazaar.net=1")
     cpu = "host" if accel == "kvm" else "max"
-    argv = [qemu_path() or QEMU, "-M", "microvm,x-option-roms=off,rtc=on", "-accel", accel,
+    # TCG's translation cache would otherwise grow to QEMU's default (1 GiB here): 32 MiB
+    # keeps a sandbox's host memory near its guest's.
+    accel_opt = "tcg,tb-size=32" if accel == "tcg" else accel
+    argv = [qemu_path() or QEMU, "-M", "microvm,x-option-roms=off,rtc=on", "-accel", accel_opt,
             "-cpu", cpu, "-smp", "1", "-m", f"{memory_mb}M", "-nodefaults", "-no-user-config",
             "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none",
             "-kernel", str(guest.kernel), "-initrd", str(guest.initramfs),
@@ -482,13 +485,13 @@ _ACCEL: dict[str, Any] | None = None
 async def accelerator(guest: Guest, *, refresh: bool = False) -> dict[str, Any]:
     """``{"accel": "kvm"|"tcg", "reason": …, "probe_ms": …}`` for this host: KVM when a probe
     guest boots under it within :data:`KVM_PROBE_S`, else TCG. Cached in memory and, for a
-    day, in the cache directory (per host kernel, QEMU binary and guest image)."""
+    day, in the cache directory (per host kernel, QEMU binary and guest kernel)."""
     global _ACCEL
     if _ACCEL is not None and not refresh:
         return _ACCEL
     qemu = Path(qemu_path() or QEMU)
     key = hashlib.sha256(f"{platform.release()}|{qemu.stat().st_mtime_ns}|"
-                         f"{guest.rootfs}".encode()).hexdigest()[:16]
+                         f"{guest.kernel}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"accel-{key}.json"
     if not refresh and cached.exists() and time.time() - cached.stat().st_mtime < 86400:
         with contextlib.suppress(ValueError, OSError):
@@ -577,6 +580,10 @@ class VmPool:
         if self._guest is None:
             self._guest = await asyncio.to_thread(ensure_guest)
         return self._guest
+
+    async def prepare(self) -> dict[str, Any]:
+        """Build the guest (once) and probe the accelerator: what a first start would pay."""
+        return await accelerator(await self.guest())
 
     async def take(self, memory_mb: int, allow_network: bool, tmp_mb: int,
                    timeout_s: float = BOOT_TIMEOUT_S) -> tuple[BootedVm, bool]:
