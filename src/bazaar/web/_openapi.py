@@ -245,7 +245,8 @@ def openapi_document(operations: Sequence[ApiOperation], *, title: str, version:
         if security_schemes:
             errors.add(401)
         item["responses"] = {str(op.ok): ok} | {
-            str(status): {**ok, "description": _STATUS_TEXT.get(status, "OK")}
+            str(status): {**{k: v for k, v in ok.items() if k != "content" or status != 204},
+                          "description": _STATUS_TEXT.get(status, "OK")}
             for status in op.also_ok} | {
             str(status): {"description": _STATUS_TEXT.get(status, "Error"), **problem_ref}
             for status in sorted(errors)}

@@ -59,7 +59,7 @@ def test_the_documented_bounds_are_the_enforced_ones(
         for url, field in [("/tasks/poll/q?worker=w&wait_s=31", "wait_s"),
                            ("/tasks/poll/q?worker=w&count=0", "count"),
                            ("/tasks/poll/q?worker=w&count=1&count=2", "count"),
-                           ("/tasks/poll/q", "worker"),
+                           ("/tasks/poll/batch/q?timeout=30001", "timeout"),
                            (f"/executions?limit={2**70}", "limit"),
                            ("/executions?status=SLEEPING", "status"),
                            (f"/tasks/poll/{'q' * 256}?worker=w", "queue"),

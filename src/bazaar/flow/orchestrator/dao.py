@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bazaar.flow.orchestrator.state import IN_FLIGHT, IN_PROGRESS, SCHEDULED, ExecutionRow, TaskRow
-from bazaar.flow.orchestrator.store import definitions, executions, tasks
+from bazaar.flow.orchestrator.store import definitions, executions, task_defs, task_logs, tasks
 
 _JSON_COLUMNS = frozenset({"input", "output", "definition", "notes"})
 _TASK_FIELDS = [f.name for f in fields(TaskRow)]
@@ -228,3 +228,36 @@ class ExecutionDao:
                                  .where(tasks.c.type == "EVENT",
                                         tasks.c.status == IN_PROGRESS, tasks.c.queue == ""))
         return [(str(e), str(r), dict(_load(raw) or {})) for e, r, raw in rows]
+
+    # --- Conductor's task definitions and task logs ----------------------------------------
+    def put_task_def(self, name: str, body: Mapping[str, Any], now: float) -> None:
+        """Create or replace a task definition (Conductor's are mutable)."""
+        text = _dump(body)
+        updated = self.conn.execute(task_defs.update().where(task_defs.c.name == name)
+                                    .values(body=text, updated_at=now)).rowcount
+        if not updated:
+            self.conn.execute(task_defs.insert().values(name=name, body=text, updated_at=now))
+
+    def task_def(self, name: str) -> dict[str, Any] | None:
+        body = self.conn.execute(sa.select(task_defs.c.body)
+                                 .where(task_defs.c.name == name)).scalar()
+        return None if body is None else dict(_load(body))
+
+    def task_def_bodies(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(sa.select(task_defs.c.body).order_by(task_defs.c.name))
+        return [dict(_load(b)) for b in rows.scalars()]
+
+    def delete_task_def(self, name: str) -> bool:
+        return bool(self.conn.execute(task_defs.delete()
+                                      .where(task_defs.c.name == name)).rowcount)
+
+    def add_task_logs(self, task_id: str, lines: list[tuple[str, float]]) -> None:
+        if lines:
+            self.conn.execute(task_logs.insert(), [
+                {"task_id": task_id, "log": text, "created_at": at} for text, at in lines])
+
+    def task_logs(self, task_id: str) -> list[tuple[str, float]]:
+        rows = self.conn.execute(sa.select(task_logs.c.log, task_logs.c.created_at)
+                                 .where(task_logs.c.task_id == task_id)
+                                 .order_by(task_logs.c.seq))
+        return [(str(r.log), float(r.created_at)) for r in rows]

@@ -234,6 +234,71 @@ class Orchestrator:
         until: float = self._commit(run)
         return until
 
+    def postpone(self, task_id: str, delay_s: float, *, worker_id: str | None = None,
+                 output: Mapping[str, Any] | None = None) -> bool:
+        """Hand a leased task back, to be delivered again (the same attempt) after
+        ``delay_s``: Conductor's IN_PROGRESS with ``callbackAfterSeconds``. ``output`` is kept
+        on the task meanwhile. False if the task had already finished (ignored)."""
+        if not 0 <= delay_s <= 86_400 * 365:
+            raise ValueError("callbackAfterSeconds must be between 0 and a year")
+
+        def run(tx: Tx) -> bool:
+            execution, row = self._t.task_for_update(tx, task_id)
+            if row.status not in IN_FLIGHT:
+                return False
+            if row.status == IN_PROGRESS and worker_id is not None \
+                    and row.worker_id not in (None, worker_id):
+                raise LeaseLost(f"task {task_id} is leased to {row.worker_id}, not {worker_id}")
+            held = execution.status == PAUSED
+            self._t.set_task(tx, task_id, status=HELD if held else SCHEDULED, worker_id=None,
+                             lease_until=None, scheduled_at=tx.now + delay_s,
+                             **({"output": dict(output)} if output else {}))
+            return True
+
+        accepted: bool = self._commit(run)
+        return accepted
+
+    # --- Conductor's task definitions and task logs ----------------------------------------
+    def put_task_def(self, name: str, body: Mapping[str, Any]) -> None:
+        self._commit(lambda tx: tx.dao.put_task_def(name, body, tx.now))
+
+    def task_def(self, name: str) -> dict[str, Any]:
+        with self._read() as dao:
+            found = dao.task_def(name)
+        if found is None:
+            raise NotFound(f"no task definition {name!r}")
+        return found
+
+    def task_defs(self) -> list[dict[str, Any]]:
+        with self._read() as dao:
+            return dao.task_def_bodies()
+
+    def delete_task_def(self, name: str) -> None:
+        if not self._commit(lambda tx: tx.dao.delete_task_def(name)):
+            raise NotFound(f"no task definition {name!r}")
+
+    def add_task_logs(self, task_id: str, lines: list[str]) -> None:
+        """Append lines to a task's log (Conductor's task execution logs)."""
+        def run(tx: Tx) -> None:
+            if tx.dao.task(task_id) is None:
+                raise NotFound(f"no task {task_id}")
+            tx.dao.add_task_logs(task_id, [(line, tx.now) for line in lines])
+
+        self._commit(run)
+
+    def task_logs(self, task_id: str) -> list[tuple[str, float]]:
+        with self._read() as dao:
+            if dao.task(task_id) is None:
+                raise NotFound(f"no task {task_id}")
+            return dao.task_logs(task_id)
+
+    def task(self, task_id: str) -> TaskRow:
+        with self._read() as dao:
+            row = dao.task(task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return row
+
     # --- the sweeper -----------------------------------------------------------------------
     def sweep(self) -> SweepReport:
         """Reschedule tasks whose lease lapsed and fire due timers. Safe to run anywhere,

@@ -29,6 +29,8 @@ from bazaar.flow.errors import (
     StoreError,
 )
 from bazaar.flow.orchestrator import schemas as s
+from bazaar.flow.orchestrator.conductor_api import conductor_poll
+from bazaar.flow.orchestrator.conductor_api import operations as conductor_operations
 from bazaar.flow.orchestrator.service import Service
 from bazaar.flow.orchestrator.state import IN_PROGRESS, SCHEDULED
 from bazaar.flow.orchestrator.views import execution_json, explain, task_json
@@ -155,6 +157,9 @@ def create_app(service: Service) -> Starlette:
 
     async def poll(request: Request) -> Any:
         q = query_of(request, s.PollQuery)
+        if q.worker is None:
+            return await conductor_poll(service, request.path_params["queue"], q.workerid,
+                                        q.wait_s)
         leased = await service.poll(request.path_params["queue"], q.worker, q.count, q.wait_s)
         return [task_json(r) for r in leased]
 
@@ -215,7 +220,7 @@ def create_app(service: Service) -> Starlette:
            path_params=name),
         op("POST", "/api/workflows/{name}/start", start, "Start an execution (idempotent "
            "with an idempotency_key)", ok=201, also_ok=(200,), body=s.StartIn, body_required=False,
-           errors=(404, 409), path_params=name, links=new_execution,
+           errors=(400, 404, 409), path_params=name, links=new_execution,
            description="201 when a new execution was created, 200 with the existing one "
                        "for a repeated idempotency_key."),
         op("GET", "/api/executions", list_executions, "Recent executions, newest first",
@@ -231,7 +236,8 @@ def create_app(service: Service) -> Starlette:
              errors=(404, 409), path_params=execution)
           for action in ("terminate", "pause", "resume", "retry")],
         op("GET", "/api/tasks/poll/{queue}", poll, "Lease due tasks of a queue "
-           "(long-poll)", query=s.PollQuery),
+           "(long-poll); without `worker`, Conductor's single poll (one Task, 204 if none)",
+           query=s.PollQuery, also_ok=(204,)),
         op("POST", "/api/tasks/results", report_many, "Report many results in one "
            "transaction; per item true, false (already finished) or an error",
            body=s.ResultsIn),
@@ -241,6 +247,7 @@ def create_app(service: Service) -> Starlette:
            "(accepted: false when it had already finished)", body=s.ResultIn,
            body_required=False, errors=(404, 409)),
         op("GET", "/api/queues", queues, "Queues: depth, last poll, concurrency limit"),
+        *conductor_operations(service, op),
     ]
     document = orjson.dumps(openapi_document(
         operations, title="Bazaar orchestrator", version="1",

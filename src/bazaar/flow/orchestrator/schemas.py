@@ -48,7 +48,12 @@ class ExecutionQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PollQuery(msgspec.Struct, forbid_unknown_fields=True):
-    worker: Worker
+    """Bazaar's poll (``worker``: a list of tasks) or Conductor's single poll (no
+    ``worker``; ``workerid``: one Task, or 204 when there is no work)."""
+
+    worker: Worker | None = None
+    workerid: Worker | None = None
+    domain: Annotated[str, msgspec.Meta(max_length=255)] | None = None
     count: Annotated[int, msgspec.Meta(ge=1, le=1000, description="Lease up to this many "
                                                                   "tasks.")] = 1
     wait_s: Annotated[float, msgspec.Meta(ge=0, le=MAX_WAIT_S, description=(

@@ -86,6 +86,25 @@ tasks = sa.Table(
     sa.Index("flow_tasks_status", "status", "lease_until"),
 )
 
+#: Conductor task definitions as registered through ``/api/metadata/taskdefs`` (the JSON
+#: as given): their retry, lease and timeout settings are read when a Conductor workflow
+#: definition is translated into Flow's (see :mod:`.conductor`).
+task_defs = sa.Table(
+    "flow_task_defs", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+#: Lines a worker logged for a task (Conductor's task execution logs).
+task_logs = sa.Table(
+    "flow_task_logs", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(40), nullable=False, index=True),
+    sa.Column("log", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 #: The orchestrator's migrations (``create_schema`` runs them); the tables above are head.
 MIGRATIONS = Migrations("bazaar.flow.orchestrator.migrations", version_table="flow_alembic_version")
 

@@ -25,7 +25,10 @@ from bazaar.flow.orchestrator.retry import parse_retry
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,99}$")
 _REF = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-_TOP = {"name", "version", "description", "tasks", "output", "failure_workflow", "input"}
+#: ``conductor``: the Conductor WorkflowDef this definition was translated from (opaque;
+#: handed back by ``GET /api/metadata/workflow/{name}``).
+_TOP = {"name", "version", "description", "tasks", "output", "failure_workflow", "input",
+        "conductor"}
 _COMMON = {"ref", "type", "name", "input", "retry", "lease_s", "optional", "compensation",
            "description"}
 _SPECIFIC = {
