@@ -169,7 +169,8 @@ def deploy(
                                            "app.py, else handler.py, else main.py)."),
     memory_mb: int = typer.Option(128, help="Memory limit (MB)."),
     timeout_s: float = typer.Option(3.0, help="Wall-clock limit per invoke (s)."),
-    isolation: str = typer.Option("process", help="process or namespace (bubblewrap)."),
+    isolation: str = typer.Option("process", help="process, namespace (bubblewrap) or vm "
+                                  "(a QEMU microVM; see vm-setup)."),
     allow_network: bool = typer.Option(False, help="Network inside a namespace sandbox."),
     concurrency: int = typer.Option(None, help="Reserved concurrency (429 beyond it)."),
     runtime: str = typer.Option("bazaar", help="bazaar (the fast default) or awslambdaric "
@@ -283,10 +284,37 @@ def hosts(url: str = URL, as_json: bool = JSON) -> None:
     if as_json:
         return emit_json(found)
     emit_table([Col("host", whole=True), Col("pid"), Col("sandboxes"), Col("memory MB"),
-                Col("slots")],
+                Col("slots"), Col("vm isolation")],
                ([h["host_id"], h["pid"], h["sandboxes"],
                  f"{h.get('used_memory_mb', 0)}/{h.get('memory_mb', 0)}",
-                 f"{h.get('used_slots', 0)}/{h.get('slots', 0)}"] for h in found))
+                 f"{h.get('used_slots', 0)}/{h.get('slots', 0)}", _vm_cell(h)] for h in found))
+
+
+def _vm_cell(host: dict[str, Any]) -> str:
+    vm = (host.get("isolation") or {}).get("vm") or {}
+    if not vm:
+        return "-"
+    if not vm.get("available"):
+        return f"unavailable: {vm.get('reason', '')}"
+    return f"{vm.get('accel')}: {vm.get('reason', '')}"
+
+
+@app.command("vm-setup")
+def vm_setup(refresh: bool = typer.Option(False, help="Probe KVM again (ignore the cache)."),
+             as_json: bool = JSON) -> None:
+    """Prepare --isolation vm: download the guest kernel (apt-get download, not installed),
+    build the guest image, probe KVM vs TCG and boot one guest."""
+    from bazaar.functions import VmUnavailable, setup_vm
+
+    try:
+        found = setup_vm(lambda line: typer.echo(line, err=True), refresh=refresh)
+    except VmUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        return emit_json(found)
+    for key, value in found.items():
+        typer.echo(f"{key:>16}: {value}")
 
 
 @dlq.command("ls")

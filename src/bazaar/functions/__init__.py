@@ -67,6 +67,7 @@ from bazaar.functions._server import (
     spawn_worker_host,
     start_server_process,
 )
+from bazaar.functions._vm import VmPool, VmUnavailable, setup_vm
 
 __all__ = [
     "BWRAP",
@@ -110,6 +111,8 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "VersionRef",
+    "VmPool",
+    "VmUnavailable",
     "WorkerHost",
     "WorkerManager",
     "WorkerSettings",
@@ -125,6 +128,7 @@ __all__ = [
     "run_worker",
     "runtime_paths",
     "serve",
+    "setup_vm",
     "spawn_worker_host",
     "start_server_process",
     "zip_directory",

@@ -21,6 +21,7 @@ from typing import Any
 from bazaar.functions._errors import FunctionsError
 from bazaar.functions._packages import digest_of
 from bazaar.functions._sandbox import Sandbox, SandboxFailed, SandboxLimits, SandboxSpec
+from bazaar.functions._vm import status as vm_status
 from bazaar.functions._wire import Peer
 
 UID_BASE = 1_000_000
@@ -76,7 +77,8 @@ class WorkerHost:
         try:
             await peer.call("register", {
                 "host_id": self.host_id, "memory_mb": self.config.memory_mb,
-                "slots": self.config.slots, "pid": os.getpid()}, timeout=10)
+                "slots": self.config.slots, "pid": os.getpid(),
+                "isolation": {"vm": vm_status()}}, timeout=10)
             beating = asyncio.create_task(self._heartbeat(peer))
             await serving
         finally:
@@ -89,7 +91,8 @@ class WorkerHost:
     async def _heartbeat(self, peer: Peer) -> None:
         while not peer.closed:
             peer.notify("heartbeat", {"host_id": self.host_id,
-                                      "sandboxes": len(self._sandboxes)})
+                                      "sandboxes": len(self._sandboxes),
+                                      "isolation": {"vm": vm_status()}})
             await asyncio.sleep(self.config.heartbeat_s)
 
     async def _handle(self, op: str, body: dict[str, Any]) -> dict[str, Any]:

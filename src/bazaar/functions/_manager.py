@@ -15,7 +15,7 @@ import contextlib
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bazaar.functions._errors import HostLost, NoCapacity, TooManyRequests
@@ -45,6 +45,8 @@ class _Host:
     peer: Peer
     last_seen: float
     pid: int
+    #: What the host last said of its isolation levels (``vm``: QEMU, KVM or TCG).
+    isolation: dict[str, Any] = field(default_factory=dict)
 
 
 def _error(data: dict[str, Any]) -> ErrorInfo:
@@ -104,7 +106,8 @@ class WorkerManager:
                     raise ValueError("this channel has registered already")
                 host_id = str(body["host_id"])
                 self.placement.add(host_id, int(body["memory_mb"]), int(body["slots"]))
-                self._hosts[host_id] = _Host(peer, time.monotonic(), int(body.get("pid", 0)))
+                self._hosts[host_id] = _Host(peer, time.monotonic(), int(body.get("pid", 0)),
+                                             dict(body.get("isolation") or {}))
                 registered.append(host_id)
                 peer.max_frame = MAX_HOST_FRAME
                 self._host_changed.set()
@@ -120,6 +123,8 @@ class WorkerManager:
             host = self._hosts.get(str(body.get("host_id")))
             if op == "heartbeat" and host is not None:
                 host.last_seen = time.monotonic()
+                if isinstance(body.get("isolation"), dict):
+                    host.isolation = body["isolation"]
 
         peer = Peer(reader, writer, handle, max_frame=MAX_UNREGISTERED_FRAME,
                     body_timeout=self.body_timeout_s)
@@ -149,7 +154,8 @@ class WorkerManager:
     def hosts(self) -> list[dict[str, Any]]:
         by_id = {h.host_id: h for h in self.placement.hosts()}
         return [{"host_id": host_id, "pid": host.pid, **_capacity(by_id.get(host_id)),
-                 "sandboxes": sum(1 for s in self._sandboxes.values() if s.host_id == host_id)}
+                 "sandboxes": sum(1 for s in self._sandboxes.values() if s.host_id == host_id),
+                 "isolation": host.isolation}
                 for host_id, host in sorted(self._hosts.items())]
 
     def sandbox_count(self, function: str | None = None) -> int:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from bazaar.functions._errors import InvalidRequest
 
-Isolation = Literal["process", "namespace"]
-ISOLATIONS: tuple[Isolation, ...] = ("process", "namespace")
+Isolation = Literal["process", "namespace", "vm"]
+ISOLATIONS: tuple[Isolation, ...] = ("process", "namespace", "vm")
 #: The bootstrap a sandbox runs: Bazaar's own (fast, pipes) or AWS's unmodified ``awslambdaric``
 #: talking to the Lambda Runtime API the sandbox serves.
 Runtime = Literal["bazaar", "awslambdaric"]

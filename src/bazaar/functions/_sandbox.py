@@ -3,9 +3,10 @@
 ``process`` isolation is a bare child process with a mount namespace of its own (a private
 /tmp, directories closed to other users hidden); ``namespace`` runs the same runtime under
 bubblewrap (own mount, pid, ipc, uts and — unless allowed — network namespaces, read-only root,
-private /tmp). In both, the runtime (``_runtime.py``) runs as a sandbox-private uid with no
-capability and caps memory (RLIMIT_AS), processes (RLIMIT_NPROC: the kernel does not apply it
-to root) and file size; the host caps wall-clock time by killing the sandbox.
+private /tmp); ``vm`` runs it in a QEMU microVM (``_vm.py``) over a virtio-serial channel.
+In all, the runtime (``_runtime.py``) runs as a sandbox-private uid with no capability
+and caps memory (RLIMIT_AS), processes (RLIMIT_NPROC: the kernel does not apply it to root)
+and file size; the host caps wall-clock time by killing the sandbox.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class Sandbox:
         self._stray_dropped = 0
         self._drain: asyncio.Task[None] | None = None
         self._work: Path | None = None
+        self._vm: Any = None  # a _vm.BootedVm for ``vm`` isolation
         #: The highest peak memory (kB) seen in this sandbox's answers.
         self.max_rss_kb = 0
 
@@ -176,6 +178,8 @@ class Sandbox:
     async def start(self, package: Path, work_root: Path, uid: int) -> dict[str, Any]:
         """Spawn and Init; return the bootstrap's ``ready`` message (init_ms, logs, max_rss_kb).
         Raises SandboxFailed with the init error (the sandbox is then gone)."""
+        if self.spec.isolation == "vm":
+            return await self._start_vm(package)
         loop = asyncio.get_running_loop()
         visible = runtime_paths(self.spec.runtime)  # before any descriptor is opened
         # The package goes in as an open descriptor: no sandbox needs a path into the host's
@@ -230,6 +234,12 @@ class Sandbox:
             asyncio.streams.FlowControlMixin, os.fdopen(req_w, "wb", buffering=0))
         self._requests = asyncio.StreamWriter(transport, protocol, None, loop)
         self._drain = asyncio.create_task(self._drain_output())
+        return await self._await_ready()
+
+    async def _await_ready(self) -> dict[str, Any]:
+        """Read the runtime's answer to Init (``ready``, or its init error)."""
+        assert self._responses is not None
+        reader = self._responses
         started = time.perf_counter()
         try:
             ready = await asyncio.wait_for(_read_frame(reader), self.spec.init_timeout_s)
@@ -250,6 +260,51 @@ class Sandbox:
                                           tuple(error["trace"])),
                                 ready.get("logs", ""), ready.get("logs_truncated", False))
         self.max_rss_kb = int(ready.get("max_rss_kb", 0))
+        return ready
+
+    async def _start_vm(self, package: Path) -> dict[str, Any]:
+        """``vm`` isolation: take a booted microVM from the warm pool (or boot one), send it
+        the runtime's config and the package over its virtio-serial channel, then Init as
+        every sandbox does. See ``_vm.py``."""
+        from bazaar.functions import _vm
+
+        if self.spec.runtime != "bazaar":
+            raise SandboxFailed(ErrorInfo(
+                "Runtime.Unavailable", f"the {self.spec.runtime} runtime does not run in a vm "
+                "sandbox yet; use isolation process or namespace"))
+        if self.spec.allow_network:
+            raise SandboxFailed(ErrorInfo(
+                "Runtime.Unavailable", "a vm sandbox has no network yet (allow_network is "
+                "not supported with isolation vm)"))
+        if self.spec.memory_mb < _vm.MIN_MEMORY_MB:
+            raise SandboxFailed(ErrorInfo(
+                "Sandbox.MemoryTooSmall", f"a vm sandbox needs memory_mb >= "
+                f"{_vm.MIN_MEMORY_MB} (its guest kernel lives in it), got {self.spec.memory_mb}"))
+        try:
+            vm, warm = await _vm.pool().take(self.spec.memory_mb, self.spec.allow_network,
+                                             self.limits.tmp_mb)
+        except (_vm.VmUnavailable, TimeoutError, ConnectionError, OSError) as exc:
+            raise SandboxFailed(ErrorInfo(
+                "Sandbox.VmBootFailed", f"the microVM did not boot: {type(exc).__name__}: "
+                f"{exc}")) from None
+        self._vm = vm
+        self._proc, self._responses, self._requests = vm.proc, vm.reader, vm.writer
+        self.alive = True
+        self._drain = asyncio.create_task(self._drain_output())
+        blob = await asyncio.to_thread(package.read_bytes)
+        config = {
+            "package_size": len(blob), "digest": self.spec.digest, "handler": self.spec.handler,
+            "function_name": self.spec.function, "function_version": self.spec.version,
+            "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
+            "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
+            "uid": _vm.SANDBOX_UID, "tmp_mb": self.limits.tmp_mb, "runtime": self.spec.runtime,
+            "ric_path": None, "sandbox_id": self.id,
+        }
+        body = json.dumps(config).encode()
+        self._requests.write(_HEADER.pack(len(body)) + body + blob)
+        ready = await self._await_ready()
+        ready.update({"accel": vm.accel, "boot_ms": vm.boot_ms, "warm_vm": warm,
+                      "guest_uptime_s": vm.guest_uptime_s, "guest_kernel_s": vm.kernel_s})
         return ready
 
     def _environment(self) -> dict[str, str]:
@@ -361,6 +416,9 @@ class Sandbox:
         if self._work is not None:
             shutil.rmtree(self._work, ignore_errors=True)
             self._work = None
+        if self._vm is not None:
+            self._vm.kill()
+            self._vm = None
 
 
 def kill_uid(uid: int) -> int:

@@ -26,6 +26,8 @@ from bazaar.functions import (
     Sandbox,
     SandboxLimits,
     SandboxSpec,
+    VmPool,
+    VmUnavailable,
     bwrap_args,
     runtime_paths,
     zip_directory,
@@ -97,6 +99,62 @@ async def _sandboxes(store: PackageStore, digest: str, isolation: str, work: Pat
     return inits, invokes, rss
 
 
+async def _vms(store: PackageStore, digest: str, work: Path, n: int, calls: int
+               ) -> dict[str, Any]:
+    """``n`` cold VM sandboxes (no warm pool: each boots), then ``calls`` warm invokes on the
+    last: boot to the guest's init, cold start to the first response, warm invoke, memory."""
+    spec = SandboxSpec("iso", "$LATEST", digest, "app.handler", 128, 60.0, 120.0, "vm")
+    await VmPool(0).prepare()  # the one-time image build and KVM probe are not a cold start
+    boots, guest_boots, colds, inits = [], [], [], []
+    accel, rss_kb, guest_kb = "", 0, 0
+    for i in range(n):
+        sandbox = Sandbox(f"vm-{i}", spec, SandboxLimits())
+        started = time.perf_counter()
+        ready = await sandbox.start(store.path(digest), work, 0)
+        answer = await sandbox.invoke("r", b'{"n": 0}', 60.0)
+        colds.append(time.perf_counter() - started)
+        assert "error" not in answer, answer
+        boots.append(ready["boot_ms"] / 1000)
+        guest_boots.append(ready["guest_uptime_s"])
+        inits.append(ready["init_ms"] / 1000)
+        accel = ready["accel"]
+        if i < n - 1:
+            await sandbox.kill()
+    invokes = []
+    try:
+        for i in range(calls):
+            started = time.perf_counter()
+            answer = await sandbox.invoke("r", b'{"n": %d}' % i, 60.0)
+            invokes.append(time.perf_counter() - started)
+            assert "error" not in answer, answer
+        with open(f"/proc/{sandbox.pid}/status") as f:  # QEMU as the host sees it
+            rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        guest_kb = sandbox.max_rss_kb
+    finally:
+        await sandbox.kill()
+    return {"boot": boots, "guest_boot": guest_boots, "cold": colds, "init": inits,
+            "invoke": invokes, "accel": accel, "rss_mb": rss_kb / 1024,
+            "guest_runtime_mb": guest_kb / 1024}
+
+
+def _measure_vms(store: PackageStore, digest: str, work: Path, n: int,
+                 calls: int) -> dict[str, Any] | str:
+    """The VM measurements, or why there are none."""
+    if n <= 0:
+        return "not run (vm=0)"
+    previous = os.environ.get("BAZAAR_VM_POOL")
+    os.environ["BAZAAR_VM_POOL"] = "0"  # every start a cold boot: the boot is what we measure
+    try:
+        return asyncio.run(_vms(store, digest, work, n, calls))
+    except VmUnavailable as exc:
+        return f"not run: {exc}"
+    finally:
+        if previous is None:
+            os.environ.pop("BAZAAR_VM_POOL", None)
+        else:
+            os.environ["BAZAAR_VM_POOL"] = previous
+
+
 def run(ctx: RunContext) -> Report:
     n, calls = (10, 500) if ctx.quick else (30, 5000)
     n, calls = int(ctx.params.get("n", n)), int(ctx.params.get("calls", calls))
@@ -126,6 +184,11 @@ def run(ctx: RunContext) -> Report:
                 store, digest, isolation, ctx.work_dir / "work", n, calls,
                 uid_base + offset if uid_base else 0))
             step.advance()
+    vm_n = int(ctx.params.get("vm", 1 if ctx.quick else 3))
+    with ctx.step(f"microVMs: {vm_n} cold boots (QEMU microvm), then warm invokes",
+                  total=1) as step:
+        vm = _measure_vms(store, digest, ctx.work_dir / "work", vm_n, min(calls, 200))
+        step.advance()
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     rows: list[list[Any]] = [
@@ -137,9 +200,17 @@ def run(ctx: RunContext) -> Report:
         ["namespace (bubblewrap)", "+ mount, pid, ipc, uts, net namespaces; read-only root",
          _ms(empty["namespace: bwrap true"]), _ms(measured["namespace"][0]),
          _ms(measured["namespace"][1]) * 1000, measured["namespace"][2], "measured"],
-        ["microVM (Firecracker)", "own guest kernel behind KVM", 125.0, "-", "-", 5.0,
-         "published, not measured here"],
     ]
+    if isinstance(vm, dict):
+        rows.append([f"microVM (QEMU microvm, {vm['accel'].upper()})",
+                     "own guest kernel; no network device; read-only root disk",
+                     _ms(vm["boot"]), _ms(vm["init"]), _ms(vm["invoke"]) * 1000,
+                     vm["rss_mb"], "measured"])
+        rows.append([f"microVM: cold start to first response ({vm['accel'].upper()})",
+                     "boot + Init + first invoke", _ms(vm["cold"]), "-", "-", "-",
+                     "measured"])
+    rows.append(["microVM (Firecracker)", "own guest kernel behind KVM", 125.0, "-", "-", 5.0,
+                 "published, not measured here"])
     process_init, ns_init = _ms(measured["process"][0]), _ms(measured["namespace"][0])
     ns_extra = _ms(empty["namespace: bwrap true"]) - _ms(empty["process: true"])
     warm_process, warm_ns = (_ms(measured[k][1]) * 1000 for k in ("process", "namespace"))
@@ -148,8 +219,21 @@ def run(ctx: RunContext) -> Report:
                f"{ns_init - process_init:+.1f} ms to a full Init ({ns_init:.1f} vs "
                f"{process_init:.1f} ms); warm, an invoke cost {warm_ns:.0f} µs vs "
                f"{warm_process:.0f} µs in a bare process — the pipe and framing, not the "
-               f"isolation — against {direct * 1e6:.2f} µs for a direct call. A microVM's "
-               f"published boot (<= 125 ms) is the price of its own kernel.")
+               f"isolation — against {direct * 1e6:.2f} µs for a direct call. ")
+    if isinstance(vm, dict):
+        boot_ms = _ms(vm["boot"])
+        verdict += (f"Our own microVM ({vm['accel'].upper()}) took {boot_ms / 1000:.1f} s to "
+                    f"boot to its init ({boot_ms / max(ns_init, 1e-9):.0f}x a namespace "
+                    f"sandbox's whole Init) and {_ms(vm['cold']) / 1000:.1f} s cold to its "
+                    f"first response, then {_ms(vm['invoke']) * 1000:.0f} µs per warm invoke, "
+                    f"holding {vm['rss_mb']:.0f} MB of host memory: here, containers do "
+                    f"enjoy far faster provisioning. Firecracker's published <= 125 ms to its "
+                    f"init under KVM (not measured here) would be {125 / max(ns_init, 1e-9):.1f}x "
+                    f"this namespace Init: with hardware virtualization the gap is the guest "
+                    f"kernel's boot, not seconds.")
+    else:
+        verdict += (f"A microVM's published boot (<= 125 ms) is the price of its own kernel; "
+                    f"ours was {vm}.")
     kvm = os.path.exists("/dev/kvm")
 
     def plot(figure: Figure) -> None:
@@ -161,6 +245,10 @@ def run(ctx: RunContext) -> Report:
                   _ms(empty["process: python -I -S"]),
                   _ms(empty["namespace: bwrap python -I -S"]), process_init, ns_init, 125.0]
         colors = ["#4a4", "#48c", "#e90", "#48c", "#e90", "#48c", "#e90", "#999"]
+        if isinstance(vm, dict):
+            labels += [f"QEMU microvm\nboot ({vm['accel']})", "microVM cold\nfirst response"]
+            values += [_ms(vm["boot"]), _ms(vm["cold"])]
+            colors += ["#c44", "#c44"]
         left.bar(range(len(values)), values, color=colors)
         left.set_xticks(range(len(labels)), [lbl.replace("\n", " ") for lbl in labels],
                         fontsize=7, rotation=35, ha="right")
@@ -169,8 +257,13 @@ def run(ctx: RunContext) -> Report:
         left.set_title("startup")
         invoke_labels = ["direct call", "process\nsandbox", "namespace\nsandbox"]
         invoke_values = [direct * 1e6, warm_process, warm_ns]
-        right.bar(range(3), invoke_values, color=["#4a4", "#48c", "#e90"])
-        right.set_xticks(range(3), invoke_labels)
+        invoke_colors = ["#4a4", "#48c", "#e90"]
+        if isinstance(vm, dict):
+            invoke_labels.append("microVM\nsandbox")
+            invoke_values.append(_ms(vm["invoke"]) * 1000)
+            invoke_colors.append("#c44")
+        right.bar(range(len(invoke_values)), invoke_values, color=invoke_colors)
+        right.set_xticks(range(len(invoke_values)), invoke_labels)
         right.set_yscale("log")
         right.set_ylabel("warm invoke, p50 (µs, log)")
         right.set_title("per-invoke overhead")
@@ -185,7 +278,11 @@ def run(ctx: RunContext) -> Report:
                  "warm_invoke_us": {"direct": direct * 1e6, "process": warm_process,
                                     "namespace": warm_ns},
                  "sandbox_rss_mb": {k: v[2] for k, v in measured.items()},
-                 "lab_process_rss_mb": own_rss, "firecracker": FIRECRACKER, "kvm": kvm},
+                 "lab_process_rss_mb": own_rss, "firecracker": FIRECRACKER, "kvm": kvm,
+                 "vm": {k: v for k, v in vm.items() if k != "invoke"} | {
+                     "boot_ms": _ms(vm["boot"]), "cold_ms": _ms(vm["cold"]),
+                     "init_ms": _ms(vm["init"]), "warm_invoke_us": _ms(vm["invoke"]) * 1000}
+                 if isinstance(vm, dict) else vm},
         notes=[
             "Warm invokes here go straight to the sandbox over its pipe (no HTTP, no control "
             "channel): they isolate the sandbox's own cost. See cold-vs-warm for end to end.",
@@ -197,6 +294,11 @@ def run(ctx: RunContext) -> Report:
             "bubblewrap sets no resource limits: the bootstrap applies RLIMIT_AS / NPROC / "
             "FSIZE itself in both modes, under a private uid so NPROC is enforced for root.",
             f"bwrap: {BWRAP}",
+            "microVM rows: a QEMU microvm per sandbox (bazaar.functions --isolation vm) with "
+            "the warm pool off, so each start boots; boot = QEMU start to the guest init's "
+            "'booted' frame; memory = QEMU's VmRSS on the host after the warm invokes (the "
+            "guest RAM it touched plus QEMU itself); the VM has 128 MiB. KVM is used only "
+            "when a probe guest boots under it within 10 s.",
         ],
         plot=plot,
     )

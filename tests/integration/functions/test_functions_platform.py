@@ -217,7 +217,7 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
     result = runner.invoke(app, ["functions", "invoke", "clifn", "--event", "{bad"], env=env)
     assert result.exit_code == 2 and "not JSON" in result.output
     result = runner.invoke(app, ["functions", "deploy", str(faulty_dir), "--name", "x",
-                                 "--isolation", "vm"], env=env)
+                                 "--isolation", "firecracker"], env=env)
     assert result.exit_code == 2 and "isolation" in result.output
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 0
     assert runner.invoke(app, ["functions", "rm", "clifn"], env=env).exit_code == 2

@@ -10,7 +10,7 @@ from bazaar import lab
 
 
 @pytest.mark.parametrize(("name", "params"), [
-    ("isolation", {"n": 2, "calls": 20}),
+    ("isolation", {"n": 2, "calls": 20, "vm": 0}),  # VMs: test_functions_vm.py
     ("cold-vs-warm", {"cold": 2, "warm": 10, "bursts": 2, "size": 2, "gap_s": 0.3}),
 ])
 def test_lab_runs_and_reports(tmp_path: Path, name: str, params: dict[str, float]) -> None:

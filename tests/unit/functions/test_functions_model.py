@@ -15,7 +15,7 @@ from bazaar.functions import FunctionSpec, InvalidRequest
 @pytest.mark.parametrize("changes", [
     {"name": "1bad"}, {"name": "has space"}, {"name": "x" * 65}, {"handler": "nodot"},
     {"handler": "app.handler-x"}, {"memory_mb": 16}, {"memory_mb": 20000}, {"timeout_s": 0},
-    {"timeout_s": 901}, {"isolation": "vm"}, {"concurrency": -1}, {"init_timeout_s": 0},
+    {"timeout_s": 901}, {"isolation": "firecracker"}, {"concurrency": -1}, {"init_timeout_s": 0},
 ])
 def test_bad_settings_are_rejected(changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest):
@@ -33,7 +33,7 @@ def test_from_dict_rejects_unknown_keys_and_wrong_types() -> None:
 
 
 @given(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,63}", fullmatch=True),
-       st.integers(32, 10240), st.sampled_from(["process", "namespace"]))
+       st.integers(32, 10240), st.sampled_from(["process", "namespace", "vm"]))
 def test_valid_specs_round_trip(name: str, memory: int, isolation: str) -> None:
     spec = FunctionSpec(name, memory_mb=memory, isolation=isolation)  # type: ignore[arg-type]
     assert FunctionSpec.from_dict(spec.to_dict()) == spec
