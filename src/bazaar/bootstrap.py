@@ -470,6 +470,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def pipeline_missing() -> str | None:
+    """The first module the pipeline's services need that cannot be imported, or None (the
+    pipeline is an optional extra: ``bazaar up`` without it runs the shop and says so)."""
+    import importlib.util
+
+    for module in ("pyarrow", "duckdb", "confluent_kafka"):
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
 def up(settings: Settings, echo: Callable[[str], None] = print, services: bool = True) -> None:
     """``bazaar up``: migrate, seed the demo, start the services beside the API (the
     embedded broker, the saga's orchestrator and checkout services), serve until Ctrl-C.
@@ -489,6 +500,10 @@ def up(settings: Settings, echo: Callable[[str], None] = print, services: bool =
     from bazaar.web import uvicorn_config
 
     configure_logging(settings.log_level, settings.log_format)
+    if services and settings.pipeline and (missing := pipeline_missing()):
+        echo(f"pipeline: off — {missing} is not installed (pip install 'bazaar[pipeline]'; "
+             "./dev up installs it)")
+        settings = settings.model_copy(update={"pipeline": False})
     if services:
         settings = with_service_ports(settings)
     stack = contextlib.ExitStack()

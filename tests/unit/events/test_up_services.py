@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bazaar.config import Settings
 from bazaar.supervisor import service_specs, with_service_ports
 
@@ -22,3 +24,17 @@ def test_up_runs_the_relay_the_ingester_and_the_dashboard_unless_told_not_to(
     assert ingest[ingest.index("--dir") + 1] == str((tmp_path / "pipeline").resolve())
     off = {s.name for s in service_specs(settings.model_copy(update={"pipeline": False}))}
     assert "shop-events" in off and not {"pipeline-ingest", "pipeline-dashboard"} & off
+
+
+def test_up_names_the_missing_pipeline_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the pipeline extra, `bazaar up` runs the shop with the pipeline off and says
+    which module is missing (instead of crash-looping an ingester that cannot import)."""
+    import importlib.util
+
+    from bazaar import bootstrap
+
+    assert bootstrap.pipeline_missing() is None  # the dev extra has it
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "duckdb" else real(name, *a))
+    assert bootstrap.pipeline_missing() == "duckdb"
