@@ -296,7 +296,12 @@ def _vm_cell(host: dict[str, Any]) -> str:
         return "-"
     if not vm.get("available"):
         return f"unavailable: {vm.get('reason', '')}"
-    return f"{vm.get('accel')}: {vm.get('reason', '')}"
+    cell = f"{vm.get('accel')}: {vm.get('reason', '')}"
+    pool = vm.get("pool")
+    if pool:  # the warm pool, once a vm sandbox has started on this host
+        cell += (f"; pool {pool['warm']} warm, {pool['booting']} booting, "
+                 f"{pool['taken_warm']} starts warm / {pool['booted_cold']} cold")
+    return cell
 
 
 @app.command("vm-setup")

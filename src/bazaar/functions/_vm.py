@@ -551,14 +551,15 @@ def status() -> dict[str, Any]:
     """What a worker host reports about ``vm`` isolation without booting anything."""
     if qemu_path() is None:
         return {"available": False, "reason": f"{QEMU} is not installed"}
+    pooled = {} if _POOL is None else {"pool": _POOL.figures()}
     if _ACCEL is not None:
-        return {"available": True, **_ACCEL}
+        return {"available": True, **_ACCEL, **pooled}
     for cached in sorted(cache_dir().glob("accel-*.json"),
                          key=lambda p: p.stat().st_mtime, reverse=True):
         with contextlib.suppress(ValueError, OSError):
-            return {"available": True, **json.loads(cached.read_text())}
+            return {"available": True, **json.loads(cached.read_text()), **pooled}
     return {"available": True, "accel": "unprobed",
-            "reason": "probed at the first vm sandbox (or bazaar functions vm-setup)"}
+            "reason": "probed at the first vm sandbox (or bazaar functions vm-setup)", **pooled}
 
 
 # --- the warm pool ----------------------------------------------------------------------------
@@ -575,6 +576,9 @@ class VmPool:
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Boots that failed in the background (kept for ``hosts``).
         self.failures: list[str] = []
+        #: Sandboxes handed a booted VM from the pool, and those that had to boot one.
+        self.taken_warm = 0
+        self.booted_cold = 0
 
     async def guest(self) -> Guest:
         if self._guest is None:
@@ -596,9 +600,11 @@ class VmPool:
         while ready:
             vm = ready.pop(0)
             if vm.proc.returncode is None and not vm.reader.at_eof():
+                self.taken_warm += 1
                 self._refill(key, guest, accel, tmp_mb)
                 return vm, True
             vm.kill()
+        self.booted_cold += 1
         vm = await boot(guest, accel=accel, memory_mb=memory_mb, allow_network=allow_network,
                         tmp_mb=tmp_mb, timeout_s=timeout_s)
         self._refill(key, guest, accel, tmp_mb)
@@ -624,6 +630,14 @@ class VmPool:
 
     def warm(self) -> int:
         return sum(len(v) for v in self._ready.values())
+
+    def figures(self) -> dict[str, Any]:
+        """What ``bazaar functions hosts`` shows of the pool: VMs waiting, booting, and how
+        sandboxes got theirs."""
+        return {"size": self.size, "warm": self.warm(),
+                "booting": sum(len(t) for t in self._booting.values()),
+                "taken_warm": self.taken_warm, "booted_cold": self.booted_cold,
+                "failures": list(self.failures)}
 
     def close(self) -> None:
         """Kill every pooled and booting VM."""

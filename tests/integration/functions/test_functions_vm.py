@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bazaar.functions import FunctionsClient, FunctionSpec, ServerProcess, start_server_process
+from bazaar.processes import eventually
 
 if shutil.which("qemu-system-x86_64") is None:  # CI installs it (./dev TEST_PACKAGES)
     pytest.skip("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86",
@@ -160,6 +161,28 @@ def test_the_vms_memory_is_the_functions_limit(
     assert hog.error is not None, hog
     assert hog.error["errorType"] in {"Runtime.OutOfMemory", "MemoryError"}, hog
     # Runtime.OutOfMemory recycles the sandbox: the VM is gone, the host is not.
+
+
+def test_the_warm_pool_hands_a_booted_vm_to_the_next_cold_start(
+        vm_client: FunctionsClient, probe_vm: str, faulty: bytes) -> None:
+    assert vm_client.invoke(probe_vm, {"kind": "ok"}).error is None  # its VM came from the pool
+
+    def pool() -> dict[str, int]:
+        return vm_client.hosts()[0]["isolation"]["vm"]["pool"]  # type: ignore[no-any-return]
+
+    # A heartbeat's snapshot with a VM waiting and none booting was taken after every earlier
+    # start had taken its VM (each start's take begins the refill that has now finished).
+    before = eventually(lambda: (p := pool())["warm"] >= 1 and p["booting"] == 0 and p,
+                        timeout=300, what="a booted VM waiting in the pool")
+    vm_client.create(FunctionSpec("vm-warm", memory_mb=MEMORY, timeout_s=60,
+                                  init_timeout_s=120, isolation="vm"), faulty)
+    answer = vm_client.invoke("vm-warm", {"kind": "ok", "n": 2})
+    assert answer.error is None, answer.error
+    assert answer.init_duration_ms is not None  # a cold start of this function's sandbox...
+    after = eventually(lambda: (p := pool())["taken_warm"] > before["taken_warm"] and p,
+                       timeout=30, what="the heartbeat after the start")
+    assert after["taken_warm"] == before["taken_warm"] + 1  # ...given the VM that was waiting
+    assert after["booted_cold"] == before["booted_cold"]  # no boot on the request's path
 
 
 def test_hosts_report_the_vm_accelerator(vm_client: FunctionsClient, probe_vm: str) -> None:
