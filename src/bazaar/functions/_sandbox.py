@@ -272,10 +272,6 @@ class Sandbox:
             raise SandboxFailed(ErrorInfo(
                 "Runtime.Unavailable", f"the {self.spec.runtime} runtime does not run in a vm "
                 "sandbox yet; use isolation process or namespace"))
-        if self.spec.allow_network:
-            raise SandboxFailed(ErrorInfo(
-                "Runtime.Unavailable", "a vm sandbox has no network yet (allow_network is "
-                "not supported with isolation vm)"))
         if self.spec.memory_mb < _vm.MIN_MEMORY_MB:
             raise SandboxFailed(ErrorInfo(
                 "Sandbox.MemoryTooSmall", f"a vm sandbox needs memory_mb >= "

@@ -7,6 +7,7 @@ per memory size, so the second VM function starts warm. A cold boot under TCG ta
 
 from __future__ import annotations
 
+import http.server
 import io
 import os
 import shutil
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bazaar.functions import FunctionsClient, FunctionSpec, ServerProcess, start_server_process
-from bazaar.processes import eventually
+from bazaar.processes import eventually, free_port
 
 if shutil.which("qemu-system-x86_64") is None:  # CI installs it (./dev TEST_PACKAGES)
     pytest.skip("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86",
@@ -36,6 +37,10 @@ def handler(event, context):
     if event.get("kind") == "meminfo":
         with open("/proc/meminfo") as f:
             return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+    if event.get("kind") == "fetch":  # the host, as QEMU's user-mode network shows it
+        import urllib.request
+        with urllib.request.urlopen(f"http://10.0.2.2:{event['port']}/", timeout=20) as r:
+            return r.read().decode()
     if event.get("kind") == "bigalloc":
         blob = bytearray(event["mb"] * 1024 * 1024)
         return len(blob)
@@ -183,6 +188,37 @@ def test_the_warm_pool_hands_a_booted_vm_to_the_next_cold_start(
                        timeout=30, what="the heartbeat after the start")
     assert after["taken_warm"] == before["taken_warm"] + 1  # ...given the VM that was waiting
     assert after["booted_cold"] == before["booted_cold"]  # no boot on the request's path
+
+
+def test_a_vm_allowed_the_network_reaches_the_host_through_user_mode_networking(
+        vm_client: FunctionsClient, faulty: bytes) -> None:
+    body = b"from the host, over the guest's virtio-net"
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", free_port()), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with zipfile.ZipFile(io.BytesIO(faulty)) as archive:
+            files = {name: archive.read(name).decode() for name in archive.namelist()}
+        package = zip_files({**files, "vmapp.py": VMAPP})
+        vm_client.create(FunctionSpec("vm-net", handler="vmapp.handler", memory_mb=MEMORY,
+                                      timeout_s=60, init_timeout_s=120, isolation="vm",
+                                      allow_network=True), package)
+        answer = vm_client.invoke("vm-net", {"kind": "fetch", "port": server.server_port})
+        assert answer.error is None, answer.error
+        assert answer.payload == body.decode()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_hosts_report_the_vm_accelerator(vm_client: FunctionsClient, probe_vm: str) -> None:
