@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
-class TestCA:
+class TlsFiles:
     ca_cert: Path
     server_cert: Path
     server_key: Path
@@ -25,7 +25,7 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def make_ca(directory: Path) -> TestCA:
+def make_ca(directory: Path) -> TlsFiles:
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -53,7 +53,7 @@ def make_ca(directory: Path) -> TestCA:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    out = TestCA(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    out = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     out.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     out.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     out.server_key.write_bytes(key.private_bytes(

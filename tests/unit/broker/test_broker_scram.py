@@ -168,3 +168,20 @@ def test_acl_matching_and_store(tmp_path: Path) -> None:
     assert not store.remove(Acl("User:alice", "topic", "orders", "READ"))
     assert not authz.allows("User:alice", "topic", "orders", "READ")
     assert Authorizer(None).allows("User:ANONYMOUS", "topic", "x", "WRITE")  # plaintext
+
+
+def test_old_librdkafka_doubled_client_nonce_is_accepted_only_in_that_form(
+        store: CredentialStore) -> None:
+    """librdkafka < 2.6.1 sends r=cnonce+cnonce+snonce; the server part is still checked."""
+    for echoed, ok in (("abcdefgh" + "abcdefgh", True), ("zzzzzzzz" + "abcdefgh", False),
+                       ("abcdefgh" * 3, False)):
+        server = ScramServer("SCRAM-SHA-256", lambda u: store.keys(u, "SCRAM-SHA-256"),
+                             nonce="SRV")
+        first = server.first(b"n,,n=alice,r=abcdefgh").decode()
+        final = client_final("sha256", b"s3cret pass", "n=alice,r=abcdefgh", first,
+                             nonce_override=echoed + "SRV")
+        if ok:
+            assert server.final(final).startswith(b"v=")
+        else:
+            with pytest.raises(ScramError, match="nonce"):
+                server.final(final)

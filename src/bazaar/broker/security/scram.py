@@ -9,6 +9,11 @@ The server keeps only StoredKey = H(ClientKey) and ServerKey per user; it checks
 by recovering ClientKey = proof XOR HMAC(StoredKey, AuthMessage) and hashing it. Every
 malformed message, wrong nonce, channel-binding request or wrong proof raises
 :class:`ScramError` with a reason fit for the broker's log (never the password).
+
+librdkafka before 2.6.1 (Debian's kcat links 2.0.2) echoes the nonce with its client part
+twice (``r=cnonce+cnonce+snonce``; librdkafka PR 4895). Kafka 3.8.1-3.9 accept that (the
+nonce must end with the server's), Kafka 4 does not; we accept exactly that form too, so
+the server nonce is still checked in full, and say so in ``docs/broker.md``.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class ScramServer:
         self._client_first_bare = ""
         self._server_first = ""
         self._nonce = ""
+        self._client_nonce = ""
         self.done = False
 
     @staticmethod
@@ -149,6 +155,7 @@ class ScramServer:
                             (hmac.digest(self.fake_salt_key, user.encode(), "sha256")[:16],
                              4096))
         self._client_first_bare = bare
+        self._client_nonce = attrs["r"]
         self._nonce = attrs["r"] + self.server_nonce
         self._server_first = (f"r={self._nonce},s={base64.b64encode(salt).decode()},"
                               f"i={iterations}")
@@ -164,7 +171,7 @@ class ScramServer:
         attrs = _attributes(text, ("c", "r", "p"))
         if attrs["c"] not in ("biws", "eSws"):  # base64 of "n,," or "y,,"
             raise ScramError("channel binding data does not match the gs2 header")
-        if attrs["r"] != self._nonce:
+        if attrs["r"] not in (self._nonce, self._client_nonce + self._nonce):
             raise ScramError("nonce does not match the server's")
         try:
             proof = base64.b64decode(attrs["p"], validate=True)
