@@ -15,6 +15,7 @@ from typing import Any
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.handlers import (
+    acls,
     cluster,
     configs,
     consume,
@@ -24,6 +25,7 @@ from bazaar.broker.handlers import (
     transactions,
 )
 from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
+from bazaar.broker.protocol.apis import acls as acls_api
 from bazaar.broker.protocol.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
@@ -113,6 +115,12 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("DeleteRecords", delete_records, consume.delete_records),
     _api("OffsetDelete", offset_delete, groups.offset_delete),
     _api("SaslAuthenticate", sasl_authenticate, security.sasl_authenticate),
+    Api(acls_api.DESCRIBE_KEY, "DescribeAcls", acls_api.VERSIONS, acls_api.decode_describe,
+        acls_api.encode_describe, None, acls.describe_acls),
+    Api(acls_api.CREATE_KEY, "CreateAcls", acls_api.VERSIONS, acls_api.decode_create,
+        acls_api.encode_create, None, acls.create_acls),
+    Api(acls_api.DELETE_KEY, "DeleteAcls", acls_api.VERSIONS, acls_api.decode_delete,
+        acls_api.encode_delete, None, acls.delete_acls),
 )}
 
 

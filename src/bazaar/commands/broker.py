@@ -12,6 +12,7 @@ import typer
 from bazaar.commands._output import JSON, Col, emit_json, emit_table
 
 if TYPE_CHECKING:
+    from bazaar.broker.security import Acl
     from bazaar.config import Settings
 
 app = typer.Typer(help="Bazaar Log: a Kafka-protocol-compatible broker (serve, topics, groups).",
@@ -341,7 +342,7 @@ def users_rm(user: str, data_dir: Path = DATA_DIR) -> None:
     typer.echo(f"removed user {user}")
 
 
-def _acl(principal: str, resource: str, operation: str, pattern: str) -> object:
+def _acl(principal: str, resource: str, operation: str, pattern: str) -> Acl:
     """``topic:orders`` / ``group:*`` / ``cluster`` into an Acl, or a clean error."""
     from bazaar.broker import ConfigError
     from bazaar.broker.security import Acl
@@ -370,10 +371,9 @@ def acls_add(principal: str = PRINCIPAL, resource: str = RESOURCE,
              operation: str = OPERATION, pattern: str = PATTERN,
              data_dir: Path = DATA_DIR) -> None:
     """Allow a principal an operation on a resource."""
-    from bazaar.broker.security import Acl, AclStore
+    from bazaar.broker.security import AclStore
 
     acl = _acl(principal, resource, operation, pattern)
-    assert isinstance(acl, Acl)
     added = AclStore.under(_data_dir(data_dir)).add(acl)
     typer.echo(("added " if added else "already there: ") + _acl_text(acl))
 
@@ -383,20 +383,16 @@ def acls_rm(principal: str = PRINCIPAL, resource: str = RESOURCE,
             operation: str = OPERATION, pattern: str = PATTERN,
             data_dir: Path = DATA_DIR) -> None:
     """Remove one ACL (as listed)."""
-    from bazaar.broker.security import Acl, AclStore
+    from bazaar.broker.security import AclStore
 
     acl = _acl(principal, resource, operation, pattern)
-    assert isinstance(acl, Acl)
     if not AclStore.under(_data_dir(data_dir)).remove(acl):
         typer.echo(f"error: no such ACL: {_acl_text(acl)}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed {_acl_text(acl)}")
 
 
-def _acl_text(acl: object) -> str:
-    from bazaar.broker.security import Acl
-
-    assert isinstance(acl, Acl)
+def _acl_text(acl: Acl) -> str:
     star = "*" if acl.pattern == "prefixed" else ""
     return f"{acl.principal} {acl.operation} {acl.resource_type}:{acl.name}{star}"
 
