@@ -44,6 +44,7 @@ _MAX_QUEUED_FRAMES = 64
 _MAX_PIPELINED = 5  # produce requests of one connection waiting for their group commit
 _PRODUCE = 0
 _SMALL = 64 * 1024  # requests up to this size may use the pool's overdraft
+_UNAUTHENTICATED_MAX = 512 * 1024  # Kafka's sasl.server.max.receive.size
 _BEFORE_AUTH = frozenset({17, 18, 36})  # SaslHandshake, ApiVersions, SaslAuthenticate
 
 
@@ -88,9 +89,9 @@ class Connection(asyncio.Protocol):
         self.open_connections = open_connections if open_connections is not None else set()
         config = state.config
         self.pool = pool or MemoryPool(config.queued_max_request_bytes)
-        limits = (config.max_request_bytes, config.max_control_request_bytes)
-        self.decoder = FrameDecoder(lambda key: limits[0] if key == _PRODUCE else limits[1],
-                                    self.pool.reserve)
+        self._limits = (config.max_request_bytes, config.max_control_request_bytes)
+        self.principal: str | None = ANONYMOUS  # None on a SASL listener until authenticated
+        self.decoder = FrameDecoder(self._frame_limit, self.pool.reserve)
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()
         self.partial_since: float | None = None  # when the request now arriving began
         self.refused = False
@@ -107,10 +108,14 @@ class Connection(asyncio.Protocol):
         self._pipeline: collections.deque[asyncio.Task[bool]] = collections.deque()
         # on a SASL listener: the exchange, and no principal until it succeeds
         self.sasl: SaslSession | None = None
-        self.principal: str | None = ANONYMOUS
         if config.sasl_mechanisms and state.credentials is not None:
             self.sasl = SaslSession(state.credentials, config.sasl_mechanisms)
             self.principal = None
+
+    def _frame_limit(self, api_key: int) -> int:
+        if self.principal is None:  # before authentication: handshake-sized frames only
+            return _UNAUTHENTICATED_MAX
+        return self._limits[0] if api_key == _PRODUCE else self._limits[1]
 
     # --- transport callbacks -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -282,6 +282,9 @@ def test_only_handshake_before_authentication(secured: Secured) -> None:
     frame = struct.pack(">hhih", 3, 1, 7, 4) + b"evil" + struct.pack(">i", -1)  # Metadata
     sock.sendall(struct.pack(">i", len(frame)) + frame)
     assert closed_by_peer(sock, silent=True)
+    sock = tls_socket(secured)  # a large frame before authenticating: closed unread
+    sock.sendall(struct.pack(">ih", 600_000, 0))
+    assert closed_by_peer(sock, silent=True)
     sock = tls_socket(secured)  # and SaslAuthenticate before a handshake
     body = request(sock, 36, 0, struct.pack(">i", 5) + b"hello")
     assert struct.unpack(">h", body[:2])[0] == 34  # ILLEGAL_SASL_STATE
