@@ -334,9 +334,14 @@ def users_ls(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
 @users_app.command("rm")
 def users_rm(user: str, data_dir: Path = DATA_DIR) -> None:
     """Remove a user: new logins fail at once (open connections stay until they close)."""
+    from bazaar.broker import ConfigError
     from bazaar.broker.security import CredentialStore
 
-    if not CredentialStore.under(_data_dir(data_dir)).remove(user):
+    try:
+        removed = CredentialStore.under(_data_dir(data_dir)).remove(user)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if not removed:
         typer.echo(f"error: no user {user}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed user {user}")
@@ -371,10 +376,14 @@ def acls_add(principal: str = PRINCIPAL, resource: str = RESOURCE,
              operation: str = OPERATION, pattern: str = PATTERN,
              data_dir: Path = DATA_DIR) -> None:
     """Allow a principal an operation on a resource."""
+    from bazaar.broker import ConfigError
     from bazaar.broker.security import AclStore
 
     acl = _acl(principal, resource, operation, pattern)
-    added = AclStore.under(_data_dir(data_dir)).add(acl)
+    try:
+        added = AclStore.under(_data_dir(data_dir)).add(acl)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
     typer.echo(("added " if added else "already there: ") + _acl_text(acl))
 
 
@@ -383,10 +392,15 @@ def acls_rm(principal: str = PRINCIPAL, resource: str = RESOURCE,
             operation: str = OPERATION, pattern: str = PATTERN,
             data_dir: Path = DATA_DIR) -> None:
     """Remove one ACL (as listed)."""
+    from bazaar.broker import ConfigError
     from bazaar.broker.security import AclStore
 
     acl = _acl(principal, resource, operation, pattern)
-    if not AclStore.under(_data_dir(data_dir)).remove(acl):
+    try:
+        removed = AclStore.under(_data_dir(data_dir)).remove(acl)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if not removed:
         typer.echo(f"error: no such ACL: {_acl_text(acl)}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed {_acl_text(acl)}")

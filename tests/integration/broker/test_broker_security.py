@@ -490,3 +490,14 @@ def test_acl_apis_with_librdkafka_admin(secured: Secured) -> None:
     assert len(deleted) == 2
     assert admin.describe_acls(carol).result(15) == []
     assert not any(a.principal == "User:carol" for a in AclStore.under(secured.data_dir).all())
+
+
+def test_a_corrupt_acl_file_is_a_clear_error_and_stays_as_it_is(tmp_path: Path) -> None:
+    security = tmp_path / "security"
+    security.mkdir()
+    (security / "acls.json").write_text("{broken")
+    for args in (["acls", "ls"], ["acls", "add", "--principal", "User:a", "--resource",
+                                  "topic:x", "--operation", "READ"]):
+        result = cli(tmp_path, *args)
+        assert result.exit_code == 2 and "acls.json is unreadable" in result.output
+    assert (security / "acls.json").read_text() == "{broken"
