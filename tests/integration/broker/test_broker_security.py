@@ -112,6 +112,10 @@ def test_users_cli_lists_no_secrets(secured: Secured) -> None:
                 stdin="carol-pw\n")
     assert added.exit_code == 0 and '"created": true' in added.output
     assert CredentialStore.under(secured.data_dir).check_password("carol", "carol-pw")
+    prompted = cli(secured.data_dir, "users", "add", "dave", "--iterations", "4096",
+                   stdin="pw-1\npw-2\npw-1\npw-1\n")  # a mismatch asks again
+    assert prompted.exit_code == 0 and "do not match" in prompted.output
+    assert CredentialStore.under(secured.data_dir).check_password("dave", "pw-1")
     assert cli(secured.data_dir, "users", "rm", "carol").exit_code == 0
     assert cli(secured.data_dir, "users", "rm", "carol").exit_code == 1
     bad_acl = cli(secured.data_dir, "acls", "add", "--principal", "alice", "--resource",
