@@ -6,7 +6,8 @@ best of two (``--quick``) or three repetitions, because the machine is shared. 1
 1 KiB messages; msgs/s and MB/s; and the broker's CPU seconds per GiB served (from
 /proc, for the consume phase), next to the sendfile floor measured in the same run. Then the
 cost of acks=all on disk (group commit) against acks=1 (``python bench/bench_broker.py
---acks`` runs only that part), and transactional against idempotent produce (``--txn``).
+--acks`` runs only that part), transactional against idempotent produce (``--txn``), and
+what TLS and SASL/SCRAM (with ACLs checked) cost against plaintext (``--security``).
 ``--hot`` runs only the Bazaar Log rows (the produce/fetch hot path, for before/after
 comparisons); ``--compaction`` the log cleaner: its throughput, and a produce stream's
 rate while a compacted topic is being cleaned against the same stream with the cleaner idle.
@@ -15,6 +16,7 @@ rate while a compacted topic is being cleaned against the same stream with the c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
@@ -34,11 +36,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str, float]:
+def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str,
+           security: dict[str, str] | None = None) -> dict[str, float]:
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     payload = os.urandom(size)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1,
+    security = security or {}
+    producer = Producer({"bootstrap.servers": bootstrap, **security, "linger.ms": 5, "acks": 1,
                          "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
                          "queue.buffering.max.kbytes": 1_048_576})
     cpu0 = _cpu_seconds(pid)
@@ -52,7 +56,7 @@ def bazaar(bootstrap: str, pid: int, size: int, n: int, topic: str) -> dict[str,
     producer.flush(120)
     produce_s = time.perf_counter() - started
     produce_cpu = _cpu_seconds(pid) - cpu0
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic,
+    consumer = Consumer({"bootstrap.servers": bootstrap, **security, "group.id": topic,
                          "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
                          "max.partition.fetch.bytes": 16 * 1024 * 1024,
                          "queued.max.messages.kbytes": 1_048_576, "fetch.wait.max.ms": 100,
@@ -312,6 +316,87 @@ def main_txn(quick: bool) -> None:
             print(f"{label:<28}{rate:>12,.0f}{rate / base:>15.2f}")
 
 
+def _login_ms(bootstrap: str, security: dict[str, str], count: int) -> float:
+    """Median ms for a new librdkafka client to connect (TLS, SASL) and get metadata."""
+    from confluent_kafka.admin import AdminClient
+
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        AdminClient({"bootstrap.servers": bootstrap, **security}).list_topics(timeout=30)
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[len(times) // 2]
+
+
+def main_security(quick: bool) -> None:
+    """Produce and consume (1 KiB and 100 B, librdkafka) on one broker per listener kind, same
+    run: PLAINTEXT (today's rates), SSL, SASL_PLAINTEXT and SASL_SSL with SCRAM-SHA-256 as a
+    user whose rights come from ACLs (so every request passes the authorizer)."""
+    import importlib.util
+    import sys
+
+    from bazaar.broker.security import Acl, AclStore, CredentialStore
+
+    # the tests' throwaway CA (tests/support/tls.py), loaded by path: bench is not a package
+    spec = importlib.util.spec_from_file_location(
+        "bench_tls", Path(__file__).resolve().parent.parent / "tests" / "support" / "tls.py")
+    assert spec is not None and spec.loader is not None
+    tls = importlib.util.module_from_spec(spec)
+    sys.modules["bench_tls"] = tls  # dataclasses look their module up there
+    spec.loader.exec_module(tls)
+    make_ca = tls.make_ca
+
+    sizes = {1024: 100_000 if quick else 400_000, 100: 200_000 if quick else 1_000_000}
+    reps = 2 if quick else 3
+    with tempfile.TemporaryDirectory(prefix="bench-sec-") as d:
+        ca = make_ca(Path(d) / "ca")
+        tls_args = ("--tls-cert", str(ca.server_cert), "--tls-key", str(ca.server_key))
+        sasl_args = ("--sasl", "SCRAM-SHA-256")
+        scram = {"sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "bench",
+                 "sasl.password": "bench-password"}
+        kinds = [("PLAINTEXT", (), {}),
+                 ("SSL", tls_args, {"security.protocol": "SSL",
+                                    "ssl.ca.location": str(ca.ca_cert)}),
+                 ("SASL_PLAINTEXT", sasl_args, {"security.protocol": "SASL_PLAINTEXT",
+                                                **scram}),
+                 ("SASL_SSL", (*tls_args, *sasl_args), {"security.protocol": "SASL_SSL",
+                                                         "ssl.ca.location": str(ca.ca_cert),
+                                                         **scram})]
+        results: dict[str, dict[int, tuple[float, float]]] = {n: {} for n, _, _ in kinds}
+        logins: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:  # all four at once, measured in turns
+            brokers = {}
+            for name, args, _client in kinds:
+                data = Path(d) / name / "data"
+                CredentialStore.under(data).add("bench", "bench-password")
+                acls = AclStore.under(data)
+                acls.add(Acl("User:bench", "topic", "sec-", "ALL", "prefixed"))
+                acls.add(Acl("User:bench", "group", "sec-", "ALL", "prefixed"))
+                brokers[name] = stack.enter_context(run_subprocess(
+                    data, args=("--segment-bytes", str(1 << 30), *args)))
+            runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+            for i in range(reps):  # rep i of every listener before rep i+1: load drifts
+                for size, n in sizes.items():
+                    for name, _args, client in kinds:
+                        b = brokers[name]
+                        runs.setdefault((name, size), []).append(bazaar(
+                            b.bootstrap, b.process.pid, size, n, f"sec-{size}-{i}", client))
+            for (name, size), rs in runs.items():
+                r = _best(rs)
+                results[name][size] = (sizes[size] / r["produce_s"],
+                                       sizes[size] / r["consume_s"])
+            for name, _args, client in kinds:
+                logins[name] = _login_ms(brokers[name].bootstrap, client, 5 if quick else 20)
+    base = results["PLAINTEXT"]
+    print(f"\nsecurity cost, librdkafka, best of {reps}: msgs/s and the ratio to PLAINTEXT "
+          f"(same run)\n{'listener':<16}{'size':>6}{'prod msg/s':>13}{'x':>7}"
+          f"{'cons msg/s':>13}{'x':>7}{'connect+auth ms':>17}")
+    for name, by_size in results.items():
+        for size, (prod, cons) in by_size.items():
+            print(f"{name:<16}{size:>6}{prod:>13,.0f}{prod / base[size][0]:>7.2f}"
+                  f"{cons:>13,.0f}{cons / base[size][1]:>7.2f}{logins[name]:>17.1f}")
+
+
 def main(quick: bool) -> None:
     sizes = {100: (300_000 if quick else 1_000_000, 20_000 if quick else 100_000),
              1024: (100_000 if quick else 400_000, 10_000 if quick else 50_000)}
@@ -371,6 +456,7 @@ def main(quick: bool) -> None:
           + ", ".join(f"{s} B {c:.2f} s" for s, c in produce_cpu.items()))
     main_acks(quick)
     main_txn(quick)
+    main_security(quick)
 
 
 def main_hot(quick: bool) -> None:
@@ -463,6 +549,8 @@ if __name__ == "__main__":
         main_compaction(quick="--full" not in sys.argv)
     elif "--acks" in sys.argv:
         main_acks(quick="--full" not in sys.argv)
+    elif "--security" in sys.argv:
+        main_security(quick="--full" not in sys.argv)
     elif "--txn" in sys.argv:
         main_txn(quick="--full" not in sys.argv)
     else:

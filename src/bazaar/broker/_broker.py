@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import time
 from types import TracebackType
 
@@ -46,6 +47,7 @@ class Broker:
         return f"{self.config.advertised}:{self.port}"
 
     async def start(self) -> None:
+        tls = _tls_context(self.config)  # a bad certificate fails before anything opens
         state = BrokerState.open(self.config)
         self.state = state
         for (topic, partition), problems in state.topics.recovery.items():
@@ -56,9 +58,9 @@ class Broker:
         try:
             self._server = await loop.create_server(
                 lambda: Connection(state, self._connections, self._pool), self.config.host,
-                self.config.port,
+                self.config.port, ssl=tls, ssl_handshake_timeout=10.0 if tls else None,
                 reuse_address=True, backlog=512)
-        except OSError as exc:
+        except (OSError, ssl.SSLError) as exc:
             state.close()
             raise BrokerError(f"cannot listen on {self.config.host}:{self.config.port}: "
                               f"{exc}") from exc
@@ -70,7 +72,11 @@ class Broker:
         self._tasks.append(loop.create_task(self._clean_logs()))
         if self.config.metrics_port is not None:
             self._start_metrics(state)
-        log.info("bazaar broker listening on %s (data in %s)", self.bootstrap,
+        log.info("bazaar broker listening on %s, %s%s (data in %s)", self.bootstrap,
+                 self.config.security_protocol,
+                 f" ({', '.join(self.config.sasl_mechanisms)}; ACLs enforced)"
+                 if self.config.sasl_mechanisms else
+                 " (no authentication: every client may do everything)",
                  self.config.data_dir)
 
     def _start_metrics(self, state: BrokerState) -> None:
@@ -193,6 +199,20 @@ class Broker:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
+
+
+def _tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The listener's TLS (1.2 or later) from PEM files, or None for plaintext."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise BrokerError(f"cannot load TLS certificate {config.tls_cert} / key "
+                          f"{config.tls_key}: {exc}") from exc
+    return context
 
 
 def _flush_all(logs: list[Log]) -> None:

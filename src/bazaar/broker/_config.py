@@ -86,6 +86,14 @@ class BrokerConfig:
     client has not taken within ``write_timeout_ms`` (it stopped reading), is closed. A Fetch
     answers at most ``fetch_max_bytes`` of records (Kafka's broker ``fetch.max.bytes``; the
     first batch is sent whole even if larger) and long-polls at most ``request_timeout_ms``.
+
+    Security (one listener): ``tls_cert``/``tls_key`` (PEM files) make it TLS;
+    ``sasl_mechanisms`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) make every connection
+    authenticate before anything but ApiVersions/SaslHandshake/SaslAuthenticate, and turn
+    the ACL authorizer on (``super_users`` bypass it). A failed authentication is answered
+    ``auth_failure_delay_ms`` late, one at a time per client host (a rate limit on password
+    guessing), then the connection is closed. Without SASL, every client is allowed
+    everything (the loopback plaintext default).
     """
 
     data_dir: Path
@@ -114,8 +122,14 @@ class BrokerConfig:
     connections_max_idle_ms: int = 600_000
     write_timeout_ms: int = 30_000
     metrics_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    sasl_mechanisms: tuple[str, ...] = ()
+    super_users: tuple[str, ...] = ()
+    auth_failure_delay_ms: int = 100
 
     def __post_init__(self) -> None:
+        self._check_security()
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not 1 <= self.default_partitions <= self.max_partitions:
@@ -148,6 +162,34 @@ class BrokerConfig:
             raise ConfigError("retention_check_interval_ms must be >= 1")
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
             raise ConfigError("group_min_session_timeout_ms exceeds the maximum")
+
+    def _check_security(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("TLS needs both tls_cert and tls_key")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"TLS file {path} does not exist")
+        known = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+        for mechanism in self.sasl_mechanisms:
+            if mechanism not in known:
+                raise ConfigError(f"SASL mechanism must be one of {', '.join(known)}, "
+                                  f"got {mechanism!r}")
+        for user in self.super_users:
+            if not user.startswith("User:") or len(user) < 6:
+                raise ConfigError(f"super users are User:<name>, got {user!r}")
+        if not 0 <= self.auth_failure_delay_ms <= 60_000:
+            raise ConfigError("auth_failure_delay_ms must be 0..60000")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def security_protocol(self) -> str:
+        """The listener's protocol, as clients name it in ``security.protocol``."""
+        if self.sasl_mechanisms:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL" if self.tls else "PLAINTEXT"
 
     @property
     def advertised(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -57,11 +58,18 @@ class BrokerProcess:
         return self.child.log_text()
 
 
-def answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether a Kafka broker at host:port answers an ApiVersions v0 request."""
+def answers(host: str, port: int, timeout: float = 1.0, *, tls: bool = False) -> bool:
+    """Whether a Kafka broker at host:port answers an ApiVersions v0 request (over TLS
+    without checking the certificate, with ``tls``: a liveness probe, not a client)."""
     request = struct.pack(">hhih", 18, 0, 1, 5) + b"probe"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            s = raw
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                s = context.wrap_socket(raw, server_hostname=host)
             s.sendall(struct.pack(">i", len(request)) + request)
             head = s.recv(8)
             return len(head) == 8 and struct.unpack(">ii", head)[1] == 1
@@ -77,13 +85,14 @@ def start_subprocess(data_dir: Path, port: int | None = None, *, host: str = "12
     other command groups), so a broken neighbour cannot stop the broker from starting.
     """
     port = port or free_port(host)
+    tls = "--tls-cert" in args
     data_dir.mkdir(parents=True, exist_ok=True)
     child = Child(
         [sys.executable, "-m", "bazaar.commands.broker", "serve", "--data-dir", str(data_dir),
          "--host", host, "--port", str(port), *args],
         name=f"broker:{port}", env={**os.environ, "PYTHONUNBUFFERED": "1"},
         log=data_dir.parent / f"{data_dir.name}-broker-{port}.log",
-        ready=lambda: answers(host, port, timeout=0.5), ready_timeout=timeout, grace=15)
+        ready=lambda: answers(host, port, timeout=0.5, tls=tls), ready_timeout=timeout, grace=15)
     try:
         child.start()
     except ChildFailed as exc:

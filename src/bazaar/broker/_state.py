@@ -13,15 +13,62 @@ from bazaar.broker.group_commit import GroupCommit
 from bazaar.broker.groups import GroupCoordinator, OffsetStore
 from bazaar.broker.log import TopicLogs
 from bazaar.broker.metrics import Metrics
+from bazaar.broker.security import AclStore, Authorizer, CredentialStore, SaslSession
 from bazaar.broker.txn import TransactionCoordinator, TxnStore
+
+ANONYMOUS = "User:ANONYMOUS"
 
 
 @dataclass
 class Client:
-    """Who sent a request: for member ids and ``groups describe``."""
+    """Who sent a request: for member ids, ``groups describe`` and the authorizer.
+
+    ``sasl`` is the connection's SASL exchange (None on a listener without SASL);
+    ``close_after`` asks the connection shell to close once this request is answered.
+    """
 
     client_id: str
     host: str
+    principal: str = ANONYMOUS
+    sasl: SaslSession | None = None
+    close_after: bool = False
+
+
+class AuthFailures:
+    """The rate limit on failed logins: each failure from a host is answered ``delay_s``
+    late, one at a time per host, so one host guesses at most 1/delay passwords a second
+    however many connections it opens. Logged once per host per ``log_every_s``."""
+
+    def __init__(self, delay_s: float, log_every_s: float = 10.0) -> None:
+        self.delay_s = delay_s
+        self.log_every_s = log_every_s
+        self.total = 0
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # host -> lock, waiting
+        self._logged: dict[str, tuple[float, int]] = {}  # host -> (last logged, unlogged)
+
+    async def penalize(self, host: str) -> None:
+        self.total += 1
+        lock, waiting = self._locks.setdefault(host, (asyncio.Lock(), [0]))
+        waiting[0] += 1
+        try:
+            async with lock:
+                await asyncio.sleep(self.delay_s)
+        finally:
+            waiting[0] -= 1
+            if not waiting[0]:
+                self._locks.pop(host, None)
+
+    def should_log(self, host: str, now: float) -> int | None:
+        """None to stay quiet, else how many failures went unlogged before this one."""
+        last, unlogged = self._logged.get(host, (-1e9, 0))
+        if now - last < self.log_every_s:
+            self._logged[host] = (last, unlogged + 1)
+            return None
+        self._logged[host] = (now, 0)
+        if len(self._logged) > 10_000:  # forget the oldest hosts: bounded memory
+            for old in sorted(self._logged, key=lambda h: self._logged[h][0])[:5_000]:
+                del self._logged[old]
+        return unlogged
 
 
 @dataclass
@@ -35,6 +82,9 @@ class BrokerState:
     metrics: Metrics = field(default_factory=Metrics)
     group_commit: GroupCommit = field(default_factory=GroupCommit)
     port: int = 0
+    credentials: CredentialStore | None = None
+    authorizer: Authorizer = field(default_factory=lambda: Authorizer(None))
+    auth_failures: AuthFailures = field(default_factory=lambda: AuthFailures(0.1))
     _appended: asyncio.Event | None = None
     transactions: TransactionCoordinator = field(init=False)
 
@@ -61,6 +111,10 @@ class BrokerState:
             txn_store=TxnStore(root / "transactions" / "state.jsonl",
                                fsync=config.offsets_flush),
             port=config.port,
+            credentials=CredentialStore.under(root) if config.sasl_mechanisms else None,
+            authorizer=Authorizer(AclStore.under(root) if config.sasl_mechanisms else None,
+                                  config.super_users),
+            auth_failures=AuthFailures(config.auth_failure_delay_ms / 1000),
         )
 
     # --- long-poll fetches wait here for produce ----------------------------------------

@@ -14,8 +14,18 @@ from typing import Any
 
 from bazaar.broker._errors import ErrorCode
 from bazaar.broker._state import BrokerState, Client
-from bazaar.broker.handlers import cluster, configs, consume, groups, produce, transactions
+from bazaar.broker.handlers import (
+    acls,
+    cluster,
+    configs,
+    consume,
+    groups,
+    produce,
+    security,
+    transactions,
+)
 from bazaar.broker.protocol import ApiCodec, UnsupportedApiVersions
+from bazaar.broker.protocol.apis import acls as acls_api
 from bazaar.broker.protocol.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
@@ -43,6 +53,8 @@ from bazaar.broker.protocol.apis import (
     offset_commit,
     offset_delete,
     offset_fetch,
+    sasl_authenticate,
+    sasl_handshake,
     sync_group,
     txn_offset_commit,
 )
@@ -85,6 +97,7 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("SyncGroup", sync_group, groups.sync_group),
     _api("DescribeGroups", describe_groups, groups.describe_groups),
     _api("ListGroups", list_groups, groups.list_groups),
+    _api("SaslHandshake", sasl_handshake, security.sasl_handshake),
     _api("ApiVersions", api_versions, _api_versions),
     _api("CreateTopics", create_topics, cluster.create_topics),
     _api("DeleteTopics", delete_topics, cluster.delete_topics),
@@ -101,6 +114,13 @@ REGISTRY: dict[int, Api] = {api.key: api for api in (
     _api("DescribeCluster", describe_cluster, cluster.describe_cluster),
     _api("DeleteRecords", delete_records, consume.delete_records),
     _api("OffsetDelete", offset_delete, groups.offset_delete),
+    _api("SaslAuthenticate", sasl_authenticate, security.sasl_authenticate),
+    Api(acls_api.DESCRIBE_KEY, "DescribeAcls", acls_api.VERSIONS, acls_api.decode_describe,
+        acls_api.encode_describe, None, acls.describe_acls),
+    Api(acls_api.CREATE_KEY, "CreateAcls", acls_api.VERSIONS, acls_api.decode_create,
+        acls_api.encode_create, None, acls.create_acls),
+    Api(acls_api.DELETE_KEY, "DeleteAcls", acls_api.VERSIONS, acls_api.decode_delete,
+        acls_api.encode_delete, None, acls.delete_acls),
 )}
 
 

@@ -55,6 +55,8 @@ class Metrics:
     connections: int = 0
     refused_connections: int = 0
     write_timeouts: int = 0
+    auth_successes: int = 0
+    auth_failures: int = 0
     cleaner_passes: int = 0
     cleaner_bytes_read: int = 0
     cleaner_bytes_written: int = 0
@@ -84,6 +86,10 @@ class BrokerCollector(Collector):
         yield CounterMetricFamily("bazaar_broker_refused_connections",
                                   "Connections refused over max_connections",
                                   value=m.refused_connections)
+        yield CounterMetricFamily("bazaar_broker_auth_failures",
+                                  "Failed SASL authentications", value=m.auth_failures)
+        yield CounterMetricFamily("bazaar_broker_auth_successes",
+                                  "Successful SASL authentications", value=m.auth_successes)
         yield CounterMetricFamily("bazaar_broker_write_timeouts",
                                   "Connections closed: a response unread past write_timeout_ms",
                                   value=m.write_timeouts)

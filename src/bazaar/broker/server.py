@@ -24,7 +24,7 @@ import logging
 import time
 
 from bazaar.broker._errors import FrameTooLargeError, ProtocolError
-from bazaar.broker._state import BrokerState, Client
+from bazaar.broker._state import ANONYMOUS, BrokerState, Client
 from bazaar.broker.apis import REGISTRY, api_name
 from bazaar.broker.handlers import produce
 from bazaar.broker.log import FileRange
@@ -36,6 +36,7 @@ from bazaar.broker.protocol import (
 )
 from bazaar.broker.protocol.apis.produce import ProduceRequest
 from bazaar.broker.protocol.header import RequestHeader
+from bazaar.broker.security import SaslSession
 
 log = logging.getLogger("bazaar.broker")
 
@@ -43,6 +44,8 @@ _MAX_QUEUED_FRAMES = 64
 _MAX_PIPELINED = 5  # produce requests of one connection waiting for their group commit
 _PRODUCE = 0
 _SMALL = 64 * 1024  # requests up to this size may use the pool's overdraft
+_UNAUTHENTICATED_MAX = 512 * 1024  # Kafka's sasl.server.max.receive.size
+_BEFORE_AUTH = frozenset({17, 18, 36})  # SaslHandshake, ApiVersions, SaslAuthenticate
 
 
 class MemoryPool:
@@ -86,9 +89,9 @@ class Connection(asyncio.Protocol):
         self.open_connections = open_connections if open_connections is not None else set()
         config = state.config
         self.pool = pool or MemoryPool(config.queued_max_request_bytes)
-        limits = (config.max_request_bytes, config.max_control_request_bytes)
-        self.decoder = FrameDecoder(lambda key: limits[0] if key == _PRODUCE else limits[1],
-                                    self.pool.reserve)
+        self._limits = (config.max_request_bytes, config.max_control_request_bytes)
+        self.principal: str | None = ANONYMOUS  # None on a SASL listener until authenticated
+        self.decoder = FrameDecoder(self._frame_limit, self.pool.reserve)
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()
         self.partial_since: float | None = None  # when the request now arriving began
         self.refused = False
@@ -103,6 +106,16 @@ class Connection(asyncio.Protocol):
         self.writing_since: float | None = None  # a response is being written since
         # produce requests appended and waiting for their group commit, answered in order
         self._pipeline: collections.deque[asyncio.Task[bool]] = collections.deque()
+        # on a SASL listener: the exchange, and no principal until it succeeds
+        self.sasl: SaslSession | None = None
+        if config.sasl_mechanisms and state.credentials is not None:
+            self.sasl = SaslSession(state.credentials, config.sasl_mechanisms)
+            self.principal = None
+
+    def _frame_limit(self, api_key: int) -> int:
+        if self.principal is None:  # before authentication: handshake-sized frames only
+            return _UNAUTHENTICATED_MAX
+        return self._limits[0] if api_key == _PRODUCE else self._limits[1]
 
     # --- transport callbacks -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -241,20 +254,27 @@ class Connection(asyncio.Protocol):
         header = request.header
         name = api_name(header.api_key)
         self.state.metrics.requests[name] += 1
+        if self.principal is None and header.api_key not in _BEFORE_AUTH:
+            log.warning("closing connection from %s: %s before authenticating", self.peer,
+                        name)
+            return False
         if header.api_key == _PRODUCE:
             return await self._produce(header, request.body)
         if self._pipeline and not await self._drain():  # answers go out in request order
             return False
-        client = Client(header.client_id or "", self.peer)
+        client = Client(header.client_id or "", self.peer, self.principal or ANONYMOUS,
+                        self.sasl)
         try:
             response = await REGISTRY[header.api_key].handler(self.state, request.body, client,
                                                      header.api_version)
         except Exception:  # a bug must cost one connection, not the broker
             log.exception("%s v%d from %s failed", name, header.api_version, self.peer)
             return False
+        if self.principal is None and self.sasl is not None and self.sasl.principal:
+            self.principal = self.sasl.principal
         if response is None:
-            return True
-        ok = await self._answer(header, name, response)
+            return not client.close_after
+        ok = await self._answer(header, name, response) and not client.close_after
         log.debug("%s v%d %.3f ms", name, header.api_version,
                   (time.perf_counter() - started) * 1000)
         return ok
@@ -278,7 +298,7 @@ class Connection(asyncio.Protocol):
         the next ones on this connection are appended too, so one fsync covers them all;
         their answers still go out in request order (up to five wait at once)."""
         try:
-            appended = produce.append(self.state, body)
+            appended = produce.append(self.state, body, self.principal or ANONYMOUS)
         except Exception:  # a bug must cost one connection, not the broker
             log.exception("Produce v%d from %s failed", header.api_version, self.peer)
             return False

@@ -12,6 +12,7 @@ import typer
 from bazaar.commands._output import JSON, Col, emit_json, emit_table
 
 if TYPE_CHECKING:
+    from bazaar.broker.security import Acl
     from bazaar.config import Settings
 
 app = typer.Typer(help="Bazaar Log: a Kafka-protocol-compatible broker (serve, topics, groups).",
@@ -20,6 +21,14 @@ topics_app = typer.Typer(help="Create, list, describe and delete topics.", no_ar
 groups_app = typer.Typer(help="Consumer groups: members and lag.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(groups_app, name="groups")
+users_app = typer.Typer(help="SASL users (salted SCRAM credentials under the data dir).",
+                        no_args_is_help=True)
+acls_app = typer.Typer(help="Allow-only ACLs: principal x resource x operation.",
+                       no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(acls_app, name="acls")
+DATA_DIR = typer.Option(None, "--data-dir", help="The broker's data dir (default: "
+                        "BAZAAR_DATA_DIR/broker). A running broker sees changes at once.")
 
 T = TypeVar("T")
 BOOTSTRAP = typer.Option(None, "--bootstrap", "-b",
@@ -101,6 +110,16 @@ def serve(
                                         help="Most record bytes one Fetch response carries."),
     rebalance_delay_ms: int = typer.Option(300, help="Initial group rebalance delay."),
     metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on this port."),
+    tls_cert: Path = typer.Option(None, help="PEM certificate (chain): the listener speaks "
+                                  "TLS (security.protocol SSL or SASL_SSL)."),
+    tls_key: Path = typer.Option(None, help="PEM private key of --tls-cert."),
+    sasl: list[str] = typer.Option(
+        [], "--sasl", help="Enable a SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; "
+        "repeatable): clients must authenticate, and ACLs are enforced."),
+    super_user: list[str] = typer.Option([], "--super-user",
+                                         help="User:<name> allowed everything (repeatable)."),
+    auth_failure_delay_ms: int = typer.Option(
+        100, help="A failed login is answered this late, one at a time per client host."),
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
 ) -> None:
     """Run the broker until Ctrl-C / SIGTERM."""
@@ -146,6 +165,11 @@ def serve(
             metrics_port=metrics_port,
             cleaner_interval_ms=cleaner_interval_ms,
             cleaner_max_keys=cleaner_max_keys,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            sasl_mechanisms=tuple(m.upper() for m in sasl),
+            super_users=tuple(super_user),
+            auth_failure_delay_ms=auth_failure_delay_ms,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -250,6 +274,160 @@ def groups_describe(group: str, bootstrap: str = BOOTSTRAP, as_json: bool = JSON
     emit_table([Col("topic", whole=True), Col("partition"), Col("committed"),
                 Col("end offset"), Col("lag")],
                ([o.topic, o.partition, o.committed, o.end_offset, o.lag] for o in info.offsets))
+
+
+def _data_dir(value: Path | None) -> Path:
+    return value if value is not None else _settings().data_dir / "broker"
+
+
+def _config_error(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@users_app.command("add")
+def users_add(
+    user: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="Read the password from stdin (first line)."),
+    iterations: int = typer.Option(8192, help="PBKDF2 iterations (at least 4096)."),
+    data_dir: Path = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Add a user, or set a new password (prompted, or --password-stdin; never an argument).
+    Stores SCRAM-SHA-256 and SCRAM-SHA-512 credentials; PLAIN logins check against them."""
+    import sys
+
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import CredentialStore
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        new = CredentialStore.under(_data_dir(data_dir)).add(user, password, iterations)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if as_json:
+        return emit_json({"user": user, "created": new, "iterations": iterations})
+    typer.echo(f"{'added' if new else 'updated'} user {user} (SCRAM-SHA-256, SCRAM-SHA-512, "
+               f"{iterations} iterations)")
+
+
+@users_app.command("ls")
+def users_ls(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
+    """List users and the mechanisms they have credentials for (no secrets shown)."""
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import CredentialStore
+
+    try:
+        users = CredentialStore.under(_data_dir(data_dir)).users()
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if as_json:
+        return emit_json([{"user": u, "mechanisms": m} for u, m in users])
+    emit_table([Col("user", whole=True), Col("mechanisms", whole=True)],
+               ([u, ", ".join(m)] for u, m in users))
+
+
+@users_app.command("rm")
+def users_rm(user: str, data_dir: Path = DATA_DIR) -> None:
+    """Remove a user: new logins fail at once (open connections stay until they close)."""
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import CredentialStore
+
+    try:
+        removed = CredentialStore.under(_data_dir(data_dir)).remove(user)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if not removed:
+        typer.echo(f"error: no user {user}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed user {user}")
+
+
+def _acl(principal: str, resource: str, operation: str, pattern: str) -> Acl:
+    """``topic:orders`` / ``group:*`` / ``cluster`` into an Acl, or a clean error."""
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import Acl
+    from bazaar.broker.security.acls import CLUSTER
+
+    kind, _, name = resource.partition(":")
+    if kind == "cluster" and not name:
+        name = CLUSTER
+    try:
+        return Acl(principal, kind, name, operation.upper(), pattern)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+
+
+PRINCIPAL = typer.Option(..., "--principal", help="User:<name>, or User:* for every user.")
+RESOURCE = typer.Option(..., "--resource", help="topic:<name>, group:<name>, "
+                        "transactional_id:<name> (name or *), or cluster.")
+OPERATION = typer.Option(..., "--operation", help="READ, WRITE, CREATE, DESCRIBE, ALTER, "
+                         "DELETE or ALL.")
+PATTERN = typer.Option("literal", "--pattern", help="literal, or prefixed (the name is a "
+                       "prefix).")
+
+
+@acls_app.command("add")
+def acls_add(principal: str = PRINCIPAL, resource: str = RESOURCE,
+             operation: str = OPERATION, pattern: str = PATTERN,
+             data_dir: Path = DATA_DIR) -> None:
+    """Allow a principal an operation on a resource."""
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import AclStore
+
+    acl = _acl(principal, resource, operation, pattern)
+    try:
+        added = AclStore.under(_data_dir(data_dir)).add(acl)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    typer.echo(("added " if added else "already there: ") + _acl_text(acl))
+
+
+@acls_app.command("rm")
+def acls_rm(principal: str = PRINCIPAL, resource: str = RESOURCE,
+            operation: str = OPERATION, pattern: str = PATTERN,
+            data_dir: Path = DATA_DIR) -> None:
+    """Remove one ACL (as listed)."""
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import AclStore
+
+    acl = _acl(principal, resource, operation, pattern)
+    try:
+        removed = AclStore.under(_data_dir(data_dir)).remove(acl)
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if not removed:
+        typer.echo(f"error: no such ACL: {_acl_text(acl)}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {_acl_text(acl)}")
+
+
+def _acl_text(acl: Acl) -> str:
+    star = "*" if acl.pattern == "prefixed" else ""
+    return f"{acl.principal} {acl.operation} {acl.resource_type}:{acl.name}{star}"
+
+
+@acls_app.command("ls")
+def acls_ls(data_dir: Path = DATA_DIR, as_json: bool = JSON) -> None:
+    """List the ACLs in force."""
+    from dataclasses import asdict
+
+    from bazaar.broker import ConfigError
+    from bazaar.broker.security import AclStore
+
+    try:
+        acls = AclStore.under(_data_dir(data_dir)).all()
+    except ConfigError as exc:
+        raise _config_error(exc) from exc
+    if as_json:
+        return emit_json([asdict(a) for a in acls])
+    emit_table([Col("principal", whole=True), Col("resource", whole=True), Col("name",
+                whole=True), Col("pattern"), Col("operation")],
+               ([a.principal, a.resource_type, a.name, a.pattern, a.operation] for a in acls))
 
 
 if __name__ == "__main__":  # `python -m bazaar.commands.broker`: no other command groups loaded

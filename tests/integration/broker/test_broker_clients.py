@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
+import struct
 import subprocess
 import time
 import uuid
 from pathlib import Path
+
+import pytest
+from tests.support.kafka_wire import request
 
 from bazaar.broker import BrokerProcess
 
@@ -187,3 +192,32 @@ def test_without_auto_create_unknown_topics_are_refused(tmp_path: Path) -> None:
         assert errors and errors[0] is not None
         assert errors[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._MSG_TIMED_OUT)
         assert not (tmp_path / "data" / "logs" / "nowhere-0").exists()
+
+
+# --- the plaintext default, on this module's broker (security: test_broker_security.py) --
+def test_plaintext_default_says_so_and_refuses_sasl(broker: BrokerProcess) -> None:
+    """The plain broker (the module fixture `bazaar up` also runs): its start line says
+    nobody is authenticated, and a SASL handshake is answered with no mechanisms."""
+    assert "PLAINTEXT (no authentication: every client may do everything)" in broker.log()
+    with socket.create_connection((broker.host, broker.port), timeout=10) as sock:
+        body = request(sock, 17, 1, struct.pack(">h", 5) + b"PLAIN")
+        assert body == struct.pack(">hi", 33, 0)  # UNSUPPORTED_SASL_MECHANISM, []
+        assert request(sock, 18, 0, b"")[:2] == b"\0\0"  # and the connection serves on
+
+
+def test_acl_apis_on_a_plaintext_broker_say_security_disabled(broker: BrokerProcess) -> None:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    binding = AclBinding(ResourceType.TOPIC, "t", ResourcePatternType.LITERAL, "User:x", "*",
+                         AclOperation.READ, AclPermissionType.ALLOW)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: it owns the future
+    with pytest.raises(KafkaException, match="SECURITY_DISABLED"):
+        admin.create_acls([binding])[binding].result(15)

@@ -387,3 +387,63 @@ def test_response_frame_carries_size_and_correlation_id() -> None:
     parts = encode_response(header, heartbeat.HeartbeatResponse(0), REGISTRY)
     raw = b"".join(p for p in parts if isinstance(p, bytes))
     assert raw == (6).to_bytes(4, "big") + (4242).to_bytes(4, "big") + b"\x00\x00"
+
+
+# --- security: SASL and ACL APIs, against kafka-python's schema classes -----------------
+@pytest.mark.parametrize("v", [0, 1])
+def test_sasl_handshake(v: int) -> None:
+    from kafka.protocol import sasl as ksasl
+
+    from bazaar.broker.protocol.apis import sasl_handshake as sh
+
+    msg = build(ksasl.SaslHandshakeRequest, {"mechanism": "SCRAM-SHA-256"})
+    assert decode_body(sh, bytes(msg.encode(version=v)), v).mechanism == "SCRAM-SHA-256"
+    out = roundtrip(ksasl.SaslHandshakeResponse, sh.encode_response(
+        sh.SaslHandshakeResponse(33, ["PLAIN", "SCRAM-SHA-512"]), v), v)
+    assert (out.error_code, out.mechanisms) == (33, ["PLAIN", "SCRAM-SHA-512"])
+
+
+@pytest.mark.parametrize("v", [0, 1, 2])
+def test_sasl_authenticate(v: int) -> None:
+    from kafka.protocol import sasl as ksasl
+
+    from bazaar.broker.protocol.apis import sasl_authenticate as sa
+
+    msg = build(ksasl.SaslAuthenticateRequest, {"auth_bytes": b"n,,n=u,r=x"})
+    assert decode_body(sa, bytes(msg.encode(version=v)), v).auth_bytes == b"n,,n=u,r=x"
+    for resp in (sa.SaslAuthenticateResponse(0, None, b"r=xy,s=AAAA,i=4096"),
+                 sa.SaslAuthenticateResponse(58, "Authentication failed", b"")):
+        out = roundtrip(ksasl.SaslAuthenticateResponse, sa.encode_response(resp, v), v)
+        assert (out.error_code, out.error_message, out.auth_bytes) == (
+            resp.error_code, resp.error_message, resp.auth_bytes)
+
+
+def test_acl_apis_v1() -> None:
+    from bazaar.broker.protocol.apis import acls
+
+    f = {"resource_type_filter": 2, "resource_name_filter": None, "pattern_type_filter": 1,
+         "principal_filter": "User:a", "host_filter": None, "operation": 1,
+         "permission_type": 1}
+    got = decode_body(type("M", (), {"decode_request": staticmethod(acls.decode_describe)}),
+                      bytes(build(kadmin.DescribeAclsRequest, f).encode(version=1)), 1)
+    assert got.bindings == [acls.Binding(2, None, 1, "User:a", None, 1, 1)]
+    creation = {"resource_type": 3, "resource_name": "g-", "resource_pattern_type": 4,
+                "principal": "User:a", "host": "*", "operation": 3, "permission_type": 3}
+    msg = build(kadmin.CreateAclsRequest, {"creations": [creation]})
+    got = decode_body(type("M", (), {"decode_request": staticmethod(acls.decode_create)}),
+                      bytes(msg.encode(version=1)), 1)
+    assert got.bindings == [acls.Binding(3, "g-", 4, "User:a", "*", 3, 3)]
+    msg = build(kadmin.DeleteAclsRequest, {"filters": [f]})
+    got = decode_body(type("M", (), {"decode_request": staticmethod(acls.decode_delete)}),
+                      bytes(msg.encode(version=1)), 1)
+    assert got.bindings[0].principal == "User:a"
+    b = acls.Binding(2, "t", 3, "User:a", "*", 3, 3)
+    out = roundtrip(kadmin.DescribeAclsResponse,
+                    acls.encode_describe(acls.DescribeAclsResponse(0, None, [b, b]), 1), 1)
+    assert out.resources[0].resource_name == "t" and len(out.resources[0].acls) == 2
+    out = roundtrip(kadmin.CreateAclsResponse, acls.encode_create(
+        acls.CreateAclsResponse([(0, None), (42, "only ALLOW")]), 1), 1)
+    assert [r.error_code for r in out.results] == [0, 42]
+    out = roundtrip(kadmin.DeleteAclsResponse, acls.encode_delete(
+        acls.DeleteAclsResponse([(0, None, [b])]), 1), 1)
+    assert out.filter_results[0].matching_acls[0].principal == "User:a"

@@ -27,11 +27,20 @@ def _topic_metadata(state: BrokerState, name: str) -> md.TopicMetadata:
 async def metadata(state: BrokerState, req: md.MetadataRequest, client: Client,
                    version: int) -> md.MetadataResponse:
     cfg = state.config
-    names = state.topics.names() if req.topics is None else req.topics
+    allows = state.authorizer.allows
+    principal = client.principal
+    if req.topics is None:  # every topic the principal may see, silently
+        names = [n for n in state.topics.names() if allows(principal, "topic", n, "DESCRIBE")]
+    else:
+        names = req.topics
     topics: list[md.TopicMetadata] = []
     for name in names:
+        if not allows(principal, "topic", name, "DESCRIBE"):
+            topics.append(md.TopicMetadata(ErrorCode.TOPIC_AUTHORIZATION_FAILED, name))
+            continue
         if name not in state.topics:
-            if not (cfg.auto_create_topics and req.allow_auto_topic_creation):
+            if not (cfg.auto_create_topics and req.allow_auto_topic_creation
+                    and _may_create(state, principal, name)):
                 topics.append(md.TopicMetadata(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name))
                 continue
             try:
@@ -43,6 +52,12 @@ async def metadata(state: BrokerState, req: md.MetadataRequest, client: Client,
         topics.append(_topic_metadata(state, name))
     broker = md.Broker(cfg.node_id, cfg.advertised, state.port)
     return md.MetadataResponse([broker], CLUSTER_ID, cfg.node_id, topics)
+
+
+def _may_create(state: BrokerState, principal: str, topic: str) -> bool:
+    """CREATE on the cluster or on the topic (Kafka's rule)."""
+    return (state.authorizer.allows_cluster(principal, "CREATE")
+            or state.authorizer.allows(principal, "topic", topic, "CREATE"))
 
 
 async def describe_cluster(state: BrokerState, req: dcl.DescribeClusterRequest,
@@ -59,6 +74,10 @@ async def create_topics(state: BrokerState, req: ct.CreateTopicsRequest, client:
         count = topic.num_partitions
         if count == -1:
             count = len(topic.assignments) or state.config.default_partitions
+        if not _may_create(state, client.principal, topic.name):
+            out.append((topic.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                        "not authorized to create this topic"))
+            continue
         try:
             if topic.replication_factor not in (-1, 1):
                 out.append((topic.name, ErrorCode.INVALID_REPLICATION_FACTOR,
@@ -81,6 +100,9 @@ async def delete_topics(state: BrokerState, req: dt.DeleteTopicsRequest, client:
                         version: int) -> dt.DeleteTopicsResponse:
     out: list[tuple[str, int]] = []
     for name in req.names:
+        if not state.authorizer.allows(client.principal, "topic", name, "DELETE"):
+            out.append((name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+            continue
         try:
             state.topics.delete(name)
             state.offsets.forget_topic(name)
@@ -95,6 +117,10 @@ async def create_partitions(state: BrokerState, req: cp.CreatePartitionsRequest,
                             client: Client, version: int) -> cp.CreatePartitionsResponse:
     out: list[tuple[str, int, str | None]] = []
     for topic in req.topics:
+        if not state.authorizer.allows(client.principal, "topic", topic.name, "ALTER"):
+            out.append((topic.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                        "not authorized to alter this topic"))
+            continue
         try:
             state.topics.add_partitions(topic.name, topic.count,
                                         validate_only=req.validate_only)
@@ -110,6 +136,10 @@ async def create_partitions(state: BrokerState, req: cp.CreatePartitionsRequest,
 async def init_producer_id(state: BrokerState, req: ip.InitProducerIdRequest, client: Client,
                            version: int) -> ip.InitProducerIdResponse:
     if req.transactional_id is not None:
+        if not state.authorizer.allows(client.principal, "transactional_id",
+                                       req.transactional_id, "WRITE"):
+            return ip.InitProducerIdResponse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                             -1, -1)
         try:
             pid, epoch = await state.transactions.init_producer_id(
                 req.transactional_id, req.transaction_timeout_ms)

@@ -9,6 +9,7 @@ from bazaar.broker._errors import BrokerError, ErrorCode
 from bazaar.broker._state import BrokerState, Client
 from bazaar.broker.protocol.apis import alter_configs as ac
 from bazaar.broker.protocol.apis import describe_configs as dc
+from bazaar.broker.security.acls import CLUSTER
 
 log = logging.getLogger("bazaar.broker")
 
@@ -29,7 +30,14 @@ def _broker_entries(state: BrokerState) -> list[dc.ConfigEntry]:
 async def describe_configs(state: BrokerState, req: dc.DescribeConfigsRequest, client: Client,
                            version: int) -> dc.DescribeConfigsResponse:
     out: list[dc.DescribedResource] = []
+    allows = state.authorizer.allows
     for res in req.resources:
+        kind = "topic" if res.resource_type == dc.TOPIC else "cluster"
+        if not allows(client.principal, kind, res.name if kind == "topic" else CLUSTER,
+                      "DESCRIBE"):
+            out.append(dc.DescribedResource(_denied(kind), "not authorized",
+                                            res.resource_type, res.name))
+            continue
         if res.resource_type == dc.BROKER and res.name in ("", str(state.config.node_id)):
             entries = _broker_entries(state)
         elif res.resource_type == dc.TOPIC:
@@ -62,6 +70,10 @@ async def alter_configs(state: BrokerState, req: ac.AlterConfigsRequest, client:
             out.append((ErrorCode.INVALID_REQUEST, "only topic configs can be altered",
                         res.resource_type, res.name))
             continue
+        if not state.authorizer.allows(client.principal, "topic", res.name, "ALTER"):
+            out.append((ErrorCode.TOPIC_AUTHORIZATION_FAILED, "not authorized",
+                        res.resource_type, res.name))
+            continue
         try:
             overrides = state.topics.overrides(res.name) if req.incremental else {}
             for name, op, value in res.configs:
@@ -81,6 +93,11 @@ async def alter_configs(state: BrokerState, req: ac.AlterConfigsRequest, client:
             log.info("topic %s configs now %s", res.name, overrides)
         out.append((0, None, res.resource_type, res.name))
     return ac.AlterConfigsResponse(out)
+
+
+def _denied(kind: str) -> int:
+    return (ErrorCode.TOPIC_AUTHORIZATION_FAILED if kind == "topic"
+            else ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
 
 
 def _invalid(message: str) -> BrokerError:

@@ -13,7 +13,8 @@ from bazaar.broker.protocol.apis import fetch as api
 from bazaar.broker.protocol.apis import list_offsets as lo
 
 
-def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse, int, bool]:
+def _build(state: BrokerState, req: api.FetchRequest,
+           principal: str) -> tuple[api.FetchResponse, int, bool]:
     """One pass over the requested partitions: (response, record bytes, any error)."""
     cap = state.config.fetch_max_bytes  # whatever the client asks, as Kafka's broker caps it
     remaining = min(req.max_bytes, cap) if req.max_bytes > 0 else cap
@@ -23,7 +24,13 @@ def _build(state: BrokerState, req: api.FetchRequest) -> tuple[api.FetchResponse
     for topic in req.topics:
         out = api.FetchTopicResponse(topic.name)
         topics.append(out)
+        denied = not state.authorizer.allows(principal, "topic", topic.name, "READ")
         for p in topic.partitions:
+            if denied:  # never a byte of its records
+                out.partitions.append(api.FetchPartitionResponse(
+                    p.index, ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1))
+                failed = True
+                continue
             try:
                 log = state.topics.get(topic.name, p.index)
             except BrokerError as exc:
@@ -64,7 +71,7 @@ async def fetch(state: BrokerState, req: api.FetchRequest, client: Client,
     wait_ms = min(max(req.max_wait_ms, 0), state.config.request_timeout_ms)
     deadline = time.monotonic() + wait_ms / 1000
     while True:
-        response, total, failed = _build(state, req)
+        response, total, failed = _build(state, req, client.principal)
         left = deadline - time.monotonic()
         if total >= max(req.min_bytes, 1) or failed or left <= 0:
             break
@@ -78,7 +85,12 @@ async def list_offsets(state: BrokerState, req: lo.ListOffsetsRequest, client: C
     topics: list[tuple[str, list[lo.ListOffsetsPartitionResponse]]] = []
     for name, partitions in req.topics:
         out: list[lo.ListOffsetsPartitionResponse] = []
+        denied = not state.authorizer.allows(client.principal, "topic", name, "DESCRIBE")
         for p in partitions:
+            if denied:
+                out.append(lo.ListOffsetsPartitionResponse(
+                    p.index, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                continue
             try:
                 log = state.topics.get(name, p.index)
             except BrokerError as exc:
@@ -107,7 +119,11 @@ async def delete_records(state: BrokerState, req: dr.DeleteRecordsRequest, clien
     topics: list[tuple[str, list[tuple[int, int, int]]]] = []
     for name, partitions in req.topics:
         out: list[tuple[int, int, int]] = []
+        denied = not state.authorizer.allows(client.principal, "topic", name, "DELETE")
         for index, offset in partitions:
+            if denied:
+                out.append((index, -1, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                continue
             try:
                 log = state.topics.get(name, index)
                 target = log.high_watermark if offset == -1 else offset

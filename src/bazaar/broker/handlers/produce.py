@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from bazaar.broker._errors import BrokerError, ErrorCode, StorageError
-from bazaar.broker._state import BrokerState, Client
+from bazaar.broker._state import ANONYMOUS, BrokerState, Client
 from bazaar.broker.log import Log, batch
 from bazaar.broker.protocol.apis import produce as api
 
@@ -28,8 +28,9 @@ class Appended:
     started: float
 
 
-def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
-    """Validate and append every partition's batches, in request order, without waiting."""
+def append(state: BrokerState, req: api.ProduceRequest, principal: str = ANONYMOUS) -> Appended:
+    """Validate and append every partition's batches, in request order, without waiting
+    (a topic the principal may not WRITE gets TOPIC_AUTHORIZATION_FAILED, nothing appended)."""
     started = time.perf_counter()
     bad_acks = req.acks not in (-1, 0, 1)
     await_sync = req.acks == -1 or state.config.log.flush == "batch"
@@ -39,10 +40,12 @@ def append(state: BrokerState, req: api.ProduceRequest) -> Appended:
     for topic in req.topics:
         out = api.ProduceTopicResponse(topic.name)
         topics.append(out)
+        denied = not state.authorizer.allows(principal, "topic", topic.name, "WRITE")
         for part in topic.partitions:
-            if bad_acks:
+            if bad_acks or denied:
                 out.partitions.append(api.ProducePartitionResponse(
-                    part.index, ErrorCode.INVALID_REQUIRED_ACKS))
+                    part.index, ErrorCode.TOPIC_AUTHORIZATION_FAILED if denied
+                    else ErrorCode.INVALID_REQUIRED_ACKS))
                 continue
             try:
                 log = state.topics.get(topic.name, part.index)
@@ -104,4 +107,4 @@ async def produce(state: BrokerState, req: api.ProduceRequest, client: Client,
     """Append, then answer once durable as the request needs. None for acks=0: the client
     expects no response at all. (The connection shell pipelines: it appends the next
     produce request while this one waits, with :func:`append` and :func:`settle`.)"""
-    return await settle(state, append(state, req))
+    return await settle(state, append(state, req, client.principal))
