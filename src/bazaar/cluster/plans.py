@@ -37,7 +37,8 @@ OPERATIONS: dict[str, tuple[str, ...] | None] = {
 PLANNED_OPERATIONS = ("drop-shard",)
 #: What a target's line says is done to it, by role.
 VERBS = {"app": "remove app server", "standby": "remove replica", "primary": "stop primary",
-         "lb": "stop balancer", "cache": "stop cache"}
+         "lb": "stop balancer", "cache": "stop cache", "inventory": "stop inventory server",
+         "shard": "stop shard server"}
 MAX_SELECTORS = 64
 _SELECTOR = re.compile(r"^[A-Za-z0-9_.\-*?\[\]]{1,100}$")
 PLAN_ID = re.compile(r"^p-[0-9a-f]{16}$")
