@@ -276,10 +276,6 @@ class ShardedStore:
                     self.rerouted += 1
         raise AssertionError("unreachable")
 
-    def run_for(self, row_id: int, work: Callable[[Connection], T]) -> T:
-        """:meth:`run` on the shard ``row_id`` names."""
-        return self.run(shard_of(row_id), work)
-
     def merged(self, query: Callable[[Connection, int], Iterable[T]],
                key: Callable[[T], Any], limit: int) -> list[T]:
         """The first ``limit`` rows, in ``key`` order, across every logical shard: each
