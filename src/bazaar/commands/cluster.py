@@ -242,6 +242,31 @@ def reshard(
                f"{rows} rows in {len(report.tables)} tables, hashes equal on both servers")
 
 
+@app.command("list")
+def list_rows(
+    table: str = typer.Argument(..., help="users, orders or reservations."),
+    limit: int = typer.Option(20, "--limit", help="How many (1..1000)."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """The newest rows of a user-owned table across every logical shard of a `shards`
+    cluster, newest first: each shard's sorted stream, merged."""
+    from bazaar import cluster
+    from bazaar.cluster.sharded import LISTED, newest
+
+    settings = _settings(data_dir)
+    try:
+        rows = newest(cluster.load(settings), table, limit)
+    except cluster.ClusterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        return emit_json({"table": table, "rows": rows})
+    names = [*LISTED[table], "shard", "server"]
+    emit_table([Col(n, whole=True) for n in names],
+               ([row[n] for n in names] for row in rows), title=f"newest {table}")
+
+
 @app.command("down")
 def down(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
     """Stop every node (balancer first, primary last) and delete the cluster's databases;

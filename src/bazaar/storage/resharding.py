@@ -27,6 +27,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
@@ -277,8 +278,10 @@ def _switch(store: ShardedStore, shard: int, source: str, target: str, report: M
                 time.sleep(0.002)
             conn.rollback()
             caught_up = time.monotonic()
-            theirs = table_hashes(conn, schema)
-        ours = table_hashes(lock, schema)
+            with ThreadPoolExecutor(1) as pool:  # both servers hash at once
+                remote = pool.submit(table_hashes, conn, schema)
+                ours = table_hashes(lock, schema)
+                theirs = remote.result()
         hashed = time.monotonic()
         if ours != theirs:
             lock.execute(text("ROLLBACK"))

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
 from tests.support.cluster import cli, cli_json
 
-from bazaar.cluster import ClusterState, alive, processes_under
+from bazaar.cluster import ClusterError, ClusterState, alive, processes_under, reshard
+from bazaar.cluster.sharded import newest
+from bazaar.config import Settings
 from bazaar.storage import make_engine
 from bazaar.storage.shards import ShardedStore, schema_name, shard_of
 
@@ -170,15 +172,27 @@ def test_reshard_under_writes_loses_nothing_then_down_leaves_no_process(
     status = cli_json(data_dir, "status")
     layout = {n["name"]: n["shards"] for n in status["nodes"]}
     assert layout["pg-shard-2"] == [2] and 2 not in layout["pg-shard-1"]
+    listed = cli_json(data_dir, "list", "users", "--limit", "5")["rows"]
+    # the cross-shard listing: 64 sorted streams merged, from both servers
+    assert [r["id"] for r in listed] == sorted(acked, reverse=True)[:5]
+    assert all(r["server"] == store.map.server_of(r["id"]) for r in listed)
+    state0 = ClusterState.load(data_dir / "cluster")
+    assert state0 is not None
     again = cli_json(data_dir, "reshard", "2", "--to", "pg-shard-2")
+
     assert again["result"] == "already-there"
-    for args, message in ((["reshard", "2", "--to", "pg-inventory"], "not a shard server"),
-                          (["reshard", "2", "--to", "db-9"], "no shard server"),
-                          (["reshard", "64", "--to", "pg-shard-1"], "not in 0..63"),
-                          (["reshard", "1", "--to", "pg-shard-1", "--stop-after", "x"],
-                           "--stop-after")):
-        bad = cli(data_dir, *args, check=False)
-        assert bad.returncode == 1 and message in bad.stderr, bad.stderr
+    bad = cli(data_dir, "reshard", "2", "--to", "pg-inventory", check=False)  # as a user sees
+    assert bad.returncode == 1 and "not a shard server" in bad.stderr, bad.stderr
+    settings = Settings(data_dir=data_dir)  # the rest in-process: same code, no interpreter
+    for call, message in ((lambda: reshard(settings, 2, "db-9"), "no shard server"),
+                          (lambda: reshard(settings, 64, "pg-shard-1"), "not in 0..63"),
+                          (lambda: reshard(settings, 1, "pg-shard-1", stop_after="x"),
+                           "--stop-after"),
+                          (lambda: newest(state0,
+                                          "products", 5), "list what?"),
+                          (lambda: newest(state0, "users", 0), "--limit")):
+        with pytest.raises(ClusterError, match=re.escape(message)):
+            call()
     assert cli_json(data_dir, "status")["nodes"] == status["nodes"]  # nothing changed
 
     state = ClusterState.load(data_dir / "cluster")
