@@ -23,6 +23,7 @@ import heapq
 import itertools
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -129,6 +130,11 @@ class ShardMap:
     def shard_for_key(self, key: int) -> int:
         """The logical shard a new owner (a new user) goes to."""
         return key % self.logical
+
+    def shard_for_name(self, name: str) -> int:
+        """The logical shard of a new owner known by name (a username): CRC-32 of its UTF-8
+        bytes, so a login finds the shard from the name alone, with no lookup table."""
+        return self.shard_for_key(zlib.crc32(name.encode()))
 
     def shards_on(self, server: str) -> list[int]:
         return sorted(s for s, name in self.assignment.items() if name == server)
