@@ -237,9 +237,10 @@ def reshard(
         return
     rows = sum(n for n, _ in report.tables.values())
     typer.echo(f"moved shard {logical}: {report.source} → {report.target}; copy "
-               f"{report.copy_s:.2f} s; write pause {report.pause_ms:.0f} ms (catch-up "
-               f"{report.catch_up_ms:.0f} ms, row-hash check {report.hash_ms:.0f} ms); "
-               f"{rows} rows in {len(report.tables)} tables, hashes equal on both servers")
+               f"{report.copy_s:.2f} s; write pause {report.pause_ms:.0f} ms (of it catch-up "
+               f"{report.catch_up_ms:.0f} ms); row-hash check after the switch "
+               f"{report.hash_ms:.0f} ms: {rows} rows in {len(report.tables)} tables, "
+               "hashes equal on both servers")
 
 
 @app.command("list")

@@ -9,12 +9,15 @@
 3. **Switch.** On the old server one transaction locks the shard's tables ``IN EXCLUSIVE
    MODE`` — writes wait, reads go on — and a marker row is committed beside them; when the
    marker reaches the new server, so has every write before it (a subscription applies
-   commits in order). The rows of each table are hashed on both servers and must match. The
-   old schema is renamed inside the locking transaction, which is then *prepared*
-   (``PREPARE TRANSACTION``: its lock outlives a crash of this process); the directory is
-   updated to name the new server; the prepared transaction commits. The writers that
-   waited find the shard's tables gone from the old server and run again on the new one
+   commits in order). A snapshot of the new server's rows is taken then. The old schema is
+   renamed inside the locking transaction, which is then *prepared* (``PREPARE
+   TRANSACTION``: its lock outlives a crash of this process); the directory is updated to
+   name the new server; the prepared transaction commits. The writers that waited find the
+   shard's tables gone from the old server and run again on the new one
    (:meth:`ShardedStore.run`). The pause is from the lock request to that commit.
+4. **Check.** Outside the pause, each table's rows are hashed on both servers — the old
+   copy (frozen: nothing can name it) and the new server as of the snapshot — and must be
+   equal; if not, the move is reported failed and the old copy is kept for inspection.
 
 A move interrupted anywhere is finished or undone by running it again: a prepared switch
 is committed if the directory already names the new server, else rolled back; a partial
@@ -63,7 +66,7 @@ class MoveReport:
     pause_ms: float = 0.0
     #: Of the pause: waiting for the marker (the last writes reaching the new server).
     catch_up_ms: float = 0.0
-    #: Of the pause: hashing every row on both servers.
+    #: After the switch, outside the pause: hashing every row on both servers.
     hash_ms: float = 0.0
     #: table → (rows, md5 of the sorted row hashes), equal on both servers.
     tables: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -277,29 +280,39 @@ def _switch(store: ShardedStore, shard: int, source: str, target: str, report: M
                                        f"{timeout_s:g} s; nothing moved")
                 time.sleep(0.002)
             conn.rollback()
-            caught_up = time.monotonic()
-            with ThreadPoolExecutor(1) as pool:  # both servers hash at once
-                remote = pool.submit(table_hashes, conn, schema)
-                ours = table_hashes(lock, schema)
+        caught_up = time.monotonic()
+        # the target's rows as of now — every write the marker followed, none after (no
+        # writer reaches the target before the directory names it) — to hash after the
+        # switch, outside the pause, against the old copy (frozen once renamed)
+        snap = _auto(dst)
+        try:
+            snap.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            snap.execute(text("SELECT 1"))
+            lock.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_moved"'))
+            lock.execute(text(f"PREPARE TRANSACTION '{gid}'"))
+            if stop_after == "prepare":
+                raise ReshardError(f"shard {shard}: stopped with the switch prepared on "
+                                   f"{source}, as asked (its writes wait; run the move again)")
+            with store.directory.begin() as conn:
+                assign(conn, shard, target)
+            lock.execute(text(f"COMMIT PREPARED '{gid}'"))
+            done = time.monotonic()
+            with _auto(src) as old, ThreadPoolExecutor(1) as pool:  # both servers at once
+                remote = pool.submit(table_hashes, snap, schema)
+                ours = table_hashes(old, f"{schema}_moved")
                 theirs = remote.result()
+            snap.execute(text("COMMIT"))
+        finally:
+            snap.close()
         hashed = time.monotonic()
-        if ours != theirs:
-            lock.execute(text("ROLLBACK"))
-            differ = sorted(t for t in set(ours) | set(theirs) if ours.get(t) != theirs.get(t))
-            raise ReshardError(f"shard {shard}: row hashes differ after catch-up "
-                               f"({', '.join(differ)}); nothing moved")
-        lock.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_moved"'))
-        lock.execute(text(f"PREPARE TRANSACTION '{gid}'"))
-        if stop_after == "prepare":
-            raise ReshardError(f"shard {shard}: stopped with the switch prepared on "
-                               f"{source}, as asked (its writes wait; run the move again)")
-        with store.directory.begin() as conn:
-            assign(conn, shard, target)
-        lock.execute(text(f"COMMIT PREPARED '{gid}'"))
-        done = time.monotonic()
     finally:
         lock.close()
     report.pause_ms = (done - paused) * 1000
     report.catch_up_ms = (caught_up - locked) * 1000
-    report.hash_ms = (hashed - caught_up) * 1000
+    report.hash_ms = (hashed - done) * 1000
+    if ours != theirs:
+        differ = sorted(t for t in set(ours) | set(theirs) if ours.get(t) != theirs.get(t))
+        raise ReshardError(f"shard {shard}: row hashes differ between {source}'s old copy and "
+                           f"{target} as of the switch ({', '.join(differ)}); the old copy "
+                           f"stays as {schema}_moved on {source} for inspection")
     report.tables = ours
