@@ -310,9 +310,12 @@ def _switch(store: ShardedStore, shard: int, source: str, target: str, report: M
     report.pause_ms = (done - paused) * 1000
     report.catch_up_ms = (caught_up - locked) * 1000
     report.hash_ms = (hashed - done) * 1000
-    if ours != theirs:
+    if ours != theirs:  # kept under a name no re-run drops
         differ = sorted(t for t in set(ours) | set(theirs) if ours.get(t) != theirs.get(t))
+        kept = f"{schema}_mismatch_{int(time.time())}"
+        with _auto(src) as conn:
+            conn.execute(text(f'ALTER SCHEMA "{schema}_moved" RENAME TO "{kept}"'))
         raise ReshardError(f"shard {shard}: row hashes differ between {source}'s old copy and "
                            f"{target} as of the switch ({', '.join(differ)}); the old copy "
-                           f"stays as {schema}_moved on {source} for inspection")
+                           f"stays as {kept} on {source} for inspection")
     report.tables = ours

@@ -204,3 +204,36 @@ def test_bad_requests_change_nothing(cluster: tuple[ShardedStore, dict[str, Engi
     with pytest.raises(ReshardError, match="stop_after"):
         move_shard(store, 1, "b", ddl, echo=lambda _m: None, stop_after="later")
     assert all(_holders(engines, s) == ["a"] for s in range(LOGICAL))
+
+
+def test_row_hashes_see_any_difference_but_not_row_order(servers: dict[str, str]) -> None:
+    engines = [make_engine(url) for url in servers.values()]
+    try:
+        for engine, order in zip(engines, ("ASC", "DESC"), strict=True):
+            with engine.begin() as conn:  # the same rows, written in opposite orders
+                conn.execute(text("DROP SCHEMA IF EXISTS shard_hash CASCADE"))
+                conn.execute(text("CREATE SCHEMA shard_hash"))
+                conn.execute(text("CREATE TABLE shard_hash.t (id bigint PRIMARY KEY, v text)"))
+                conn.execute(text(f"INSERT INTO shard_hash.t SELECT g, 'v' || g FROM "
+                                  f"generate_series(1, 500) g ORDER BY g {order}"))
+        a, b = engines
+
+        def hashes(engine: Engine) -> dict[str, tuple[int, str]]:
+            with engine.connect() as conn:
+                return table_hashes(conn, "shard_hash")
+
+        assert hashes(a) == hashes(b) and hashes(a)["t"][0] == 500
+        for change in ("UPDATE shard_hash.t SET v = 'w' WHERE id = 250",
+                       "DELETE FROM shard_hash.t WHERE id = 1",
+                       "INSERT INTO shard_hash.t VALUES (501, NULL)"):
+            with b.begin() as conn:
+                conn.execute(text(change))
+            assert hashes(a) != hashes(b), change
+            with a.begin() as conn:  # the same change on a: equal again
+                conn.execute(text(change))
+            assert hashes(a) == hashes(b), change
+    finally:
+        for engine in engines:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA IF EXISTS shard_hash CASCADE"))
+            engine.dispose()
