@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from bazaar.cluster import sharded
 from bazaar.cluster.postgres import dsn
 from bazaar.cluster.state import ClusterState, Node, alive
 from bazaar.processes import url_answers
@@ -30,6 +31,8 @@ class NodeStatus:
     #: A standby's sync_state as the primary sees it: sync, quorum, potential, async
     #: (None: not streaming).
     sync_state: str | None = None
+    #: A shard server's logical shards, as the directory says (None: not a shard server).
+    shards: list[int] | None = None
 
 
 _LAG = """
@@ -71,7 +74,7 @@ def _redis_healthy(node: Node) -> bool:
 
 
 def _healthy(node: Node) -> bool:
-    if node.role in ("primary", "standby"):
+    if node.role in ("primary", "standby", "inventory", "shard"):
         return _pg_healthy(node)
     if node.role == "cache":
         return _redis_healthy(node)
@@ -81,6 +84,7 @@ def _healthy(node: Node) -> bool:
 def status(state: ClusterState) -> list[NodeStatus]:
     primaries = [n for n in state.nodes if n.role == "primary" and alive(n)]
     lags = _lags(primaries[0]) if primaries else {}
+    layout = sharded.layout(state) if state.spec.topology == "shards" else {}
     out = []
     for node in state.nodes:
         running = alive(node)
@@ -89,5 +93,6 @@ def status(state: ClusterState) -> list[NodeStatus]:
                                   if node.role == "standby" else (None, None, None))
         out.append(NodeStatus(node.name, node.role, node.pid, node.address,
                               "running" if running else "dead", health, node.log,
-                              lag_bytes, lag_s, sync))
+                              lag_bytes, lag_s, sync,
+                              layout.get(node.name) if node.role == "shard" else None))
     return out

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from bazaar.cluster import nginx, postgres
+from bazaar.cluster import nginx, postgres, sharded
 from bazaar.cluster.errors import ClusterRunning, NoCluster, NodeFailed
 from bazaar.cluster.nodes import app_node, kill_node, start_app, start_redis, stop_pid
 from bazaar.cluster.state import ClusterState, Node, alive, processes_under
@@ -116,6 +116,9 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
         state.save(directory)
         echo(f"  {node.role:8} {node.name:12} pid {node.pid:<7} {node.address}")
 
+    if spec.topology == "shards":
+        _start_shards(spec, state, directory, logs, added, echo)
+        return
     key = _master_key(directory, settings)
     lb_port = free_port() if spec.has_balancer else 0
     app_ports = [free_port() for _ in range(spec.app_servers)]
@@ -175,8 +178,30 @@ def _start_nodes(settings: Settings, spec: ClusterSpec, state: ClusterState, dir
                                          directory / "lb", logs, workers=spec.lb_workers)))
 
 
+def _start_shards(spec: ClusterSpec, state: ClusterState, directory: Path, logs: Path,
+                  added: Callable[[Node], None], echo: Echo) -> None:
+    """The inventory server, then the shard servers, then the schemas (no app server yet:
+    the shop's request path is not routed over the shards)."""
+    inventory = sharded.start_server(sharded.INVENTORY, "inventory", directory, logs, echo)
+    added(inventory)
+    shard_nodes = []
+    for i in range(1, spec.shards + 1):
+        node = sharded.start_server(sharded.shard_node_name(i), "shard", directory, logs, echo)
+        added(node)
+        shard_nodes.append(node)
+    try:
+        sharded.prepare(inventory, shard_nodes, spec.logical_shards, echo)
+    except Exception as exc:
+        raise NodeFailed(f"preparing the shards failed: {exc}") from exc
+    state.entry = inventory.url
+
+
+#: Roles that are PostgreSQL servers.
+PG_ROLES = ("primary", "standby", "inventory", "shard")
+
+
 def stop_node(node: Node) -> None:
-    if node.role in ("primary", "standby"):
+    if node.role in PG_ROLES:
         if alive(node):
             postgres.stop(node)
         stop_pid(node, grace=10)
@@ -215,7 +240,7 @@ def _roots(state: ClusterState) -> list[Path]:
 
 def remove_data(directory: Path, state: ClusterState) -> None:
     for node in state.nodes:
-        if node.role in ("primary", "standby"):
+        if node.role in PG_ROLES:
             postgres.remove_node_dir(directory / node.name)
         elif node.data:
             shutil.rmtree(node.data, ignore_errors=True)

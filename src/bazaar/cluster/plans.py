@@ -33,11 +33,12 @@ OPERATIONS: dict[str, tuple[str, ...] | None] = {
     "remove-replica": ("standby",),
     "down": None,
 }
-#: Operations the issue names that need a topology not built yet.
+#: Operations the issue names that are not built yet.
 PLANNED_OPERATIONS = ("drop-shard",)
 #: What a target's line says is done to it, by role.
 VERBS = {"app": "remove app server", "standby": "remove replica", "primary": "stop primary",
-         "lb": "stop balancer", "cache": "stop cache"}
+         "lb": "stop balancer", "cache": "stop cache", "inventory": "stop inventory server",
+         "shard": "stop shard server"}
 MAX_SELECTORS = 64
 _SELECTOR = re.compile(r"^[A-Za-z0-9_.\-*?\[\]]{1,100}$")
 PLAN_ID = re.compile(r"^p-[0-9a-f]{16}$")
@@ -138,8 +139,9 @@ def describe(node: Observed) -> str:
 
 def _check_selectors(op: str, selectors: Sequence[str], everything: bool) -> None:
     if op in PLANNED_OPERATIONS:
-        raise NotBuilt(f"{op!r} needs the 'shards' topology, which is not built yet "
-                       "(see docs/scaling.md)")
+        raise NotBuilt(f"{op!r} is not built yet: a shard server is emptied by moving its "
+                       "logical shards off it (`bazaar cluster reshard N --to SERVER`), "
+                       "see docs/scaling.md")
     if op not in OPERATIONS:
         raise PlanError(f"unknown operation {op!r}: one of {', '.join(OPERATIONS)}")
     if everything and selectors:

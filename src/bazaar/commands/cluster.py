@@ -29,12 +29,14 @@ def _settings(data_dir: Path | None) -> Settings:
 
 @app.command("up")
 def up(
-    topology: str = typer.Argument(..., help="single, split, cluster or replicas."),
+    topology: str = typer.Argument(..., help="single, split, cluster, replicas or shards."),
     app_servers: int | None = typer.Option(None, "--app-servers", "-n",
                                            help="App server processes (cluster: 2)."),
     replicas: int | None = typer.Option(None, "--replicas", "-r",
                                         help="Streaming standbys (replicas: 2)."),
-    shards: int | None = typer.Option(None, "--shards", help="Not built yet."),
+    shards: int | None = typer.Option(None, "--shards",
+                                      help="Shard servers (shards: 2), 64 logical shards "
+                                           "over them."),
     standby_delay_ms: int = typer.Option(
         0, "--standby-delay-ms", help="recovery_min_apply_delay of the last standby."),
     lb_workers: int = typer.Option(1, "--lb-workers", help="nginx worker processes."),
@@ -60,6 +62,12 @@ def up(
     if as_json:
         return emit_json({"topology": spec.topology, "entry": state.entry,
                           "nodes": state.nodes})
+    if spec.topology == "shards":
+        typer.echo(f"shards: {len(state.nodes)} nodes, {spec.logical_shards} logical shards; "
+                   f"directory and inventory at {state.entry} (no app server yet: the shop's "
+                   f"request path is not routed over the shards; logs in "
+                   f"{cluster.cluster_dir(settings) / 'logs'})")
+        return
     typer.echo(f"{spec.topology}: {len(state.nodes)} nodes; the shop at {state.entry}/ "
                f"(logs in {cluster.cluster_dir(settings) / 'logs'})")
 
@@ -90,13 +98,25 @@ def status(data_dir: Path | None = DATA_DIR, as_json: bool = JSON) -> None:
 
 
 def _table(topology: str, entry: str, nodes: list[NodeStatus]) -> None:
+    sharded = any(n.shards is not None for n in nodes)
+    extra = [Col("logical shards", whole=True)] if sharded else []
     emit_table([Col("node", whole=True), Col("role"), Col("pid", whole=True),
                 Col("address", whole=True), Col("state"), Col("health"), Col("lag"),
-                Col("sync"), Col("log")],
+                Col("sync"), *extra, Col("log")],
                ([n.name, n.role, n.pid, n.address, n.state, n.health, _lag(n),
-                 n.sync_state or "", n.log]
+                 n.sync_state or "", *([_shards(n.shards)] if sharded else []), n.log]
                 for n in nodes),
                title=f"{topology} at {entry}")
+
+
+def _shards(shards: list[int] | None) -> str:
+    """``32: 0 2 4 … 62`` (count, then the first and last few)."""
+    if shards is None:
+        return ""
+    if len(shards) <= 8:
+        return f"{len(shards)}: {' '.join(map(str, shards))}"
+    return (f"{len(shards)}: {' '.join(map(str, shards[:4]))} … "
+            f"{' '.join(map(str, shards[-2:]))}")
 
 
 def _lag(n: NodeStatus) -> str:
@@ -182,6 +202,70 @@ def _outcome(outcome: Outcome, as_json: bool) -> None:
                       if outcome.skipped else "done"))
     if outcome.result != "applied":
         raise typer.Exit(5)
+
+
+@app.command("reshard")
+def reshard(
+    logical: int = typer.Argument(..., help="The logical shard to move (0..63)."),
+    to: str = typer.Option(..., "--to", help="The shard server to move it to: an existing "
+                                             "one, or a new pg-shard-N (started first)."),
+    stop_after: str | None = typer.Option(
+        None, "--stop-after", help="copy or prepare: stop there as a crash would, to see "
+                                   "that running the command again settles it."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Move one logical shard to another server online: copy (logical replication), catch
+    up, switch (writes to that shard pause, measured), with a row-hash check that both
+    servers hold the same rows. Safe to run again after a crash at any point."""
+    from dataclasses import asdict
+
+    from bazaar import cluster
+
+    settings = _settings(data_dir)
+    try:
+        report = cluster.reshard(settings, logical, to,
+                                 echo=(lambda _m: None) if as_json else typer.echo,
+                                 stop_after=stop_after)
+    except cluster.ClusterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        return emit_json(asdict(report))
+    if report.result == "already-there":
+        typer.echo(f"shard {logical} is on {report.target} already; nothing moved")
+        return
+    rows = sum(n for n, _ in report.tables.values())
+    typer.echo(f"moved shard {logical}: {report.source} → {report.target}; copy "
+               f"{report.copy_s:.2f} s; write pause {report.pause_ms:.0f} ms (of it catch-up "
+               f"{report.catch_up_ms:.0f} ms); row-hash check after the switch "
+               f"{report.hash_ms:.0f} ms: {rows} rows in {len(report.tables)} tables, "
+               "hashes equal on both servers")
+
+
+@app.command("list")
+def list_rows(
+    table: str = typer.Argument(..., help="users, orders or reservations."),
+    limit: int = typer.Option(20, "--limit", help="How many (1..1000)."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """The newest rows of a user-owned table across every logical shard of a `shards`
+    cluster, newest first: each shard's sorted stream, merged."""
+    from bazaar import cluster
+    from bazaar.cluster.sharded import LISTED, newest
+
+    settings = _settings(data_dir)
+    try:
+        rows = newest(cluster.load(settings), table, limit)
+    except cluster.ClusterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        return emit_json({"table": table, "rows": rows})
+    names = [*LISTED[table], "shard", "server"]
+    emit_table([Col(n, whole=True) for n in names],
+               ([row[n] for n in names] for row in rows), title=f"newest {table}")
 
 
 @app.command("down")

@@ -9,8 +9,12 @@ Rows that belong together (a user's orders and reservations) get ids on their ow
 shard, so they live together and one id finds them all.
 
 What is built here: the ids, the map from logical shard to server, the schema per logical
-shard, routing by id, and a cross-shard listing that merges the shards' sorted streams.
-Moving a logical shard to another server online (``cluster reshard``) is not built yet.
+shard, routing by id, a cross-shard listing that merges the shards' sorted streams, and the
+*directory* — the map and the servers' addresses in two tables of one database (the
+inventory's), so every process routes the same way and a move is one committed row. Moving a
+logical shard to another server online is :mod:`bazaar.storage.resharding`; a writer that
+meets a shard moved under it (its schema is gone from the old server) re-reads the directory
+and runs again (:meth:`ShardedStore.run`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import heapq
 import itertools
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 #: 2026-01-01T00:00:00Z: ids count milliseconds from here.
 EPOCH_MS = 1_767_225_600_000
@@ -125,6 +131,11 @@ class ShardMap:
         """The logical shard a new owner (a new user) goes to."""
         return key % self.logical
 
+    def shard_for_name(self, name: str) -> int:
+        """The logical shard of a new owner known by name (a username): CRC-32 of its UTF-8
+        bytes, so a login finds the shard from the name alone, with no lookup table."""
+        return self.shard_for_key(zlib.crc32(name.encode()))
+
     def shards_on(self, server: str) -> list[int]:
         return sorted(s for s, name in self.assignment.items() if name == server)
 
@@ -134,16 +145,111 @@ def schema_name(shard: int) -> str:
     return f"shard_{shard:04d}"
 
 
+#: The directory's tables (in the inventory database): which server holds each logical shard,
+#: and how to reach each server.
+DIRECTORY_DDL = (
+    "CREATE TABLE IF NOT EXISTS bazaar_shard_servers (name text PRIMARY KEY, url text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bazaar_shard_map (shard int PRIMARY KEY, "
+    "server text NOT NULL REFERENCES bazaar_shard_servers (name), "
+    "moved_at timestamptz)",
+)
+#: PostgreSQL's undefined_table: a statement on a shard whose schema left this server.
+_UNDEFINED_TABLE = "42P01"
+MAX_MOVE_RETRIES = 3
+
+
+def write_directory(engine: Engine, shard_map: ShardMap, urls: Mapping[str, str]) -> None:
+    """Create the directory in ``engine``'s database holding ``shard_map`` and the servers'
+    URLs (a directory already there is left as it is: the map in it is the truth)."""
+    missing = set(shard_map.servers) - set(urls)
+    if missing:
+        raise ShardError(f"no URL for servers {sorted(missing)}")
+    with engine.begin() as conn:
+        for ddl in DIRECTORY_DDL:
+            conn.execute(text(ddl))
+        if conn.execute(text("SELECT count(*) FROM bazaar_shard_map")).scalar_one():
+            return
+        for name, url in urls.items():
+            conn.execute(text("INSERT INTO bazaar_shard_servers VALUES (:n, :u)"),
+                         {"n": name, "u": url})
+        for shard in range(shard_map.logical):
+            conn.execute(text("INSERT INTO bazaar_shard_map (shard, server) VALUES (:s, :n)"),
+                         {"s": shard, "n": shard_map.assignment[shard]})
+
+
+def add_server(engine: Engine, name: str, url: str) -> None:
+    """Register server ``name`` (holding no shard yet) in the directory; idempotent."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO bazaar_shard_servers VALUES (:n, :u) "
+                          "ON CONFLICT (name) DO UPDATE SET url = excluded.url"),
+                     {"n": name, "u": url})
+
+
+def read_directory(conn: Connection) -> tuple[ShardMap, dict[str, str]]:
+    """The map and every server's URL, as the directory holds them now."""
+    urls = {str(n): str(u) for n, u in conn.execute(
+        text("SELECT name, url FROM bazaar_shard_servers ORDER BY name"))}
+    rows = conn.execute(text("SELECT shard, server FROM bazaar_shard_map ORDER BY shard")).all()
+    if not rows:
+        raise ShardError("the shard directory is empty")
+    assignment = {int(s): str(n) for s, n in rows}
+    if sorted(assignment) != list(range(len(assignment))):
+        raise ShardError("the shard directory's logical shards are not 0..N-1")
+    return ShardMap(len(assignment), tuple(urls), assignment), urls
+
+
+def assign(conn: Connection, shard: int, server: str) -> None:
+    """Record that ``server`` holds ``shard`` (inside the caller's transaction)."""
+    conn.execute(text("UPDATE bazaar_shard_map SET server = :n, moved_at = now() "
+                      "WHERE shard = :s"), {"s": shard, "n": server})
+
+
+def _moved(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == _UNDEFINED_TABLE
+
+
 class ShardedStore:
     """Connections by id or by shard over one engine per server, each logical shard in its
-    own schema (``search_path`` set per connection)."""
+    own schema (``search_path`` set per connection). With a ``directory`` engine the map is
+    the directory's, re-read when a shard turns out to have moved."""
 
-    def __init__(self, shard_map: ShardMap, engines: Mapping[str, Engine]) -> None:
+    def __init__(self, shard_map: ShardMap, engines: Mapping[str, Engine],
+                 directory: Engine | None = None,
+                 connect: Callable[[str], Engine] | None = None) -> None:
         missing = set(shard_map.servers) - set(engines)
         if missing:
             raise ShardError(f"no engine for servers {sorted(missing)}")
         self.map = shard_map
         self.engines = dict(engines)
+        self.directory = directory
+        self._connect = connect
+        self._lock = threading.Lock()
+        #: how many times a statement met a moved shard and ran again on its new server
+        self.rerouted = 0
+
+    @classmethod
+    def open(cls, directory: Engine, connect: Callable[[str], Engine]) -> ShardedStore:
+        """The store the directory in ``directory`` describes; ``connect(url)`` makes each
+        server's engine."""
+        with directory.connect() as conn:
+            shard_map, urls = read_directory(conn)
+        return cls(shard_map, {name: connect(url) for name, url in urls.items()}, directory,
+                   connect)
+
+    def reload(self) -> None:
+        """Re-read the map (and engines for servers new since) from the directory."""
+        if self.directory is None:
+            return
+        with self.directory.connect() as conn:
+            shard_map, urls = read_directory(conn)
+        with self._lock:
+            for name, url in urls.items():
+                if name not in self.engines:
+                    if self._connect is None:
+                        raise ShardError(f"no engine for new server {name}")
+                    self.engines[name] = self._connect(url)
+            self.map = shard_map
 
     def create_schemas(self, ddl: Callable[[Connection], None]) -> None:
         """Each logical shard's schema on its server, with ``ddl`` run inside it."""
@@ -157,16 +263,42 @@ class ShardedStore:
     def begin_for(self, row_id: int) -> _ShardTransaction:
         return self.begin_shard(shard_of(row_id))
 
+    def run(self, shard: int, work: Callable[[Connection], T]) -> T:
+        """``work`` in one transaction on ``shard``; if the shard moved away meanwhile (its
+        tables are gone from the server the map named), the map is re-read and ``work`` runs
+        again on the new server — at most :data:`MAX_MOVE_RETRIES` times."""
+        for attempt in range(MAX_MOVE_RETRIES + 1):
+            server = self.map.server_of_shard(shard)
+            try:
+                with self.begin_shard(shard) as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if not _moved(exc) or attempt == MAX_MOVE_RETRIES or self.directory is None:
+                    raise
+                self.reload()
+                if self.map.server_of_shard(shard) == server:
+                    raise  # not a move: a table really is missing
+                with self._lock:
+                    self.rerouted += 1
+        raise AssertionError("unreachable")
+
     def merged(self, query: Callable[[Connection, int], Iterable[T]],
                key: Callable[[T], Any], limit: int) -> list[T]:
         """The first ``limit`` rows, in ``key`` order, across every logical shard: each
         shard's ``query`` returns its rows already sorted (and at most ``limit`` of them);
         the sorted streams are merged, not concatenated and sorted."""
-        streams: list[Iterator[T]] = []
-        for shard in range(self.map.logical):
-            with self.begin_shard(shard) as conn:
-                streams.append(iter(list(query(conn, shard))))
+        def rows(shard: int) -> Iterator[T]:
+            def work(conn: Connection) -> list[T]:
+                return list(query(conn, shard))
+
+            return iter(self.run(shard, work))
+
+        streams = [rows(shard) for shard in range(self.map.logical)]
         return list(itertools.islice(heapq.merge(*streams, key=key), limit))
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
 
 
 class _ShardTransaction:
@@ -175,8 +307,6 @@ class _ShardTransaction:
         self._cm: Any = None
 
     def __enter__(self) -> Connection:
-        from sqlalchemy import text
-
         self._cm = self._engine.begin()
         conn: Connection = self._cm.__enter__()
         schema = schema_name(self._shard)

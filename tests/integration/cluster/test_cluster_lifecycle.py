@@ -92,8 +92,8 @@ def test_single_is_bazaar_up(data_dir: Path) -> None:
 
 
 def test_unbuilt_topology_and_bad_counts_fail_before_starting_anything(data_dir: Path) -> None:
-    for args in (["up", "shards"], ["up", "cluster", "--app-servers", "0"],
-                 ["up", "mesh"]):
+    for args in (["up", "cached"], ["up", "cluster", "--app-servers", "0"],
+                 ["up", "shards", "--shards", "0"], ["up", "mesh"]):
         run = cli(data_dir, *args, check=False)
         assert run.returncode == 1 and run.stderr.startswith("error: "), run.stderr
     assert not (data_dir / "cluster" / "state.json").exists()

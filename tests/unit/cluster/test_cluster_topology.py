@@ -16,6 +16,10 @@ def test_defaults_per_topology() -> None:
     assert (cluster.app_servers, cluster.replicas, cluster.has_balancer) == (2, 0, True)
     replicas = spec_for("replicas", app_servers=3)
     assert (replicas.app_servers, replicas.replicas) == (3, 2)
+    shards = spec_for("shards")
+    assert (shards.shards, shards.logical_shards, shards.app_servers) == (2, 64, 0)
+    assert not shards.has_postgres and not shards.has_balancer  # its servers are its own
+    assert spec_for("shards", shards=3).shards == 3
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -27,7 +31,10 @@ def test_defaults_per_topology() -> None:
     ({"topology": "replicas", "replicas": 99}, "--replicas must be"),
     ({"topology": "replicas", "standby_delay_ms": -1}, "--standby-delay-ms"),
     ({"topology": "split", "standby_delay_ms": 10}, "belongs"),
-    ({"topology": "cluster", "shards": 4}, "not built"),
+    ({"topology": "cluster", "shards": 4}, "--shards belongs"),
+    ({"topology": "shards", "shards": 0}, "--shards must be"),
+    ({"topology": "shards", "shards": 99}, "--shards must be"),
+    ({"topology": "shards", "app_servers": 2}, "no app server yet"),
 ])
 def test_bad_counts_are_clear_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ClusterError, match=message):
@@ -35,7 +42,7 @@ def test_bad_counts_are_clear_errors(kwargs: dict[str, object], message: str) ->
 
 
 def test_later_steps_say_they_are_not_built() -> None:
-    for topology in ("shards", "cached", "services"):
+    for topology in ("cached", "services"):
         with pytest.raises(NotBuilt, match="not built yet"):
             spec_for(topology)
 

@@ -56,7 +56,7 @@ def test_bad_selections_are_errors(op: str, selectors: list[str], everything: bo
 
 
 def test_drop_shard_says_it_is_not_built() -> None:
-    with pytest.raises(NotBuilt, match="shards"):
+    with pytest.raises(NotBuilt, match="cluster reshard"):
         _plan(MemoryWorld.make(1, 1), "drop-shard", "shard-1")
 
 
