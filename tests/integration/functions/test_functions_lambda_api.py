@@ -148,10 +148,10 @@ def test_oversized_payload_is_request_too_large(aws: Any) -> None:
 
 
 def _raw(platform: ServerProcess, key: tuple[str, str], body: bytes,
-         authorization: str | None = None) -> httpx.Response:
+         authorization: str | None = None, now: float | None = None) -> httpx.Response:
     url = platform.url + "/2015-03-31/functions/target/invocations"
     host = urlsplit(url).netloc
-    now = time.time()  # one instant for the header and the signature
+    now = time.time() if now is None else now  # one instant for the header and signature
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     headers = [("Host", host), ("X-Amz-Date", amz_date), ("Content-Type", "application/json")]
     if authorization is None:
@@ -166,12 +166,13 @@ def _raw(platform: ServerProcess, key: tuple[str, str], body: bytes,
 def test_identical_request_replayed_within_the_window_is_accepted_as_on_aws(
         platform: ServerProcess, access_key: tuple[str, str]) -> None:
     """SigV4 has no nonce: AWS answers a captured request again within its 5 minutes."""
-    body = b'{"kind": "ok"}'
-    first = _raw(platform, access_key, body)
-    again = _raw(platform, access_key, body, first.request.headers["authorization"])
+    body, now = b'{"kind": "ok"}', time.time()
+    first = _raw(platform, access_key, body, now=now)
+    # the replay carries the captured X-Amz-Date too (a later second would not match it)
+    again = _raw(platform, access_key, body, first.request.headers["authorization"], now)
     assert (first.status_code, again.status_code) == (200, 200)
     changed = _raw(platform, access_key, b'{"kind": "raise"}',
-                   first.request.headers["authorization"])
+                   first.request.headers["authorization"], now)
     assert (changed.status_code, changed.headers["x-amzn-errortype"]) == (
         403, "InvalidSignatureException")
 
@@ -243,7 +244,10 @@ def test_create_get_list_invoke_delete_from_a_zip(aws: Any) -> None:
     ({"Runtime": "nodejs20.x"}, "InvalidParameterValueException"),
     ({"Handler": "no_such_module.handler"}, "InvalidZipFileException"),
     ({"Timeout": 1000}, "InvalidParameterValueException"),
-    ({"Environment": {"Variables": {"A": "1"}}}, "InvalidParameterValueException"),
+    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException"),
+    ({"Environment": {"Variables": {"BIG": "x" * 4096}}}, "InvalidParameterValueException"),
+    ({"Layers": ["arn:aws:lambda:local:000000000000:layer:x:1"]},
+     "InvalidParameterValueException"),
 ])
 def test_create_refusals_change_nothing(aws: Any, more: dict[str, Any], code: str) -> None:
     fields: dict[str, Any] = {"FunctionName": "refused", "Runtime": "python3.12", "Role": "r",
