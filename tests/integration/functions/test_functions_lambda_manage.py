@@ -357,3 +357,38 @@ def test_event_source_mapping_delivers_lambda_kafka_batches(
         aws.get_event_source_mapping(UUID=made["UUID"])
     assert aws.list_event_source_mappings()["EventSourceMappings"] == []
     aws.delete_function(FunctionName="orders")
+
+
+SCANNER = '''
+import os
+
+def lambda_handler(event, context):
+    marker = event["marker"].encode()
+    found, readable = [], 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{part}", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            readable += part == "cmdline"
+            if marker in data:
+                found.append(f"{pid}/{part}")
+    return {"found": found, "cmdlines_read": readable}
+'''
+
+
+def test_a_functions_variables_are_not_visible_to_another_function(aws: Any) -> None:
+    """The variables travel in the runtime's environment, set after the uid drop — never on a
+    command line, which every user can read in /proc."""
+    marker = "sekrit-4f1c9e"
+    _create(aws, "holder", _zip({"lambda_function.py": PORTABLE}),
+            Environment={"Variables": {"DB_URL": marker}})
+    _create(aws, "scanner", _zip({"lambda_function.py": SCANNER}), Timeout=10)
+    assert _invoke(aws, "holder")[1]["secret"] == marker  # its sandbox stays warm
+    _, seen = _invoke(aws, "scanner", {"marker": marker})
+    assert seen["cmdlines_read"] > 3  # it did see other processes' command lines
+    assert seen["found"] == []
+    for name in ("holder", "scanner"):
+        aws.delete_function(FunctionName=name)
