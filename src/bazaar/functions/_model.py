@@ -38,10 +38,6 @@ def check_environment(env: object) -> dict[str, str]:
     if not isinstance(env, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidRequest("environment variables must map strings to strings")
-    bad = sorted(k for k in env if not _ENV_KEY.match(k))
-    if bad:
-        raise InvalidRequest(f"invalid environment variable name(s) {', '.join(bad)}: a "
-                             "letter, then letters, digits or '_'")
     reserved = sorted(k for k in env if k in RESERVED_ENV)
     if reserved:
         raise InvalidRequest(
@@ -49,6 +45,10 @@ def check_environment(env: object) -> dict[str, str]:
             "environment variables you have provided contains reserved keys that are "
             f"currently not supported for modification. Reserved keys used in this request: "
             f"{', '.join(reserved)}")
+    bad = sorted(k for k in env if not _ENV_KEY.match(k))
+    if bad:
+        raise InvalidRequest(f"invalid environment variable name(s) {', '.join(bad)}: a "
+                             "letter, then letters, digits or '_'")
     measured = json.dumps(env, separators=(",", ":"), ensure_ascii=False)
     if len(measured.encode()) > ENV_LIMIT_BYTES:
         raise InvalidRequest(
