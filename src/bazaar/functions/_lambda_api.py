@@ -430,6 +430,11 @@ def lambda_routes(platform: Platform) -> Starlette:
         return JSONResponse({"Configuration": config,
                              "Code": {"RepositoryType": "Bazaar", "Location": ""}})
 
+    async def get_configuration(request: Request) -> Response:
+        target = parse_target(request.path_params["name"],
+                              request.query_params.get("Qualifier"))
+        return JSONResponse(configuration(platform, target.name, target.qualifier))
+
     async def list_all(request: Request) -> Response:
         return JSONResponse({"Functions": [configuration(platform, name)
                                            for name in platform.registry.names()]})
@@ -576,6 +581,7 @@ def lambda_routes(platform: Platform) -> Starlette:
     routes = [
         Route(function + "/code", update_code, methods=["PUT"]),
         Route(function + "/configuration", update_configuration, methods=["PUT"]),
+        Route(function + "/configuration", get_configuration, methods=["GET"]),
         Route(function + "/versions", publish_version, methods=["POST"]),
         Route(function + "/versions", list_versions, methods=["GET"]),
         Route(function + "/aliases", create_alias, methods=["POST"]),

@@ -422,6 +422,8 @@ def test_environment_variables_at_create_and_update(aws: Any) -> None:
     assert (seen["greeting"], seen["secret"]) == ("bonjour", None)
     assert aws.get_function(FunctionName="envy")["Configuration"]["Environment"] == {
         "Variables": {"GREETING": "bonjour"}}
+    assert aws.get_function_configuration(FunctionName="envy")["Environment"] == {
+        "Variables": {"GREETING": "bonjour"}}
 
     too_big = {f"K{i}": "v" * 100 for i in range(40)}  # ~4.3 KB as JSON
     for variables in (too_big, {"AWS_REGION": "us-east-1"}, {"1BAD": "x"}):
