@@ -211,7 +211,13 @@ def amz_date_of(when: float) -> str:
 
 
 def _epoch(amz_date: str) -> float:
-    return datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    """``YYYYMMDDTHHMMSSZ`` (checked by ``_DATE_RE`` first) → epoch seconds; ValueError for
+    an impossible date. By the fields, not ``strptime``: that took a quarter of a verify."""
+    if not _DATE_RE.fullmatch(amz_date):
+        raise ValueError(f"not an X-Amz-Date: {amz_date!r}")
+    d = amz_date
+    return datetime(int(d[0:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]),
+                    int(d[13:15]), tzinfo=UTC).timestamp()
 
 
 # --- signing (our clients, benchmarks) --------------------------------------------------------

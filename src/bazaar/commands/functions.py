@@ -175,18 +175,28 @@ def deploy(
     concurrency: int = typer.Option(None, help="Reserved concurrency (429 beyond it)."),
     runtime: str = typer.Option("bazaar", help="bazaar (the fast default) or awslambdaric "
                                                "(AWS's runtime client over the Runtime API)."),
+    env: list[str] = typer.Option([], "--env", help="KEY=VALUE, an environment variable for "
+                                  "the handler (repeat it; at most 4 KB in all, as Lambda)."),
     url: str = URL,
 ) -> None:
     """Zip DIR and create the function, or update its code and settings."""
     from bazaar.functions import FunctionsError, FunctionSpec, find_handler
 
+    environment = {}
+    for pair in env:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            typer.echo(f"error: --env wants KEY=VALUE, got {pair!r}", err=True)
+            raise typer.Exit(2)
+        environment[key] = value
     try:
         spec = FunctionSpec(name or directory.resolve().name,
                             handler=handler or find_handler(directory),
                             memory_mb=memory_mb, timeout_s=timeout_s,
                             isolation=isolation,  # type: ignore[arg-type]
                             allow_network=allow_network, concurrency=concurrency,
-                            runtime=runtime)  # type: ignore[arg-type]
+                            runtime=runtime,  # type: ignore[arg-type]
+                            environment=environment)
     except FunctionsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from bazaar.functions._model import LATEST, InvocationResult, check_name
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _BOOTSTRAP = re.compile(r"^[^\s:,]+:\d{1,5}(,[^\s:,]+:\d{1,5})*$")
+EVENT_FORMATS = ("bazaar", "lambda")
 Invoke = Callable[[str, str, bytes, str], Awaitable[InvocationResult]]
 DeadLetter = Callable[["EventSourceMapping", bytes, str, dict[str, Any] | None, int],
                       Awaitable[None]]
@@ -42,6 +44,10 @@ class EventSourceMapping:
     starting_position: str = "latest"
     max_retries: int = 2
     uuid: str = ""
+    #: The event's shape: Bazaar's (``bazaar``) or Lambda's self-managed Kafka (``lambda``).
+    event_format: str = "bazaar"
+    #: When it was made (epoch seconds), for Lambda's ``LastModified``.
+    created: float = 0.0
 
     def __post_init__(self) -> None:
         check_name(self.function)
@@ -56,8 +62,12 @@ class EventSourceMapping:
             raise InvalidRequest("starting_position must be 'latest' or 'earliest'")
         if not 0 <= self.max_retries <= 100:
             raise InvalidRequest(f"max_retries must be in 0..100, got {self.max_retries}")
+        if self.event_format not in EVENT_FORMATS:
+            raise InvalidRequest(f"event_format must be one of {EVENT_FORMATS}")
         if not self.uuid:
-            object.__setattr__(self, "uuid", uuid.uuid4().hex)
+            object.__setattr__(self, "uuid", str(uuid.uuid4()))
+        if not self.created:
+            object.__setattr__(self, "created", time.time())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EventSourceMapping:
@@ -83,6 +93,28 @@ def batch_event(topic: str, partition: int, records: list[Any]) -> bytes:
             "key": None if r.key is None else base64.b64encode(r.key).decode(),
             "value": None if r.value is None else base64.b64encode(r.value).decode(),
         } for r in records]}).encode()
+
+
+def lambda_batch_event(bootstrap: str, topic: str, partition: int, records: list[Any]
+                       ) -> bytes:
+    """The same batch in Lambda's self-managed Kafka event shape: ``records`` keyed by
+    ``topic-partition``, keys and values in base64 (left out when absent), headers as lists of
+    byte values, ``timestampType`` by name."""
+    def record(r: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "topic": topic, "partition": partition, "offset": r.offset,
+            "timestamp": r.timestamp,
+            "timestampType": "LOG_APPEND_TIME" if r.timestamp_type == 1 else "CREATE_TIME"}
+        if r.key is not None:
+            out["key"] = base64.b64encode(r.key).decode()
+        if r.value is not None:
+            out["value"] = base64.b64encode(r.value).decode()
+        out["headers"] = [{k: list(v or b"")} for k, v in (r.headers or ())]
+        return out
+
+    return json.dumps({"eventSource": "SelfManagedKafka", "bootstrapServers": bootstrap,
+                       "records": {f"{topic}-{partition}": [record(r) for r in records]}}
+                      ).encode()
 
 
 class EventSourcePoller:
@@ -135,7 +167,9 @@ class EventSourcePoller:
 
     async def _partition(self, consumer: Any, tp: Any, records: list[Any]) -> None:
         m = self.mapping
-        payload = batch_event(tp.topic, tp.partition, records)
+        payload = (lambda_batch_event(m.bootstrap, tp.topic, tp.partition, records)
+                   if m.event_format == "lambda" else
+                   batch_event(tp.topic, tp.partition, records))
         attempts = 0
         while True:
             try:

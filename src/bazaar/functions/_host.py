@@ -178,7 +178,8 @@ class WorkerHost:
             return {"gone": True, "error": {"type": "Sandbox.Gone",
                                             "message": "sandbox no longer exists"}}
         try:
-            answer = await sandbox.invoke(body["request_id"], body["payload"], body["timeout_s"])
+            answer = await sandbox.invoke(body["request_id"], body["payload"], body["timeout_s"],
+                                          client_context=body.get("client_context"))
         except SandboxFailed as failed:
             self._sandboxes.pop(sandbox.id, None)
             await self._discard(sandbox)

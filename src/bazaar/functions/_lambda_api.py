@@ -11,6 +11,7 @@ an unsigned request is ``MissingAuthenticationTokenException``, an unknown key
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -40,7 +41,8 @@ from bazaar.functions._errors import (
     ResourceNotFound,
     TooManyRequests,
 )
-from bazaar.functions._model import FunctionSpec, InvocationResult
+from bazaar.functions._model import LATEST, FunctionSpec, InvocationResult, check_environment
+from bazaar.functions._packages import check_package
 from bazaar.functions._platform import Platform
 from bazaar.web import BodyTimeout, BodyTooLarge, ErrorMap
 
@@ -147,13 +149,36 @@ def parse_target(text: str, qualifier: str | None) -> Target:
     return Target(name, qualifier if qualifier is not None else derived)
 
 
+#: Lambda's limit on ``X-Amz-Client-Context``: 3,583 bytes of base64.
+CLIENT_CONTEXT_LIMIT = 3583
+
+
+def decode_client_context(header: str | None) -> str | None:
+    """``X-Amz-Client-Context`` (base64 of a JSON object) → the JSON text the handler's
+    ``context.client_context`` is read from; InvalidRequestContent when it is not one."""
+    if header is None:
+        return None
+    if len(header) > CLIENT_CONTEXT_LIMIT:
+        raise InvalidRequest(f"Client context must be at most {CLIENT_CONTEXT_LIMIT} bytes")
+    try:
+        text = base64.b64decode(header, validate=True).decode()
+        data = json.loads(text)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON "
+                                    "object.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON "
+                                    "object.")
+    return text
+
+
 def function_arn(name: str, version: str | None = None) -> str:
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     return f"{arn}:{version}" if version else arn
 
 
-def configuration(platform: Platform, name: str, qualifier: str | None = None
-                  ) -> dict[str, Any]:
+def configuration(platform: Platform, name: str, qualifier: str | None = None,
+                  description: str = "") -> dict[str, Any]:
     """Lambda's FunctionConfiguration of a function (at a version or alias)."""
     ref = platform.registry.resolve(name, qualifier)
     spec = ref.spec
@@ -169,6 +194,7 @@ def configuration(platform: Platform, name: str, qualifier: str | None = None
         "Timeout": math.ceil(spec.timeout_s), "MemorySize": spec.memory_mb,
         "LastModified": modified, "Version": ref.version, "State": "Active",
         "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+        "Environment": {"Variables": dict(spec.environment)}, "Description": description,
     }
 
 
@@ -206,19 +232,9 @@ def _create_input(body: dict[str, Any]) -> tuple[FunctionSpec, bytes]:
     runtime = body.get("Runtime", "python3")
     if not isinstance(runtime, str) or not runtime.startswith("python3"):
         raise InvalidRequest(f"Runtime {runtime!r} is not supported: only python3.*")
-    environment = body.get("Environment")
-    if isinstance(environment, dict) and environment.get("Variables"):
-        raise InvalidRequest("Environment variables are not supported yet: read settings "
-                             "from a file in the package")
+    _refuse_unsupported(body)
     code = body.get("Code")
-    zipped = code.get("ZipFile") if isinstance(code, dict) else None
-    if not isinstance(zipped, str):
-        raise InvalidRequest("Code.ZipFile (a zip, base64) is required; S3 and images are "
-                             "not supported")
-    try:
-        blob = base64.b64decode(zipped, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidPackage("Code.ZipFile is not base64") from exc
+    blob = _zip_file(code.get("ZipFile") if isinstance(code, dict) else None, "Code.ZipFile")
     fields = {"name": body.get("FunctionName"), "handler": body.get("Handler"),
               "memory_mb": body.get("MemorySize", 128), "timeout_s": body.get("Timeout", 3)}
     if not isinstance(fields["name"], str) or not isinstance(fields["handler"], str):
@@ -227,8 +243,138 @@ def _create_input(body: dict[str, Any]) -> tuple[FunctionSpec, bytes]:
         if not isinstance(fields[key], int) or isinstance(fields[key], bool):
             raise InvalidRequest("MemorySize and Timeout must be integers")
     return FunctionSpec(name=fields["name"], handler=fields["handler"],
-                        memory_mb=fields["memory_mb"], timeout_s=float(fields["timeout_s"])
-                        ), blob
+                        memory_mb=fields["memory_mb"], timeout_s=float(fields["timeout_s"]),
+                        environment=_environment(body) or {}), blob
+
+
+#: Lambda settings Bazaar does not have: refused with a reason rather than dropped.
+_UNSUPPORTED = {"Layers": "layers", "VpcConfig": "VPCs", "DeadLetterConfig": "a dead-letter "
+                "target (Event invokes that fail go to the platform's dead-letter store)",
+                "KMSKeyArn": "KMS keys", "TracingConfig": "X-Ray tracing",
+                "FileSystemConfigs": "EFS", "ImageConfig": "container images",
+                "SnapStart": "SnapStart", "EphemeralStorage": "a /tmp size per function",
+                "LoggingConfig": "CloudWatch logging settings"}
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for key, what in _UNSUPPORTED.items():
+        if body.get(key) not in (None, [], {}):
+            raise InvalidRequest(f"{key} is not supported here: Bazaar has no {what}")
+    runtime = body.get("Runtime", "python3")
+    if not isinstance(runtime, str) or not runtime.startswith("python3"):
+        raise InvalidRequest(f"Runtime {runtime!r} is not supported: only python3.*")
+    if body.get("PackageType", "Zip") != "Zip":
+        raise InvalidRequest("PackageType Image is not supported: only Zip")
+    architectures = body.get("Architectures", ["x86_64"])
+    if architectures != ["x86_64"]:
+        raise InvalidRequest(f"Architectures {architectures!r} is not supported: x86_64 only")
+
+
+def _environment(body: dict[str, Any]) -> dict[str, str] | None:
+    """``Environment.Variables`` checked by Lambda's rules (None when not given)."""
+    environment = body.get("Environment")
+    if environment is None:
+        return None
+    if not isinstance(environment, dict):
+        raise InvalidRequest("Environment must be an object with Variables")
+    variables = environment.get("Variables", {})
+    return check_environment(variables)
+
+
+def _zip_file(zipped: object, field: str) -> bytes:
+    if not isinstance(zipped, str):
+        raise InvalidRequest(f"{field} (a zip, base64) is required; S3 and images are not "
+                             "supported")
+    try:
+        return base64.b64decode(zipped, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidPackage(f"{field} is not base64") from exc
+
+
+def _description(body: dict[str, Any]) -> str | None:
+    description = body.get("Description")
+    if description is not None and (not isinstance(description, str)
+                                    or len(description) > 256):
+        raise InvalidRequest("Description must be a string of at most 256 characters")
+    return description
+
+
+def alias_configuration(name: str, alias: dict[str, str]) -> dict[str, Any]:
+    """Lambda's AliasConfiguration."""
+    return {"AliasArn": function_arn(name, alias["name"]), "Name": alias["name"],
+            "FunctionVersion": alias["version"], "Description": alias["description"],
+            "RevisionId": str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(alias,
+                                                                         sort_keys=True)))}
+
+
+def _routing(body: dict[str, Any]) -> None:
+    routing = body.get("RoutingConfig")
+    if routing not in (None, {}) and routing.get("AdditionalVersionWeights"):
+        raise InvalidRequest("RoutingConfig (weighted aliases) is not supported here: an "
+                             "alias points at one version")
+
+
+#: StartingPosition in Lambda's terms → the consumer's.
+_POSITIONS = {"TRIM_HORIZON": "earliest", "LATEST": "latest"}
+_MAPPING_FIELDS = {"FunctionName", "Topics", "SelfManagedEventSource", "StartingPosition",
+                   "BatchSize", "Enabled", "MaximumRetryAttempts"}
+
+
+def _mapping_input(body: dict[str, Any]) -> dict[str, Any]:
+    """CreateEventSourceMapping's fields (a self-managed Kafka source: a topic on Bazaar Log)
+    → our mapping's."""
+    if body.get("EventSourceArn") is not None:
+        raise InvalidRequest("EventSourceArn (SQS, Kinesis, DynamoDB, MSK) is not supported "
+                             "here: give Topics and SelfManagedEventSource (Bazaar Log, or any "
+                             "Kafka-compatible broker)")
+    unknown = sorted(k for k, v in body.items() if k not in _MAPPING_FIELDS and v is not None)
+    if unknown:
+        raise InvalidRequest(f"{', '.join(unknown)} not supported for a Kafka event source "
+                             "mapping here")
+    if body.get("Enabled") is False:
+        raise InvalidRequest("a disabled mapping (Enabled: false) is not supported here")
+    target = parse_target(str(body.get("FunctionName") or ""), None)
+    topics = body.get("Topics")
+    if not (isinstance(topics, list) and len(topics) == 1 and isinstance(topics[0], str)):
+        raise InvalidRequest("Topics must name exactly one topic")
+    source = body.get("SelfManagedEventSource")
+    endpoints = source.get("Endpoints") if isinstance(source, dict) else None
+    servers = endpoints.get("KAFKA_BOOTSTRAP_SERVERS") if isinstance(endpoints, dict) else None
+    if not (isinstance(servers, list) and servers and all(isinstance(x, str) for x in servers)):
+        raise InvalidRequest("SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS must "
+                             "list the broker's host:port")
+    position = body.get("StartingPosition")
+    if position not in _POSITIONS:
+        raise InvalidRequest(f"StartingPosition must be one of {sorted(_POSITIONS)} "
+                             "(AT_TIMESTAMP is not supported)")
+    batch = body.get("BatchSize", 100)
+    retries = body.get("MaximumRetryAttempts", 2)
+    for key, value in (("BatchSize", batch), ("MaximumRetryAttempts", retries)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidRequest(f"{key} must be an integer")
+    return {"function": target.name, "qualifier": target.qualifier or LATEST,
+            "topic": topics[0], "bootstrap": ",".join(servers),
+            "starting_position": _POSITIONS[position], "batch_size": batch,
+            "max_retries": retries, "event_format": "lambda"}
+
+
+def mapping_configuration(mapping: dict[str, Any], state: str = "Enabled") -> dict[str, Any]:
+    """Lambda's EventSourceMappingConfiguration of one of our mappings."""
+    qualifier = mapping["qualifier"]
+    position = {v: k for k, v in _POSITIONS.items()}[mapping["starting_position"]]
+    config: dict[str, Any] = {
+        "UUID": mapping["uuid"], "StartingPosition": position,
+        "BatchSize": mapping["batch_size"],
+        "FunctionArn": function_arn(mapping["function"],
+                                    None if qualifier == LATEST else qualifier),
+        "LastModified": mapping.get("created", 0.0), "State": state,
+        "StateTransitionReason": "USER_INITIATED", "Topics": [mapping["topic"]],
+        "SelfManagedEventSource": {"Endpoints": {
+            "KAFKA_BOOTSTRAP_SERVERS": mapping["bootstrap"].split(",")}},
+        "MaximumRetryAttempts": mapping["max_retries"],
+        "LastProcessingResult": mapping.get("lastError") or "OK",
+    }
+    return config
 
 
 def lambda_routes(platform: Platform) -> Starlette:
@@ -245,6 +391,7 @@ def lambda_routes(platform: Platform) -> Starlette:
         target = parse_target(request.path_params["name"],
                               request.query_params.get("Qualifier"))
         ref = platform.registry.resolve(target.name, target.qualifier)  # 404 before the body
+        client_context = decode_client_context(request.headers.get("x-amz-client-context"))
         payload = await request.body() or b"{}"
         try:
             json.loads(payload)
@@ -256,7 +403,8 @@ def lambda_routes(platform: Platform) -> Starlette:
         if kind == "Event":
             request_id = await platform.invoke_async(target.name, payload, target.qualifier)
             return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
-        result = await platform.invoke(target.name, payload, target.qualifier)
+        result = await platform.invoke(target.name, payload, target.qualifier,
+                                       client_context=client_context)
         headers = {"x-amzn-RequestId": result.request_id,
                    "X-Amz-Executed-Version": result.version}
         if result.error is not None:
@@ -282,6 +430,11 @@ def lambda_routes(platform: Platform) -> Starlette:
         return JSONResponse({"Configuration": config,
                              "Code": {"RepositoryType": "Bazaar", "Location": ""}})
 
+    async def get_configuration(request: Request) -> Response:
+        target = parse_target(request.path_params["name"],
+                              request.query_params.get("Qualifier"))
+        return JSONResponse(configuration(platform, target.name, target.qualifier))
+
     async def list_all(request: Request) -> Response:
         return JSONResponse({"Functions": [configuration(platform, name)
                                            for name in platform.registry.names()]})
@@ -294,7 +447,154 @@ def lambda_routes(platform: Platform) -> Starlette:
         await platform.delete_function(target.name)
         return Response(status_code=204)
 
+    async def update_code(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        body = await _json_body(request)
+        if target.qualifier is not None:
+            raise InvalidRequest("UpdateFunctionCode changes $LATEST: give the function's name")
+        _refuse_unsupported(body)
+        blob = _zip_file(body.get("ZipFile"), "ZipFile")
+        platform.registry.get(target.name)  # 404 before the package is checked
+        if body.get("DryRun") is True:
+            check_package(blob, platform.registry.get(target.name)[0].handler)
+            return JSONResponse(configuration(platform, target.name))
+        await platform.update_code(target.name, blob)
+        if body.get("Publish") is True:
+            version = await platform.publish(target.name)
+            return JSONResponse(configuration(platform, target.name, version))
+        return JSONResponse(configuration(platform, target.name))
+
+    async def update_configuration(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        if target.qualifier is not None:
+            raise InvalidRequest("UpdateFunctionConfiguration changes $LATEST: give the "
+                                 "function's name")
+        body = await _json_body(request)
+        _refuse_unsupported(body)
+        changes: dict[str, Any] = {}
+        for key, setting in (("Handler", "handler"), ("MemorySize", "memory_mb"),
+                             ("Timeout", "timeout_s")):
+            if body.get(key) is not None:
+                changes[setting] = body[key]
+        if isinstance(changes.get("timeout_s"), int) and not isinstance(
+                changes["timeout_s"], bool):
+            changes["timeout_s"] = float(changes["timeout_s"])
+        environment = _environment(body)
+        if environment is not None:
+            changes["environment"] = environment
+        await platform.update_config(target.name, changes)
+        return JSONResponse(configuration(platform, target.name))
+
+    async def publish_version(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        body = await _json_body(request)
+        description = _description(body) or ""
+        expected = body.get("CodeSha256")
+        if expected is not None:
+            current = configuration(platform, target.name)["CodeSha256"]
+            if expected != current:
+                raise InvalidRequest(f"CodeSHA256 ({expected}) is different from current "
+                                     f"CodeSHA256 in $LATEST ({current}). Please try again "
+                                     "with the CodeSHA256 in $LATEST.")
+        ref = await asyncio.to_thread(platform.registry.publish, target.name, description)
+        found = {r.version: d for r, d in platform.registry.versions(target.name)}
+        return JSONResponse(configuration(platform, target.name, ref.version,
+                                          found.get(ref.version, "")), status_code=201)
+
+    async def list_versions(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        versions = [configuration(platform, target.name)]
+        versions += [configuration(platform, target.name, ref.version, description)
+                     for ref, description in platform.registry.versions(target.name)]
+        return JSONResponse({"Versions": versions})
+
+    async def create_alias(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        body = await _json_body(request)
+        _routing(body)
+        alias, version = body.get("Name"), body.get("FunctionVersion")
+        if not isinstance(alias, str) or not isinstance(version, str):
+            raise InvalidRequest("Name and FunctionVersion are required strings")
+        made = platform.registry.create_alias(target.name, alias, version,
+                                              _description(body) or "")
+        return JSONResponse(alias_configuration(target.name, made), status_code=201)
+
+    async def get_alias(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        found = platform.registry.alias(target.name, request.path_params["alias"])
+        return JSONResponse(alias_configuration(target.name, found))
+
+    async def update_alias(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        body = await _json_body(request)
+        _routing(body)
+        version = body.get("FunctionVersion")
+        if version is not None and not isinstance(version, str):
+            raise InvalidRequest("FunctionVersion must be a string")
+        changed = platform.registry.update_alias(target.name, request.path_params["alias"],
+                                                 version, _description(body))
+        return JSONResponse(alias_configuration(target.name, changed))
+
+    async def list_aliases(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        wanted = request.query_params.get("FunctionVersion")
+        return JSONResponse({"Aliases": [
+            alias_configuration(target.name, a) for a in platform.registry.aliases(target.name)
+            if wanted is None or a["version"] == wanted]})
+
+    async def delete_alias(request: Request) -> Response:
+        target = parse_target(request.path_params["name"], None)
+        platform.registry.delete_alias(target.name, request.path_params["alias"])
+        return Response(status_code=204)
+
+    def _mapping(mapping_uuid: str) -> dict[str, Any]:
+        for mapping in platform.event_sources():
+            if mapping["uuid"] == mapping_uuid:
+                return mapping
+        raise ResourceNotFound(f"The resource you requested does not exist. (Service: Lambda, "
+                               f"UUID: {mapping_uuid})")
+
+    async def create_mapping(request: Request) -> Response:
+        made = await platform.create_event_source(_mapping_input(await _json_body(request)))
+        return JSONResponse(mapping_configuration(made, "Creating"), status_code=202)
+
+    async def list_mappings(request: Request) -> Response:
+        wanted = request.query_params.get("FunctionName")
+        target = parse_target(wanted, None) if wanted else None
+        if target is not None:
+            platform.registry.get(target.name)
+        return JSONResponse({"EventSourceMappings": [
+            mapping_configuration(m) for m in platform.event_sources()
+            if target is None or (m["function"] == target.name and (
+                target.qualifier is None or m["qualifier"] == target.qualifier))]})
+
+    async def get_mapping(request: Request) -> Response:
+        return JSONResponse(mapping_configuration(_mapping(request.path_params["uuid"])))
+
+    async def delete_mapping(request: Request) -> Response:
+        found = _mapping(request.path_params["uuid"])
+        await platform.delete_event_source(found["uuid"])
+        return JSONResponse(mapping_configuration(found, "Deleting"), status_code=202)
+
+    function = PREFIX + "/functions/{name}"
+    mappings = PREFIX + "/event-source-mappings"
     routes = [
+        Route(function + "/code", update_code, methods=["PUT"]),
+        Route(function + "/configuration", update_configuration, methods=["PUT"]),
+        Route(function + "/configuration", get_configuration, methods=["GET"]),
+        Route(function + "/versions", publish_version, methods=["POST"]),
+        Route(function + "/versions", list_versions, methods=["GET"]),
+        Route(function + "/aliases", create_alias, methods=["POST"]),
+        Route(function + "/aliases", list_aliases, methods=["GET"]),
+        Route(function + "/aliases/{alias}", get_alias, methods=["GET"]),
+        Route(function + "/aliases/{alias}", update_alias, methods=["PUT"]),
+        Route(function + "/aliases/{alias}", delete_alias, methods=["DELETE"]),
+        Route(mappings + "/", create_mapping, methods=["POST"]),
+        Route(mappings, create_mapping, methods=["POST"]),
+        Route(mappings + "/", list_mappings, methods=["GET"]),
+        Route(mappings, list_mappings, methods=["GET"]),
+        Route(mappings + "/{uuid}", get_mapping, methods=["GET"]),
+        Route(mappings + "/{uuid}", delete_mapping, methods=["DELETE"]),
         Route(PREFIX + "/functions/{name}/invocations", invoke, methods=["POST"]),
         Route(PREFIX + "/functions", create, methods=["POST"]),
         Route(PREFIX + "/functions", list_all, methods=["GET"]),

@@ -168,9 +168,10 @@ class WorkerManager:
 
     # --- invoke -----------------------------------------------------------------------------
     async def invoke(self, ref: VersionRef, payload: bytes, request_id: str | None = None,
-                     ) -> InvocationResult:
+                     client_context: str | None = None) -> InvocationResult:
         """Run one invocation synchronously. A function error is in the result; raises
-        TooManyRequests (concurrency limit), NoCapacity, or HostLost."""
+        TooManyRequests (concurrency limit), NoCapacity, or HostLost. ``client_context`` (JSON
+        text) is the handler's ``context.client_context``."""
         name = ref.spec.name
         limit = ref.spec.concurrency
         if limit is not None and self._in_flight[name] >= limit:
@@ -186,7 +187,8 @@ class WorkerManager:
                 if isinstance(started, InvocationResult):
                     return replace(started, request_id=request_id, timestamp=timestamp)
                 init = started
-            return await self._run(sandbox, init, request_id, payload, timestamp)
+            return await self._run(sandbox, init, request_id, payload, timestamp,
+                                   client_context)
         finally:
             self._in_flight[name] -= 1
 
@@ -216,7 +218,7 @@ class WorkerManager:
                 "handler": spec.handler, "memory_mb": spec.memory_mb,
                 "timeout_s": spec.timeout_s, "init_timeout_s": spec.init_timeout_s,
                 "isolation": spec.isolation, "allow_network": spec.allow_network,
-                "runtime": spec.runtime}})
+                "runtime": spec.runtime, "environment": spec.environment}})
         except (PeerClosed, RemoteFailure) as exc:
             self.placement.release(host_id, spec.memory_mb)
             raise HostLost(f"worker host {host_id} failed during init: {exc}") from exc
@@ -232,15 +234,18 @@ class WorkerManager:
         return sandbox, reply
 
     async def _run(self, sandbox: _Sandbox, init: dict[str, Any] | None, request_id: str,
-                   payload: bytes, timestamp: float) -> InvocationResult:
+                   payload: bytes, timestamp: float, client_context: str | None = None,
+                   ) -> InvocationResult:
         ref = sandbox.ref
         host = self._hosts.get(sandbox.host_id)
         try:
             if host is None:
                 raise PeerClosed("host gone")
-            answer = await host.peer.call("invoke", {
-                "sandbox_id": sandbox.id, "request_id": request_id, "payload": payload,
-                "timeout_s": ref.spec.timeout_s})
+            call: dict[str, Any] = {"sandbox_id": sandbox.id, "request_id": request_id,
+                                    "payload": payload, "timeout_s": ref.spec.timeout_s}
+            if client_context is not None:
+                call["client_context"] = client_context
+            answer = await host.peer.call("invoke", call)
         except (PeerClosed, RemoteFailure) as exc:
             self._forget(sandbox)
             raise HostLost(f"worker host {sandbox.host_id} was lost during the invoke: "

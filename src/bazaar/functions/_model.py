@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,46 @@ RUNTIMES: tuple[Runtime, ...] = ("bazaar", "awslambdaric")
 LATEST = "$LATEST"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+#: Lambda's rules for environment variables: a key is a letter then letters, digits or '_';
+#: the whole set, measured as compact JSON, is at most 4 KB; the runtime's own are reserved.
+_ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]+$")
+ENV_LIMIT_BYTES = 4096
+RESERVED_ENV = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TMPDIR",
+    "BAZAAR_FUNCTION_NAME", "BAZAAR_FUNCTION_VERSION", "BAZAAR_FUNCTION_MEMORY_MB"})
+
+
+def check_environment(env: object) -> dict[str, str]:
+    """``env`` as a function's environment variables (sorted by key), or InvalidRequest with
+    Lambda's reason: not string to string, a bad key, a reserved key, over 4 KB."""
+    if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidRequest("environment variables must map strings to strings")
+    reserved = sorted(k for k in env if k in RESERVED_ENV)
+    if reserved:
+        raise InvalidRequest(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided contains reserved keys that are "
+            f"currently not supported for modification. Reserved keys used in this request: "
+            f"{', '.join(reserved)}")
+    bad = sorted(k for k in env if not _ENV_KEY.match(k))
+    if bad:
+        raise InvalidRequest(f"invalid environment variable name(s) {', '.join(bad)}: a "
+                             "letter, then letters, digits or '_'")
+    measured = json.dumps(env, separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode()) > ENV_LIMIT_BYTES:
+        raise InvalidRequest(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided exceeded the 4KB limit. String "
+            f"measured: {len(measured.encode())} bytes")
+    if any("\0" in k or "\0" in v for k, v in env.items()):
+        raise InvalidRequest("environment variables cannot contain NUL characters")
+    return dict(sorted(env.items()))
 
 
 def check_name(name: str, what: str = "function name") -> str:
@@ -39,9 +80,12 @@ class FunctionSpec:
     allow_network: bool = False
     concurrency: int | None = None  # reserved concurrency; None = only the host capacity
     runtime: Runtime = "bazaar"
+    #: Environment variables the handler sees (``Environment.Variables`` in Lambda's API).
+    environment: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        object.__setattr__(self, "environment", check_environment(self.environment))
         if not _HANDLER.match(self.handler):
             raise InvalidRequest(f"invalid handler {self.handler!r}: want 'module.function'")
         if not 32 <= self.memory_mb <= 10240:
@@ -67,7 +111,7 @@ class FunctionSpec:
         types: dict[str, tuple[type, ...]] = {
             "name": (str,), "handler": (str,), "memory_mb": (int,), "timeout_s": (int, float),
             "init_timeout_s": (int, float), "isolation": (str,), "allow_network": (bool,),
-            "concurrency": (int, type(None)), "runtime": (str,),
+            "concurrency": (int, type(None)), "runtime": (str,), "environment": (dict,),
         }
         for key, value in data.items():
             if not isinstance(value, types[key]) or (

@@ -159,10 +159,10 @@ class Platform:
     # --- invoke -----------------------------------------------------------------------------
     async def invoke(self, name: str, payload: bytes, qualifier: str | None = None,
                      request_id: str | None = None, invocation_type: str = "RequestResponse",
-                     ) -> InvocationResult:
+                     client_context: str | None = None) -> InvocationResult:
         """Invoke synchronously; the function's error (if any) is in the result."""
         ref = self.registry.resolve(name, qualifier)
-        result = await self.manager.invoke(ref, payload, request_id)
+        result = await self.manager.invoke(ref, payload, request_id, client_context)
         self.logs.record(result, invocation_type=invocation_type)
         return result
 

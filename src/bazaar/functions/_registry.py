@@ -102,7 +102,7 @@ class FunctionRegistry:
             "SELECT alias, version FROM aliases WHERE name = ? ORDER BY alias", (name,))}
         return {**spec.to_dict(), "digest": digest, "versions": versions, "aliases": aliases}
 
-    def publish(self, name: str) -> VersionRef:
+    def publish(self, name: str, description: str = "") -> VersionRef:
         """Freeze $LATEST as the next version number. Publishing an unchanged $LATEST again
         returns the existing latest version, as Lambda does."""
         with self._lock:
@@ -113,8 +113,9 @@ class FunctionRegistry:
             if row is not None and row[1] == encoded and row[2] == digest:
                 return VersionRef(spec, str(row[0]), digest)
             version = 1 if row is None else row[0] + 1
-            self._write("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
-                        name, version, encoded, digest, time.time())
+            self._write("INSERT INTO versions (name, version, spec, digest, created, "
+                        "description) VALUES (?, ?, ?, ?, ?, ?)",
+                        name, version, encoded, digest, time.time(), description)
         return VersionRef(spec, str(version), digest)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
@@ -125,9 +126,66 @@ class FunctionRegistry:
             self.resolve(name, version)
             if version == LATEST:
                 raise InvalidRequest("an alias must point at a published version")
-            self._write("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", name, alias,
-                        int(version))
+            self._write("INSERT INTO aliases (name, alias, version) VALUES (?, ?, ?) "
+                        "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                        name, alias, int(version))
             self._cache.clear()
+
+    def create_alias(self, name: str, alias: str, version: str, description: str = ""
+                     ) -> dict[str, str]:
+        """A new alias (Conflict if it exists), as Lambda's CreateAlias."""
+        self.get(name)
+        if self._alias_row(name, alias) is not None:
+            raise Conflict(f"Alias already exists: {alias}")
+        self.set_alias(name, alias, version)
+        return self.update_alias(name, alias, description=description)
+
+    def update_alias(self, name: str, alias: str, version: str | None = None,
+                     description: str | None = None) -> dict[str, str]:
+        """Repoint and/or redescribe an existing alias (ResourceNotFound if it has none)."""
+        self.get(name)
+        if self._alias_row(name, alias) is None:
+            raise ResourceNotFound(f"Alias not found: {alias} of function {name}")
+        if version is not None:
+            self.set_alias(name, alias, version)
+        if description is not None:
+            with self._lock:
+                self._write("UPDATE aliases SET description = ? WHERE name = ? AND alias = ?",
+                            description, name, alias)
+        return self.alias(name, alias)
+
+    def _alias_row(self, name: str, alias: str) -> tuple[int, str] | None:
+        row = self._db.execute("SELECT version, description FROM aliases WHERE name = ? AND "
+                               "alias = ?", (name, alias)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def alias(self, name: str, alias: str) -> dict[str, str]:
+        """``{"name", "version", "description"}`` of one alias, or ResourceNotFound."""
+        self.get(name)
+        row = self._alias_row(name, alias)
+        if row is None:
+            raise ResourceNotFound(f"Alias not found: {alias} of function {name}")
+        return {"name": alias, "version": str(row[0]), "description": row[1]}
+
+    def aliases(self, name: str) -> list[dict[str, str]]:
+        self.get(name)
+        return [{"name": a, "version": str(v), "description": d} for a, v, d in
+                self._db.execute("SELECT alias, version, description FROM aliases WHERE "
+                                 "name = ? ORDER BY alias", (name,))]
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.get(name)
+        with self._lock:
+            self._write("DELETE FROM aliases WHERE name = ? AND alias = ?", name, alias)
+            self._cache.clear()
+
+    def versions(self, name: str) -> list[tuple[VersionRef, str]]:
+        """Every published version, oldest first, with its description."""
+        self.get(name)
+        return [(VersionRef(FunctionSpec(**json.loads(spec)), str(v), digest), description)
+                for v, spec, digest, description in self._db.execute(
+                    "SELECT version, spec, digest, description FROM versions WHERE name = ? "
+                    "ORDER BY version", (name,))]
 
     def resolve(self, name: str, qualifier: str | None = None) -> VersionRef:
         """The version a (name, qualifier) invokes: $LATEST, a version number, or an alias."""

@@ -57,10 +57,44 @@ class _CappedLog(io.TextIOBase):
         return text, truncated
 
 
+class _Client:
+    """``context.client_context.client``: the mobile client's app, as Lambda's."""
+
+    FIELDS = ("installation_id", "app_title", "app_version_name", "app_version_code",
+              "app_package_name")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        for key in self.FIELDS:
+            setattr(self, key, data.get(key))
+
+
+class _ClientContext:
+    """``context.client_context``: what the caller sent in ``X-Amz-Client-Context``."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        client = data.get("client")
+        self.client = _Client(client) if isinstance(client, dict) else None
+        self.custom = data.get("custom")
+        self.env = data.get("env")
+
+
+def _client_context(text: str | None) -> _ClientContext | None:
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return _ClientContext(data) if isinstance(data, dict) else None
+
+
 class _Context:
     """What a handler gets as ``context``, shaped like Lambda's."""
 
-    def __init__(self, config: dict[str, Any], request_id: str, deadline: float) -> None:
+    def __init__(self, config: dict[str, Any], request_id: str, deadline: float,
+                 client_context: str | None = None) -> None:
+        self.client_context = _client_context(client_context)
+        self.identity = None
         self.function_name = config["function_name"]
         self.function_version = config["function_version"]
         self.memory_limit_in_mb = config["memory_mb"]
@@ -217,6 +251,7 @@ def _init(config: dict[str, Any]) -> Any:
     _confine(config, tmp)
     os.environ["TMPDIR"] = tmp
     os.environ.update(lambda_environment(config, code))
+    os.environ.update(config["environment"])  # the function's own (none reserved), unprivileged
     os.chdir(code)
     if config.get("runtime") == "awslambdaric":
         return None  # the handler is awslambdaric's to import
@@ -652,6 +687,9 @@ def _run_ric(config: dict[str, Any], code: str, req_fd: int, res_fd: int,
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    if config.get("environment") is None:  # not on the command line: see _sandbox.py
+        config["environment"] = json.loads(os.environ.pop("_BAZAAR_FUNCTION_ENVIRONMENT",
+                                                          "{}"))
     req_fd, res_fd = config["request_fd"], config["response_fd"]
     me = os.getpid()
     real_out, real_err = sys.stdout, sys.stderr
@@ -689,7 +727,8 @@ def main() -> None:
         recycle = False
         try:
             event = json.loads(request["payload"])
-            result = handler(event, _Context(config, request["id"], deadline))
+            result = handler(event, _Context(config, request["id"], deadline,
+                                             request.get("client_context")))
             try:
                 answer["payload"] = json.dumps(result)
             except (TypeError, ValueError) as exc:

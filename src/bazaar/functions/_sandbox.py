@@ -30,6 +30,8 @@ from bazaar.functions._model import ErrorInfo
 _HEADER = struct.Struct(">I")
 RUNTIME = Path(__file__).with_name("_runtime.py")
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
+#: The variable that carries a function's own environment variables to its runtime.
+FUNCTION_ENV = "_BAZAAR_FUNCTION_ENVIRONMENT"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class SandboxSpec:
     isolation: str = "process"
     allow_network: bool = False
     runtime: str = "bazaar"
+    #: The function's own environment variables, set by the runtime after it dropped to the
+    #: sandbox's uid (never on the command line, which other users can read).
+    environment: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,7 @@ class Sandbox:
             "memory_mb": self.spec.memory_mb, "max_processes": self.limits.max_processes,
             "max_file_mb": self.limits.max_file_mb, "log_cap": self.limits.log_cap_bytes,
             "uid": _vm.SANDBOX_UID, "tmp_mb": self.limits.tmp_mb, "runtime": self.spec.runtime,
-            "ric_path": None, "sandbox_id": self.id,
+            "ric_path": None, "sandbox_id": self.id, "environment": self.spec.environment or {},
         }
         body = json.dumps(config).encode()
         self._requests.write(_HEADER.pack(len(body)) + body + blob)
@@ -304,11 +309,17 @@ class Sandbox:
         return ready
 
     def _environment(self) -> dict[str, str]:
-        """A fresh environment: the host's own (its settings, its secrets) is not inherited."""
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
-                "BAZAAR_FUNCTION_NAME": self.spec.function,
-                "BAZAAR_FUNCTION_VERSION": self.spec.version,
-                "BAZAAR_FUNCTION_MEMORY_MB": str(self.spec.memory_mb)}
+        """A fresh environment: the host's own (its settings, its secrets) is not inherited.
+        The function's variables ride in one of it (``/proc/PID/environ`` is readable by the
+        process's own user only, unlike its command line) for the runtime to set after Init
+        dropped privileges."""
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+               "BAZAAR_FUNCTION_NAME": self.spec.function,
+               "BAZAAR_FUNCTION_VERSION": self.spec.version,
+               "BAZAAR_FUNCTION_MEMORY_MB": str(self.spec.memory_mb)}
+        if self.spec.environment:
+            env[FUNCTION_ENV] = json.dumps(self.spec.environment)
+        return env
 
     async def invoke(self, request_id: str, payload: bytes, timeout_s: float, *,
                      client_context: str | None = None,

@@ -25,6 +25,9 @@ Memory = Annotated[int, msgspec.Meta(ge=32, le=10240)]
 Timeout = Annotated[float, msgspec.Meta(gt=0, le=900)]
 InitTimeout = Annotated[float, msgspec.Meta(gt=0, le=120)]
 Concurrency = Annotated[int, msgspec.Meta(ge=0, le=10000)]
+#: A function's environment variables (Lambda's rules: at most 4 KB as JSON, no reserved keys).
+Environment = Annotated[dict[str, str], msgspec.Meta(
+    max_length=1000, description="Environment variables for the handler; at most 4 KB.")]
 LetterId = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)]
 #: The zip, base64 in JSON (at most 50 MB once decoded; the body limit comes first).
 Code = Annotated[str, msgspec.Meta(
@@ -45,6 +48,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     allow_network: bool | msgspec.UnsetType = msgspec.UNSET
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
     runtime: Literal["bazaar", "awslambdaric"] | msgspec.UnsetType = msgspec.UNSET
+    environment: Environment | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__struct_fields__
@@ -61,6 +65,7 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True):
     allow_network: bool = False
     concurrency: Concurrency | None = None
     runtime: Literal["bazaar", "awslambdaric"] = "bazaar"
+    environment: Environment = msgspec.field(default_factory=dict)
 
 
 class CreateIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,9 +1,13 @@
-"""AWS Lambda's Invoke API at the frontend, called by the real boto3 with SigV4 access keys
-(``bazaar functions keys``) against a real platform on loopback: results, handler errors,
-Event, DryRun, the log tail, qualifiers, and the refusals boto3 sees as AWS's own errors."""
+"""AWS Lambda's own API at the frontend, called by the real boto3 with SigV4 access keys
+(``bazaar functions keys``) against a real platform on loopback: Invoke (results, handler
+errors, Event, DryRun, the log tail, qualifiers, client context), Create/Get/List/Delete,
+UpdateFunctionCode/Configuration, PublishVersion, aliases, environment variables (under both
+bootstraps), event source mappings on the real ``bazaar broker``, and the refusals boto3 sees
+as AWS's own errors."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -22,6 +26,7 @@ from botocore.exceptions import ClientError
 from tests.integration.functions.conftest import FAULTY, zip_files
 
 from bazaar.auth import SigV4Request, sign_sigv4
+from bazaar.broker import BrokerProcess, run_subprocess
 from bazaar.functions import (
     SCOPE,
     FunctionSpec,
@@ -29,6 +34,7 @@ from bazaar.functions import (
     ServerProcess,
     start_server_process,
 )
+from bazaar.processes import eventually
 
 REGION = "eu-local-1"
 
@@ -36,7 +42,8 @@ REGION = "eu-local-1"
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("lambda-api")
-    with start_server_process(data_dir, workers=1, failed_auth_burst=1000) as running:
+    with start_server_process(data_dir, workers=1, failed_auth_burst=1000,
+                              retry_backoff_s=0.05) as running:
         with running.client() as c:
             c.create(FunctionSpec("target"), zip_files({"app.py": FAULTY}))
             c.publish("target")
@@ -148,10 +155,10 @@ def test_oversized_payload_is_request_too_large(aws: Any) -> None:
 
 
 def _raw(platform: ServerProcess, key: tuple[str, str], body: bytes,
-         authorization: str | None = None) -> httpx.Response:
+         authorization: str | None = None, now: float | None = None) -> httpx.Response:
     url = platform.url + "/2015-03-31/functions/target/invocations"
     host = urlsplit(url).netloc
-    now = time.time()  # one instant for the header and the signature
+    now = time.time() if now is None else now  # one instant for the header and signature
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     headers = [("Host", host), ("X-Amz-Date", amz_date), ("Content-Type", "application/json")]
     if authorization is None:
@@ -166,12 +173,13 @@ def _raw(platform: ServerProcess, key: tuple[str, str], body: bytes,
 def test_identical_request_replayed_within_the_window_is_accepted_as_on_aws(
         platform: ServerProcess, access_key: tuple[str, str]) -> None:
     """SigV4 has no nonce: AWS answers a captured request again within its 5 minutes."""
-    body = b'{"kind": "ok"}'
-    first = _raw(platform, access_key, body)
-    again = _raw(platform, access_key, body, first.request.headers["authorization"])
+    body, now = b'{"kind": "ok"}', time.time()
+    first = _raw(platform, access_key, body, now=now)
+    # the replay carries the captured X-Amz-Date too (a later second would not match it)
+    again = _raw(platform, access_key, body, first.request.headers["authorization"], now)
     assert (first.status_code, again.status_code) == (200, 200)
     changed = _raw(platform, access_key, b'{"kind": "raise"}',
-                   first.request.headers["authorization"])
+                   first.request.headers["authorization"], now)
     assert (changed.status_code, changed.headers["x-amzn-errortype"]) == (
         403, "InvalidSignatureException")
 
@@ -243,7 +251,10 @@ def test_create_get_list_invoke_delete_from_a_zip(aws: Any) -> None:
     ({"Runtime": "nodejs20.x"}, "InvalidParameterValueException"),
     ({"Handler": "no_such_module.handler"}, "InvalidZipFileException"),
     ({"Timeout": 1000}, "InvalidParameterValueException"),
-    ({"Environment": {"Variables": {"A": "1"}}}, "InvalidParameterValueException"),
+    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException"),
+    ({"Environment": {"Variables": {"BIG": "x" * 4096}}}, "InvalidParameterValueException"),
+    ({"Layers": ["arn:aws:lambda:local:000000000000:layer:x:1"]},
+     "InvalidParameterValueException"),
 ])
 def test_create_refusals_change_nothing(aws: Any, more: dict[str, Any], code: str) -> None:
     fields: dict[str, Any] = {"FunctionName": "refused", "Runtime": "python3.12", "Role": "r",
@@ -272,3 +283,344 @@ def test_an_unknown_key_is_refused_before_the_body_is_read(platform: ServerProce
         answer = s.recv(65536)
     assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert b"UnrecognizedClientException" in answer
+
+
+# --- the management calls beyond Create/Get/List/Delete: code, versions, aliases, environment
+# variables, client context (both bootstraps), event source mappings on the real broker -------
+
+#: A handler written for Lambda, as it would be deployed there: environment variables, the
+#: client context, the request id, the remaining time, /tmp.
+PORTABLE = '''
+import os
+
+def lambda_handler(event, context):
+    cc = context.client_context
+    with open("/tmp/probe", "w") as f:
+        f.write(context.aws_request_id)
+    return {
+        "greeting": os.environ.get("GREETING"), "secret": os.environ.get("DB_URL"),
+        "name": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+        "request_id": context.aws_request_id,
+        "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 5000,
+        "custom": cc.custom if cc else None, "env": cc.env if cc else None,
+        "app": [cc.client.app_title, cc.client.installation_id, cc.client.app_version_name,
+                cc.client.app_version_code, cc.client.app_package_name]
+               if cc and cc.client else None,
+        "tmp": open("/tmp/probe").read() == context.aws_request_id,
+    }
+'''
+
+
+def _version_code(tag: str) -> bytes:
+    return zip_files({"lambda_function.py": f"def lambda_handler(event, context):\n"
+                                       f"    return {{'code': {tag!r}, 'event': event}}\n"})
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    with run_subprocess(tmp_path_factory.mktemp("broker") / "data",
+                        args=("--partitions", "2")) as running:
+        yield running
+
+
+def _invoke(aws: Any, name: str, event: Any = None, **more: Any) -> Any:
+    answer = aws.invoke(FunctionName=name, Payload=json.dumps(event or {}), **more)
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    return answer["ExecutedVersion"], json.loads(answer["Payload"].read())
+
+
+def _create(aws: Any, name: str, code: bytes, **more: Any) -> dict[str, Any]:
+    created: dict[str, Any] = aws.create_function(
+        FunctionName=name, Runtime="python3.12", Role="arn:aws:iam::000000000000:role/x",
+        Handler="lambda_function.lambda_handler", Code={"ZipFile": code}, **more)
+    return created
+
+
+def test_update_code_versions_and_aliases(aws: Any) -> None:
+    _create(aws, "shelf", _version_code("one"))
+    assert _invoke(aws, "shelf") == ("$LATEST", {"code": "one", "event": {}})
+    first = aws.publish_version(FunctionName="shelf", Description="first cut")
+    assert (first["Version"], first["Description"]) == ("1", "first cut")
+    assert first["FunctionArn"].endswith(":function:shelf:1")
+    # publishing an unchanged $LATEST again gives the same version, as Lambda does
+    assert aws.publish_version(FunctionName="shelf")["Version"] == "1"
+
+    updated = aws.update_function_code(FunctionName="shelf", ZipFile=_version_code("two"))
+    assert updated["CodeSha256"] != first["CodeSha256"]
+    assert _invoke(aws, "shelf", {"n": 1}) == ("$LATEST", {"code": "two", "event": {"n": 1}})
+    assert _invoke(aws, "shelf", Qualifier="1")[1]["code"] == "one"  # versions are immutable
+    with pytest.raises(aws.exceptions.InvalidParameterValueException):
+        aws.publish_version(FunctionName="shelf", CodeSha256=first["CodeSha256"])
+    published = aws.update_function_code(FunctionName="shelf", ZipFile=_version_code("three"),
+                                         Publish=True)
+    assert published["Version"] == "2"
+    versions = aws.list_versions_by_function(FunctionName="shelf")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
+    assert versions[1]["Description"] == "first cut"
+
+    alias = aws.create_alias(FunctionName="shelf", Name="live", FunctionVersion="1",
+                             Description="what users see")
+    assert (alias["Name"], alias["FunctionVersion"], alias["Description"]) == (
+        "live", "1", "what users see")
+    assert alias["AliasArn"].endswith(":function:shelf:live")
+    assert _invoke(aws, "shelf:live") == ("1", {"code": "one", "event": {}})
+    moved = aws.update_alias(FunctionName="shelf", Name="live", FunctionVersion="2")
+    assert (moved["FunctionVersion"], moved["Description"]) == ("2", "what users see")
+    assert _invoke(aws, "shelf", Qualifier="live") == ("2", {"code": "three", "event": {}})
+    assert _invoke(aws, "shelf:live")[0] == "2"
+    assert aws.get_alias(FunctionName="shelf", Name="live")["FunctionVersion"] == "2"
+    aws.create_alias(FunctionName="shelf", Name="old", FunctionVersion="1")
+    assert [a["Name"] for a in aws.list_aliases(FunctionName="shelf")["Aliases"]] == [
+        "live", "old"]
+    assert [a["Name"] for a in aws.list_aliases(FunctionName="shelf",
+                                                FunctionVersion="1")["Aliases"]] == ["old"]
+
+    # Lambda's errors for each bad input; none changes anything
+    with pytest.raises(aws.exceptions.ResourceConflictException):
+        aws.create_alias(FunctionName="shelf", Name="live", FunctionVersion="1")
+    for name, version in (("ghost", "1"), ("fresh", "9")):
+        with pytest.raises(aws.exceptions.ResourceNotFoundException):
+            aws.create_alias(FunctionName="shelf", Name=name, FunctionVersion=version) \
+                if name == "fresh" else aws.get_alias(FunctionName="shelf", Name=name)
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.update_alias(FunctionName="shelf", Name="ghost", FunctionVersion="1")
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.update_alias(FunctionName="shelf", Name="live", FunctionVersion="9")
+    with pytest.raises(aws.exceptions.InvalidParameterValueException):
+        aws.create_alias(FunctionName="shelf", Name="canary", FunctionVersion="1",
+                         RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        _invoke(aws, "shelf:ghost")
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        _invoke(aws, "shelf", Qualifier="7")
+    with pytest.raises(aws.exceptions.InvalidZipFileException):
+        aws.update_function_code(FunctionName="shelf", ZipFile=b"not a zip")
+    with pytest.raises(aws.exceptions.InvalidZipFileException):
+        aws.update_function_code(FunctionName="shelf",
+                                 ZipFile=zip_files({"other.py": "x = 1\n"}))  # no handler module
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.update_function_code(FunctionName="nobody", ZipFile=_version_code("x"))
+    assert _invoke(aws, "shelf") == ("$LATEST", {"code": "three", "event": {}})
+    assert aws.get_alias(FunctionName="shelf", Name="live")["FunctionVersion"] == "2"
+
+    aws.delete_alias(FunctionName="shelf", Name="old")
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.get_alias(FunctionName="shelf", Name="old")
+    aws.delete_function(FunctionName="shelf")
+
+
+def test_environment_variables_at_create_and_update(aws: Any) -> None:
+    created = _create(aws, "envy", zip_files({"lambda_function.py": PORTABLE}), Timeout=5,
+                      Environment={"Variables": {"GREETING": "hello", "DB_URL": "pg://x"}})
+    assert created["Environment"]["Variables"] == {"DB_URL": "pg://x", "GREETING": "hello"}
+    _, seen = _invoke(aws, "envy")
+    assert (seen["greeting"], seen["secret"], seen["name"]) == ("hello", "pg://x", "envy")
+    config = aws.update_function_configuration(
+        FunctionName="envy", Environment={"Variables": {"GREETING": "bonjour"}})
+    assert config["Environment"]["Variables"] == {"GREETING": "bonjour"}
+    _, seen = _invoke(aws, "envy")
+    assert (seen["greeting"], seen["secret"]) == ("bonjour", None)
+    assert aws.get_function(FunctionName="envy")["Configuration"]["Environment"] == {
+        "Variables": {"GREETING": "bonjour"}}
+    assert aws.get_function_configuration(FunctionName="envy")["Environment"] == {
+        "Variables": {"GREETING": "bonjour"}}
+
+    too_big = {f"K{i}": "v" * 100 for i in range(40)}  # ~4.3 KB as JSON
+    for variables in (too_big, {"AWS_REGION": "us-east-1"}, {"1BAD": "x"}):
+        with pytest.raises(aws.exceptions.InvalidParameterValueException) as refused:
+            aws.update_function_configuration(FunctionName="envy",
+                                              Environment={"Variables": variables})
+        if variables is too_big:
+            assert "exceeded the 4KB limit" in str(refused.value)
+        with pytest.raises(aws.exceptions.InvalidParameterValueException):
+            _create(aws, "envy2", zip_files({"lambda_function.py": PORTABLE}),
+                    Environment={"Variables": variables})
+    assert _invoke(aws, "envy")[1]["greeting"] == "bonjour"  # unchanged by the refusals
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.get_function(FunctionName="envy2")
+    with pytest.raises(aws.exceptions.InvalidParameterValueException):
+        aws.update_function_configuration(FunctionName="envy", Layers=["arn:aws:x"])
+    aws.delete_function(FunctionName="envy")
+
+
+@pytest.mark.parametrize("runtime", ["bazaar", "awslambdaric"])
+def test_a_lambda_handler_runs_unchanged_with_env_and_client_context(
+        aws: Any, platform: ServerProcess, runtime: str) -> None:
+    name = f"portable-{runtime}"
+    with platform.client() as client:  # the runtime is Bazaar's setting; the rest is boto3
+        client.create(FunctionSpec(name, handler="lambda_function.lambda_handler",
+                                   runtime=runtime, timeout_s=5, init_timeout_s=20,  # type: ignore[arg-type]
+                                   environment={"GREETING": "hi", "DB_URL": "pg://y"}),
+                      zip_files({"lambda_function.py": PORTABLE}))
+    context = {"client": {"installation_id": "i-1", "app_title": "Shop", "app_version_name":
+                          "1.0", "app_version_code": "1", "app_package_name": "bz.shop"},
+               "custom": {"cart": "42"}, "env": {"locale": "fr"}}
+    answer = aws.invoke(FunctionName=name, Payload=b"{}", ClientContext=base64.b64encode(
+        json.dumps(context).encode()).decode())
+    seen = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, seen
+    assert seen["request_id"] == answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert {k: seen[k] for k in ("greeting", "secret", "name", "custom", "env", "app",
+                                 "remaining_ok", "tmp")} == {
+        "greeting": "hi", "secret": "pg://y", "name": name, "custom": {"cart": "42"},
+        "env": {"locale": "fr"}, "app": ["Shop", "i-1", "1.0", "1", "bz.shop"],
+        "remaining_ok": True, "tmp": True}
+    _, plain = _invoke(aws, name)  # warm, without a client context
+    assert (plain["custom"], plain["app"], plain["greeting"]) == (None, None, "hi")
+    for bad in ("not base64!", base64.b64encode(b"[1, 2]").decode()):
+        with pytest.raises(aws.exceptions.InvalidRequestContentException):
+            aws.invoke(FunctionName=name, Payload=b"{}", ClientContext=bad)
+    aws.delete_function(FunctionName=name)
+
+
+CONSUMER = '''
+import base64
+
+def lambda_handler(event, context):
+    seen = []
+    for key, records in event["records"].items():
+        for r in records:
+            seen.append([key, r["partition"], r["offset"], base64.b64decode(r["value"]).decode()])
+            print("record", key, r["offset"], base64.b64decode(r["value"]).decode())
+    return {"source": event["eventSource"], "servers": event["bootstrapServers"], "seen": seen}
+'''
+
+
+async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i, value in enumerate(values):
+            await producer.send_and_wait(topic, value, key=str(i % 2).encode())
+    finally:
+        await producer.stop()
+
+
+async def _ends(bootstrap: str, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                          or await _partitions(consumer, topic))]
+        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(parts)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return set(consumer.partitions_for_topic(topic) or ())
+
+
+def _all_committed(bootstrap: str, mapping_uuid: str, topic: str,
+                   ends: dict[int, int]) -> dict[int, int | None]:
+    async def read() -> dict[int, int | None]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap,
+                                    group_id=f"bazaar-functions-{mapping_uuid}",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return {p: await consumer.committed(TopicPartition(topic, p)) for p in ends}
+        finally:
+            await consumer.stop()
+
+    committed = asyncio.run(read())
+    assert committed == ends
+    return committed
+
+
+def test_event_source_mapping_delivers_lambda_kafka_batches(
+        aws: Any, platform: ServerProcess, broker: BrokerProcess) -> None:
+    topic = "lambda-orders"
+    _create(aws, "orders", zip_files({"lambda_function.py": CONSUMER}))
+    asyncio.run(_produce(broker.bootstrap, topic, [b"warm"]))  # make the topic exist
+    source = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker.bootstrap]}}
+    made = aws.create_event_source_mapping(FunctionName="orders", Topics=[topic],
+                                           SelfManagedEventSource=source,
+                                           StartingPosition="TRIM_HORIZON", BatchSize=5)
+    assert (made["Topics"], made["BatchSize"], made["StartingPosition"]) == (
+        [topic], 5, "TRIM_HORIZON")
+    assert made["FunctionArn"].endswith(":function:orders")
+    values = [f"order-{i}".encode() for i in range(12)]
+    asyncio.run(_produce(broker.bootstrap, topic, values))
+
+    def delivered() -> list[str]:
+        with platform.client() as client:
+            logs = client.logs("orders", limit=100)
+        lines = [line for report in logs for line in report["logs"].splitlines()
+                 if line.startswith("record ")]
+        assert len(lines) >= 13
+        return lines
+
+    lines = eventually(delivered, timeout=60)
+    got = sorted(line.split()[-1] for line in lines)
+    assert got == sorted(["warm", *(v.decode() for v in values)])  # each once, here
+    keys = {line.split()[1] for line in lines}
+    assert keys <= {f"{topic}-0", f"{topic}-1"}
+    ends = asyncio.run(_ends(broker.bootstrap, topic))
+    committed = eventually(lambda: _all_committed(broker.bootstrap, made["UUID"], topic, ends),
+                           timeout=30)
+    assert committed == ends  # every offset committed, after its batch succeeded
+    listed = aws.list_event_source_mappings(FunctionName="orders")["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == [made["UUID"]]
+    assert aws.get_event_source_mapping(UUID=made["UUID"])["State"] == "Enabled"
+
+    # Lambda's errors for bad mappings
+    for bad in ({"FunctionName": "nobody"}, {"FunctionName": "orders:ghost"}):
+        with pytest.raises(aws.exceptions.ResourceNotFoundException):
+            aws.create_event_source_mapping(Topics=[topic], SelfManagedEventSource=source,
+                                            StartingPosition="LATEST", **bad)
+    with pytest.raises(aws.exceptions.InvalidParameterValueException):
+        aws.create_event_source_mapping(FunctionName="orders", Topics=["bad topic!"],
+                                        SelfManagedEventSource=source,
+                                        StartingPosition="LATEST")
+    with pytest.raises(aws.exceptions.InvalidParameterValueException):
+        aws.create_event_source_mapping(
+            FunctionName="orders", StartingPosition="LATEST",
+            EventSourceArn="arn:aws:sqs:us-east-1:000000000000:queue")
+    assert aws.delete_event_source_mapping(UUID=made["UUID"])["State"] == "Deleting"
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.get_event_source_mapping(UUID=made["UUID"])
+    assert aws.list_event_source_mappings()["EventSourceMappings"] == []
+    aws.delete_function(FunctionName="orders")
+
+
+SCANNER = '''
+import os
+
+def lambda_handler(event, context):
+    marker = event["marker"].encode()
+    found, readable = [], 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{part}", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            readable += part == "cmdline"
+            if marker in data:
+                found.append(f"{pid}/{part}")
+    return {"found": found, "cmdlines_read": readable}
+'''
+
+
+def test_a_functions_variables_are_not_visible_to_another_function(aws: Any) -> None:
+    """The variables travel in the runtime's environment, set after the uid drop — never on a
+    command line, which every user can read in /proc."""
+    marker = "sekrit-4f1c9e"
+    _create(aws, "holder", zip_files({"lambda_function.py": PORTABLE}),
+            Environment={"Variables": {"DB_URL": marker}})
+    _create(aws, "scanner", zip_files({"lambda_function.py": SCANNER}), Timeout=10)
+    assert _invoke(aws, "holder")[1]["secret"] == marker  # its sandbox stays warm
+    _, seen = _invoke(aws, "scanner", {"marker": marker})
+    assert seen["cmdlines_read"] > 3  # it did see other processes' command lines
+    assert seen["found"] == []
+    for name in ("holder", "scanner"):
+        aws.delete_function(FunctionName=name)

@@ -234,6 +234,19 @@ def test_cli_deploy_invoke_ls_logs_rm(server: ServerProcess, faulty_dir: Path,
                                  "--handler", "service.handler"], env=env)
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["functions", "rm", "mainfn"], env=env).exit_code == 0
+    (only_main / "service.py").write_text(
+        "import os\ndef handler(event, context):\n    return os.environ['GREETING']\n")
+    result = runner.invoke(app, ["functions", "deploy", str(only_main), "--name", "envfn",
+                                 "--handler", "service.handler", "--env", "GREETING=a=b"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["functions", "invoke", "envfn"], env=env)
+    assert result.output.strip().endswith('"a=b"'), result.output
+    for bad, reason in (("GREETING", "KEY=VALUE"), ("AWS_REGION=x", "reserved")):
+        result = runner.invoke(app, ["functions", "deploy", str(only_main), "--name", "envfn",
+                                     "--handler", "service.handler", "--env", bad], env=env)
+        assert result.exit_code == 2 and reason in result.output, result.output
+    assert runner.invoke(app, ["functions", "rm", "envfn"], env=env).exit_code == 0
     other = {**env, "BAZAAR_DATA_DIR": str(tmp_path / "elsewhere")}  # another keyring
     result = runner.invoke(app, ["functions", "ls"], env=other)
     assert result.exit_code == 2 and "BAZAAR_FUNCTIONS_TOKEN" in result.output

@@ -41,6 +41,9 @@ def handler(event, context):
         import urllib.request
         with urllib.request.urlopen(f"http://10.0.2.2:{event['port']}/", timeout=20) as r:
             return r.read().decode()
+    if event.get("kind") == "env":
+        import os
+        return [os.environ.get("VM_GREETING"), os.environ["AWS_LAMBDA_FUNCTION_NAME"]]
     if event.get("kind") == "bigalloc":
         blob = bytearray(event["mb"] * 1024 * 1024)
         return len(blob)
@@ -81,7 +84,8 @@ def probe_vm(vm_client: FunctionsClient, faulty: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(faulty)) as archive:
             files = {name: archive.read(name).decode() for name in archive.namelist()}
         vm_client.create(FunctionSpec("vm-probe", handler="vmapp.handler", memory_mb=MEMORY,
-                                      timeout_s=60, init_timeout_s=120, isolation="vm"),
+                                      timeout_s=60, init_timeout_s=120, isolation="vm",
+                                      environment={"VM_GREETING": "hi from the guest"}),
                          zip_files({**files, "vmapp.py": VMAPP}))
     return "vm-probe"
 
@@ -95,6 +99,9 @@ def test_a_vm_function_answers_from_inside_its_own_kernel(
     assert who["uid"] == 1000  # the guest's unprivileged sandbox user
     caps = vm_client.invoke(probe_vm, {"kind": "caps"}).payload
     assert int(caps["CapEff"], 16) == 0 and caps["NoNewPrivs"] == "1"
+    # the function's environment variables reach the handler inside the guest too
+    assert vm_client.invoke(probe_vm, {"kind": "env"}).payload == ["hi from the guest",
+                                                                   "vm-probe"]
 
 
 def test_a_vm_function_cannot_reach_the_hosts_files_data_dir_or_control_port(

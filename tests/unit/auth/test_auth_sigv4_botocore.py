@@ -169,3 +169,14 @@ def test_missing_or_bad_date_and_bad_presigned_query() -> None:
         with pytest.raises(SignatureError, match="sigv4-malformed"):
             verify_sigv4(SigV4Request("GET", "/", query, [("Host", "h")]), b"",
                          {"k": (b"s",)}.get, POLICY, now=1767225600.0)
+
+
+@pytest.mark.parametrize("date", ["20260230T000000Z", "20260101T240000Z", "20260101T006100Z"])
+def test_an_impossible_date_is_malformed_not_a_crash(date: str) -> None:
+    """X-Amz-Date is read by its fields: a day or time that does not exist is refused."""
+    auth = (f"AWS4-HMAC-SHA256 Credential=k/{date[:8]}/r/lambda/aws4_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64)
+    headers = [("Host", "h"), ("Authorization", auth), ("X-Amz-Date", date)]
+    with pytest.raises(SignatureError, match="sigv4-malformed"):
+        verify_sigv4(SigV4Request("GET", "/", "", headers), b"", {"k": (b"s",)}.get, POLICY,
+                     now=1767225600.0)

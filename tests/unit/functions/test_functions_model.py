@@ -45,3 +45,27 @@ def test_public_api_is_exactly_all() -> None:
     assert sorted(functions.__all__) == sorted(set(functions.__all__))
     for name in functions.__all__:
         assert getattr(functions, name).__doc__ or name in {"LATEST", "Isolation"}, name
+
+
+def _env_of_size(size: int) -> dict[str, str]:
+    """One variable whose compact JSON ``{"KEY":"…"}`` is exactly ``size`` bytes."""
+    return {"KEY": "v" * (size - len('{"KEY":""}'))}
+
+
+def test_environment_follows_lambdas_rules() -> None:
+    assert FunctionSpec("f", environment=_env_of_size(4096)).environment  # the limit itself
+    with pytest.raises(InvalidRequest, match="exceeded the 4KB limit"):
+        FunctionSpec("f", environment=_env_of_size(4097))
+    with pytest.raises(InvalidRequest, match="exceeded the 4KB limit"):  # bytes, not chars
+        FunctionSpec("f", environment={"KEY": "é" * 2100})
+    for bad in ({"AWS_LAMBDA_FUNCTION_NAME": "x"}, {"_HANDLER": "x"}, {"TMPDIR": "/x"}):
+        with pytest.raises(InvalidRequest, match="reserved keys"):
+            FunctionSpec("f", environment=bad)
+    for bad_env in ({"1A": "x"}, {"A": "x"}, {"A-B": "x"}, {"AB": 1}, {"AB": "x\0y"}, ["AB"]):
+        with pytest.raises(InvalidRequest):
+            FunctionSpec("f", environment=bad_env)  # type: ignore[arg-type]
+    spec = FunctionSpec.from_dict({"name": "f", "environment": {"ZZ": "1", "AA": "2"}})
+    assert list(spec.environment) == ["AA", "ZZ"]  # one order: publish compares settings
+    assert FunctionSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(InvalidRequest, match="wrong type"):
+        FunctionSpec.from_dict({"name": "f", "environment": "A=1"})
