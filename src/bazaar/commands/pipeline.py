@@ -314,11 +314,12 @@ def status(root: Path | None = ROOT, as_json: bool = JSON) -> None:
         manifest = lake.manifest()
         files = lake.files()
         by_type: dict[str, list[int]] = {}
-        for f in files:
-            by_type.setdefault(f.type, [0, 0, 0])
-            by_type[f.type][0] += 1
-            by_type[f.type][1] += f.rows
-            by_type[f.type][2] += f.bytes
+        for f in files:  # a file holds one batch's types; its bytes are shared by rows
+            for kind, rows in f.types.items():
+                counts = by_type.setdefault(kind, [0, 0, 0])
+                counts[0] += 1
+                counts[1] += rows
+                counts[2] += f.bytes * rows // max(f.rows, 1)
         wh_path = _root(root) / "warehouse.duckdb"
         tables: dict[str, int] = {}
         pending = None
