@@ -181,8 +181,10 @@ def ingest(bootstrap: str | None = BOOTSTRAP, topics: list[str] = TOPICS,
             raise typer.Exit(130) from None
     if as_json:
         return emit_json(stats)
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in stats.steps.items())
     typer.echo(f"{stats.records:,} records → {stats.files} files in {stats.seconds:.1f}s "
-               f"({stats.per_second:,.0f}/s); {stats.orphans_removed} leftovers removed")
+               f"({stats.per_second:,.0f}/s; {stats.per_second_reading:,.0f}/s once records "
+               f"flowed: {steps}); {stats.orphans_removed} leftovers removed")
 
 
 @app.command()
