@@ -59,7 +59,7 @@ class IngestStats:
     #: Seconds from the first record received to the end (the group join left out).
     reading_seconds: float = 0.0
     per_partition: dict[str, int] = field(default_factory=dict)
-    #: Seconds spent in each step: waiting in ``consume``, decoding, writing the lake
+    #: Seconds spent in each step once records flow: in ``consume``, decoding, writing the lake
     #: (Parquet, fsync, manifest), committing the group's offsets.
     steps: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("consume", "decode", "write", "commit"), 0.0))
@@ -254,11 +254,13 @@ class Ingester:
             while True:
                 waited = time.perf_counter()
                 messages = consumer.consume(num_messages=self.fetch, timeout=0.2)
-                stats.steps["consume"] += time.perf_counter() - waited
+                got = time.perf_counter()
                 if messages:
                     if first_record is None and any(m.error() is None for m in messages):
                         first_record = waited
                     self._handle(consumer, messages, stats)
+                if first_record is not None:  # the group join is not a step of its own
+                    stats.steps["consume"] += got - waited
                 now = time.monotonic()
                 if messages:
                     quiet_since = now
