@@ -68,17 +68,17 @@ def _one_spread(root: Path, n: int, days: int) -> None:
                                                                      idle_s=0.5)
         assert stats.records == made, (stats.records, made)
         assert sum(f.rows for f in lake.files()) == made
-        steps = stats.steps
-        busy = sum(steps.values())
+        steps, span = stats.steps, stats.reading_seconds
         rate = stats.per_second_reading
         print(f"{days} day(s), {made:,} events, 2 partitions: ingest {rate:,.0f} events/s once "
               f"records flow ({stats.per_second:,.0f}/s with start-up and group join), "
               f"{stats.files} files")
         print(f"  baselines: bare consumer {bare:,.0f}/s (ingest = {rate / bare:.0%} of it); "
               f"decode_batch alone {parse:,.0f}/s; one pyarrow Parquet write {write:,.0f}/s")
-        print("  ingest steps: " + ", ".join(
-            f"{k} {v:.2f}s ({v / busy:.0%})" for k, v in steps.items())
-            + f"; other {max(stats.reading_seconds - busy, 0):.2f}s")
+        print(f"  of the {span:.2f}s: consume and commit (main thread) "
+              f"{steps['consume']:.2f}s + {steps['commit']:.2f}s; decode {steps['decode']:.2f}s "
+              f"and write {steps['write']:.2f}s in the writer thread, beside consume "
+              f"(busy {(steps['decode'] + steps['write']) / span:.0%} of the time)")
 
 
 def main(quick: bool) -> None:

@@ -3,18 +3,21 @@
 The Kafka Connect S3 sink's method: records are buffered per log partition, starting at the
 offset the lake's manifest says comes next; a buffer is written when it holds ``batch``
 records (so rotation is deterministic: the same offsets make the same files after a replay) or
-when the partition is caught up; the files are fsync'd and renamed, the manifest committed,
-and only then the group's offset. A kill -9 anywhere replays from the manifest's offsets, and
+when the partition is caught up; a writer thread decodes it and writes the file (fsync'd,
+renamed, the manifest committed) while the next records are read, and only then is the
+group's offset committed. A kill -9 anywhere replays from the manifest's offsets, and
 orphaned files (written, never committed) are deleted at start.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +63,9 @@ class IngestStats:
     #: the idle wait at the end left out).
     reading_seconds: float = 0.0
     per_partition: dict[str, int] = field(default_factory=dict)
-    #: Seconds spent in each step once records flow: in ``consume``, decoding, writing the lake
-    #: (Parquet, fsync, manifest), committing the group's offsets.
+    #: Seconds spent in each step once records flow: in ``consume`` and committing the
+    #: group's offsets (the consumer's thread); decoding and writing the lake (Parquet,
+    #: fsync, manifest) in the writer thread, beside them.
     steps: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("consume", "decode", "write", "commit"), 0.0))
 
@@ -120,6 +124,10 @@ class Ingester:
         self._at_end: set[tuple[str, int]] = set()
         self._consumed = 0.0  # seconds in consume once records flow
         self._last_write: float | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: collections.deque[tuple[tuple[str, int], int, Future[Any]]] = \
+            collections.deque()
+        self._stats: IngestStats | None = None
 
     def _consumer(self) -> Any:
         from confluent_kafka import Consumer
@@ -146,6 +154,8 @@ class Ingester:
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        if self._stats is not None:  # batches in flight are finished and committed first
+            self._reap(consumer, self._stats)
         for tp in partitions:  # not committed: the partition's next owner re-reads it
             key = (tp.topic, tp.partition)
             self._buffers.pop(key, None)
@@ -153,42 +163,62 @@ class Ingester:
             self._at_end.discard(key)
 
     def _flush(self, consumer: Any, key: tuple[str, int], stats: IngestStats) -> None:
-        from confluent_kafka import TopicPartition
-
+        """Hand ``key``'s buffer to the writer thread (decode, Parquet, manifest), so the next
+        records are read meanwhile; its group offset is committed once the lake holds it."""
         buf = self._buffers.pop(key, None)
         if buf is None or not buf.messages:
             return
         topic, partition = key
         messages = buf.messages
-        started = time.perf_counter()
         first, last = messages[0].offset(), messages[-1].offset()
         # Offsets only grow within a partition: as many records as the span means every one.
         offsets: Sequence[int] = (range(first, last + 1) if last - first + 1 == len(messages)
                                   else [m.offset() for m in messages])
         values = [m.value() for m in messages]
+        assert self._writer is not None
+        future = self._writer.submit(self._store, topic, partition, first, last, offsets,
+                                     values, _Stamps(messages))
+        self._pending.append((key, last, future))
+        # One batch written while the next is read; more would only hold memory.
+        self._reap(consumer, stats, keep=1)
+
+    def _store(self, topic: str, partition: int, first: int, last: int,
+               offsets: Sequence[int], values: list[bytes | None],
+               stamps: _Stamps) -> tuple[int, float, float]:
+        """The writer thread: one batch into the lake (the manifest commits it)."""
+        started = time.perf_counter()
         # The lake orders a batch's rows itself (type, hour, offset): no reordering here.
-        table = decode_batch(topic, partition, offsets, values, _Stamps(messages),
-                             in_order=False)
+        table = decode_batch(topic, partition, offsets, values, stamps, in_order=False)
         decoded = time.perf_counter()
         written = self.lake.write_batch(topic, partition, first, last, table)
-        stored = time.perf_counter()
-        try:
-            consumer.commit(offsets=[TopicPartition(topic, partition, last + 1)],
-                            asynchronous=False)
-        except Exception as exc:  # the manifest already holds it; the group catches up later
-            if "UNKNOWN_MEMBER" not in str(exc) and "REBALANCE" not in str(exc):
-                raise IngestError(f"commit {topic}:{partition}: {exc}") from exc
-        # Up to the last file: the idle wait at the end is not reading.
-        stats.steps["consume"] = self._consumed
-        stats.steps["decode"] += decoded - started
-        stats.steps["write"] += stored - decoded
-        stats.steps["commit"] += time.perf_counter() - stored
-        self._last_write = time.perf_counter()
-        stats.files += len(written)
-        stats.batches += 1
-        stats.per_partition[f"{topic}:{partition}"] = last + 1
-        if self.on_batch:
-            self.on_batch(stats)
+        return len(written), decoded - started, time.perf_counter() - decoded
+
+    def _reap(self, consumer: Any, stats: IngestStats, *, keep: int = 0) -> None:
+        """Commit the group offsets of the written batches, in order, waiting until at most
+        ``keep`` are still being written (a writer's error is raised here)."""
+        from confluent_kafka import TopicPartition
+
+        while self._pending and (len(self._pending) > keep or self._pending[0][2].done()):
+            (topic, partition), last, future = self._pending.popleft()
+            files, decode_s, write_s = future.result()
+            stored = time.perf_counter()
+            try:
+                consumer.commit(offsets=[TopicPartition(topic, partition, last + 1)],
+                                asynchronous=False)
+            except Exception as exc:  # the manifest holds it; the group catches up later
+                if "UNKNOWN_MEMBER" not in str(exc) and "REBALANCE" not in str(exc):
+                    raise IngestError(f"commit {topic}:{partition}: {exc}") from exc
+            # Up to the last file: the idle wait at the end is not reading.
+            stats.steps["consume"] = self._consumed
+            stats.steps["decode"] += decode_s
+            stats.steps["write"] += write_s
+            stats.steps["commit"] += time.perf_counter() - stored
+            self._last_write = time.perf_counter()
+            stats.files += files
+            stats.batches += 1
+            stats.per_partition[f"{topic}:{partition}"] = last + 1
+            if self.on_batch:
+                self.on_batch(stats)
 
     def _take(self, consumer: Any, messages: list[Any], stats: IngestStats) -> None:
         """Append records of one log partition to its buffer, writing a file at every
@@ -251,10 +281,11 @@ class Ingester:
         caught up and written). Returns what it did."""
         from confluent_kafka import KafkaException
 
-        stats = IngestStats(orphans_removed=self.lake.recover())
+        stats = self._stats = IngestStats(orphans_removed=self.lake.recover())
         self._consumed, self._last_write = 0.0, None
         started = time.perf_counter()
         consumer = self._consumer()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bazaar-lake")
         try:
             consumer.subscribe(list(self.topics), on_assign=self._on_assign,
                                on_revoke=self._on_revoke)
@@ -268,14 +299,18 @@ class Ingester:
                     if first_record is None and any(m.error() is None for m in messages):
                         first_record = waited
                     self._handle(consumer, messages, stats)
+                    self._reap(consumer, stats, keep=len(self._pending))  # the done ones
                 if first_record is not None:  # the group join is not a step of its own
                     self._consumed += got - waited
                 now = time.monotonic()
                 if messages:
                     quiet_since = now
-                elif now - quiet_since >= idle_s:
+                else:
+                    self._reap(consumer, stats)  # nothing read: the writes' commits
+                if not messages and now - quiet_since >= idle_s:
                     for key in list(self._buffers):
                         self._flush(consumer, key, stats)
+                    self._reap(consumer, stats)
                     done = self._assigned and self._assigned <= self._at_end
                     if until_idle and (done or (not self._assigned
                                                 and now - quiet_since > assign_timeout_s)):
@@ -283,12 +318,16 @@ class Ingester:
                 if max_seconds is not None and time.perf_counter() - started > max_seconds:
                     for key in list(self._buffers):
                         self._flush(consumer, key, stats)
+                    self._reap(consumer, stats)
                     break
         except KafkaException as exc:
             raise IngestError(f"the log at {self.bootstrap}: {exc}") from exc
         except LakeError:
             raise
         finally:
+            self._writer.shutdown(wait=True)  # a batch in flight ends (or fails) first
+            self._pending.clear()  # not committed: the manifest says where to resume
+            self._stats = None
             stats.seconds = time.perf_counter() - started
             if first_record is not None and self._last_write is not None:
                 stats.reading_seconds = self._last_write - first_record
