@@ -412,7 +412,8 @@ def serve_events(settings: Settings, batch: int = 500) -> None:
                 delay = min(delay * 2, 2.0)
         log.info("event relay: shop outbox -> %s", broker)
         try:
-            await Relay(store, producer, batch=batch, idle_s=0.1).run()
+            await Relay(store, producer, batch=batch, idle_s=0.1,
+                        retention_s=settings.outbox_retention_s).run()
         finally:
             await producer.stop()
 

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
                                                      "ingester and the dashboard.")
     dashboard_port: int = Field(default=8400, ge=0, le=65535,
                                 description="The pipeline dashboard's port under `bazaar up`.")
+    outbox_retention_s: float = Field(
+        default=7 * 86_400.0, ge=0,
+        description="The shop's event relay deletes outbox rows sent longer ago than this.")
 
     # --- broker --------------------------------------------------------------------------
     broker_host: str = Field(default="127.0.0.1", description="Interface the broker binds.")

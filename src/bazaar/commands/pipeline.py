@@ -181,8 +181,10 @@ def ingest(bootstrap: str | None = BOOTSTRAP, topics: list[str] = TOPICS,
             raise typer.Exit(130) from None
     if as_json:
         return emit_json(stats)
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in stats.steps.items())
     typer.echo(f"{stats.records:,} records → {stats.files} files in {stats.seconds:.1f}s "
-               f"({stats.per_second:,.0f}/s); {stats.orphans_removed} leftovers removed")
+               f"({stats.per_second:,.0f}/s; {stats.per_second_reading:,.0f}/s once records "
+               f"flowed: {steps}); {stats.orphans_removed} leftovers removed")
 
 
 @app.command()
@@ -314,11 +316,12 @@ def status(root: Path | None = ROOT, as_json: bool = JSON) -> None:
         manifest = lake.manifest()
         files = lake.files()
         by_type: dict[str, list[int]] = {}
-        for f in files:
-            by_type.setdefault(f.type, [0, 0, 0])
-            by_type[f.type][0] += 1
-            by_type[f.type][1] += f.rows
-            by_type[f.type][2] += f.bytes
+        for f in files:  # a file holds one batch's types; its bytes are shared by rows
+            for kind, rows in f.types.items():
+                counts = by_type.setdefault(kind, [0, 0, 0])
+                counts[0] += 1
+                counts[1] += rows
+                counts[2] += f.bytes * rows // max(f.rows, 1)
         wh_path = _root(root) / "warehouse.duckdb"
         tables: dict[str, int] = {}
         pending = None

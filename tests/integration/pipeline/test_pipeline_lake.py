@@ -6,30 +6,46 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from tests.support.pipeline import fill_lake
 
 from bazaar.pipeline import Lake, LakeError, digest, prepare_duckdb, read_table
+from bazaar.pipeline._lake import _SAFE
 
 
-def test_files_are_partitioned_by_type_date_hour_and_named_by_offsets(tmp_path: Path) -> None:
+def test_one_file_per_batch_named_by_offsets_with_a_row_group_per_type_in_time_order(
+        tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     n = fill_lake(lake, 4_000, batch=1_000)
     files = lake.files()
+    assert len(files) == -(-n // 1_000)  # one file per batch of offsets
     assert sum(f.rows for f in files) == n
     assert lake.next_offset("shop.events", 0) == n
     assert lake.next_offset("shop.events", 1) is None
     for f in files:
-        parts = Path(f.path).parts
-        assert parts[0] == "raw" and parts[1] == f"type={f.type}"
-        assert parts[2] == f"date={f.date}" and parts[3] == f"hour={f.hour:02d}"
-        topic, partition, first, last = Path(f.path).stem.split("+")
-        assert (topic, partition) == ("shop_events", "0") and int(first) <= int(last)
+        path = Path(f.path)
+        assert path.parent == Path("raw")
+        topic, partition, first, last = path.stem.split("+")
+        assert (topic, partition) == ("shop_events", "0")
         table = pq.read_table(lake.root / f.path)
-        offsets = table.column("offset").to_pylist()
-        assert int(first) <= min(offsets) and max(offsets) <= int(last)
-        assert set(table.column("type").to_pylist()) <= {f.type, "  Product_Viewed "}
+        assert sorted(table.column("offset").to_pylist()) == list(range(int(first),
+                                                                        int(last) + 1))
+        kinds = [_SAFE.sub("_", t.lower())[:64] for t in table.column("type").to_pylist()]
+        assert f.types == {k: kinds.count(k) for k in set(kinds)}
+        meta = pq.ParquetFile(lake.root / f.path).metadata
+        seen: set[str] = set()
+        for g in range(meta.num_row_groups):  # each row group: one type, by hour
+            group = pq.ParquetFile(lake.root / f.path).read_row_group(g)
+            hours = [int(t.timestamp()) // 3600 for t in group.column("at").to_pylist()]
+            labels = {_SAFE.sub("_", t.lower())[:64] for t in group.column("type").to_pylist()}
+            assert hours == sorted(hours) and len(labels) == 1
+            assert labels.isdisjoint(seen)
+            seen |= labels
+        assert meta.num_row_groups == len(seen) == len(f.types) > 1
+        at = pc.cast(table.column("at"), pa.int64())
+        assert (f.first_at, f.last_at) == (pc.min(at).as_py(), pc.max(at).as_py())
     assert not list(lake.root.rglob(".tmp-*"))
 
 

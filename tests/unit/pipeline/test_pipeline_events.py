@@ -79,3 +79,13 @@ def test_any_bytes_decode_the_same_in_a_batch(values: list[bytes]) -> None:
     slow = to_table(decode(Record("t", 0, o, v, 1)) for o, v in zip(offsets, values,
                                                                      strict=True))
     assert fast.to_pylist() == slow.to_pylist()
+
+
+def test_a_batch_decoded_in_any_order_holds_the_same_rows() -> None:
+    values = [v for chunk in generate(2_000, seed=5) for _, v in chunk]
+    offsets = range(10, 10 + len(values))
+    ordered = decode_batch("shop.events", 1, offsets, values, [3] * len(values))
+    loose = decode_batch("shop.events", 1, offsets, values, [3] * len(values), in_order=False)
+    assert ordered.column("offset").to_pylist() == list(offsets)
+    assert loose.sort_by("offset").equals(ordered)
+    assert loose.column("offset").to_pylist() != list(offsets)  # the generator's dirt moved

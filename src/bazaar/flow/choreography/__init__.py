@@ -3,9 +3,9 @@ its relay, idempotent consumer groups per role, and a per-saga trace. (The check
 reactions live in ``bazaar.flow.checkout.choreographed``.)"""
 
 from bazaar.flow.choreography.events import Event
-from bazaar.flow.choreography.outbox import Relay, emit, seen
+from bazaar.flow.choreography.outbox import Relay, emit, prune, seen
 from bazaar.flow.choreography.runtime import Participant, Reaction, consume, run_roles
 from bazaar.flow.choreography.trace import trace
 
-__all__ = ["Event", "Participant", "Reaction", "Relay", "consume", "emit", "run_roles",
+__all__ = ["Event", "Participant", "Reaction", "Relay", "consume", "emit", "prune", "run_roles",
            "seen", "trace"]

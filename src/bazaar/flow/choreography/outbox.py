@@ -67,15 +67,49 @@ def seen(conn: Connection, consumer: str, event_id: str) -> bool:
     return False
 
 
+def prune(store: Store, retention_s: float, *, now: float | None = None,
+          batch: int = 10_000) -> int:
+    """Delete the outbox rows relayed more than ``retention_s`` ago (never one not yet sent),
+    in transactions of at most ``batch`` rows; returns how many. A consumer that re-reads the
+    log still finds them there: the outbox only has to hold what the log has not yet."""
+    if retention_s < 0:
+        raise ValueError("retention_s must be >= 0")
+    cutoff = (time.time() if now is None else now) - retention_s
+    removed = 0
+    while True:
+        with store.begin() as conn:
+            seqs = conn.execute(sa.select(outbox.c.seq).where(
+                outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff)
+                .order_by(outbox.c.seq).limit(batch)).scalars().all()
+            if seqs:
+                conn.execute(outbox.delete().where(outbox.c.seq.in_(seqs)))
+        removed += len(seqs)
+        if len(seqs) < batch:
+            return removed
+
+
 class Relay:
-    """Publishes a store's outbox with a Kafka producer (any Kafka-protocol broker)."""
+    """Publishes a store's outbox with a Kafka producer (any Kafka-protocol broker); with
+    ``retention_s``, also deletes the rows sent longer ago than that, every ``prune_every_s``
+    (so the outbox does not grow forever)."""
 
     def __init__(self, store: Store, producer: Any, *, batch: int = 200,
-                 idle_s: float = 0.05) -> None:
+                 idle_s: float = 0.05, retention_s: float | None = None,
+                 prune_every_s: float = 60.0) -> None:
         self.store, self.producer = store, producer
         self.batch, self.idle_s = batch, idle_s
+        self.retention_s, self.prune_every_s = retention_s, prune_every_s
         self.wake = asyncio.Event()
-        self.published = 0
+        self.published = self.pruned = 0
+        self._pruned_at = float("-inf")
+
+    def _maybe_prune(self) -> None:
+        if self.retention_s is None:
+            return
+        now = time.monotonic()
+        if now - self._pruned_at >= self.prune_every_s:
+            self._pruned_at = now
+            self.pruned += prune(self.store, self.retention_s)
 
     async def flush(self) -> int:
         """Publish what is pending now; returns how many rows were sent."""
@@ -101,6 +135,8 @@ class Relay:
         while True:
             try:
                 sent = await self.flush()
+                if sent < self.batch:  # caught up: time for housekeeping
+                    self._maybe_prune()
                 delay = 0.1
             except Exception as exc:  # broker down: the rows stay unsent, retried below
                 log.warning("relay: %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay)
