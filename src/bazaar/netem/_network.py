@@ -92,7 +92,7 @@ class Network:
     def netns(self, host: str) -> str:
         return self._netns[host]
 
-    def argv(self, host: str, argv: Sequence[str]) -> list[str]:
+    def argv(self, host: str, argv: Sequence[object]) -> list[str]:
         """``argv`` run inside ``host``'s namespace."""
         return ["ip", "netns", "exec", self._netns[host], *map(str, argv)]
 

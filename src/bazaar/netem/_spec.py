@@ -14,9 +14,9 @@ class NetemError(RuntimeError):
 class LinkSpec:
     """One direction of a link: every packet waits ``delay_ms`` (plus a uniform jitter in
     ``[-jitter_ms, +jitter_ms]``, never reordering packets), is dropped with probability
-    ``loss`` (0..1), and — with ``rate_mbit`` > 0 — is serialised at that rate behind the
-    packets before it, a queue of at most ``queue_bytes`` (tail drop beyond). A round trip
-    over a link set the same both ways costs twice ``delay_ms``."""
+    ``loss`` (0..1; 1 is a partition), and — with ``rate_mbit`` > 0 — is serialised at that
+    rate behind the packets before it, a queue of at most ``queue_bytes`` (tail drop beyond).
+    A round trip over a link set the same both ways costs twice ``delay_ms``."""
 
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
@@ -30,8 +30,8 @@ class LinkSpec:
         if not 0.0 <= self.jitter_ms <= self.delay_ms:
             raise NetemError(f"jitter_ms must be within 0..delay_ms ({self.delay_ms:g}), "
                              f"not {self.jitter_ms!r}")
-        if not 0.0 <= self.loss < 1.0:
-            raise NetemError(f"loss must be a probability in [0, 1), not {self.loss!r}")
+        if not 0.0 <= self.loss <= 1.0:
+            raise NetemError(f"loss must be a probability in [0, 1], not {self.loss!r}")
         if not 0.0 <= self.rate_mbit <= 100_000:
             raise NetemError(f"rate_mbit must be within 0..100000 (0: unlimited), "
                              f"not {self.rate_mbit!r}")

@@ -10,7 +10,7 @@ from bazaar.netem import LinkSpec, NetemError, Network
 @pytest.mark.parametrize(("kwargs", "word"), [
     ({"delay_ms": -1}, "delay_ms"),
     ({"delay_ms": 5, "jitter_ms": 6}, "jitter_ms"),
-    ({"loss": 1.0}, "loss"),
+    ({"loss": 1.5}, "loss"),
     ({"loss": -0.1}, "loss"),
     ({"rate_mbit": -3}, "rate_mbit"),
     ({"queue_bytes": 10}, "queue_bytes"),
