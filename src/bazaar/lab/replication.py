@@ -12,6 +12,7 @@ replication, reproduced: a commit whose wait for the standbys is cancelled is ac
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -174,6 +175,7 @@ def run(ctx: RunContext) -> Report:
                             else ["remote_apply", "on", "remote_write"])
     rows: list[list[Any]] = []
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
     with ctx.step("three PostgreSQL hosts on an emulated network"):
         cm = linked_postgres(ctx.work_dir, rtt_ms, seed=13)
         cluster = cm.__enter__()
@@ -265,7 +267,8 @@ def run(ctx: RunContext) -> Report:
                  "rtt_ms_set": dict(zip(names, rtt_ms, strict=True)),
                  "rtt_ms_measured": measured_rtt, "results": results,
                  "explainer_table": explainer, "hole": hole, "commits": commits,
-                 "clients": clients, "each": each},
+                 "clients": clients, "each": each,
+                 "load_average_1m": [load_before, os.getloadavg()[0]]},
         notes=[f"link: {'userspace TUN forwarder (bazaar.netem)'}; RTT set "
                f"{rtt_ms}, measured {[round(measured_rtt[n], 2) for n in names]} ms",
                f"hole: acknowledged={hole['acknowledged']} after {hole['waited_ms']:.0f} ms, "
