@@ -16,6 +16,8 @@ REGISTRY: dict[str, str] = {
     "scaling-steps": "bazaar.lab.scaling_steps",
     "big-data-pipeline": "bazaar.lab.big_data_pipeline",
     "url-dedup": "bazaar.lab.url_dedup",
+    "replication": "bazaar.lab.replication",
+    "http-versions": "bazaar.lab.http_versions",
     # one line per experiment, e.g.
     # "race-conditions": "bazaar.lab.race_conditions",
 }
