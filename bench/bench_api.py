@@ -145,8 +145,8 @@ def _cpu_s(pid: int) -> float:
 def _wrk(port: int, seconds: int, header: str, path: str, script: Path | None) -> tuple[
         float, int]:
     extra = ["-s", str(script)] if script else []
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "-H", header, *extra,
-                          f"http://127.0.0.1:{port}{path}"],
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--timeout", "10s", "-H",
+                          header, *extra, f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"errors under load:\n{out}")

@@ -126,13 +126,17 @@ class PostgresPointReader(PointReader):
 
     async def one(self, statement: Select[Any], params: Mapping[str, Any]) -> Row | None:
         import psycopg
+        from psycopg.types.numeric import Int8
 
         compiled = self._sql(statement)
+        # Integers as int8: psycopg picks the smallest type for a value (int2 for 1), and a
+        # statement prepared with it would refuse a larger id later.
+        args = {k: Int8(v) if type(v) is int else v for k, v in params.items()}
         pool = self._pool()
         conn = await pool.take()
         ok = False
         try:
-            cursor = await conn.execute(compiled.sql, params, prepare=True)
+            cursor = await conn.execute(compiled.sql, args, prepare=True)
             row: Row | None = await cursor.fetchone()
             ok = True
         except psycopg.OperationalError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import BigInteger, and_, bindparam, func, select
 
 from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
@@ -19,9 +19,11 @@ from bazaar.storage import Busy, Connectable, point_reader
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
 _ROOM_COLUMNS = (_r.c.id, _r.c.code, _r.c.name, _r.c.price_cents, _r.c.count)
-#: The point reads, built once: the loop path compiles each once per dialect.
-_PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(_p.c.id == bindparam("id"))
-_ROOM_BY_ID = select(*_ROOM_COLUMNS).where(_r.c.id == bindparam("id"))
+#: The point reads, built once: the loop path compiles each once per dialect. The id is bound
+#: as a 64-bit integer (any id the API accepts; PostgreSQL would refuse one past int4 cast to
+#: the column's type, where int4 = int8 simply finds nothing).
+_PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(_p.c.id == bindparam("id", type_=BigInteger))
+_ROOM_BY_ID = select(*_ROOM_COLUMNS).where(_r.c.id == bindparam("id", type_=BigInteger))
 
 
 def _product(row: Any) -> ProductView:
