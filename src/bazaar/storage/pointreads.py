@@ -11,9 +11,10 @@ request already is:
   no busy wait. A WAL reader never waits for writers; the rare ``SQLITE_BUSY`` (WAL recovery,
   a schema change) raises :class:`Busy`, and the caller takes its usual threaded path.
 * **PostgreSQL**: a few ``psycopg.AsyncConnection`` per event loop, in autocommit, each
-  statement prepared on the server the first time it runs. A connection that fails is
-  dropped; the error goes to the caller (who falls back to its threaded path, which reports
-  an unreachable database as it always did).
+  statement prepared on the server the first time it runs. Reads by id (:meth:`by_id`)
+  that arrive while every connection is busy go out together as one ``= ANY`` query. A
+  connection that fails is dropped; the error goes to the caller (who falls back to its
+  threaded path, which reports an unreachable database as it always did).
 
 Statements are SQLAlchemy Core selects, compiled once per statement for the engine's
 dialect, so the schema stays in one place. Not for a :class:`ReadRouter` (standbys and
@@ -65,6 +66,11 @@ class PointReader:
 
     async def one(self, statement: Select[Any], params: Mapping[str, Any]) -> Row | None:
         raise NotImplementedError
+
+    async def by_id(self, one: Select[Any], many: Select[Any], row_id: int) -> Row | None:
+        """The row whose first column is ``row_id``: ``one`` binds it as ``id``; ``many``
+        (``… = ANY(:ids)``) may serve many such reads at once, where that pays."""
+        return await self.one(one, {"id": row_id})
 
     def close(self) -> None:
         """Close this process's connections (those of any loop)."""
@@ -145,6 +151,11 @@ class PostgresPointReader(PointReader):
             pool.give(conn, ok)
         return row
 
+    async def by_id(self, one: Select[Any], many: Select[Any], row_id: int) -> Row | None:
+        # A round trip per read would bound the loop by round trips: the reads that arrive
+        # while the connections are busy go out together as one ``= ANY`` query.
+        return await self._pool().batch(self._sql(many).sql, row_id)
+
     def close(self) -> None:
         pools, self._pools = self._pools, {}
         for key, pool in pools.items():
@@ -163,6 +174,9 @@ class _LoopPool:
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(size)
         self._open: set[Any] = set()
+        self._pending: dict[int, list[asyncio.Future[Row | None]]] = {}
+        self._flush_waiting = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def take(self) -> Any:
         import psycopg
@@ -182,6 +196,57 @@ class _LoopPool:
         self._open.add(conn)
         return conn
 
+    async def batch(self, sql: str, row_id: int) -> Row | None:
+        """Join the next batch of id reads; its rows are matched on their first column."""
+        future: asyncio.Future[Row | None] = self.loop.create_future()
+        self._pending.setdefault(row_id, []).append(future)
+        if not self._flush_waiting:
+            self._flush_waiting = True
+            self._tasks.add(task := self.loop.create_task(self._flush(sql)))
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _flush(self, sql: str) -> None:
+        import psycopg
+        from psycopg.types.numeric import Int8
+
+        try:
+            conn = await self.take()
+        except BaseException as exc:
+            self._flush_waiting = False
+            self._settle(self._take_pending(), exc)
+            return
+        self._flush_waiting = False  # reads from now on wait for the next batch
+        batch = self._take_pending()
+        ok = False
+        try:
+            cursor = await conn.execute(sql, {"ids": [Int8(i) for i in batch]}, prepare=True)
+            rows = {row[0]: row for row in await cursor.fetchall()}
+            ok = True
+        except psycopg.OperationalError as exc:
+            self._settle(batch, Busy(str(exc)))
+        except BaseException as exc:
+            self._settle(batch, exc)
+        finally:
+            self.give(conn, ok)
+        if ok:
+            for row_id, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(rows.get(row_id))
+
+    def _take_pending(self) -> dict[int, list[asyncio.Future[Row | None]]]:
+        batch, self._pending = self._pending, {}
+        return batch
+
+    @staticmethod
+    def _settle(batch: dict[int, list[asyncio.Future[Row | None]]],
+                exc: BaseException) -> None:
+        for futures in batch.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else Busy(str(exc)))
+
     def give(self, conn: Any, ok: bool) -> None:
         if ok and not conn.closed:
             self._idle.append(conn)
@@ -197,7 +262,7 @@ class _LoopPool:
         self._idle.clear()
 
 
-def point_reader(engine: object, *, connections: int = 4) -> PointReader | None:
+def point_reader(engine: object, *, connections: int = 1) -> PointReader | None:
     """A :class:`PointReader` for a plain engine on a SQLite file or PostgreSQL (psycopg);
     None for anything else (a ``ReadRouter``, another driver)."""
     if not isinstance(engine, Engine):

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import BigInteger, and_, bindparam, func, select
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, func, select
 
 from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
@@ -24,6 +24,10 @@ _ROOM_COLUMNS = (_r.c.id, _r.c.code, _r.c.name, _r.c.price_cents, _r.c.count)
 #: the column's type, where int4 = int8 simply finds nothing).
 _PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(_p.c.id == bindparam("id", type_=BigInteger))
 _ROOM_BY_ID = select(*_ROOM_COLUMNS).where(_r.c.id == bindparam("id", type_=BigInteger))
+#: Many at once (PostgreSQL's loop path batches the reads that arrive together).
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(_p.c.id == any_(_IDS))
+_ROOMS_BY_IDS = select(*_ROOM_COLUMNS).where(_r.c.id == any_(_IDS))
 
 
 def _product(row: Any) -> ProductView:
@@ -62,7 +66,7 @@ class SqlCatalogQueries:
                             limiter: anyio.CapacityLimiter) -> ProductView | None:
         if self._loop is not None:
             try:
-                row = await self._loop.one(_PRODUCT_BY_ID, {"id": product_id})
+                row = await self._loop.by_id(_PRODUCT_BY_ID, _PRODUCTS_BY_IDS, product_id)
             except Busy:
                 pass
             else:
@@ -73,7 +77,7 @@ class SqlCatalogQueries:
                          limiter: anyio.CapacityLimiter) -> RoomView | None:
         if self._loop is not None:
             try:
-                row = await self._loop.one(_ROOM_BY_ID, {"id": room_id})
+                row = await self._loop.by_id(_ROOM_BY_ID, _ROOMS_BY_IDS, room_id)
             except Busy:
                 pass
             else:
