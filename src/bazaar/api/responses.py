@@ -15,6 +15,11 @@ T = TypeVar("T")
 _ENCODER = msgspec.json.Encoder()
 
 
+def encode(value: Any) -> bytes:
+    """``value`` as the JSON bytes :func:`json` sends."""
+    return _ENCODER.encode(value)
+
+
 def json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_ENCODER.encode(value), status_code=status, media_type="application/json",
                     headers=headers)

@@ -2,7 +2,8 @@
 PostgreSQL with the house settings, plain sqlite3 connections with the same pragmas, write
 transactions that take SQLite's lock up front, the Alembic runner every store's migrations go
 through, driver errors sorted into what callers can do, and reads routed to PostgreSQL
-standbys with read-your-writes by WAL position (``routing``, ``consistency``).
+standbys with read-your-writes by WAL position (``routing``, ``consistency``), and
+primary-key reads on the event loop with no thread hop (``pointreads``).
 
 A component: it knows databases, not anyone's tables (the shop's schema and migrations live
 beside its mapper in ``bazaar.shop.adapters``).
@@ -26,6 +27,7 @@ from bazaar.storage.errors import (
     classify,
 )
 from bazaar.storage.migrate import Migrations
+from bazaar.storage.pointreads import Busy, PointReader, point_reader
 from bazaar.storage.routing import (
     Connectable,
     ReadRouter,
@@ -40,10 +42,12 @@ from bazaar.storage.sqlite import connect_sqlite, sqlite_immediate
 
 __all__ = [
     "SQLITE_IMMEDIATE",
+    "Busy",
     "Connectable",
     "EngineOptions",
     "IdGenerator",
     "Migrations",
+    "PointReader",
     "ReadRouter",
     "ReadYourWrites",
     "RoutingPolicy",
@@ -62,6 +66,7 @@ __all__ = [
     "migrate",
     "parse_lsn",
     "pinned_to_primary",
+    "point_reader",
     "read_token",
     "shard_of",
     "sqlite_immediate",

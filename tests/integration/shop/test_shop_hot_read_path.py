@@ -16,8 +16,9 @@ from bazaar import bootstrap
 from bazaar.api import create_app
 from bazaar.api.principal import SCOPE_KEY
 from bazaar.config import Settings
+from bazaar.shop.adapters import SqlCatalogQueries
 from bazaar.shop.adapters.guarded_reads import GuardedCatalog
-from bazaar.shop.services import ProductView
+from bazaar.shop.services import DirectReader, NoInvalidation, ProductView
 
 
 @dataclass(frozen=True)
@@ -118,4 +119,39 @@ def test_a_caller_without_the_read_scope_is_refused_even_when_cached(tmp_path: P
         caller[0] = _Caller(scopes=frozenset({"shop:write"}))
         refused = client.get("/products/1")
         assert refused.status_code == 403, refused.text
+    runtime.close()
+
+
+def test_uncached_reads_answer_from_the_loop_as_the_full_app_would(tmp_path: Path) -> None:
+    """With no cache (``DirectReader``), every read is a point query on the event loop, sent
+    by the hot path: the same body, validator and 304 as the cached path, every write seen
+    at once, and anything but a found product still answered by the full app."""
+    runtime = bootstrap.build(Settings(data_dir=tmp_path, cache_url="memory://"))
+    bootstrap.migrate_database(runtime)
+    seeded = bootstrap.seed(runtime)
+    with TestClient(bootstrap.build_app(runtime)) as cached_client:
+        token = cached_client.post("/auth/token", json={"username": "demo",
+                                                        "password": seeded.demo_password})
+        me = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        cached = cached_client.get("/products/1", headers=me)
+    queries = SqlCatalogQueries(runtime.engine)
+    runtime.shop.queries = queries
+    runtime.shop.catalog_reader = DirectReader(queries)
+    runtime.shop.invalidation = NoInvalidation()
+    with TestClient(bootstrap.build_app(runtime)) as client:
+        first = client.get("/products/1", headers=me)
+        assert first.status_code == 200 and first.content == cached.content
+        assert first.headers["etag"] == cached.headers["etag"]
+        assert first.headers["content-type"] == "application/json"
+        again = client.get("/products/1", headers={**me, "If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        stock = first.json()["stock"]
+        assert client.post("/products/1/restock", json={"quantity": 2}, headers=me
+                           ).status_code == 200
+        assert client.get("/products/1", headers=me).json()["stock"] == stock + 2
+        missing = client.get("/products/999999999999", headers=me)  # past int4 on PostgreSQL
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert client.get("/products/1").status_code == 401
+    queries.close()
     runtime.close()

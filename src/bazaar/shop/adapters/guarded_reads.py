@@ -130,8 +130,7 @@ class GuardedCatalog:
         await self._guards_ready()
 
         async def load() -> ProductView | None:
-            return await anyio.to_thread.run_sync(self._queries.product, product_id,
-                                                  limiter=self._limiter)
+            return await self._queries.product_async(product_id, self._limiter)
 
         view = await self.products.get(product_id, load)
         if view is None:
@@ -150,8 +149,7 @@ class GuardedCatalog:
         await self._guards_ready()
 
         async def load() -> RoomView | None:
-            return await anyio.to_thread.run_sync(self._queries.room, room_id,
-                                                  limiter=self._limiter)
+            return await self._queries.room_async(room_id, self._limiter)
 
         view = await self.rooms.get(room_id, load)
         if view is None:

@@ -6,17 +6,28 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, select
+import anyio
+import anyio.to_thread
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, func, select
 
 from bazaar.shop.adapters import schema
 from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
-from bazaar.storage import Connectable
+from bazaar.storage import Busy, Connectable, point_reader
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
 _ROOM_COLUMNS = (_r.c.id, _r.c.code, _r.c.name, _r.c.price_cents, _r.c.count)
+#: The point reads, built once: the loop path compiles each once per dialect. The id is bound
+#: as a 64-bit integer (any id the API accepts; PostgreSQL would refuse one past int4 cast to
+#: the column's type, where int4 = int8 simply finds nothing).
+_PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(_p.c.id == bindparam("id", type_=BigInteger))
+_ROOM_BY_ID = select(*_ROOM_COLUMNS).where(_r.c.id == bindparam("id", type_=BigInteger))
+#: Many at once (PostgreSQL's loop path batches the reads that arrive together).
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_PRODUCTS_BY_IDS = select(*_PRODUCT_COLUMNS).where(_p.c.id == any_(_IDS))
+_ROOMS_BY_IDS = select(*_ROOM_COLUMNS).where(_r.c.id == any_(_IDS))
 
 
 def _product(row: Any) -> ProductView:
@@ -29,15 +40,49 @@ def _room(row: Any) -> RoomView:
 
 class SqlCatalogQueries:
     """Implements ``CatalogQueries``; each call is its own short read, on an engine or on
-    a ``ReadRouter`` (which sends it to a standby)."""
+    a ``ReadRouter`` (which sends it to a standby).
 
-    def __init__(self, engine: Connectable) -> None:
+    ``product_async``/``room_async`` (the API's point reads) run on the event loop through
+    ``bazaar.storage.point_reader`` when the engine is a plain SQLite or PostgreSQL one
+    (``loop_reads``, default on), and in a worker thread otherwise or when the loop path
+    cannot answer at once (a lock, a lost connection): the threaded path then waits or
+    reports the error as it always did."""
+
+    def __init__(self, engine: Connectable, *, loop_reads: bool = True) -> None:
         self._engine = engine
+        self._loop = point_reader(engine) if loop_reads else None
+
+    def close(self) -> None:
+        """Close the event-loop connections of this process (the engine is the caller's)."""
+        if self._loop is not None:
+            self._loop.close()
 
     def product(self, product_id: int) -> ProductView | None:
         with translated(), self._engine.connect() as conn:
-            row = conn.execute(select(*_PRODUCT_COLUMNS).where(_p.c.id == product_id)).first()
+            row = conn.execute(_PRODUCT_BY_ID, {"id": product_id}).first()
         return None if row is None else _product(row)
+
+    async def product_async(self, product_id: int,
+                            limiter: anyio.CapacityLimiter) -> ProductView | None:
+        if self._loop is not None:
+            try:
+                row = await self._loop.by_id(_PRODUCT_BY_ID, _PRODUCTS_BY_IDS, product_id)
+            except Busy:
+                pass
+            else:
+                return None if row is None else _product(row)
+        return await anyio.to_thread.run_sync(self.product, product_id, limiter=limiter)
+
+    async def room_async(self, room_id: int,
+                         limiter: anyio.CapacityLimiter) -> RoomView | None:
+        if self._loop is not None:
+            try:
+                row = await self._loop.by_id(_ROOM_BY_ID, _ROOMS_BY_IDS, room_id)
+            except Busy:
+                pass
+            else:
+                return None if row is None else _room(row)
+        return await anyio.to_thread.run_sync(self.room, room_id, limiter=limiter)
 
     def products(self, flt: ProductFilter, after: int, limit: int) -> list[ProductView]:
         query = select(*_PRODUCT_COLUMNS).where(_p.c.id > after)
@@ -66,7 +111,7 @@ class SqlCatalogQueries:
 
     def room(self, room_id: int) -> RoomView | None:
         with translated(), self._engine.connect() as conn:
-            row = conn.execute(select(*_ROOM_COLUMNS).where(_r.c.id == room_id)).first()
+            row = conn.execute(_ROOM_BY_ID, {"id": room_id}).first()
         return None if row is None else _room(row)
 
     def rooms_available(self, check_in: date, check_out: date,

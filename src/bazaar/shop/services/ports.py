@@ -9,6 +9,8 @@ from datetime import date
 from types import TracebackType
 from typing import Protocol, Self
 
+from anyio import CapacityLimiter
+
 from bazaar.shop.domain import Order, Product, Reservation, Room, RoomNight
 from bazaar.shop.services.views import (
     Credentials,
@@ -149,12 +151,19 @@ class CatalogQueries(Protocol):
     """Read-only queries that bypass the domain model (the read side)."""
 
     def product(self, product_id: int) -> ProductView | None: ...
+    async def product_async(self, product_id: int,
+                            limiter: CapacityLimiter) -> ProductView | None:
+        """``product`` without blocking the event loop: on the loop where the database
+        answers at once, else in a worker thread under ``limiter``."""
+        ...
+
     def products(self, flt: ProductFilter, after: int, limit: int) -> list[ProductView]: ...
     def products_by_id(self, product_ids: Sequence[int]) -> list[ProductView]:
         """The products among ``product_ids`` that exist, in one query (any order)."""
         ...
 
     def room(self, room_id: int) -> RoomView | None: ...
+    async def room_async(self, room_id: int, limiter: CapacityLimiter) -> RoomView | None: ...
     def rooms_available(self, check_in: date, check_out: date,
                         rooms: int) -> list[RoomAvailability]: ...
 

@@ -1,7 +1,8 @@
 """The read path, behind a port so a cache can drop in at the composition root.
 
 ``CatalogReader`` is async: the API awaits it on the event loop, so a cache hit costs no
-thread hop. The default, :class:`DirectReader`, runs the SQL query in a worker thread.
+thread hop. The default, :class:`DirectReader`, runs the SQL query (a point read on the loop
+where the database allows, else in a worker thread).
 Writers tell a :class:`ReadInvalidation` what changed after they commit.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import anyio
-import anyio.to_thread
 
 from bazaar.shop.domain import NotFound
 from bazaar.shop.services.ports import CatalogQueries
@@ -35,22 +35,21 @@ class ReadInvalidation(Protocol):
 
 
 class DirectReader:
-    """No cache: every read is a query, run in a worker thread."""
+    """No cache: every read is a query (on the event loop where the queries can, else in a
+    worker thread, at most ``threads`` at once)."""
 
     def __init__(self, queries: CatalogQueries, threads: int = 4) -> None:
         self._queries = queries
         self._limiter = anyio.CapacityLimiter(threads)
 
     async def product(self, product_id: int) -> ProductView:
-        view = await anyio.to_thread.run_sync(self._queries.product, product_id,
-                                            limiter=self._limiter)
+        view = await self._queries.product_async(product_id, self._limiter)
         if view is None:
             raise NotFound("product", product_id)
         return view
 
     async def room(self, room_id: int) -> RoomView:
-        view = await anyio.to_thread.run_sync(self._queries.room, room_id,
-                                            limiter=self._limiter)
+        view = await self._queries.room_async(room_id, self._limiter)
         if view is None:
             raise NotFound("room", room_id)
         return view
