@@ -45,8 +45,9 @@ TARGETS: dict[str, Target] = {
     "reservations": Target(
         ("src/bazaar/shop/adapters/reservations.py",),
         ("tests/integration/shop/test_shop_services.py",
-         "tests/integration/shop/test_shop_optimistic.py"),
-        ("-k", "sqlite"),
+         "tests/integration/shop/test_shop_optimistic.py",
+         "tests/integration/shop/test_shop_reservation_rules.py"),
+        ("-k", "sqlite or not postgresql"),
         why="oversold stock and double-booked rooms"),
     "orders": Target(
         ("src/bazaar/shop/services/orders.py", "src/bazaar/shop/domain/orders.py"),
@@ -122,11 +123,25 @@ def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, check=False)
 
 
-def run(name: str, workers: int) -> dict[str, object]:
+def _unkilled(work: Path) -> list[str]:
+    """The mutants of the last run that were not killed (survived, or reached by no test)."""
+    listed = _mutmut(work, "results", "--all", "true").stdout
+    found = (re.match(r"\s*(\S+): (survived|no tests)$", line) for line in listed.splitlines())
+    return [m.group(1) for m in found if m]
+
+
+def run(name: str, workers: int, again: bool = False) -> dict[str, object]:
     target = TARGETS[name]
     work = prepare(name, target)
-    done = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
-                           "--max-children", str(workers)], cwd=work, check=False)
+    chosen = _unkilled(work) if again else []
+    if again and not chosen:
+        print(f"{name}: nothing to re-test (no earlier run, or nothing survived it)",
+              file=sys.stderr)
+        exit_code = 0
+    else:
+        exit_code = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
+                                    "--max-children", str(workers), *chosen],
+                                   cwd=work, check=False).returncode
     results = _mutmut(work, "results", "--all", "true").stdout
     counts: dict[str, int] = {}
     survivors = []
@@ -142,7 +157,7 @@ def run(name: str, workers: int) -> dict[str, object]:
     total = sum(counts.values())
     summary = {"target": name, "sources": list(target.sources), "tests": list(target.tests),
                "counts": counts, "killed_ratio": round(killed / total, 3) if total else None,
-               "survivors": survivors, "mutmut_exit": done.returncode}
+               "survivors": survivors, "mutmut_exit": exit_code}
     (work / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
@@ -152,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
     parser.add_argument("--workers", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-test, by name, only the last run's survivors (and the mutants "
+                             "no test reached), e.g. after adding tests")
     args = parser.parse_args(argv)
     if args.list:
         for name, target in TARGETS.items():
@@ -161,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     for name in args.targets or list(TARGETS):
-        summary = run(name, args.workers)
+        summary = run(name, args.workers, args.survivors)
         counts = summary["counts"]
         print(f"==> {name}: {counts} killed {summary['killed_ratio']}; "
               f"{len(summary['survivors'])} survived (.mutmut/{name}/summary.json)")
