@@ -52,13 +52,17 @@ TARGETS: dict[str, Target] = {
     "orders": Target(
         ("src/bazaar/shop/services/orders.py", "src/bazaar/shop/domain/orders.py"),
         ("tests/unit/shop", "tests/integration/shop/test_shop_services.py",
-         "tests/integration/shop/test_shop_api_rules.py"),
+         "tests/integration/shop/test_shop_api_rules.py",
+         "tests/integration/shop/test_shop_order_rules.py",
+         "tests/integration/shop/test_shop_refusals.py"),
         ("-k", "sqlite or not postgresql"),
         why="an order cancelled by someone else, stock returned twice"),
     "idempotency": Target(
         ("src/bazaar/shop/adapters/repositories.py",),
         ("tests/integration/shop/test_shop_api_rules.py",
-         "tests/integration/shop/test_shop_services.py"),
+         "tests/integration/shop/test_shop_services.py",
+         "tests/integration/shop/test_shop_order_rules.py",
+         "tests/integration/shop/test_shop_refusals.py"),
         ("-k", "sqlite or not postgresql"),
         why="one user's idempotency key replaying another's order"),
     "signatures": Target(
