@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,11 +128,29 @@ def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, check=False)
 
 
-def _unkilled(work: Path) -> list[str]:
-    """The mutants of the last run that were not killed (survived, or reached by no test)."""
+KILLED = ("killed", "timeout")
+UNKILLED = ("survived", "no tests")
+SHOW_BOUND_S = 180.0  # `mutmut show` is one process per survivor: slow on a loaded machine
+
+
+def _results(work: Path) -> dict[str, str]:
     listed = _mutmut(work, "results", "--all", "true").stdout
-    found = (re.match(r"\s*(\S+): (survived|no tests)$", line) for line in listed.splitlines())
-    return [m.group(1) for m in found if m]
+    found = (re.match(r"\s*(\S+): (.+)$", line) for line in listed.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def _verdicts(work: Path) -> dict[str, str]:
+    """Every mutant's last real verdict. mutmut forgets the verdicts of mutants it was not
+    asked to re-run by name ("not checked"), so they are kept here across runs."""
+    path = work / "verdicts.json"
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    return kept
+
+
+def _unkilled(work: Path) -> list[str]:
+    """The mutants whose last verdict was not a kill (survived, or reached by no test)."""
+    kept = _verdicts(work) or _results(work)
+    return sorted(m for m, status in kept.items() if status in UNKILLED)
 
 
 def run(name: str, workers: int, again: bool = False) -> dict[str, object]:
@@ -146,23 +165,28 @@ def run(name: str, workers: int, again: bool = False) -> dict[str, object]:
         exit_code = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
                                     "--max-children", str(workers), *chosen],
                                    cwd=work, check=False).returncode
-    results = _mutmut(work, "results", "--all", "true").stdout
+    verdicts = _verdicts(work)
+    verdicts.update({m: s for m, s in _results(work).items() if s != "not checked"})
+    (work / "verdicts.json").write_text(json.dumps(verdicts, indent=1, sort_keys=True),
+                                        encoding="utf-8")
     counts: dict[str, int] = {}
-    survivors = []
-    for line in results.splitlines():
-        found = re.match(r"\s*(\S+): (.+)$", line)
-        if not found:
-            continue
-        mutant, status = found.groups()
+    for status in verdicts.values():
         counts[status] = counts.get(status, 0) + 1
-        if status == "survived":
-            survivors.append({"mutant": mutant, "diff": _mutmut(work, "show", mutant).stdout})
-    killed = counts.get("killed", 0)
+    killed = sum(counts.get(s, 0) for s in KILLED)
     total = sum(counts.values())
+    survivors: list[dict[str, str]] = [
+        {"mutant": m, "status": s} for m, s in sorted(verdicts.items()) if s in UNKILLED]
     summary = {"target": name, "sources": list(target.sources), "tests": list(target.tests),
                "counts": counts, "killed_ratio": round(killed / total, 3) if total else None,
                "survivors": survivors, "mutmut_exit": exit_code}
-    (work / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    out = work / "summary.json"
+    out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    deadline = time.monotonic() + SHOW_BOUND_S
+    for survivor in survivors:  # the diffs, as time allows (`mutmut show NAME` for the rest)
+        if time.monotonic() > deadline:
+            break
+        survivor["diff"] = _mutmut(work, "show", survivor["mutant"]).stdout
+    out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
@@ -185,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.targets or list(TARGETS):
         summary = run(name, args.workers, args.survivors)
         counts = summary["counts"]
-        print(f"==> {name}: {counts} killed {summary['killed_ratio']}; "
+        print(f"==> {name}: {counts} killed (timeouts included) {summary['killed_ratio']}; "
               f"{len(summary['survivors'])} survived (.mutmut/{name}/summary.json)")
     return 0
 

@@ -95,7 +95,9 @@ def _nights_of_no_room_or_not_on_sale_are_refused_by_name(
     assert (missing.value.kind, missing.value.key) == ("room", room.id + 100)
     with pytest.raises(SoldOut) as off_sale, uow() as work:  # the third night is not sold
         work.stock.take_nights(room.id, _nights(0, 3), 1)
-    assert (off_sale.value.kind, off_sale.value.available) == ("room", 0)
+    assert (off_sale.value.kind, off_sale.value.requested, off_sale.value.available) == (
+        "room", 1, 0)
+    assert str(off_sale.value.key).split()[0] == str(room.id)
     assert _reserved(engine, room.id) == [0, 0]
 
 
