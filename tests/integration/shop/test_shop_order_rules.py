@@ -69,8 +69,9 @@ def test_a_replay_is_the_same_basket_in_any_order_and_only_that(shop: Shop) -> N
     for other in ([LineRequest(pen, 2), LineRequest(ink, 2)],
                   [LineRequest(pen, 1), LineRequest(ink + 1, 2)],
                   [LineRequest(pen, 1)]):
-        with pytest.raises(IdempotencyKeyReused):
+        with pytest.raises(IdempotencyKeyReused) as reused:
             orders.place_order(shop, uid, other, "k")
+        assert reused.value.key == "k"
     assert request_hash([LineRequest(pen, 1)]) != request_hash([LineRequest(pen, 2)])
     assert request_hash([LineRequest(1, 23)]) != request_hash([LineRequest(12, 3)])
     assert _orders_stored(shop) == 1
