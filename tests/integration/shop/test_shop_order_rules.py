@@ -132,6 +132,8 @@ def test_orders_are_listed_in_pages_that_end_exactly(shop: Shop) -> None:
     # A page that holds exactly what is left is the last one too.
     exact = orders.list_orders(shop, alice, mine[2], 2)
     assert [o.id for o in exact.items] == mine[3:] and exact.next_after is None
+    three = orders.list_orders(shop, alice, 0, 3)
+    assert [o.id for o in three.items] == mine[:3] and three.next_after == mine[2]
     assert [o.id for o in orders.list_orders(shop, alice).items] == mine
     with pytest.raises(InvalidInput):
         orders.list_orders(shop, alice, 0, 0)

@@ -143,3 +143,16 @@ def test_the_checkout_progress_is_recorded_at_each_step() -> None:
     with pytest.raises(StateConflict) as refused:
         placed.checkout_completed()
     assert refused.value.reason == "placed" and placed.checkout is None
+
+
+def test_a_refused_cancel_says_why_in_its_reason_code() -> None:
+    """Clients switch on ``reason`` (the 409's ``reason``), not on the text."""
+    cancelled = Order(user_id=1, id=30)
+    cancelled.cancel()
+    shipped = Order(user_id=1, id=31)
+    shipped.begin_checkout()
+    shipped.fulfil()
+    for order, reason in ((cancelled, "cancelled"), (shipped, "fulfilled")):
+        with pytest.raises(StateConflict) as refused:
+            order.cancel()
+        assert refused.value.reason == reason
