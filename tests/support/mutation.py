@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +46,24 @@ TARGETS: dict[str, Target] = {
     "reservations": Target(
         ("src/bazaar/shop/adapters/reservations.py",),
         ("tests/integration/shop/test_shop_services.py",
-         "tests/integration/shop/test_shop_optimistic.py"),
-        ("-k", "sqlite"),
+         "tests/integration/shop/test_shop_optimistic.py",
+         "tests/integration/shop/test_shop_reservation_rules.py"),
+        ("-k", "sqlite or not postgresql"),
         why="oversold stock and double-booked rooms"),
     "orders": Target(
         ("src/bazaar/shop/services/orders.py", "src/bazaar/shop/domain/orders.py"),
         ("tests/unit/shop", "tests/integration/shop/test_shop_services.py",
-         "tests/integration/shop/test_shop_api_rules.py"),
+         "tests/integration/shop/test_shop_api_rules.py",
+         "tests/integration/shop/test_shop_order_rules.py",
+         "tests/integration/shop/test_shop_refusals.py"),
         ("-k", "sqlite or not postgresql"),
         why="an order cancelled by someone else, stock returned twice"),
     "idempotency": Target(
         ("src/bazaar/shop/adapters/repositories.py",),
         ("tests/integration/shop/test_shop_api_rules.py",
-         "tests/integration/shop/test_shop_services.py"),
+         "tests/integration/shop/test_shop_services.py",
+         "tests/integration/shop/test_shop_order_rules.py",
+         "tests/integration/shop/test_shop_refusals.py"),
         ("-k", "sqlite or not postgresql"),
         why="one user's idempotency key replaying another's order"),
     "signatures": Target(
@@ -122,28 +128,65 @@ def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, check=False)
 
 
-def run(name: str, workers: int) -> dict[str, object]:
+KILLED = ("killed", "timeout")
+UNKILLED = ("survived", "no tests")
+SHOW_BOUND_S = 180.0  # `mutmut show` is one process per survivor: slow on a loaded machine
+
+
+def _results(work: Path) -> dict[str, str]:
+    listed = _mutmut(work, "results", "--all", "true").stdout
+    found = (re.match(r"\s*(\S+): (.+)$", line) for line in listed.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def _verdicts(work: Path) -> dict[str, str]:
+    """Every mutant's last real verdict. mutmut forgets the verdicts of mutants it was not
+    asked to re-run by name ("not checked"), so they are kept here across runs."""
+    path = work / "verdicts.json"
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    return kept
+
+
+def _unkilled(work: Path) -> list[str]:
+    """The mutants whose last verdict was not a kill (survived, or reached by no test)."""
+    kept = _verdicts(work) or _results(work)
+    return sorted(m for m, status in kept.items() if status in UNKILLED)
+
+
+def run(name: str, workers: int, again: bool = False) -> dict[str, object]:
     target = TARGETS[name]
     work = prepare(name, target)
-    done = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
-                           "--max-children", str(workers)], cwd=work, check=False)
-    results = _mutmut(work, "results", "--all", "true").stdout
+    chosen = _unkilled(work) if again else []
+    if again and not chosen:
+        print(f"{name}: nothing to re-test (no earlier run, or nothing survived it)",
+              file=sys.stderr)
+        exit_code = 0
+    else:
+        exit_code = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run",
+                                    "--max-children", str(workers), *chosen],
+                                   cwd=work, check=False).returncode
+    verdicts = _verdicts(work)
+    verdicts.update({m: s for m, s in _results(work).items() if s != "not checked"})
+    (work / "verdicts.json").write_text(json.dumps(verdicts, indent=1, sort_keys=True),
+                                        encoding="utf-8")
     counts: dict[str, int] = {}
-    survivors = []
-    for line in results.splitlines():
-        found = re.match(r"\s*(\S+): (.+)$", line)
-        if not found:
-            continue
-        mutant, status = found.groups()
+    for status in verdicts.values():
         counts[status] = counts.get(status, 0) + 1
-        if status == "survived":
-            survivors.append({"mutant": mutant, "diff": _mutmut(work, "show", mutant).stdout})
-    killed = counts.get("killed", 0)
+    killed = sum(counts.get(s, 0) for s in KILLED)
     total = sum(counts.values())
+    survivors: list[dict[str, str]] = [
+        {"mutant": m, "status": s} for m, s in sorted(verdicts.items()) if s in UNKILLED]
     summary = {"target": name, "sources": list(target.sources), "tests": list(target.tests),
                "counts": counts, "killed_ratio": round(killed / total, 3) if total else None,
-               "survivors": survivors, "mutmut_exit": done.returncode}
-    (work / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+               "survivors": survivors, "mutmut_exit": exit_code}
+    out = work / "summary.json"
+    out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    deadline = time.monotonic() + SHOW_BOUND_S
+    for survivor in survivors:  # the diffs, as time allows (`mutmut show NAME` for the rest)
+        if time.monotonic() > deadline:
+            break
+        survivor["diff"] = _mutmut(work, "show", survivor["mutant"]).stdout
+    out.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
@@ -152,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
     parser.add_argument("--workers", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-test, by name, only the last run's survivors (and the mutants "
+                             "no test reached), e.g. after adding tests")
     args = parser.parse_args(argv)
     if args.list:
         for name, target in TARGETS.items():
@@ -161,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     for name in args.targets or list(TARGETS):
-        summary = run(name, args.workers)
+        summary = run(name, args.workers, args.survivors)
         counts = summary["counts"]
-        print(f"==> {name}: {counts} killed {summary['killed_ratio']}; "
+        print(f"==> {name}: {counts} killed (timeouts included) {summary['killed_ratio']}; "
               f"{len(summary['survivors'])} survived (.mutmut/{name}/summary.json)")
     return 0
 

@@ -115,3 +115,44 @@ def test_any_sequence_returns_the_stock_at_most_once_and_never_after_shipping(
     assert (order.status == OrderStatus.CANCELLED) == (returned == 1)
     if order.checkout == Checkout.COMPLETED:
         assert order.status == OrderStatus.FULFILLED
+
+
+def test_the_checkout_progress_is_recorded_at_each_step() -> None:
+    """What the order says about its checkout (``checkout``, shown to its customer) at each
+    step of the saga, including a last step that arrives before the ship step's record."""
+    shipped_first = Order(user_id=1, id=20)
+    assert shipped_first.begin_checkout() is True
+    assert shipped_first.checkout == Checkout.REQUESTED
+    shipped_first.reserve_for_checkout()
+    assert shipped_first.checkout == Checkout.RESERVED
+    assert shipped_first.fulfil() is True
+    assert (shipped_first.status, shipped_first.checkout) == (OrderStatus.FULFILLED,
+                                                              Checkout.SHIPPED)
+    shipped_first.checkout_completed()
+    assert (shipped_first.status, shipped_first.checkout) == (OrderStatus.FULFILLED,
+                                                              Checkout.COMPLETED)
+
+    completed_directly = Order(user_id=1, id=21)
+    completed_directly.begin_checkout()
+    completed_directly.reserve_for_checkout()
+    completed_directly.checkout_completed()  # ships it on the way
+    assert (completed_directly.status, completed_directly.checkout) == (
+        OrderStatus.FULFILLED, Checkout.COMPLETED)
+
+    placed = Order(user_id=1, id=22)
+    with pytest.raises(StateConflict) as refused:
+        placed.checkout_completed()
+    assert refused.value.reason == "placed" and placed.checkout is None
+
+
+def test_a_refused_cancel_says_why_in_its_reason_code() -> None:
+    """Clients switch on ``reason`` (the 409's ``reason``), not on the text."""
+    cancelled = Order(user_id=1, id=30)
+    cancelled.cancel()
+    shipped = Order(user_id=1, id=31)
+    shipped.begin_checkout()
+    shipped.fulfil()
+    for order, reason in ((cancelled, "cancelled"), (shipped, "fulfilled")):
+        with pytest.raises(StateConflict) as refused:
+            order.cancel()
+        assert refused.value.reason == reason
