@@ -17,7 +17,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bazaar.flow.orchestrator.state import IN_FLIGHT, IN_PROGRESS, SCHEDULED, ExecutionRow, TaskRow
+from bazaar.flow.orchestrator.state import (
+    ACTIVE,
+    IN_FLIGHT,
+    IN_PROGRESS,
+    SCHEDULED,
+    ExecutionRow,
+    TaskRow,
+)
 from bazaar.flow.orchestrator.store import definitions, executions, task_defs, task_logs, tasks
 
 _JSON_COLUMNS = frozenset({"input", "output", "definition", "notes"})
@@ -134,6 +141,22 @@ class ExecutionDao:
         if name is not None:
             query = query.where(executions.c.name == name)
         return [_execution(r) for r in self.conn.execute(query)]
+
+    def correlated(self, name: str, correlation_id: str, include_closed: bool,
+                   limit: int) -> list[ExecutionRow]:
+        """Executions of ``name`` with ``correlation_id``, oldest first."""
+        query = sa.select(executions).where(
+            executions.c.correlation_id == correlation_id, executions.c.name == name,
+        ).order_by(executions.c.created_at).limit(limit)
+        if not include_closed:
+            query = query.where(executions.c.status.in_(sorted(ACTIVE)))
+        return [_execution(r) for r in self.conn.execute(query)]
+
+    def overdue_executions(self, now: float, limit: int) -> list[str]:
+        """Ids of active executions past their deadline (the workflow's timeout)."""
+        return [str(i) for i in self.conn.execute(sa.select(executions.c.id).where(
+            executions.c.deadline_at <= now,
+            executions.c.status.in_(sorted(ACTIVE))).limit(limit)).scalars()]
 
     def executions_per_status(self) -> dict[str, int]:
         rows = self.conn.execute(sa.select(executions.c.status, sa.func.count())
