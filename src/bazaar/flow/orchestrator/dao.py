@@ -64,7 +64,6 @@ _EXECUTION_BY_KEY = sa.select(executions.c.id, executions.c.status).where(
     executions.c.idempotency_key == _b("key"))
 _TASKS_OF = sa.select(tasks).where(tasks.c.execution_id == _b("eid")).order_by(tasks.c.seq)
 _TASK = sa.select(tasks).where(tasks.c.id == _b("tid"))
-_TASK_EXECUTION = sa.select(tasks.c.execution_id).where(tasks.c.id == _b("tid"))
 _UPDATE_TASK = tasks.update().where(tasks.c.id == _b("tid"))
 _UPDATE_EXECUTION = executions.update().where(executions.c.id == _b("eid"))
 _INSERT_TASK = tasks.insert()
@@ -83,6 +82,12 @@ class ExecutionDao:
     def __init__(self, conn: Connection, *, sqlite: bool) -> None:
         self.conn = conn
         self._sqlite = sqlite
+
+    @property
+    def single_writer(self) -> bool:
+        """True when a write transaction excludes every other writer from its start
+        (SQLite's ``BEGIN IMMEDIATE``): what it read stays current until it commits."""
+        return self._sqlite
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -174,10 +179,6 @@ class ExecutionDao:
     def task(self, task_id: str) -> TaskRow | None:
         row = self.conn.execute(_TASK, {"tid": task_id}).first()
         return None if row is None else _task(row)
-
-    def execution_of_task(self, task_id: str) -> str | None:
-        found = self.conn.execute(_TASK_EXECUTION, {"tid": task_id}).scalar()
-        return None if found is None else str(found)
 
     def tasks_of(self, execution_id: str, status: str | None = None) -> list[TaskRow]:
         """Every attempt of the execution (only those in ``status`` if given), in order."""

@@ -57,6 +57,10 @@ from bazaar.flow.orchestrator.transitions import (
 )
 
 
+class _BadItem(Exception):
+    """A batch of results had a bad item: redo the batch with a savepoint per item."""
+
+
 @dataclass(frozen=True)
 class OrchestratorConfig:
     """Engine settings. ``concurrency_limits`` caps in-progress tasks per queue (task type)."""
@@ -176,7 +180,14 @@ class Orchestrator:
         changes nothing else). Items: ``{"task_id", "status": "COMPLETED" | "FAILED",
         "output" | "error", "retryable", "worker"}``. Per item: True (counted), False
         (already finished: ignored), or the error message."""
-        def run(tx: Tx) -> list[bool | str]:
+        def optimistic(tx: Tx) -> list[bool | str]:
+            # The common case, every item good: no savepoints (two statements per item).
+            try:
+                return [self._report_one(tx, item) for item in results]
+            except (FlowError, KeyError, TypeError, ValueError) as exc:
+                raise _BadItem from exc   # roll all of it back, and go item by item
+
+        def careful(tx: Tx) -> list[bool | str]:
             answers: list[bool | str] = []
             for item in results:
                 try:
@@ -186,7 +197,10 @@ class Orchestrator:
                     answers.append(str(exc) or type(exc).__name__)
             return answers
 
-        answers: list[bool | str] = self._commit(run)
+        try:
+            answers: list[bool | str] = self._commit(optimistic)
+        except _BadItem:
+            answers = self._commit(careful)
         return answers
 
     def _report_one(self, tx: Tx, item: Mapping[str, Any]) -> bool:

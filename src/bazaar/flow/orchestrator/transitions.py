@@ -77,12 +77,16 @@ class Transitions:
         return execution
 
     def task_for_update(self, tx: Tx, task_id: str) -> tuple[ExecutionRow, TaskRow]:
-        execution_id = tx.dao.execution_of_task(task_id)
-        if execution_id is None:
-            raise NotFound(f"no task {task_id}")
-        execution = self.lock(tx, execution_id)  # lock order: execution, then task
         row = tx.dao.task(task_id)
-        assert row is not None
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        execution = self.lock(tx, row.execution_id)  # lock order: execution, then task
+        if not tx.dao.single_writer:
+            # PostgreSQL: the row may have moved before the execution's lock was ours.
+            row = tx.dao.task(task_id)
+            assert row is not None
+        # SQLite: this transaction has held the database's one write lock since BEGIN
+        # IMMEDIATE, so the row read above is current (one statement saved per result).
         return execution, row
 
     # --- writing ---------------------------------------------------------------------------
