@@ -93,7 +93,7 @@ def _process(args: list[str], ready_url: str, log: Path,
              env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120   # a loaded shared machine starts slowly
         while True:
             try:
                 httpx.get(ready_url, timeout=1)

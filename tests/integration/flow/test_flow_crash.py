@@ -3,6 +3,7 @@ no acknowledged step ran again. Real processes, real HTTP, real SQLite file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -198,6 +199,26 @@ class Zygote:
         self.proc.wait()
 
 
+class _Seen:
+    """The workers that have logged a run so far (the log read incrementally)."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.workers: set[str] = set()
+
+    def update(self, log: Path) -> set[str]:
+        if log.exists():
+            with log.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            self.offset += len(complete)
+            for line in complete.splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    self.workers.add(json.loads(line)["worker"])
+        return self.workers
+
+
 def _finished(http: httpx.Client) -> int:
     counts = http.get("/api/health").json()["executions"]
     return int(counts.get("COMPLETED", 0)) + int(counts.get("FAILED", 0))
@@ -217,6 +238,7 @@ def test_random_worker_kills_lose_and_duplicate_no_completion(tmp_path: Path) ->
         zygote = Zygote(node, log, slow=0.05)
         ids: list[str] = []
         born = killed = 0
+        seen = _Seen()
         deadline = time.monotonic() + max(90.0, KILLS * 2.5)
         http = httpx.Client(base_url=node.url, timeout=10)
         try:
@@ -229,9 +251,15 @@ def test_random_worker_kills_lose_and_duplicate_no_completion(tmp_path: Path) ->
                     ids += [http.post("/api/workflows/kill_saga/start", json={
                         "input": {"order": len(ids) + j}}).json()["id"] for j in range(4)]
                 time.sleep(rng.uniform(0.0, 0.25))
+                # The victim: a worker that has run something (so the kill lands among
+                # tasks in flight, not on a worker still starting up).
+                working = eventually(lambda: [w for w in zygote.pids
+                                              if w in seen.update(log)], timeout=30,
+                                     interval=0.02, what="a worker that has run tasks")
+                victim = rng.choice(working)
                 zygote.spawn(f"w{born}")                # the replacement first
                 born += 1
-                zygote.kill(rng.choice(list(zygote.pids)[:-1]))
+                zygote.kill(victim)
                 killed += 1
             killing_s = time.monotonic() - deadline + max(90.0, KILLS * 2.5)
             eventually(lambda: _finished(http) >= len(ids), timeout=max(60.0, len(ids) * 0.5),
@@ -248,7 +276,8 @@ def test_random_worker_kills_lose_and_duplicate_no_completion(tmp_path: Path) ->
     assert len({e["key"] for e in acked}) == len(acked), "a result was accepted twice"
     runs = [e for e in entries if e["event"] == "run"]
     redone = len(runs) - len({e["key"] for e in runs})
-    print(f"\n{killed} worker kills in {killing_s:.0f} s, {len(ids)} workflows, "
+    print(f"\n{killed} worker kills (each of a worker that had run tasks) in "
+          f"{killing_s:.0f} s, {len(ids)} workflows, "
           f"{len(runs)} handler runs "
           f"({redone} redeliveries of an unacknowledged attempt), 0 lost, 0 duplicated")
     assert redone > 0, "no kill ever caught a task in flight: the test proved nothing"
