@@ -74,7 +74,7 @@ def runs(tmp: Path) -> list[dict[str, Any]]:
 
 def finished(clients: OrkesClients, workflow_id: str) -> Any:
     wf = clients.get_workflow_client().get_workflow(workflow_id, include_tasks=True)
-    assert wf.status in ("COMPLETED", "FAILED", "TERMINATED"), wf.status
+    assert wf.status in ("COMPLETED", "FAILED", "TERMINATED", "TIMED_OUT"), wf.status
     return wf
 
 
@@ -246,3 +246,108 @@ def test_bad_conductor_requests_are_clear_errors_and_change_nothing(
     r = httpx.post(f"{api}/workflow", content=b"\xff\x00garbage", timeout=10)
     assert r.status_code in (400, 422), r.text
     assert httpx.get(f"{api}/health", timeout=10).json()["executions"] == before
+
+
+CHECKOUT_WORKER = Path(__file__).with_name("conductor_checkout_worker.py")
+#: Seeded so that 3 of the 6 charges are declined (the provider's RNG draws per charge).
+DECLINE_RATE, DECLINE_SEED = 0.5, 4
+
+
+def checkout_definitions(meta: Any) -> None:
+    """The shop's checkout saga as Conductor users write it: the forward steps, and a
+    failureWorkflow that compensates — every compensation idempotent and safe when there is
+    nothing to undo (a refund of a declined or "timed out but charged" card, a release of a
+    reservation that never happened)."""
+    order = "${workflow.input.order_id}"
+    for name, retries in (("reserve_inventory", 3), ("charge_payment", 3),
+                          ("create_shipment", 3), ("fulfil_inventory", 10),
+                          ("notify_customer", 10), ("close_order", 10),
+                          ("refund_payment", 10), ("release_inventory", 10)):
+        meta.register_task_def(TaskDef(name=name, retry_count=retries, retry_delay_seconds=0,
+                                       response_timeout_seconds=10, timeout_seconds=60))
+    saga = workflow("checkout",
+                    simple("reserve_inventory", "reserve", order_id=order,
+                           items="${workflow.input.items}"),
+                    simple("charge_payment", "charge", order_id=order,
+                           amount_cents="${workflow.input.amount_cents}"),
+                    simple("create_shipment", "ship", order_id=order),
+                    simple("fulfil_inventory", "fulfil", order_id=order),
+                    simple("notify_customer", "notify", order_id=order),
+                    simple("close_order", "close", order_id=order, status="completed"))
+    saga.failure_workflow("checkout_compensate")
+    saga.timeout_seconds(600)       # the SDK's default is 60 s, which Bazaar enforces
+    saga.output_parameters({"shipment_id": "${ship.output.shipment_id}",
+                            "charge_id": "${charge.output.charge_id}"})
+    undo = workflow("checkout_compensate",
+                    simple("refund_payment", "refund", order_id=order),
+                    simple("release_inventory", "release", order_id=order),
+                    simple("close_order", "close", order_id=order, status="failed",
+                           reason="${workflow.input.reason}"))
+    meta.register_workflow_def(undo.to_workflow_def(), overwrite=True)
+    meta.register_workflow_def(saga.to_workflow_def(), overwrite=True)
+
+
+def test_the_checkout_saga_runs_through_the_sdk_and_a_declined_card_is_compensated(
+        clients: OrkesClients, node: OrchestratorProcess, tmp_path: Path) -> None:
+    from tests.support.checkout import STOCK, open_services
+
+    from bazaar.flow.checkout.audit import audit
+    from bazaar.flow.checkout.faults import Faults
+
+    checkout_definitions(clients.get_metadata_client())
+    services = open_services(tmp_path / "shop", Faults())
+    wfc = clients.get_workflow_client()
+    log = tmp_path / "checkout-worker.log"
+    # The SDK's task runners (one per task type) start first.
+    child = Child([sys.executable, str(CHECKOUT_WORKER), f"{node.url}/api",
+                   str(tmp_path / "shop" / "services"), str(DECLINE_RATE), str(DECLINE_SEED)],
+                  name="sdk-checkout", log=log, ready=lambda: True).start()
+    orders = {f"sdk-{i}": ({"mug": 1 + i % 2, "cap": 1}, 1000 + i) for i in range(6)}
+    started = {}
+    try:
+        for order_id, (items, amount) in orders.items():
+            services.orders.open(order_id, amount, json.dumps(items))
+            started[order_id] = wfc.start_workflow(StartWorkflowRequest(
+                name="checkout", correlation_id=order_id,
+                input={"order_id": order_id, "items": items, "amount_cents": amount}))
+        # correlationId is stored and searchable through the SDK.
+        found = wfc.get_by_correlation_ids("checkout", ["sdk-0", "sdk-5", "nobody"],
+                                           include_completed=True)
+        assert {k: [w.workflow_id for w in v] for k, v in found.items()} == {
+            "sdk-0": [started["sdk-0"]], "sdk-5": [started["sdk-5"]], "nobody": []}
+        eventually(lambda: log.read_text().count("Conductor Worker[") == 8, timeout=180,
+                   what="the SDK's 8 task runners to poll")
+        done = {o: eventually(lambda i=i: finished(clients, i), timeout=90)
+                for o, i in started.items()}
+        declined = [o for o, wf in done.items() if wf.status == "FAILED"]
+        undo = {o: eventually(lambda o=o: _closed(services, o), timeout=60) for o in declined}
+    finally:
+        child.stop()
+    assert len(declined) == 3, {o: (wf.status, wf.reason_for_incompletion)
+                                for o, wf in done.items()}
+    for order_id, wf in done.items():
+        if order_id in declined:
+            assert "card declined" in wf.reason_for_incompletion
+            assert [t.task_def_name for t in wf.tasks] == ["reserve_inventory",
+                                                          "charge_payment"]
+            assert wf.tasks[1].status == "FAILED_WITH_TERMINAL_ERROR"
+            assert "card declined" in undo[order_id]["reason"]
+        else:
+            assert wf.status == "COMPLETED" and wf.output["shipment_id"]
+            assert [t.status for t in wf.tasks] == ["COMPLETED"] * 6
+    # The books of every service agree: stock conserved and nothing left reserved, a
+    # completed order charged exactly once and shipped, a declined one holding no money.
+    report = audit(services, STOCK)
+    assert report.ok and report.pending == 0, report.problems
+    assert (report.completed, report.failed) == (3, 3)
+    assert set(services.provider.charged()) == {f"order:{o}" for o in orders
+                                                if o not in declined}
+    assert done["sdk-0"].correlation_id == "sdk-0"
+    # Without includeClosed, only running workflows are found (as in Conductor).
+    assert wfc.get_by_correlation_ids("checkout", ["sdk-0"]) == {"sdk-0": []}
+
+
+def _closed(services: Any, order_id: str) -> dict[str, Any]:
+    order = services.orders.get(order_id)
+    assert order is not None and order["status"] == "failed", order
+    return dict(order)

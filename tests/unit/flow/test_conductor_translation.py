@@ -82,3 +82,57 @@ def test_wait_durations() -> None:
     assert parse_duration("1h 30m") == 5400
     assert parse_duration("") is None and parse_duration("soon") is None
     assert parse_duration(5) is None
+
+
+def test_workflow_timeout_seconds_times_the_workflow_out_and_runs_its_failure_workflow(
+        tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    engine.register(to_flow({"name": "undo", "tasks": [task("u", inputParameters={
+        "order": "${workflow.input.order}", "why": "${workflow.input.reason}",
+        "status": "${workflow.input.failureStatus}"})]}, DEFS.get))
+    engine.register(to_flow({"name": "slow", "timeoutSeconds": 30, "failureWorkflow": "undo",
+                             "tasks": [task("a1"), task("a2")]}, DEFS.get))
+    engine.register(to_flow({"name": "alert", "timeoutSeconds": 30,
+                             "timeoutPolicy": "ALERT_ONLY", "tasks": [task("a1")]}, DEFS.get))
+    run = engine.start("slow", {"order": 7}, correlation_id="order-7")
+    engine.complete(engine.poll("a", "w")[0].id, {})        # a1 done, a2 leased and running
+    leased = engine.poll("a", "w")[0]
+    quiet = engine.start("alert", {})
+    clock.advance(29)
+    assert engine.sweep().timed_out == 0
+    clock.advance(2)
+    assert engine.sweep().timed_out == 1
+    gone = engine.get(run.id)
+    assert gone.status == "TIMED_OUT" and "timeout of 30 s" in (gone.reason or "")
+    assert [t.status for t in engine.tasks(run.id)] == ["COMPLETED", "CANCELED"]
+    assert engine.complete(leased.id, {"late": True}) is False   # a late result is ignored
+    assert engine.get(quiet.id).status == "RUNNING"               # ALERT_ONLY: not timed out
+    # Conductor's failure-workflow input: the failed workflow's input plus who and why.
+    undo = engine.correlated("undo", "order-7")
+    assert len(undo) == 1 and engine.get(gone.id).failure_execution_id == undo[0].id
+    (u,) = engine.tasks(undo[0].id)
+    assert u.input == {"order": 7, "why": gone.reason, "status": "TIMED_OUT"}
+    # A timed-out workflow can be retried, with a fresh deadline.
+    engine.retry(run.id)
+    again = engine.get(run.id)
+    assert again.status == "RUNNING" and again.deadline_at == clock() + 30
+
+
+def test_correlation_ids_are_stored_and_found_per_workflow_name(tmp_path: Path) -> None:
+    engine, _ = make_engine(tmp_path)
+    engine.register(to_flow({"name": "one", "tasks": [task("x")]}, DEFS.get))
+    first = engine.start("one", {}, correlation_id="c1")
+    second = engine.start("one", {}, correlation_id="c1")
+    engine.start("one", {}, correlation_id="c2")
+    engine.terminate(first.id)
+    assert [e.id for e in engine.correlated("one", "c1")] == [first.id, second.id]
+    assert [e.id for e in engine.correlated("one", "c1", include_closed=False)] == [second.id]
+    assert engine.correlated("other", "c1") == [] and engine.correlated("one", "c9") == []
+
+
+@pytest.mark.parametrize("bad", [{"timeoutSeconds": -1}, {"timeoutSeconds": "60"},
+                                 {"timeoutPolicy": "SOMETIMES"}])
+def test_bad_workflow_timeouts_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(DefinitionError) as refused:
+        to_flow({"name": "t", "tasks": [task("x")], **bad}, DEFS.get)
+    assert "timeout" in " ".join(refused.value.problems)

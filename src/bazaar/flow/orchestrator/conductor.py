@@ -27,6 +27,7 @@ from bazaar.flow.orchestrator.state import (
     SCHEDULED,
     SKIPPED,
     TERMINATED,
+    TIMED_OUT,
     ExecutionRow,
     TaskRow,
 )
@@ -142,6 +143,17 @@ class Translation:
         }
         if raw.get("failureWorkflow"):
             out["failure_workflow"] = raw["failureWorkflow"]
+        timeout, policy = raw.get("timeoutSeconds"), raw.get("timeoutPolicy") or "TIME_OUT_WF"
+        if policy not in ("TIME_OUT_WF", "ALERT_ONLY"):
+            self.problems.append("workflowDef.timeoutPolicy must be TIME_OUT_WF or ALERT_ONLY")
+        if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)
+                                    or not 0 <= timeout <= 86_400 * 365):
+            self.problems.append("workflowDef.timeoutSeconds must be a whole number of "
+                                 "seconds, 0 (no timeout) to a year")
+        elif timeout and policy == "TIME_OUT_WF":
+            # Conductor's default policy: the workflow is TIMED_OUT that long after it
+            # started (ALERT_ONLY only raises a metric there, and here does nothing).
+            out["timeout_s"] = timeout
         if self.problems:
             raise DefinitionError(self.problems)
         return out
@@ -321,7 +333,8 @@ def _ms(seconds: float | None) -> int:
 
 #: Flow's execution statuses as Conductor's (compensating is still running).
 WORKFLOW_STATUS = {RUNNING: "RUNNING", COMPENSATING: "RUNNING", PAUSED: "PAUSED",
-                   COMPLETED: "COMPLETED", FAILED: "FAILED", TERMINATED: "TERMINATED"}
+                   COMPLETED: "COMPLETED", FAILED: "FAILED", TERMINATED: "TERMINATED",
+                   TIMED_OUT: "TIMED_OUT"}
 _TASK_STATUS = {SCHEDULED: "SCHEDULED", HELD: "SCHEDULED", IN_PROGRESS: "IN_PROGRESS",
                 COMPLETED: "COMPLETED", FAILED: "FAILED", CANCELED: "CANCELED",
                 COMPENSATED: "COMPLETED", SKIPPED: "SKIPPED"}
@@ -357,7 +370,7 @@ def workflow_shape(execution: ExecutionRow, rows: list[TaskRow] | None) -> dict[
         "workflowVersion": execution.version,
         "status": WORKFLOW_STATUS.get(execution.status, execution.status),
         "input": execution.input, "output": execution.output or {},
-        "reasonForIncompletion": execution.reason, "correlationId": None,
+        "reasonForIncompletion": execution.reason, "correlationId": execution.correlation_id,
         "idempotencyKey": execution.idempotency_key,
         "parentWorkflowId": execution.parent_id, "parentWorkflowTaskId":
         execution.parent_task_id, "startTime": _ms(execution.created_at),

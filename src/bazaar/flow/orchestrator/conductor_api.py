@@ -61,6 +61,15 @@ class WorkflowQuery(msgspec.Struct):
     includeTasks: bool = True
 
 
+class CorrelatedQuery(msgspec.Struct):
+    includeClosed: bool = False
+    includeTasks: bool = False
+
+
+_CorrelationId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+_CorrelationIds = Annotated[list[_CorrelationId], msgspec.Meta(max_length=100)]
+
+
 class ReasonQuery(msgspec.Struct):
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
@@ -169,13 +178,15 @@ def operations(service: Service, op: Op) -> list[ApiOperation]:
         return {"deleted": request.path_params["tasktype"]}
 
     async def begin(name: str, version: int | None, input: dict[str, Any] | None,
-                    key: str | None, strategy: str | None) -> Response:
+                    key: str | None, strategy: str | None,
+                    correlation_id: str | None) -> Response:
         on_conflict = "return_existing" if strategy == "RETURN_EXISTING" else "fail"
         if strategy == "FAIL_ON_RUNNING":
             raise ValueError("idempotencyStrategy FAIL_ON_RUNNING is not supported (FAIL or "
                              "RETURN_EXISTING)")
         result = await call(engine.start, name, input or {}, version=version,
-                            idempotency_key=key, on_conflict=on_conflict)
+                            idempotency_key=key, on_conflict=on_conflict,
+                            correlation_id=correlation_id)
         return _text(result.id)
 
     async def start_workflow(request: Request) -> Any:
@@ -186,12 +197,33 @@ def operations(service: Service, op: Op) -> list[ApiOperation]:
             raise ValueError("an inline workflowDef is not supported: register it first "
                              "(POST /api/metadata/workflow)")
         return await begin(body.name, body.version, body.input, body.idempotencyKey,
-                           body.idempotencyStrategy)
+                           body.idempotencyStrategy, body.correlationId)
 
     async def start_named(request: Request) -> Any:
         q = query_of(request, StartQuery)
         body = await body_of(request, dict[str, Any], optional=True)
-        return await begin(request.path_params["workflowId"], q.version, body, None, None)
+        return await begin(request.path_params["workflowId"], q.version, body, None, None,
+                           q.correlationId)
+
+    async def correlated_shapes(name: str, ids: list[str], q: CorrelatedQuery
+                                ) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for cid in ids:
+            found = await call(engine.correlated, name, cid, include_closed=q.includeClosed)
+            out[cid] = [workflow_shape(e, await call(engine.tasks, e.id) if q.includeTasks
+                                       else None) for e in found]
+        return out
+
+    async def correlated(request: Request) -> Any:
+        q = query_of(request, CorrelatedQuery)
+        found = await correlated_shapes(request.path_params["name"],
+                                        [request.path_params["correlationId"]], q)
+        return found[request.path_params["correlationId"]]
+
+    async def correlated_many(request: Request) -> Any:
+        q = query_of(request, CorrelatedQuery)
+        ids: list[str] = await body_of(request, _CorrelationIds)  # type: ignore[arg-type]
+        return await correlated_shapes(request.path_params["name"], ids, q)
 
     async def get_workflow(request: Request) -> Any:
         q = query_of(request, WorkflowQuery)
@@ -308,6 +340,13 @@ def operations(service: Service, op: Op) -> list[ApiOperation]:
            "workflow named in the path with the body as its input; answers its id as text",
            query=StartQuery, body=dict[str, Any], body_required=False,
            errors=(400, 404, 409), path_params={"workflowId": s.Name}, media="text/plain"),
+        op("GET", "/api/workflow/{name}/correlated/{correlationId}", correlated, conductor +
+           "the workflows of a name started with this correlationId (active ones unless "
+           "includeClosed)", query=CorrelatedQuery,
+           path_params={"name": s.Name, "correlationId": _CorrelationId}),
+        op("POST", "/api/workflow/{name}/correlated", correlated_many, conductor + "the "
+           "workflows of a name per correlationId in the body (a list): {id: [Workflow]}",
+           query=CorrelatedQuery, body=_CorrelationIds, path_params=name),
         op("GET", "/api/workflow/{workflowId}", get_workflow, conductor + "a workflow "
            "(Workflow, with its tasks unless includeTasks=false)", query=WorkflowQuery,
            errors=(404,), path_params=workflow_id),

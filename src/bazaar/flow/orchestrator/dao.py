@@ -17,7 +17,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bazaar.flow.orchestrator.state import IN_FLIGHT, IN_PROGRESS, SCHEDULED, ExecutionRow, TaskRow
+from bazaar.flow.orchestrator.state import (
+    ACTIVE,
+    IN_FLIGHT,
+    IN_PROGRESS,
+    SCHEDULED,
+    ExecutionRow,
+    TaskRow,
+)
 from bazaar.flow.orchestrator.store import definitions, executions, task_defs, task_logs, tasks
 
 _JSON_COLUMNS = frozenset({"input", "output", "definition", "notes"})
@@ -57,7 +64,6 @@ _EXECUTION_BY_KEY = sa.select(executions.c.id, executions.c.status).where(
     executions.c.idempotency_key == _b("key"))
 _TASKS_OF = sa.select(tasks).where(tasks.c.execution_id == _b("eid")).order_by(tasks.c.seq)
 _TASK = sa.select(tasks).where(tasks.c.id == _b("tid"))
-_TASK_EXECUTION = sa.select(tasks.c.execution_id).where(tasks.c.id == _b("tid"))
 _UPDATE_TASK = tasks.update().where(tasks.c.id == _b("tid"))
 _UPDATE_EXECUTION = executions.update().where(executions.c.id == _b("eid"))
 _INSERT_TASK = tasks.insert()
@@ -76,6 +82,12 @@ class ExecutionDao:
     def __init__(self, conn: Connection, *, sqlite: bool) -> None:
         self.conn = conn
         self._sqlite = sqlite
+
+    @property
+    def single_writer(self) -> bool:
+        """True when a write transaction excludes every other writer from its start
+        (SQLite's ``BEGIN IMMEDIATE``): what it read stays current until it commits."""
+        return self._sqlite
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -135,6 +147,22 @@ class ExecutionDao:
             query = query.where(executions.c.name == name)
         return [_execution(r) for r in self.conn.execute(query)]
 
+    def correlated(self, name: str, correlation_id: str, include_closed: bool,
+                   limit: int) -> list[ExecutionRow]:
+        """Executions of ``name`` with ``correlation_id``, oldest first."""
+        query = sa.select(executions).where(
+            executions.c.correlation_id == correlation_id, executions.c.name == name,
+        ).order_by(executions.c.created_at).limit(limit)
+        if not include_closed:
+            query = query.where(executions.c.status.in_(sorted(ACTIVE)))
+        return [_execution(r) for r in self.conn.execute(query)]
+
+    def overdue_executions(self, now: float, limit: int) -> list[str]:
+        """Ids of active executions past their deadline (the workflow's timeout)."""
+        return [str(i) for i in self.conn.execute(sa.select(executions.c.id).where(
+            executions.c.deadline_at <= now,
+            executions.c.status.in_(sorted(ACTIVE))).limit(limit)).scalars()]
+
     def executions_per_status(self) -> dict[str, int]:
         rows = self.conn.execute(sa.select(executions.c.status, sa.func.count())
                                  .group_by(executions.c.status))
@@ -151,10 +179,6 @@ class ExecutionDao:
     def task(self, task_id: str) -> TaskRow | None:
         row = self.conn.execute(_TASK, {"tid": task_id}).first()
         return None if row is None else _task(row)
-
-    def execution_of_task(self, task_id: str) -> str | None:
-        found = self.conn.execute(_TASK_EXECUTION, {"tid": task_id}).scalar()
-        return None if found is None else str(found)
 
     def tasks_of(self, execution_id: str, status: str | None = None) -> list[TaskRow]:
         """Every attempt of the execution (only those in ``status`` if given), in order."""

@@ -106,6 +106,8 @@ class WorkflowDef:
     failure_workflow: str | None
     description: str
     raw: Mapping[str, Any]
+    #: The whole execution's time limit (from start), or None: no limit.
+    timeout_s: float | None = None
 
     def all_tasks(self) -> list[TaskDef]:
         """Every task, depth first in document order."""

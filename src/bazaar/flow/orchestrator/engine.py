@@ -43,6 +43,7 @@ from bazaar.flow.orchestrator.state import (
     RUNNING,
     SCHEDULED,
     TERMINATED,
+    TIMED_OUT,
     ExecutionRow,
     TaskRow,
 )
@@ -54,6 +55,10 @@ from bazaar.flow.orchestrator.transitions import (
     Tx,
     new_id,
 )
+
+
+class _BadItem(Exception):
+    """A batch of results had a bad item: redo the batch with a savepoint per item."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class SweepReport:
 
     leases_lapsed: int = 0
     timers_fired: int = 0
+    timed_out: int = 0
 
 
 class Orchestrator:
@@ -120,17 +126,20 @@ class Orchestrator:
     # --- starting --------------------------------------------------------------------------
     def start(self, name: str, input: Mapping[str, Any] | None = None, *,
               version: int | None = None, idempotency_key: str | None = None,
-              on_conflict: OnConflict = "return_existing") -> StartResult:
+              on_conflict: OnConflict = "return_existing",
+              correlation_id: str | None = None) -> StartResult:
         """Start an execution pinned to the definition's current (or given) version.
 
         With an ``idempotency_key``, a repeat returns the existing execution
         (``on_conflict="return_existing"``) or raises :class:`StartConflict` (``"fail"``).
+        ``correlation_id`` is the caller's own key (Conductor's correlationId; not unique):
+        stored, and searchable with :meth:`correlated`.
         """
         if on_conflict not in ("return_existing", "fail"):
             raise ValueError("on_conflict must be 'return_existing' or 'fail'")
         defn = self.definition(name, version)
         result: StartResult = self._commit(lambda tx: self._t.start(
-            tx, defn, dict(input or {}), idempotency_key, on_conflict, None))
+            tx, defn, dict(input or {}), idempotency_key, on_conflict, None, correlation_id))
         return result
 
     # --- results ---------------------------------------------------------------------------
@@ -171,7 +180,14 @@ class Orchestrator:
         changes nothing else). Items: ``{"task_id", "status": "COMPLETED" | "FAILED",
         "output" | "error", "retryable", "worker"}``. Per item: True (counted), False
         (already finished: ignored), or the error message."""
-        def run(tx: Tx) -> list[bool | str]:
+        def optimistic(tx: Tx) -> list[bool | str]:
+            # The common case, every item good: no savepoints (two statements per item).
+            try:
+                return [self._report_one(tx, item) for item in results]
+            except (FlowError, KeyError, TypeError, ValueError) as exc:
+                raise _BadItem from exc   # roll all of it back, and go item by item
+
+        def careful(tx: Tx) -> list[bool | str]:
             answers: list[bool | str] = []
             for item in results:
                 try:
@@ -181,7 +197,10 @@ class Orchestrator:
                     answers.append(str(exc) or type(exc).__name__)
             return answers
 
-        answers: list[bool | str] = self._commit(run)
+        try:
+            answers: list[bool | str] = self._commit(optimistic)
+        except _BadItem:
+            answers = self._commit(careful)
         return answers
 
     def _report_one(self, tx: Tx, item: Mapping[str, Any]) -> bool:
@@ -308,13 +327,27 @@ class Orchestrator:
         with self._read() as dao:
             lapsed = dao.lapsed_leases(now, self.config.sweep_batch)
             timers = dao.due_timers(now, self.config.sweep_batch)
+            overdue = dao.overdue_executions(now, self.config.sweep_batch)
         for task_id in lapsed:
             if self._commit(functools.partial(self._lapse, task_id=task_id)):
                 report.leases_lapsed += 1
         for task_id in timers:
             if self._commit(functools.partial(self._fire, task_id=task_id)):
                 report.timers_fired += 1
+        for execution_id in overdue:
+            if self._commit(functools.partial(self._time_out, execution_id=execution_id)):
+                report.timed_out += 1
         return report
+
+    def _time_out(self, tx: Tx, execution_id: str) -> bool:
+        execution = self._t.lock(tx, execution_id)
+        if execution.status not in ACTIVE or execution.deadline_at is None \
+                or execution.deadline_at > tx.now:
+            return False
+        limit = self._definitions.pinned(execution).timeout_s
+        self._stop(tx, execution, TIMED_OUT, f"timed out: still {execution.status} after "
+                   f"its timeout of {limit:g} s")
+        return True
 
     def _lapse(self, tx: Tx, task_id: str) -> bool:
         execution, row = self._t.task_for_update(tx, task_id)
@@ -388,6 +421,10 @@ class Orchestrator:
     def _terminate(self, tx: Tx, execution: ExecutionRow, reason: str) -> None:
         if execution.status not in ACTIVE:
             raise InvalidState(f"{execution.id} is already {execution.status}")
+        self._stop(tx, execution, TERMINATED, reason)
+
+    def _stop(self, tx: Tx, execution: ExecutionRow, status: str, reason: str) -> None:
+        """Cancel what is queued or running (children too) and end as ``status``."""
         for row in tx.dao.tasks_of(execution.id):
             if row.status in IN_FLIGHT:
                 self._t.set_task(tx, row.id, status=CANCELED, ended_at=tx.now, lease_until=None)
@@ -395,8 +432,8 @@ class Orchestrator:
                     child = self._t.lock(tx, row.child_id)
                     if child.status in ACTIVE:
                         self._terminate(tx, child, f"parent {execution.id} terminated")
-        self._t.note(tx, execution, f"terminated: {reason}")
-        self._t.finish(tx, execution, TERMINATED, None, reason)
+        self._t.note(tx, execution, f"{status.lower().replace('_', ' ')}: {reason}")
+        self._t.finish(tx, execution, status, None, reason)
 
     def retry(self, execution_id: str) -> None:
         """Resume a FAILED or TERMINATED execution from where it stopped, with fresh retry
@@ -404,8 +441,9 @@ class Orchestrator:
         compensated steps run again."""
         def run(tx: Tx) -> None:
             execution = self._t.lock(tx, execution_id)
-            if execution.status not in (FAILED, TERMINATED):
-                raise InvalidState(f"only FAILED or TERMINATED executions can be retried, not "
+            if execution.status not in (FAILED, TERMINATED, TIMED_OUT):
+                raise InvalidState(f"only FAILED, TERMINATED or TIMED_OUT executions can be "
+                                   f"retried, not "
                                    f"{execution.status}")
             rows = tx.dao.tasks_of(execution_id)
             forward, undo = decider.latest(rows), decider.latest(rows, COMPENSATION)
@@ -420,8 +458,10 @@ class Orchestrator:
                     attempt=row.attempt + 1, first_attempt=row.attempt + 1, seq=0,
                     input=row.input, scheduled_at=tx.now, lease_s=row.lease_s))
             status = COMPENSATING if stuck_undo else RUNNING
+            limit = self._definitions.pinned(execution).timeout_s
             self._t.set_execution(tx, execution, status=status, ended_at=None,
-                                  reason=execution.reason if stuck_undo else None, output=None)
+                                  reason=execution.reason if stuck_undo else None, output=None,
+                                  deadline_at=None if limit is None else tx.now + limit)
             self._t.note(tx, execution, f"retried ({', '.join(r.ref for r in again) or 'resume'})")
             self._t.decide(tx, execution)
 
@@ -446,6 +486,13 @@ class Orchestrator:
         with self._read() as dao:
             return dao.recent_executions(status.upper() if status is not None else None,
                                          name, limit)
+
+    def correlated(self, name: str, correlation_id: str, *, include_closed: bool = True,
+                   limit: int = 1000) -> list[ExecutionRow]:
+        """Executions of ``name`` started with ``correlation_id``, oldest first; only active
+        ones unless ``include_closed``."""
+        with self._read() as dao:
+            return dao.correlated(name, correlation_id, include_closed, limit)
 
     def counts(self) -> dict[str, int]:
         """Executions per status."""

@@ -28,7 +28,8 @@ Worker = Annotated[str, msgspec.Meta(min_length=1, max_length=255,
 Message = Annotated[str, msgspec.Meta(max_length=100_000)]
 #: An execution status (state.ACTIVE and state.FINISHED), in either case.
 Status = Literal["RUNNING", "PAUSED", "COMPENSATING", "COMPLETED", "FAILED", "TERMINATED",
-                 "running", "paused", "compensating", "completed", "failed", "terminated"]
+                 "TIMED_OUT", "running", "paused", "compensating", "completed", "failed",
+                 "terminated", "timed_out"]
 
 
 class DefinitionQuery(msgspec.Struct, forbid_unknown_fields=True):

@@ -8,8 +8,10 @@ from typing import Any
 # Execution statuses.
 RUNNING, PAUSED, COMPENSATING = "RUNNING", "PAUSED", "COMPENSATING"
 COMPLETED, FAILED, TERMINATED = "COMPLETED", "FAILED", "TERMINATED"
+#: Ran past its definition's ``timeout_s`` (Conductor's workflow timeoutSeconds).
+TIMED_OUT = "TIMED_OUT"
 ACTIVE = frozenset({RUNNING, PAUSED, COMPENSATING})
-FINISHED = frozenset({COMPLETED, FAILED, TERMINATED})
+FINISHED = frozenset({COMPLETED, FAILED, TERMINATED, TIMED_OUT})
 
 # Task statuses (COMPLETED and FAILED shared with executions).
 SCHEDULED, HELD, IN_PROGRESS = "SCHEDULED", "HELD", "IN_PROGRESS"
@@ -80,3 +82,5 @@ class ExecutionRow:
     updated_at: float = 0.0
     ended_at: float | None = None
     notes: list[str] = field(default_factory=list)
+    correlation_id: str | None = None
+    deadline_at: float | None = None

@@ -54,6 +54,10 @@ executions = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float),
     sa.Column("notes", sa.Text, nullable=False, server_default="[]"),
+    #: Conductor's correlationId (the caller's own key; many executions may share one).
+    sa.Column("correlation_id", sa.String(255), index=True),
+    #: created_at + the definition's timeout_s: the sweeper times the execution out then.
+    sa.Column("deadline_at", sa.Float, index=True),
 )
 
 tasks = sa.Table(

@@ -32,6 +32,7 @@ from bazaar.flow.orchestrator.state import (
     PAUSED,
     RUNNING,
     SCHEDULED,
+    TIMED_OUT,
     ExecutionRow,
     TaskRow,
 )
@@ -76,12 +77,16 @@ class Transitions:
         return execution
 
     def task_for_update(self, tx: Tx, task_id: str) -> tuple[ExecutionRow, TaskRow]:
-        execution_id = tx.dao.execution_of_task(task_id)
-        if execution_id is None:
-            raise NotFound(f"no task {task_id}")
-        execution = self.lock(tx, execution_id)  # lock order: execution, then task
         row = tx.dao.task(task_id)
-        assert row is not None
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        execution = self.lock(tx, row.execution_id)  # lock order: execution, then task
+        if not tx.dao.single_writer:
+            # PostgreSQL: the row may have moved before the execution's lock was ours.
+            row = tx.dao.task(task_id)
+            assert row is not None
+        # SQLite: this transaction has held the database's one write lock since BEGIN
+        # IMMEDIATE, so the row read above is current (one statement saved per result).
         return execution, row
 
     # --- writing ---------------------------------------------------------------------------
@@ -107,7 +112,8 @@ class Transitions:
 
     # --- starting --------------------------------------------------------------------------
     def start(self, tx: Tx, defn: WorkflowDef, input: dict[str, Any], key: str | None,
-              on_conflict: OnConflict, parent: tuple[str, str] | None) -> StartResult:
+              on_conflict: OnConflict, parent: tuple[str, str] | None,
+              correlation_id: str | None = None) -> StartResult:
         if key is not None:
             found = tx.dao.execution_by_key(key)
             if found is not None:
@@ -118,7 +124,8 @@ class Transitions:
             id=new_id(), name=defn.name, version=defn.version, status=RUNNING, input=input,
             definition=defn.to_dict(), idempotency_key=key,
             parent_id=parent[0] if parent else None, parent_task_id=parent[1] if parent else None,
-            created_at=tx.now, updated_at=tx.now)
+            created_at=tx.now, updated_at=tx.now, correlation_id=correlation_id,
+            deadline_at=None if defn.timeout_s is None else tx.now + defn.timeout_s)
         tx.dao.add_execution(execution)
         self.decide(tx, execution)
         return StartResult(execution.id, True, RUNNING)
@@ -163,7 +170,7 @@ class Transitions:
                output: dict[str, Any] | None, reason: str | None) -> None:
         self.set_execution(tx, execution, status=status, output=output, reason=reason,
                            ended_at=tx.now)
-        if status == FAILED:
+        if status in (FAILED, TIMED_OUT):
             self._start_failure_workflow(tx, execution)
         if execution.parent_task_id is not None:
             self._child_finished(tx, execution)
@@ -177,9 +184,22 @@ class Transitions:
         except NotFound:
             self.note(tx, execution, f"failure workflow {name!r} is not registered")
             return
-        started = self.start(tx, defn, {"workflow_id": execution.id, "name": execution.name,
-                                        "reason": execution.reason, "input": execution.input},
-                             f"failure:{execution.id}", "return_existing", None)
+        if "conductor" in self.definitions.pinned(execution).raw:
+            # Conductor's failure-workflow input: the failed workflow's own input, plus who
+            # failed and why (so a compensation reads ``${workflow.input.order_id}`` there
+            # as here, and the same definitions run on Conductor OSS).
+            input: dict[str, Any] = {
+                **execution.input, "workflowId": execution.id, "reason": execution.reason,
+                "failureStatus": execution.status,
+                "failedWorkflow": {"workflowId": execution.id, "workflowName": execution.name,
+                                   "workflowVersion": execution.version,
+                                   "input": execution.input, "status": execution.status,
+                                   "reasonForIncompletion": execution.reason}}
+        else:
+            input = {"workflow_id": execution.id, "name": execution.name,
+                     "reason": execution.reason, "input": execution.input}
+        started = self.start(tx, defn, input, f"failure:{execution.id}", "return_existing",
+                             None, execution.correlation_id)
         self.set_execution(tx, execution, failure_execution_id=started.id)
 
     def _child_finished(self, tx: Tx, child: ExecutionRow) -> None:

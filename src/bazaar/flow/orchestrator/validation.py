@@ -28,7 +28,7 @@ _REF = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 #: ``conductor``: the Conductor WorkflowDef this definition was translated from (opaque;
 #: handed back by ``GET /api/metadata/workflow/{name}``).
 _TOP = {"name", "version", "description", "tasks", "output", "failure_workflow", "input",
-        "conductor"}
+        "conductor", "timeout_s"}
 _COMMON = {"ref", "type", "name", "input", "retry", "lease_s", "optional", "compensation",
            "description"}
 _SPECIFIC = {
@@ -106,11 +106,16 @@ class _Parser:
         if failure is not None and (not isinstance(failure, str) or not _NAME.match(failure)):
             self.problem("failure_workflow must be a workflow name")
             failure = None
+        timeout = data.get("timeout_s")
+        if timeout is not None and (not _number(timeout) or not 0 < timeout <= 86_400 * 365):
+            self.problem("timeout_s must be a number of seconds, more than 0, at most a year")
+            timeout = None
         description = data.get("description", "")
         if self.problems:
             raise DefinitionError(self.problems)
         return WorkflowDef(name=name, version=version, tasks=tasks, output=freeze(output),
                            failure_workflow=failure, description=str(description),
+                           timeout_s=None if timeout is None else float(timeout),
                            raw=freeze({**data, "name": name, "version": version}))
 
     def sequence(self, raw: list[Any], where: str) -> tuple[TaskDef, ...]:
