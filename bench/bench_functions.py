@@ -188,7 +188,7 @@ def _auth_layer_us(n: int) -> tuple[float, float]:
     access-key store, in-process, a no-op app behind it): Bearer, then SigV4."""
     import asyncio
 
-    from bazaar.functions._access import guard
+    from bazaar.functions import access_guard as guard
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()

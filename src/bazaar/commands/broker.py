@@ -127,9 +127,6 @@ def serve(
     from bazaar.broker import serve as serve_broker
 
     settings = _settings()
-    from bazaar.telemetry import configure_logging
-
-    configure_logging(log_level, settings.log_format)  # JSON lines, like every service
     defaults = LogConfig()
     try:
         log = LogConfig(
@@ -181,6 +178,11 @@ def serve(
     except DirLocked as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    from bazaar.telemetry import configure_logging
+
+    # Only a broker that will serve takes over the process's logging (JSON lines, like every
+    # service): a refused option must not leave a handler on the caller's stream.
+    configure_logging(log_level, settings.log_format)
     try:
         _run(serve_broker(config))
     finally:

@@ -10,6 +10,7 @@ source mappings feed a topic of a Kafka-compatible log to a function.
 """
 
 from bazaar.functions._access import SCOPE, SIGV4_SERVICE, BearerToken, PlatformAccess
+from bazaar.functions._access import guard as access_guard
 from bazaar.functions._async import AsyncInvoker, AsyncPolicy
 from bazaar.functions._client import FunctionsClient, InvokeResponse
 from bazaar.functions._entry import run_serve, run_worker
@@ -116,6 +117,7 @@ __all__ = [
     "WorkerHost",
     "WorkerManager",
     "WorkerSettings",
+    "access_guard",
     "build_app",
     "bwrap_args",
     "check_package",

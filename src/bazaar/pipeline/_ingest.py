@@ -122,6 +122,10 @@ class Ingester:
         self._buffers: dict[tuple[str, int], _Buffer] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
+        #: Partitions whose lake is ahead of the group's offset (an ingester killed after the
+        #: manifest took a batch, before the group offset was committed): the lake's next
+        #: offset is committed for them even when no new record comes.
+        self._catch_up: dict[tuple[str, int], int] = {}
         self._consumed = 0.0  # seconds in consume once records flow
         self._last_write: float | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -151,6 +155,8 @@ class Ingester:
             resume = self.lake.next_offset(tp.topic, tp.partition)
             tp.offset = OFFSET_BEGINNING if resume is None else resume
             self._assigned.add((tp.topic, tp.partition))
+            if resume is not None:
+                self._catch_up[(tp.topic, tp.partition)] = resume
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
@@ -159,6 +165,7 @@ class Ingester:
         for tp in partitions:  # not committed: the partition's next owner re-reads it
             key = (tp.topic, tp.partition)
             self._buffers.pop(key, None)
+            self._catch_up.pop(key, None)
             self._assigned.discard(key)
             self._at_end.discard(key)
 
@@ -201,6 +208,7 @@ class Ingester:
         while self._pending and (len(self._pending) > keep or self._pending[0][2].done()):
             (topic, partition), last, future = self._pending.popleft()
             files, decode_s, write_s = future.result()
+            self._catch_up.pop((topic, partition), None)  # this commit goes past it
             stored = time.perf_counter()
             try:
                 consumer.commit(offsets=[TopicPartition(topic, partition, last + 1)],
@@ -275,6 +283,24 @@ class Ingester:
             else:
                 raise IngestError(f"consume from {self.bootstrap}: {err.str()}")
 
+    def _commit_catch_up(self, consumer: Any) -> None:
+        """Commit the lake's next offset for assigned partitions whose group offset lags it
+        and that have no batch of their own to commit (kept for the next try while the
+        group rebalances)."""
+        from confluent_kafka import TopicPartition
+
+        for (topic, partition), offset in list(self._catch_up.items()):
+            if any(key == (topic, partition) for key, _, _ in self._pending):
+                continue  # that batch's commit will cover it
+            try:
+                consumer.commit(offsets=[TopicPartition(topic, partition, offset)],
+                                asynchronous=False)
+            except Exception as exc:
+                if "UNKNOWN_MEMBER" not in str(exc) and "REBALANCE" not in str(exc):
+                    raise IngestError(f"commit {topic}:{partition}: {exc}") from exc
+                continue
+            self._catch_up.pop((topic, partition), None)
+
     def run(self, *, until_idle: bool = False, idle_s: float = 1.0,
             max_seconds: float | None = None, assign_timeout_s: float = 60.0) -> IngestStats:
         """Ingest until stopped (or, with ``until_idle``, until every assigned partition is
@@ -311,7 +337,9 @@ class Ingester:
                     for key in list(self._buffers):
                         self._flush(consumer, key, stats)
                     self._reap(consumer, stats)
-                    done = self._assigned and self._assigned <= self._at_end
+                    self._commit_catch_up(consumer)
+                    done = (self._assigned and self._assigned <= self._at_end
+                            and not self._catch_up)
                     if until_idle and (done or (not self._assigned
                                                 and now - quiet_since > assign_timeout_s)):
                         break
@@ -319,6 +347,7 @@ class Ingester:
                     for key in list(self._buffers):
                         self._flush(consumer, key, stats)
                     self._reap(consumer, stats)
+                    self._commit_catch_up(consumer)
                     break
         except KafkaException as exc:
             raise IngestError(f"the log at {self.bootstrap}: {exc}") from exc

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import shutil
 import socket
@@ -432,10 +433,14 @@ def test_serve_refuses_bad_security_options(tmp_path: Path, args: tuple[str, ...
                                             message: str) -> None:
     from bazaar.commands.broker import app
 
+    handlers = list(logging.getLogger().handlers)
     result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path / "d"), "--port",
                                       "0", *args])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "d" / "logs").exists()  # nothing opened
+    # Nor the process's logging: a handler left on the runner's (closed) stream broke every
+    # later CLI test's output with "--- Logging error ---".
+    assert logging.getLogger().handlers == handlers
 
 
 def test_serve_refuses_a_certificate_that_is_not_one(tmp_path: Path) -> None:
