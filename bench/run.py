@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = importlib.util.spec_from_file_location(f"bench_{name}", benches[name])
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses (and pickling) look their module up there
         spec.loader.exec_module(module)
         started = time.perf_counter()
         module.main(quick=args.quick)
