@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -15,6 +16,8 @@ from bazaar.shop.adapters.errors import translated
 from bazaar.shop.domain import stay_nights
 from bazaar.shop.services import ProductFilter, ProductView, RoomAvailability, RoomView
 from bazaar.storage import Busy, Connectable, point_reader
+
+_V = TypeVar("_V")
 
 _p, _r, _n = schema.products, schema.rooms, schema.room_nights
 _PRODUCT_COLUMNS = (_p.c.id, _p.c.sku, _p.c.name, _p.c.price_cents, _p.c.stock)
@@ -64,25 +67,24 @@ class SqlCatalogQueries:
 
     async def product_async(self, product_id: int,
                             limiter: anyio.CapacityLimiter) -> ProductView | None:
-        if self._loop is not None:
-            try:
-                row = await self._loop.by_id(_PRODUCT_BY_ID, _PRODUCTS_BY_IDS, product_id)
-            except Busy:
-                pass
-            else:
-                return None if row is None else _product(row)
-        return await anyio.to_thread.run_sync(self.product, product_id, limiter=limiter)
+        return await self._by_id(_PRODUCT_BY_ID, _PRODUCTS_BY_IDS, product_id, _product,
+                                 self.product, limiter)
 
     async def room_async(self, room_id: int,
                          limiter: anyio.CapacityLimiter) -> RoomView | None:
+        return await self._by_id(_ROOM_BY_ID, _ROOMS_BY_IDS, room_id, _room, self.room,
+                                 limiter)
+
+    async def _by_id(self, one: Any, many: Any, row_id: int, convert: Callable[[Any], _V],
+                     threaded: Callable[[int], _V | None],
+                     limiter: anyio.CapacityLimiter) -> _V | None:
+        """One row by id on the event loop; when the loop's reader is busy (the SQLite file
+        is locked) or absent, the threaded path, which waits as before."""
         if self._loop is not None:
-            try:
-                row = await self._loop.by_id(_ROOM_BY_ID, _ROOMS_BY_IDS, room_id)
-            except Busy:
-                pass
-            else:
-                return None if row is None else _room(row)
-        return await anyio.to_thread.run_sync(self.room, room_id, limiter=limiter)
+            with contextlib.suppress(Busy):
+                row = await self._loop.by_id(one, many, row_id)
+                return None if row is None else convert(row)
+        return await anyio.to_thread.run_sync(threaded, row_id, limiter=limiter)
 
     def products(self, flt: ProductFilter, after: int, limit: int) -> list[ProductView]:
         query = select(*_PRODUCT_COLUMNS).where(_p.c.id > after)
